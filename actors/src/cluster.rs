@@ -1,0 +1,825 @@
+//! `ClusterActor`: one per cluster, the owner of everything live about it.
+//!
+//! **State it owns**
+//! - the latest snapshot (an `Arc`, shared with readers and subscribers, never copied) and
+//!   the records of the last `snapshot_retention` snapshots;
+//! - liveness: `last_seen` and one timer that fires exactly at the offline deadline. Every
+//!   agent request moves `last_seen`; when the timer fires early it re-arms itself for the
+//!   remaining time, so the transition is observed at the deadline, not by a sweep;
+//! - the command mailbox: queued commands per topic (each with its pending-TTL deadline),
+//!   parked long polls per topic (each with its poll deadline), commands being handed
+//!   out, running commands (each with its result deadline), and `?wait=` waiters.
+//!
+//! **Durability.** The store is the source of truth for commands: a command is committed
+//! before it is enqueued here, and `pending → running` is committed *before* the command is
+//! written to the agent, so a crash can never make the master hand the same command out
+//! twice. Snapshots and liveness are live state, rebuilt from the next agent push.
+//!
+//! **Restart.** The actor is supervised. Its fields survive a restart; the timers do not,
+//! so `started()` re-arms every timer from the deadlines kept in the fields.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use chrono::{DateTime, Utc};
+use tokio::sync::oneshot;
+use tracing::{debug, info, warn};
+
+use crate::command::CommandState;
+use crate::messages::*;
+use crate::model::{GoTime, SloPushRequest};
+use crate::store::{Store, StoreError};
+
+/// Timers of a cluster actor, from the service configuration.
+#[derive(Debug, Clone)]
+pub struct ClusterConfig {
+    /// Online → offline after this long without an agent request.
+    pub heartbeat_timeout: Duration,
+    /// How long a long poll is held before `{"has_command":false}`.
+    pub poll_timeout: Duration,
+    /// Running → timeout after this long without a result.
+    pub result_timeout: Duration,
+    /// Pending → expired after this long without a poll.
+    pub pending_ttl: Duration,
+    /// Snapshot records kept.
+    pub snapshot_retention: usize,
+}
+
+/// What a cluster actor starts from: the stored commands of its cluster.
+#[derive(Debug, Default)]
+pub struct Restore {
+    /// Pending commands, oldest first.
+    pub pending: Vec<QueuedCommand>,
+    /// Running commands whose result deadline has not passed.
+    pub running: Vec<RunningCommand>,
+    /// Last time the cluster was seen, from the store.
+    pub last_seen: Option<DateTime<Utc>>,
+}
+
+struct Queued {
+    cmd: QueuedCommand,
+    expires: Instant,
+    timer: Option<SpawnHandle>,
+}
+
+struct Parked {
+    id: u64,
+    tx: oneshot::Sender<PollOutcome>,
+    deadline: Instant,
+    timer: Option<SpawnHandle>,
+}
+
+struct Running {
+    cmd: RunningCommand,
+    deadline: Instant,
+    timer: Option<SpawnHandle>,
+}
+
+/// The actor. See the module docs.
+pub struct ClusterActor {
+    id: Arc<str>,
+    cfg: ClusterConfig,
+    store: Arc<dyn Store>,
+    bus: Bus,
+    latest: Option<LatestSnapshot>,
+    recent: VecDeque<SnapshotRecord>,
+    slo: Option<Arc<SloPushRequest>>,
+    liveness: Liveness,
+    last_seen: Option<DateTime<Utc>>,
+    last_seen_at: Option<Instant>,
+    offline_since: Option<DateTime<Utc>>,
+    liveness_timer: Option<SpawnHandle>,
+    agent: AgentMeta,
+    queues: HashMap<String, VecDeque<Queued>>,
+    parked: HashMap<String, VecDeque<Parked>>,
+    dispatching: HashSet<String>,
+    running: HashMap<String, Running>,
+    waiters: HashMap<String, Vec<oneshot::Sender<()>>>,
+    next_poll_id: u64,
+    draining: bool,
+}
+
+/// Time left until a wall-clock instant, as an `Instant` (now if it has passed).
+fn instant_at(at: DateTime<Utc>) -> Instant {
+    let left = (at - Utc::now()).to_std().unwrap_or(Duration::ZERO);
+    Instant::now() + left
+}
+
+fn after(d: Duration, from: DateTime<Utc>) -> DateTime<Utc> {
+    from + chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
+}
+
+impl ClusterActor {
+    /// A new actor for `cluster_id`, restoring stored commands.
+    pub fn new(
+        cluster_id: Arc<str>,
+        cfg: ClusterConfig,
+        store: Arc<dyn Store>,
+        bus: Bus,
+        restore: Restore,
+    ) -> Self {
+        let mut queues: HashMap<String, VecDeque<Queued>> = HashMap::new();
+        for cmd in restore.pending {
+            let expires = instant_at(after(cfg.pending_ttl, cmd.created_at));
+            queues
+                .entry(cmd.topic.clone())
+                .or_default()
+                .push_back(Queued {
+                    cmd,
+                    expires,
+                    timer: None,
+                });
+        }
+        let running = restore
+            .running
+            .into_iter()
+            .map(|cmd| {
+                let deadline = instant_at(after(cfg.result_timeout, cmd.started_at));
+                (
+                    cmd.command_id.clone(),
+                    Running {
+                        cmd,
+                        deadline,
+                        timer: None,
+                    },
+                )
+            })
+            .collect();
+        Self {
+            id: cluster_id,
+            cfg,
+            store,
+            bus,
+            latest: None,
+            recent: VecDeque::new(),
+            slo: None,
+            liveness: Liveness::Unknown,
+            last_seen: restore.last_seen,
+            last_seen_at: None,
+            offline_since: None,
+            liveness_timer: None,
+            agent: AgentMeta::default(),
+            queues,
+            parked: HashMap::new(),
+            dispatching: HashSet::new(),
+            running,
+            waiters: HashMap::new(),
+            next_poll_id: 0,
+            draining: false,
+        }
+    }
+
+    // ---- liveness ----------------------------------------------------------------
+
+    fn touch(&mut self, ctx: &mut Context<Self>) {
+        let now = Utc::now();
+        self.last_seen = Some(now);
+        self.last_seen_at = Some(Instant::now());
+        if self.liveness != Liveness::Online {
+            let previous = self.liveness;
+            self.liveness = Liveness::Online;
+            self.offline_since = None;
+            info!(cluster_id = %self.id, ?previous, "cluster online");
+            self.publish_status(previous, now);
+        }
+        if self.liveness_timer.is_none() {
+            self.arm_liveness(self.cfg.heartbeat_timeout, ctx);
+        }
+    }
+
+    fn arm_liveness(&mut self, after: Duration, ctx: &mut Context<Self>) {
+        self.liveness_timer = Some(ctx.run_later(after, |act, ctx| act.check_liveness(ctx)));
+    }
+
+    fn check_liveness(&mut self, ctx: &mut Context<Self>) {
+        self.liveness_timer = None;
+        let elapsed = self.last_seen_at.map_or(Duration::MAX, |t| t.elapsed());
+        if elapsed < self.cfg.heartbeat_timeout {
+            self.arm_liveness(self.cfg.heartbeat_timeout - elapsed, ctx);
+            return;
+        }
+        if self.liveness == Liveness::Offline {
+            return;
+        }
+        let previous = self.liveness;
+        let now = Utc::now();
+        self.liveness = Liveness::Offline;
+        self.offline_since = Some(now);
+        info!(cluster_id = %self.id, last_seen = ?self.last_seen, "cluster offline");
+        self.publish_status(previous, now);
+        if let Some(seen) = self.last_seen {
+            let fut = self.store.record_last_seen(&self.id, seen);
+            let id = Arc::clone(&self.id);
+            ctx.spawn(
+                async move {
+                    if let Err(e) = fut.await {
+                        warn!(cluster_id = %id, error = %e, "could not record last_seen");
+                    }
+                }
+                .into_actor(self),
+            );
+        }
+    }
+
+    fn publish_status(&self, previous: Liveness, at: DateTime<Utc>) {
+        self.bus.status.publish(ClusterStatusChanged {
+            cluster_id: Arc::clone(&self.id),
+            status: self.liveness,
+            previous,
+            at,
+            last_seen: self.last_seen,
+        });
+    }
+
+    // ---- commands ----------------------------------------------------------------
+
+    fn publish_command(&self, command_id: &str, action: &str, status: CommandState) {
+        self.bus.commands.publish(CommandStateChanged {
+            command_id: Arc::from(command_id),
+            cluster_id: Arc::clone(&self.id),
+            action: Arc::from(action),
+            status,
+            at: Utc::now(),
+        });
+    }
+
+    fn wake(&mut self, command_id: &str) {
+        for tx in self.waiters.remove(command_id).unwrap_or_default() {
+            let _ = tx.send(());
+        }
+    }
+
+    fn arm_expiry(
+        &mut self,
+        topic: &str,
+        command_id: &str,
+        expires: Instant,
+        ctx: &mut Context<Self>,
+    ) -> SpawnHandle {
+        let (topic, id) = (topic.to_owned(), command_id.to_owned());
+        let left = expires.saturating_duration_since(Instant::now());
+        ctx.run_later(left, move |act, ctx| act.expire_pending(&topic, &id, ctx))
+    }
+
+    fn arm_timeout(
+        &mut self,
+        command_id: &str,
+        deadline: Instant,
+        ctx: &mut Context<Self>,
+    ) -> SpawnHandle {
+        let id = command_id.to_owned();
+        let left = deadline.saturating_duration_since(Instant::now());
+        ctx.run_later(left, move |act, ctx| act.timeout_running(&id, ctx))
+    }
+
+    fn arm_poll(
+        &mut self,
+        topic: &str,
+        poll_id: u64,
+        deadline: Instant,
+        ctx: &mut Context<Self>,
+    ) -> SpawnHandle {
+        let topic = topic.to_owned();
+        let left = deadline.saturating_duration_since(Instant::now());
+        ctx.run_later(left, move |act, _| act.expire_poll(&topic, poll_id))
+    }
+
+    fn remove_queued(&mut self, command_id: &str) -> Option<Queued> {
+        for q in self.queues.values_mut() {
+            if let Some(pos) = q.iter().position(|c| c.cmd.command.id == command_id) {
+                return q.remove(pos);
+            }
+        }
+        None
+    }
+
+    /// Applies a store transition off the mailbox, then publishes and wakes waiters.
+    fn spawn_final_transition(
+        &mut self,
+        command_id: String,
+        action: String,
+        from: &'static [CommandState],
+        to: CommandState,
+        ctx: &mut Context<Self>,
+    ) {
+        let fut = self.store.transition(&command_id, from, to, Utc::now());
+        ctx.spawn(fut.into_actor(self).map(move |res, act, _| match res {
+            Ok(true) => {
+                info!(cluster_id = %act.id, command_id, status = %to, "command finished");
+                act.publish_command(&command_id, &action, to);
+                act.wake(&command_id);
+            }
+            Ok(false) => debug!(command_id, status = %to, "transition not applied: state moved on"),
+            Err(e) => {
+                warn!(command_id, status = %to, error = %e, "could not store command transition")
+            }
+        }));
+    }
+
+    fn expire_pending(&mut self, topic: &str, command_id: &str, ctx: &mut Context<Self>) {
+        let Some(q) = self.queues.get_mut(topic) else {
+            return;
+        };
+        let Some(pos) = q.iter().position(|c| c.cmd.command.id == command_id) else {
+            return;
+        };
+        let Some(gone) = q.remove(pos) else { return };
+        let action = gone.cmd.command.action.to_string();
+        self.spawn_final_transition(
+            command_id.to_owned(),
+            action,
+            &[CommandState::Pending],
+            CommandState::Expired,
+            ctx,
+        );
+    }
+
+    fn timeout_running(&mut self, command_id: &str, ctx: &mut Context<Self>) {
+        let Some(run) = self.running.remove(command_id) else {
+            return;
+        };
+        warn!(cluster_id = %self.id, command_id, "no result within the result timeout");
+        self.spawn_final_transition(
+            command_id.to_owned(),
+            run.cmd.action,
+            &[CommandState::Running],
+            CommandState::Timeout,
+            ctx,
+        );
+    }
+
+    fn expire_poll(&mut self, topic: &str, poll_id: u64) {
+        if let Some(polls) = self.parked.get_mut(topic) {
+            if let Some(pos) = polls.iter().position(|p| p.id == poll_id) {
+                if let Some(p) = polls.remove(pos) {
+                    let _ = p.tx.send(PollOutcome::Empty);
+                }
+            }
+        }
+    }
+
+    /// Pairs queued commands with live parked polls on `topic`, oldest first.
+    fn dispatch(&mut self, topic: &str, ctx: &mut Context<Self>) {
+        loop {
+            let Some(polls) = self.parked.get_mut(topic) else {
+                return;
+            };
+            // Polls whose client went away are skipped: their command stays queued.
+            while polls.front().is_some_and(|p| p.tx.is_closed()) {
+                if let Some(p) = polls.pop_front() {
+                    if let Some(t) = p.timer {
+                        ctx.cancel_future(t);
+                    }
+                }
+            }
+            if polls.is_empty() {
+                return;
+            }
+            let Some(queue) = self.queues.get_mut(topic) else {
+                return;
+            };
+            let (Some(mut queued), Some(poll)) = (queue.pop_front(), polls.pop_front()) else {
+                return;
+            };
+            if let Some(t) = queued.timer.take() {
+                ctx.cancel_future(t);
+            }
+            let id = queued.cmd.command.id.to_string();
+            self.dispatching.insert(id.clone());
+            let started_at = Utc::now();
+            let fut = self.store.transition(
+                &id,
+                &[CommandState::Pending],
+                CommandState::Running,
+                started_at,
+            );
+            let topic = topic.to_owned();
+            ctx.spawn(fut.into_actor(self).map(move |res, act, ctx| {
+                act.finish_dispatch(&topic, poll, queued, res, started_at, ctx)
+            }));
+        }
+    }
+
+    fn finish_dispatch(
+        &mut self,
+        topic: &str,
+        mut poll: Parked,
+        mut queued: Queued,
+        res: Result<bool, StoreError>,
+        started_at: DateTime<Utc>,
+        ctx: &mut Context<Self>,
+    ) {
+        let id = queued.cmd.command.id.to_string();
+        self.dispatching.remove(&id);
+        match res {
+            Ok(true) => {
+                if let Some(t) = poll.timer.take() {
+                    ctx.cancel_future(t);
+                }
+                let action = queued.cmd.command.action.to_string();
+                match poll
+                    .tx
+                    .send(PollOutcome::Command(Box::new(queued.cmd.command.clone())))
+                {
+                    Ok(()) => {
+                        info!(cluster_id = %self.id, command_id = %id, %action, "command delivered");
+                        let deadline = instant_at(after(self.cfg.result_timeout, started_at));
+                        let timer = Some(self.arm_timeout(&id, deadline, ctx));
+                        let cmd = RunningCommand {
+                            command_id: id.clone(),
+                            action: action.clone(),
+                            started_at,
+                        };
+                        self.running.insert(
+                            id.clone(),
+                            Running {
+                                cmd,
+                                deadline,
+                                timer,
+                            },
+                        );
+                        self.publish_command(&id, &action, CommandState::Running);
+                    }
+                    Err(_) => {
+                        // The poller left while the store was writing: undo, keep it queued.
+                        debug!(command_id = %id, "poller gone before delivery; command stays pending");
+                        let undo = self.store.transition(
+                            &id,
+                            &[CommandState::Running],
+                            CommandState::Pending,
+                            Utc::now(),
+                        );
+                        ctx.spawn(
+                            async move {
+                                if let Err(e) = undo.await {
+                                    warn!(error = %e, "could not return command to pending");
+                                }
+                            }
+                            .into_actor(self),
+                        );
+                        queued.timer = Some(self.arm_expiry(topic, &id, queued.expires, ctx));
+                        self.queues
+                            .entry(topic.to_owned())
+                            .or_default()
+                            .push_front(queued);
+                    }
+                }
+            }
+            Ok(false) => {
+                // No longer pending in the store (cancelled or removed elsewhere): drop it.
+                warn!(command_id = %id, "queued command was not pending in the store; dropped");
+                self.parked
+                    .entry(topic.to_owned())
+                    .or_default()
+                    .push_front(poll);
+            }
+            Err(e) => {
+                warn!(command_id = %id, error = %e, "could not mark command running; it stays queued");
+                queued.timer = Some(self.arm_expiry(topic, &id, queued.expires, ctx));
+                self.queues
+                    .entry(topic.to_owned())
+                    .or_default()
+                    .push_front(queued);
+                if let Some(t) = poll.timer.take() {
+                    ctx.cancel_future(t);
+                }
+                let _ = poll
+                    .tx
+                    .send(PollOutcome::Failed("command store unavailable".into()));
+                return;
+            }
+        }
+        self.dispatch(topic, ctx);
+    }
+
+    fn rearm_timers(&mut self, ctx: &mut Context<Self>) {
+        let mut expiries = Vec::new();
+        for (topic, q) in &self.queues {
+            for c in q {
+                expiries.push((topic.clone(), c.cmd.command.id.to_string(), c.expires));
+            }
+        }
+        for (topic, id, expires) in expiries {
+            let h = self.arm_expiry(&topic, &id, expires, ctx);
+            if let Some(c) = self
+                .queues
+                .get_mut(&topic)
+                .and_then(|q| q.iter_mut().find(|c| c.cmd.command.id == id))
+            {
+                c.timer = Some(h);
+            }
+        }
+        let deadlines: Vec<(String, Instant)> = self
+            .running
+            .iter()
+            .map(|(k, r)| (k.clone(), r.deadline))
+            .collect();
+        for (id, deadline) in deadlines {
+            let h = self.arm_timeout(&id, deadline, ctx);
+            if let Some(r) = self.running.get_mut(&id) {
+                r.timer = Some(h);
+            }
+        }
+        let polls: Vec<(String, u64, Instant)> = self
+            .parked
+            .iter()
+            .flat_map(|(t, ps)| ps.iter().map(move |p| (t.clone(), p.id, p.deadline)))
+            .collect();
+        for (topic, id, deadline) in polls {
+            let h = self.arm_poll(&topic, id, deadline, ctx);
+            if let Some(p) = self
+                .parked
+                .get_mut(&topic)
+                .and_then(|ps| ps.iter_mut().find(|p| p.id == id))
+            {
+                p.timer = Some(h);
+            }
+        }
+        let left = self.last_seen_at.map_or(self.cfg.heartbeat_timeout, |t| {
+            self.cfg.heartbeat_timeout.saturating_sub(t.elapsed())
+        });
+        self.arm_liveness(left, ctx);
+    }
+}
+
+impl Actor for ClusterActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        // Unbounded mailbox growth is prevented upstream (handlers await replies); give
+        // bursts of concurrent polls and snapshots room.
+        ctx.set_mailbox_capacity(1024);
+        self.rearm_timers(ctx);
+        debug!(cluster_id = %self.id, "cluster actor started");
+    }
+}
+
+impl Supervised for ClusterActor {
+    fn restarting(&mut self, _ctx: &mut Context<Self>) {
+        warn!(cluster_id = %self.id, "cluster actor restarting");
+        self.liveness_timer = None;
+    }
+}
+
+impl Handler<ApplySnapshot> for ClusterActor {
+    type Result = SnapshotApplied;
+
+    #[tracing::instrument(skip_all, fields(cluster_id = %self.id))]
+    fn handle(&mut self, msg: ApplySnapshot, ctx: &mut Context<Self>) -> SnapshotApplied {
+        self.touch(ctx);
+        let effective = |t: GoTime, received: DateTime<Utc>| {
+            if t.is_zero() {
+                GoTime::from_utc(received)
+            } else {
+                t
+            }
+        };
+        let incoming = effective(msg.snapshot.fetched_at, msg.received_at);
+        if let Some(held) = &self.latest {
+            if incoming <= effective(held.snapshot.fetched_at, held.record.received_at) {
+                debug!(fetched_at = %incoming, "older snapshot ignored");
+                return SnapshotApplied {
+                    applied: false,
+                    garbage: Some(msg.snapshot),
+                };
+            }
+        }
+        let record = SnapshotRecord {
+            fetched_at: msg.snapshot.fetched_at,
+            received_at: msg.received_at,
+            bytes: msg.bytes,
+            summary: msg.snapshot.summary.clone(),
+        };
+        self.recent.push_back(record.clone());
+        while self.recent.len() > self.cfg.snapshot_retention.max(1) {
+            self.recent.pop_front();
+        }
+        self.bus.snapshots.publish(SnapshotReceived {
+            cluster_id: Arc::clone(&self.id),
+            snapshot: Arc::clone(&msg.snapshot),
+            received_at: msg.received_at,
+            bytes: msg.bytes,
+        });
+        let previous = self.latest.replace(LatestSnapshot {
+            snapshot: msg.snapshot,
+            record,
+        });
+        SnapshotApplied {
+            applied: true,
+            garbage: previous.map(|p| p.snapshot),
+        }
+    }
+}
+
+impl Handler<Heartbeat> for ClusterActor {
+    type Result = ();
+    fn handle(&mut self, msg: Heartbeat, ctx: &mut Context<Self>) {
+        self.touch(ctx);
+        if let Some(agent) = msg.agent {
+            self.agent = agent;
+        }
+    }
+}
+
+impl Handler<Touch> for ClusterActor {
+    type Result = ();
+    fn handle(&mut self, _: Touch, ctx: &mut Context<Self>) {
+        self.touch(ctx);
+    }
+}
+
+impl Handler<SloPushed> for ClusterActor {
+    type Result = ();
+    fn handle(&mut self, msg: SloPushed, ctx: &mut Context<Self>) {
+        self.touch(ctx);
+        self.slo = Some(msg.push);
+    }
+}
+
+impl Handler<PollCommand> for ClusterActor {
+    type Result = MessageResult<PollCommand>;
+
+    fn handle(&mut self, msg: PollCommand, ctx: &mut Context<Self>) -> Self::Result {
+        self.touch(ctx);
+        let (tx, rx) = oneshot::channel();
+        if self.draining {
+            let _ = tx.send(PollOutcome::Empty);
+            return MessageResult(rx);
+        }
+        self.next_poll_id += 1;
+        let id = self.next_poll_id;
+        let deadline = Instant::now() + self.cfg.poll_timeout;
+        let timer = Some(self.arm_poll(&msg.topic, id, deadline, ctx));
+        self.parked
+            .entry(msg.topic.clone())
+            .or_default()
+            .push_back(Parked {
+                id,
+                tx,
+                deadline,
+                timer,
+            });
+        self.dispatch(&msg.topic, ctx);
+        MessageResult(rx)
+    }
+}
+
+impl Handler<EnqueueCommand> for ClusterActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: EnqueueCommand, ctx: &mut Context<Self>) {
+        let cmd = msg.queued;
+        if self.draining {
+            // Stored already; the next master run will deliver it.
+            return;
+        }
+        let id = cmd.command.id.to_string();
+        let topic = cmd.topic.clone();
+        let expires = instant_at(after(self.cfg.pending_ttl, cmd.created_at));
+        let timer = Some(self.arm_expiry(&topic, &id, expires, ctx));
+        self.publish_command(&id, &cmd.command.action, CommandState::Pending);
+        self.queues
+            .entry(topic.clone())
+            .or_default()
+            .push_back(Queued {
+                cmd,
+                expires,
+                timer,
+            });
+        self.dispatch(&topic, ctx);
+    }
+}
+
+impl Handler<CancelCommand> for ClusterActor {
+    type Result = ResponseActFuture<Self, Result<CancelOutcome, StoreError>>;
+
+    fn handle(&mut self, msg: CancelCommand, ctx: &mut Context<Self>) -> Self::Result {
+        let id = msg.command_id;
+        if self.dispatching.contains(&id) || self.running.contains_key(&id) {
+            return Box::pin(fut::ready(Ok(CancelOutcome::NotPending)));
+        }
+        let Some(mut gone) = self.remove_queued(&id) else {
+            return Box::pin(fut::ready(Ok(CancelOutcome::NotHere)));
+        };
+        if let Some(t) = gone.timer.take() {
+            ctx.cancel_future(t);
+        }
+        let action = gone.cmd.command.action.to_string();
+        let fut = self.store.transition(
+            &id,
+            &[CommandState::Pending],
+            CommandState::Cancelled,
+            Utc::now(),
+        );
+        Box::pin(fut.into_actor(self).map(move |res, act, _| {
+            let applied = res?;
+            if applied {
+                act.publish_command(&id, &action, CommandState::Cancelled);
+                act.wake(&id);
+                Ok(CancelOutcome::Cancelled)
+            } else {
+                Ok(CancelOutcome::NotPending)
+            }
+        }))
+    }
+}
+
+impl Handler<ResultRecorded> for ClusterActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: ResultRecorded, ctx: &mut Context<Self>) {
+        self.touch(ctx);
+        if let Some(run) = self.running.remove(&msg.command_id) {
+            if let Some(t) = run.timer {
+                ctx.cancel_future(t);
+            }
+        }
+        if let Some(mut q) = self.remove_queued(&msg.command_id) {
+            if let Some(t) = q.timer.take() {
+                ctx.cancel_future(t);
+            }
+        }
+        self.publish_command(&msg.command_id, &msg.action, msg.status);
+        self.wake(&msg.command_id);
+    }
+}
+
+impl Handler<WaitCommand> for ClusterActor {
+    type Result = MessageResult<WaitCommand>;
+
+    fn handle(&mut self, msg: WaitCommand, _: &mut Context<Self>) -> Self::Result {
+        let (tx, rx) = oneshot::channel();
+        let list = self.waiters.entry(msg.command_id).or_default();
+        list.retain(|w| !w.is_closed());
+        list.push(tx);
+        MessageResult(rx)
+    }
+}
+
+impl Handler<GetStatus> for ClusterActor {
+    type Result = ClusterStatusView;
+
+    fn handle(&mut self, _: GetStatus, _: &mut Context<Self>) -> ClusterStatusView {
+        ClusterStatusView {
+            cluster_id: self.id.to_string(),
+            liveness: self.liveness,
+            last_seen: self.last_seen,
+            offline_since: self.offline_since,
+            latest: self.latest.as_ref().map(|l| l.record.clone()),
+            recent: self.recent.iter().cloned().collect(),
+            agent: self.agent.clone(),
+            queued_commands: self.queues.values().map(VecDeque::len).sum(),
+            running_commands: self.running.len(),
+            parked_polls: self.parked.values().map(VecDeque::len).sum(),
+        }
+    }
+}
+
+impl Handler<GetSnapshot> for ClusterActor {
+    type Result = Option<LatestSnapshot>;
+    fn handle(&mut self, _: GetSnapshot, _: &mut Context<Self>) -> Option<LatestSnapshot> {
+        self.latest.clone()
+    }
+}
+
+impl Handler<GetSloPush> for ClusterActor {
+    type Result = Option<Arc<SloPushRequest>>;
+    fn handle(&mut self, _: GetSloPush, _: &mut Context<Self>) -> Option<Arc<SloPushRequest>> {
+        self.slo.clone()
+    }
+}
+
+impl Handler<Drain> for ClusterActor {
+    type Result = Option<DateTime<Utc>>;
+
+    fn handle(&mut self, _: Drain, ctx: &mut Context<Self>) -> Option<DateTime<Utc>> {
+        // Stop every timer: a draining master must not change stored state any more.
+        self.draining = true;
+        if let Some(t) = self.liveness_timer.take() {
+            ctx.cancel_future(t);
+        }
+        for q in self.queues.values_mut() {
+            for c in q.iter_mut() {
+                if let Some(t) = c.timer.take() {
+                    ctx.cancel_future(t);
+                }
+            }
+        }
+        for r in self.running.values_mut() {
+            if let Some(t) = r.timer.take() {
+                ctx.cancel_future(t);
+            }
+        }
+        for (_, polls) in self.parked.drain() {
+            for mut p in polls {
+                if let Some(t) = p.timer.take() {
+                    ctx.cancel_future(t);
+                }
+                let _ = p.tx.send(PollOutcome::Empty);
+            }
+        }
+        self.last_seen
+    }
+}

@@ -1,0 +1,13 @@
+//! The heart of atlhyper-master: the v2.1 wire model, the messages and the actors.
+//!
+//! This crate knows neither HTTP nor SQL. Storage is reached through the small
+//! [`store::Store`] trait, which the service implements with diesel and the unit tests
+//! with an in-memory fake.
+
+pub mod bus;
+pub mod cluster;
+pub mod command;
+pub mod messages;
+pub mod model;
+pub mod registry;
+pub mod store;

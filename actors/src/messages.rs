@@ -1,0 +1,329 @@
+//! Messages: what the actors publish on the [`Bus`], and what they answer.
+
+use std::sync::Arc;
+
+use actix::prelude::*;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use tokio::sync::oneshot;
+
+use crate::bus::{Keyed, Topic};
+use crate::command::CommandState;
+use crate::model::{ClusterSnapshot, ClusterSummary, Command, GoTime, SloPushRequest};
+
+/// Whether a cluster's agent is talking to us.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Liveness {
+    /// Known from the database, not heard from since this master started.
+    Unknown,
+    /// An agent request arrived within the heartbeat timeout.
+    Online,
+    /// No agent request for longer than the heartbeat timeout.
+    Offline,
+}
+
+impl Liveness {
+    /// The API's two-valued status: a cluster not heard from is `offline`.
+    pub fn api_str(self) -> &'static str {
+        match self {
+            Liveness::Online => "online",
+            Liveness::Unknown | Liveness::Offline => "offline",
+        }
+    }
+}
+
+/// Published after a cluster actor has taken a new snapshot as its latest.
+#[derive(Debug, Clone)]
+pub struct SnapshotReceived {
+    /// The cluster.
+    pub cluster_id: Arc<str>,
+    /// The snapshot now held by the actor (shared, never copied).
+    pub snapshot: Arc<ClusterSnapshot>,
+    /// When the master received it.
+    pub received_at: DateTime<Utc>,
+    /// Decompressed JSON size in bytes.
+    pub bytes: u64,
+}
+
+impl Keyed for SnapshotReceived {
+    type Key = Arc<str>;
+    fn key(&self) -> Arc<str> {
+        Arc::clone(&self.cluster_id)
+    }
+}
+
+/// Published at every online/offline transition, exactly once per transition.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClusterStatusChanged {
+    /// The cluster.
+    pub cluster_id: Arc<str>,
+    /// The new state.
+    pub status: Liveness,
+    /// The state before.
+    pub previous: Liveness,
+    /// When the transition was decided.
+    pub at: DateTime<Utc>,
+    /// The last agent request seen.
+    pub last_seen: Option<DateTime<Utc>>,
+}
+
+impl Keyed for ClusterStatusChanged {
+    type Key = Arc<str>;
+    fn key(&self) -> Arc<str> {
+        Arc::clone(&self.cluster_id)
+    }
+}
+
+/// Published at every command state change.
+#[derive(Debug, Clone, Serialize)]
+pub struct CommandStateChanged {
+    /// The command.
+    pub command_id: Arc<str>,
+    /// Its cluster.
+    pub cluster_id: Arc<str>,
+    /// Its action (`scale`, `get_logs`, ...).
+    pub action: Arc<str>,
+    /// The new state.
+    pub status: CommandState,
+    /// When it changed.
+    pub at: DateTime<Utc>,
+}
+
+impl Keyed for CommandStateChanged {
+    type Key = Arc<str>;
+    fn key(&self) -> Arc<str> {
+        Arc::clone(&self.command_id)
+    }
+}
+
+/// The three topics every actor publishes to. Cheap to clone.
+#[derive(Clone, Default)]
+pub struct Bus {
+    /// New snapshots.
+    pub snapshots: Topic<SnapshotReceived>,
+    /// Online/offline transitions.
+    pub status: Topic<ClusterStatusChanged>,
+    /// Command lifecycle.
+    pub commands: Topic<CommandStateChanged>,
+}
+
+impl Bus {
+    /// Closes every topic, so that subscribers' streams end (shutdown).
+    pub fn close(&self) {
+        self.snapshots.close();
+        self.status.close();
+        self.commands.close();
+    }
+}
+
+/// Agent-reported metadata from the optional heartbeat body.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct AgentMeta {
+    /// Agent version string.
+    pub agent_version: Option<String>,
+    /// Host the agent runs on.
+    pub hostname: Option<String>,
+    /// The agent's IP as it reports it.
+    pub ip: Option<String>,
+}
+
+/// What the actor remembers of each snapshot it accepted.
+#[derive(Debug, Clone, Serialize)]
+pub struct SnapshotRecord {
+    /// The agent's collection time.
+    pub fetched_at: GoTime,
+    /// When the master received it.
+    pub received_at: DateTime<Utc>,
+    /// Decompressed JSON size in bytes.
+    pub bytes: u64,
+    /// The agent's summary.
+    pub summary: ClusterSummary,
+}
+
+/// The latest snapshot and its record.
+#[derive(Debug, Clone)]
+pub struct LatestSnapshot {
+    /// The snapshot, shared.
+    pub snapshot: Arc<ClusterSnapshot>,
+    /// Its record.
+    pub record: SnapshotRecord,
+}
+
+/// A command waiting in a cluster's mailbox.
+#[derive(Debug, Clone)]
+pub struct QueuedCommand {
+    /// The command in its v2.1 wire form.
+    pub command: Command,
+    /// The long-poll topic it is delivered on.
+    pub topic: String,
+    /// Creation time, from which the pending TTL runs.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A command handed to an agent, waiting for its result.
+#[derive(Debug, Clone)]
+pub struct RunningCommand {
+    /// The command id.
+    pub command_id: String,
+    /// Its action, for published messages.
+    pub action: String,
+    /// When it was handed out, from which the result timeout runs.
+    pub started_at: DateTime<Utc>,
+}
+
+/// Take this snapshot as the latest, unless a newer one is held. Also a sign of life.
+#[derive(Message)]
+#[rtype(result = "SnapshotApplied")]
+pub struct ApplySnapshot {
+    /// The parsed snapshot.
+    pub snapshot: Arc<ClusterSnapshot>,
+    /// Decompressed size in bytes.
+    pub bytes: u64,
+    /// Receive time.
+    pub received_at: DateTime<Utc>,
+}
+
+/// The outcome of [`ApplySnapshot`].
+#[derive(Debug, MessageResponse)]
+pub struct SnapshotApplied {
+    /// True when it is now the latest; false when it was not newer than the one held
+    /// (then it only counted as a sign of life).
+    pub applied: bool,
+    /// A snapshot the actor no longer needs (the replaced one, or the stale one), handed
+    /// back so that the caller frees it off the actor's thread.
+    pub garbage: Option<Arc<ClusterSnapshot>>,
+}
+
+/// A heartbeat: a sign of life, with optional agent metadata.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Heartbeat {
+    /// Metadata from the optional body.
+    pub agent: Option<AgentMeta>,
+}
+
+/// Any other accepted agent request: a sign of life.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Touch;
+
+/// An SLO push: kept as the cluster's latest, and a sign of life.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SloPushed {
+    /// The push.
+    pub push: Arc<SloPushRequest>,
+}
+
+/// What a long poll ends with.
+#[derive(Debug, Clone)]
+pub enum PollOutcome {
+    /// One command for the agent.
+    Command(Box<Command>),
+    /// Nothing within the poll timeout (or the master is shutting down).
+    Empty,
+    /// The command could not be marked running; it stays queued.
+    Failed(String),
+}
+
+/// An agent long poll. The reply is a receiver: the actor's mailbox is not held while
+/// the poll waits. Dropping the receiver (client gone) leaves any command queued.
+#[derive(Message)]
+#[rtype(result = "oneshot::Receiver<PollOutcome>")]
+pub struct PollCommand {
+    /// The topic polled.
+    pub topic: String,
+}
+
+/// A stored command to deliver.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct EnqueueCommand {
+    /// The command, already committed to the store.
+    pub queued: QueuedCommand,
+}
+
+/// Cancel a pending command.
+#[derive(Message)]
+#[rtype(result = "Result<CancelOutcome, crate::store::StoreError>")]
+pub struct CancelCommand {
+    /// The command.
+    pub command_id: String,
+}
+
+/// The outcome of [`CancelCommand`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CancelOutcome {
+    /// It was pending and is now cancelled.
+    Cancelled,
+    /// It is past pending (being delivered, running or finished).
+    NotPending,
+    /// This actor does not hold it; ask the store.
+    NotHere,
+}
+
+/// The store has committed an agent result for this command.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ResultRecorded {
+    /// The command.
+    pub command_id: String,
+    /// Its action.
+    pub action: String,
+    /// `success` or `failed`.
+    pub status: CommandState,
+}
+
+/// Wake me when this command reaches a final state.
+#[derive(Message)]
+#[rtype(result = "oneshot::Receiver<()>")]
+pub struct WaitCommand {
+    /// The command.
+    pub command_id: String,
+}
+
+/// Ask for the cluster's live status.
+#[derive(Message)]
+#[rtype(result = "ClusterStatusView")]
+pub struct GetStatus;
+
+/// A cluster actor's live state, as the API shows it.
+#[derive(Debug, Clone, Serialize, MessageResponse)]
+pub struct ClusterStatusView {
+    /// The cluster.
+    pub cluster_id: String,
+    /// Liveness.
+    pub liveness: Liveness,
+    /// Last agent request.
+    pub last_seen: Option<DateTime<Utc>>,
+    /// When it went offline, while offline.
+    pub offline_since: Option<DateTime<Utc>>,
+    /// The latest snapshot's record.
+    pub latest: Option<SnapshotRecord>,
+    /// The recent snapshot records, oldest first (the latest included).
+    pub recent: Vec<SnapshotRecord>,
+    /// Agent metadata from heartbeats.
+    pub agent: AgentMeta,
+    /// Commands queued.
+    pub queued_commands: usize,
+    /// Commands handed out and waiting for a result.
+    pub running_commands: usize,
+    /// Long polls parked right now.
+    pub parked_polls: usize,
+}
+
+/// Ask for the latest snapshot.
+#[derive(Message)]
+#[rtype(result = "Option<LatestSnapshot>")]
+pub struct GetSnapshot;
+
+/// Ask for the latest SLO push.
+#[derive(Message)]
+#[rtype(result = "Option<Arc<SloPushRequest>>")]
+pub struct GetSloPush;
+
+/// Shutdown: answer every parked poll with "no command", and every later one at once.
+#[derive(Message)]
+#[rtype(result = "Option<DateTime<Utc>>")]
+pub struct Drain;

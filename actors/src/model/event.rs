@@ -1,0 +1,178 @@
+//! Kubernetes events (reference §2.8).
+//!
+//! Struct definitions generated from the reference tables; keys, `omitempty` and Go `null` handling follow §0.
+
+use serde::{Deserialize, Serialize};
+
+use super::serde_util::null_default;
+use super::{GoTime, ResourceMeta, ResourceRef, StrMap, Text};
+
+/// One Kubernetes event (CommonMeta keys inline).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Event {
+    /// Kubernetes UID.
+    pub uid: Text,
+    /// Object name.
+    pub name: Text,
+    /// Namespace (empty for cluster-scoped objects).
+    #[serde(skip_serializing_if = "Text::is_empty")]
+    pub namespace: Text,
+    /// Kubernetes kind.
+    pub kind: Text,
+    /// Node the object is bound to, if any.
+    #[serde(skip_serializing_if = "Text::is_empty")]
+    pub node_name: Text,
+    /// Kind of the controlling owner.
+    #[serde(skip_serializing_if = "Text::is_empty")]
+    pub owner_kind: Text,
+    /// Name of the controlling owner.
+    #[serde(skip_serializing_if = "Text::is_empty")]
+    pub owner_name: Text,
+    /// Labels.
+    #[serde(
+        default,
+        deserialize_with = "null_default",
+        skip_serializing_if = "StrMap::is_empty"
+    )]
+    pub labels: StrMap,
+    /// Creation time.
+    pub created_at: GoTime,
+    /// Normal or Warning.
+    #[serde(rename = "type")]
+    pub type_: Text,
+    /// Reason.
+    pub reason: Text,
+    /// Message.
+    pub message: Text,
+    /// Reporting component.
+    #[serde(skip_serializing_if = "Text::is_empty")]
+    pub source: Text,
+    /// The object the event is about.
+    #[serde(default, deserialize_with = "null_default")]
+    pub involved_object: ResourceRef,
+    /// Occurrence count.
+    pub count: i32,
+    /// First occurrence (zero for events.k8s.io events).
+    pub first_timestamp: GoTime,
+    /// Last occurrence (zero for events.k8s.io events).
+    pub last_timestamp: GoTime,
+}
+
+impl ResourceMeta for Event {
+    fn kind_name() -> &'static str {
+        "Event"
+    }
+    fn namespace(&self) -> &str {
+        &self.namespace
+    }
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn labels(&self) -> &StrMap {
+        &self.labels
+    }
+    fn uid(&self) -> &str {
+        &self.uid
+    }
+}
+
+/// Reasons that make a Warning event `critical` in `model_v2`'s severity helper.
+const CRITICAL_REASONS: [&str; 9] = [
+    "Failed",
+    "FailedScheduling",
+    "FailedMount",
+    "FailedAttachVolume",
+    "OOMKilled",
+    "BackOff",
+    "CrashLoopBackOff",
+    "Unhealthy",
+    "NodeNotReady",
+];
+
+impl Event {
+    /// True for `type == "Warning"` (the summary rule of §2.2).
+    pub fn is_warning(&self) -> bool {
+        self.type_ == "Warning"
+    }
+
+    /// `model_v2` severity: `critical`, `warning` or `info` (unused by the v2.1 master APIs).
+    pub fn severity(&self) -> &'static str {
+        if !self.is_warning() {
+            "info"
+        } else if CRITICAL_REASONS.contains(&self.reason.as_str()) {
+            "critical"
+        } else {
+            "warning"
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+mod tests {
+    use super::*;
+    use crate::model::test_support::{assert_default, assert_keys};
+
+    /// Keys written for a default value: exactly the non-omitempty ones.
+    #[test]
+    fn default_values_write_exactly_the_non_optional_keys() {
+        assert_keys(
+            &Event::default(),
+            &[
+                "count",
+                "created_at",
+                "first_timestamp",
+                "involved_object",
+                "kind",
+                "last_timestamp",
+                "message",
+                "name",
+                "reason",
+                "type",
+                "uid",
+            ],
+        );
+    }
+
+    /// `{}` and an object with `null` in every list, map, struct and pointer field decode to the default.
+    #[test]
+    fn empty_and_null_objects_decode_to_default() {
+        assert_default::<Event>(
+            r#"{"labels":null,"created_at":null,"involved_object":null,"first_timestamp":null,"last_timestamp":null}"#,
+        );
+    }
+
+    #[test]
+    fn event_meta_and_severity() {
+        let e: Event = serde_json::from_str(
+            r#"{"uid":"e1","name":"web.1","namespace":"shop","kind":"Event","created_at":"2026-02-04T13:31:23+09:00",
+                "type":"Warning","reason":"BackOff","message":"m","involved_object":{"kind":"Pod","name":"web"},
+                "count":0,"first_timestamp":"0001-01-01T00:00:00Z","last_timestamp":"0001-01-01T00:00:00Z"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (e.uid(), e.namespace(), e.name(), Event::kind_name()),
+            ("e1", "shop", "web.1", "Event")
+        );
+        assert!(e.first_timestamp.is_zero());
+        assert_eq!(e.severity(), "critical");
+        let v = serde_json::to_value(&e).unwrap();
+        assert_eq!(v["first_timestamp"], "0001-01-01T00:00:00Z");
+        assert_eq!(v["created_at"], "2026-02-04T13:31:23+09:00");
+        assert_eq!(
+            v["involved_object"],
+            serde_json::json!({"kind":"Pod","name":"web"})
+        );
+        let info = Event {
+            type_: "Normal".into(),
+            ..e.clone()
+        };
+        assert_eq!(info.severity(), "info");
+        let warn = Event {
+            reason: "Evicted".into(),
+            ..e
+        };
+        assert_eq!(warn.severity(), "warning");
+    }
+}

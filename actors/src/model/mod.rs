@@ -1,0 +1,72 @@
+//! Wire model of the AtlHyper v2.1 agent ⇄ master protocol (`model_v2` in the Go code).
+//!
+//! Every type (de)serializes with the exact JSON keys of the Go agent and accepts what Go's `encoding/json`
+//! writes: `null` for empty lists, maps and pointers, missing keys (zero value), unknown keys (ignored) and
+//! RFC 3339 times with nanoseconds and any offset ([`GoTime`]). `omitempty` fields are skipped on output when
+//! empty; all other fields are always written.
+
+use std::collections::BTreeMap;
+
+mod agent;
+mod command;
+mod common;
+mod config_storage;
+mod event;
+mod metrics;
+mod network;
+mod node;
+mod pod;
+pub mod serde_util;
+mod slo;
+mod snapshot;
+#[cfg(test)]
+mod test_support;
+mod time;
+mod workload;
+
+pub use agent::*;
+pub use command::*;
+pub use common::*;
+pub use config_storage::*;
+pub use event::*;
+pub use metrics::*;
+pub use network::*;
+pub use node::*;
+pub use pod::*;
+pub use serde_util::{is_false, is_zero_f64, is_zero_i32, is_zero_i64, null_default};
+pub use slo::*;
+pub use snapshot::*;
+pub use time::{GoTime, GoTimeError};
+pub use workload::*;
+
+/// String type of every text field of the model (may become an interned string later).
+pub type Text = String;
+
+/// A Go `map[string]string`; sorted like Go writes map keys.
+pub type StrMap = BTreeMap<Text, Text>;
+
+/// The empty map returned by [`ResourceMeta::labels`] for types without labels.
+static EMPTY: StrMap = BTreeMap::new();
+
+/// Identity of an element of one of the [`ClusterSnapshot`] lists.
+pub trait ResourceMeta {
+    /// Kubernetes kind of the type, e.g. `"Pod"`.
+    fn kind_name() -> &'static str
+    where
+        Self: Sized;
+    /// Namespace, `""` for cluster-scoped objects.
+    fn namespace(&self) -> &str;
+    /// Object name.
+    fn name(&self) -> &str;
+    /// Labels (an empty map when the type carries none).
+    fn labels(&self) -> &StrMap;
+    /// Kubernetes UID, `""` when the type does not carry it.
+    fn uid(&self) -> &str {
+        ""
+    }
+}
+
+/// The shared empty label map.
+fn empty_labels() -> &'static StrMap {
+    &EMPTY
+}

@@ -1,0 +1,224 @@
+//! `Registry`: the directory of cluster actors.
+//!
+//! **State it owns**: one entry per known cluster (its descriptive info and the address of
+//! its supervised [`ClusterActor`]), and the draining flag.
+//!
+//! **Startup**: the service reads the store (known clusters, pending and running commands)
+//! and passes it to [`Registry::new`]; `started()` starts one supervised actor per known
+//! cluster, each restoring its commands. Clusters first seen later are started on demand
+//! and registered in the store without delaying the agent's request.
+//!
+//! **Restart**: the map survives a restart of the registry actor; supervised cluster
+//! actors keep their addresses across their own restarts.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use actix::prelude::*;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use tracing::{info, warn};
+
+use crate::cluster::{ClusterActor, ClusterConfig, Restore};
+use crate::messages::{Bus, Drain};
+use crate::store::Store;
+
+/// Descriptive information about a cluster, from the store.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ClusterInfo {
+    /// The cluster id agents send.
+    pub cluster_id: String,
+    /// Display name (defaults to the id).
+    pub name: String,
+    /// `prod`, `staging`, ... (may be empty).
+    pub environment: String,
+    /// Free text.
+    pub description: String,
+    /// When the master first knew it.
+    pub created_at: Option<DateTime<Utc>>,
+}
+
+/// A known cluster and its actor.
+#[derive(Clone)]
+pub struct ClusterHandle {
+    /// Its info.
+    pub info: ClusterInfo,
+    /// Its actor.
+    pub addr: Addr<ClusterActor>,
+}
+
+struct Entry {
+    info: ClusterInfo,
+    addr: Addr<ClusterActor>,
+}
+
+/// The registry actor. See the module docs.
+pub struct Registry {
+    cfg: ClusterConfig,
+    store: Arc<dyn Store>,
+    bus: Bus,
+    clusters: HashMap<Arc<str>, Entry>,
+    initial: Vec<(ClusterInfo, Restore)>,
+    max_clusters: usize,
+    draining: bool,
+}
+
+impl Registry {
+    /// A registry that will start actors for `initial` clusters when it starts.
+    /// `max_clusters` bounds how many clusters first contact may create.
+    pub fn new(
+        cfg: ClusterConfig,
+        store: Arc<dyn Store>,
+        bus: Bus,
+        initial: Vec<(ClusterInfo, Restore)>,
+        max_clusters: usize,
+    ) -> Self {
+        Self {
+            cfg,
+            store,
+            bus,
+            clusters: HashMap::new(),
+            initial,
+            max_clusters,
+            draining: false,
+        }
+    }
+
+    fn start_cluster(&mut self, info: ClusterInfo, restore: Restore) -> Addr<ClusterActor> {
+        let id: Arc<str> = Arc::from(info.cluster_id.as_str());
+        let (cfg, store, bus, actor_id) = (
+            self.cfg.clone(),
+            Arc::clone(&self.store),
+            self.bus.clone(),
+            Arc::clone(&id),
+        );
+        let addr =
+            Supervisor::start(move |_| ClusterActor::new(actor_id, cfg, store, bus, restore));
+        self.clusters.insert(
+            id,
+            Entry {
+                info,
+                addr: addr.clone(),
+            },
+        );
+        addr
+    }
+}
+
+impl Actor for Registry {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.set_mailbox_capacity(4096);
+        for (info, restore) in std::mem::take(&mut self.initial) {
+            self.start_cluster(info, restore);
+        }
+        info!(clusters = self.clusters.len(), "registry started");
+    }
+}
+
+impl Supervised for Registry {}
+
+/// Find a cluster's actor; with `register`, start one on first contact.
+#[derive(Message)]
+#[rtype(result = "Result<Option<Addr<ClusterActor>>, RegistryFull>")]
+pub struct Resolve {
+    /// The cluster id.
+    pub cluster_id: String,
+    /// Create and register the cluster when unknown.
+    pub register: bool,
+}
+
+/// First contact refused: the registry already holds `max_clusters` clusters.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("cluster limit reached")]
+pub struct RegistryFull;
+
+impl Handler<Resolve> for Registry {
+    type Result = Result<Option<Addr<ClusterActor>>, RegistryFull>;
+
+    fn handle(&mut self, msg: Resolve, ctx: &mut Context<Self>) -> Self::Result {
+        if let Some(e) = self.clusters.get(msg.cluster_id.as_str()) {
+            return Ok(Some(e.addr.clone()));
+        }
+        if !msg.register {
+            return Ok(None);
+        }
+        if self.clusters.len() >= self.max_clusters {
+            warn!(cluster_id = %msg.cluster_id, max = self.max_clusters, "cluster limit reached; first contact refused");
+            return Err(RegistryFull);
+        }
+        let now = Utc::now();
+        let info = ClusterInfo {
+            cluster_id: msg.cluster_id.clone(),
+            name: msg.cluster_id.clone(),
+            created_at: Some(now),
+            ..ClusterInfo::default()
+        };
+        info!(cluster_id = %msg.cluster_id, "new cluster registered on first contact");
+        let fut = self.store.register_cluster(&msg.cluster_id, now);
+        let id = msg.cluster_id.clone();
+        ctx.spawn(
+            async move {
+                if let Err(e) = fut.await {
+                    warn!(cluster_id = %id, error = %e, "could not store new cluster");
+                }
+            }
+            .into_actor(self),
+        );
+        Ok(Some(self.start_cluster(info, Restore::default())))
+    }
+}
+
+/// List every known cluster, sorted by id.
+#[derive(Message)]
+#[rtype(result = "Vec<ClusterHandle>")]
+pub struct ListClusters;
+
+impl Handler<ListClusters> for Registry {
+    type Result = MessageResult<ListClusters>;
+
+    fn handle(&mut self, _: ListClusters, _: &mut Context<Self>) -> Self::Result {
+        let mut all: Vec<ClusterHandle> = self
+            .clusters
+            .values()
+            .map(|e| ClusterHandle {
+                info: e.info.clone(),
+                addr: e.addr.clone(),
+            })
+            .collect();
+        all.sort_by(|a, b| a.info.cluster_id.cmp(&b.info.cluster_id));
+        MessageResult(all)
+    }
+}
+
+/// Shutdown: every cluster answers its parked polls now and every later poll at once.
+/// Replies with the last-seen time of every cluster, for the store.
+#[derive(Message)]
+#[rtype(result = "Vec<(String, DateTime<Utc>)>")]
+pub struct DrainAll;
+
+impl Handler<DrainAll> for Registry {
+    type Result = ResponseFuture<Vec<(String, DateTime<Utc>)>>;
+
+    fn handle(&mut self, _: DrainAll, _: &mut Context<Self>) -> Self::Result {
+        self.draining = true;
+        let addrs: Vec<(String, Addr<ClusterActor>)> = self
+            .clusters
+            .iter()
+            .map(|(k, e)| (k.to_string(), e.addr.clone()))
+            .collect();
+        Box::pin(async move {
+            let replies = futures_util::future::join_all(
+                addrs
+                    .into_iter()
+                    .map(|(id, a)| async move { (id, a.send(Drain).await.ok().flatten()) }),
+            )
+            .await;
+            replies
+                .into_iter()
+                .filter_map(|(id, seen)| seen.map(|s| (id, s)))
+                .collect()
+        })
+    }
+}

@@ -1,0 +1,327 @@
+//! The `command_history` table: the durable side of the command lifecycle.
+//!
+//! Every state change is a conditional update inside an immediate transaction on the
+//! single writer, so "the first result wins" and "only a pending command can be
+//! cancelled" hold even when requests race.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use diesel::sqlite::Sqlite;
+
+use atlhyper_actors::command::CommandState;
+use atlhyper_actors::model::CommandResultBody;
+
+use super::schema::command_history as ch;
+use super::{from_db, to_db, DbError};
+
+/// One stored command.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = ch)]
+#[allow(missing_docs, reason = "columns are documented in the migration")]
+pub struct CommandRow {
+    pub id: i32,
+    pub command_id: String,
+    pub cluster_id: String,
+    pub topic: String,
+    pub source: String,
+    pub user_id: Option<i32>,
+    pub created_by: Option<String>,
+    pub action: String,
+    pub target_kind: String,
+    pub target_namespace: String,
+    pub target_name: String,
+    pub params: String,
+    pub status: String,
+    pub result: Option<String>,
+    pub success: Option<bool>,
+    pub output: Option<String>,
+    pub output_truncated: bool,
+    pub error_message: Option<String>,
+    pub executed_at: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub started_at: Option<NaiveDateTime>,
+    pub finished_at: Option<NaiveDateTime>,
+    pub duration_ms: Option<i64>,
+}
+
+impl CommandRow {
+    /// The parsed status.
+    pub fn state(&self) -> Result<CommandState, DbError> {
+        self.status
+            .parse()
+            .map_err(|e: atlhyper_actors::command::UnknownState| DbError::Corrupt(e.to_string()))
+    }
+}
+
+/// A command to insert, status `pending`.
+#[derive(Debug, Insertable)]
+#[diesel(table_name = ch)]
+#[allow(missing_docs, reason = "columns are documented in the migration")]
+pub struct NewCommand {
+    pub command_id: String,
+    pub cluster_id: String,
+    pub topic: String,
+    pub source: String,
+    pub user_id: Option<i32>,
+    pub created_by: Option<String>,
+    pub action: String,
+    pub target_kind: String,
+    pub target_namespace: String,
+    pub target_name: String,
+    pub params: String,
+    pub status: String,
+    pub created_at: NaiveDateTime,
+}
+
+/// Inserts a new pending command.
+pub fn insert(conn: &mut SqliteConnection, new: &NewCommand) -> Result<(), DbError> {
+    diesel::insert_into(ch::table).values(new).execute(conn)?;
+    Ok(())
+}
+
+/// One command by id.
+pub fn get(conn: &mut SqliteConnection, command_id: &str) -> Result<Option<CommandRow>, DbError> {
+    Ok(ch::table
+        .filter(ch::command_id.eq(command_id))
+        .select(CommandRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+fn millis_between(from: NaiveDateTime, to: NaiveDateTime) -> i64 {
+    (to - from).num_milliseconds().max(0)
+}
+
+/// Moves a command to `to` if its state is one of `from`; returns whether it changed.
+pub fn transition(
+    conn: &mut SqliteConnection,
+    command_id: &str,
+    from: &[CommandState],
+    to: CommandState,
+    at: DateTime<Utc>,
+) -> Result<bool, DbError> {
+    conn.immediate_transaction(|c| {
+        let Some(row) = get(c, command_id)? else {
+            return Ok(false);
+        };
+        if !from.contains(&row.state()?) {
+            return Ok(false);
+        }
+        let at = to_db(at);
+        let target = ch::table.filter(ch::command_id.eq(command_id));
+        match to {
+            CommandState::Running => {
+                diesel::update(target)
+                    .set((ch::status.eq(to.as_str()), ch::started_at.eq(Some(at))))
+                    .execute(c)?;
+            }
+            CommandState::Pending => {
+                diesel::update(target)
+                    .set((
+                        ch::status.eq(to.as_str()),
+                        ch::started_at.eq(None::<NaiveDateTime>),
+                    ))
+                    .execute(c)?;
+            }
+            _ => {
+                let duration = row.started_at.map(|s| millis_between(s, at));
+                diesel::update(target)
+                    .set((
+                        ch::status.eq(to.as_str()),
+                        ch::finished_at.eq(Some(at)),
+                        ch::duration_ms.eq(duration),
+                    ))
+                    .execute(c)?;
+            }
+        }
+        Ok(true)
+    })
+}
+
+/// What happened to an agent result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResultOutcome {
+    /// Stored; the command is now `status`.
+    Applied {
+        /// The command's cluster.
+        cluster_id: String,
+        /// Its action.
+        action: String,
+        /// `success` or `failed`.
+        status: CommandState,
+    },
+    /// A result was already stored (or the command was cancelled/expired): nothing changed.
+    Duplicate {
+        /// The command's cluster.
+        cluster_id: String,
+    },
+    /// No such command.
+    NotFound,
+    /// The command belongs to another cluster.
+    WrongCluster,
+}
+
+/// Appended to output cut at `MASTER_COMMAND_MAX_OUTPUT`.
+fn truncation_marker(kept: usize, total: usize) -> String {
+    format!("\n[output truncated by atlhyper-master: kept {kept} of {total} bytes]")
+}
+
+/// Cuts `s` to at most `max` bytes on a character boundary.
+fn cut(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while end > 0 && !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// Records an agent result: the first one wins. `claimed_cluster` is the cluster the
+/// agent spoke for, when it said.
+pub fn record_result(
+    conn: &mut SqliteConnection,
+    body: &CommandResultBody,
+    claimed_cluster: Option<&str>,
+    max_output: usize,
+    at: DateTime<Utc>,
+) -> Result<ResultOutcome, DbError> {
+    conn.immediate_transaction(|c| {
+        let Some(row) = get(c, &body.command_id)? else {
+            return Ok(ResultOutcome::NotFound);
+        };
+        if claimed_cluster.is_some_and(|cl| cl != row.cluster_id) {
+            return Ok(ResultOutcome::WrongCluster);
+        }
+        if !CommandState::ACCEPTS_RESULT.contains(&row.state()?) {
+            return Ok(ResultOutcome::Duplicate {
+                cluster_id: row.cluster_id,
+            });
+        }
+        let status = if body.success {
+            CommandState::Success
+        } else {
+            CommandState::Failed
+        };
+        let total = body.output.len();
+        let kept = cut(&body.output, max_output);
+        let truncated = kept.len() < total;
+        let output = if truncated {
+            format!("{kept}{}", truncation_marker(kept.len(), total))
+        } else {
+            kept.to_owned()
+        };
+        let executed_at = (!body.executed_at.is_zero()).then(|| body.executed_at.to_string());
+        let error = (!body.error.is_empty()).then(|| cut(&body.error, max_output).to_owned());
+        let result_json = serde_json::json!({
+            "command_id": body.command_id,
+            "success": body.success,
+            "output": output,
+            "error": error.clone().unwrap_or_default(),
+            "executed_at": executed_at,
+            "output_truncated": truncated,
+        })
+        .to_string();
+        let at = to_db(at);
+        let started = row.started_at.unwrap_or(at);
+        diesel::update(ch::table.filter(ch::command_id.eq(&body.command_id)))
+            .set((
+                ch::status.eq(status.as_str()),
+                ch::success.eq(Some(body.success)),
+                ch::output.eq(Some(output)),
+                ch::output_truncated.eq(truncated),
+                ch::error_message.eq(error),
+                ch::executed_at.eq(executed_at),
+                ch::result.eq(Some(result_json)),
+                ch::started_at.eq(Some(started)),
+                ch::finished_at.eq(Some(at)),
+                ch::duration_ms.eq(Some(millis_between(started, at))),
+            ))
+            .execute(c)?;
+        Ok(ResultOutcome::Applied {
+            cluster_id: row.cluster_id,
+            action: row.action,
+            status,
+        })
+    })
+}
+
+/// Filters of the command history list.
+#[derive(Debug, Default, Clone)]
+pub struct CommandFilter {
+    /// Only these states.
+    pub status: Vec<CommandState>,
+    /// Only this action.
+    pub action: Option<String>,
+    /// Only this source.
+    pub source: Option<String>,
+    /// Created at or after.
+    pub since: Option<DateTime<Utc>>,
+    /// Created before.
+    pub until: Option<DateTime<Utc>>,
+}
+
+fn filtered<'a>(cluster_id: &'a str, f: &'a CommandFilter) -> ch::BoxedQuery<'a, Sqlite> {
+    let mut q = ch::table.filter(ch::cluster_id.eq(cluster_id)).into_boxed();
+    if !f.status.is_empty() {
+        q = q.filter(ch::status.eq_any(f.status.iter().map(|s| s.as_str())));
+    }
+    if let Some(a) = &f.action {
+        q = q.filter(ch::action.eq(a));
+    }
+    if let Some(s) = &f.source {
+        q = q.filter(ch::source.eq(s));
+    }
+    if let Some(t) = f.since {
+        q = q.filter(ch::created_at.ge(to_db(t)));
+    }
+    if let Some(t) = f.until {
+        q = q.filter(ch::created_at.lt(to_db(t)));
+    }
+    q
+}
+
+/// One page of a cluster's history, newest first, and the total before paging.
+pub fn list(
+    conn: &mut SqliteConnection,
+    cluster_id: &str,
+    f: &CommandFilter,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<CommandRow>, i64), DbError> {
+    let total: i64 = filtered(cluster_id, f).count().get_result(conn)?;
+    let rows = filtered(cluster_id, f)
+        .select(CommandRow::as_select())
+        .order((ch::created_at.desc(), ch::id.desc()))
+        .limit(limit)
+        .offset(offset)
+        .load(conn)?;
+    Ok((rows, total))
+}
+
+/// Pending and running commands, oldest first (startup).
+pub fn load_unfinished(conn: &mut SqliteConnection) -> Result<Vec<CommandRow>, DbError> {
+    Ok(ch::table
+        .filter(ch::status.eq_any(["pending", "running"]))
+        .select(CommandRow::as_select())
+        .order((ch::created_at.asc(), ch::id.asc()))
+        .load(conn)?)
+}
+
+/// Stored time helper for callers that show rows.
+pub fn utc(t: NaiveDateTime) -> DateTime<Utc> {
+    from_db(t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cut_respects_char_boundaries() {
+        assert_eq!(cut("héllo", 2), "h");
+        assert_eq!(cut("héllo", 3), "hé");
+        assert_eq!(cut("abc", 10), "abc");
+    }
+}

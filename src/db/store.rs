@@ -1,0 +1,170 @@
+//! The diesel implementation of the actors' [`Store`] trait, and the startup loader that
+//! rebuilds the registry's state from the database.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use diesel::SqliteConnection;
+use tracing::{info, warn};
+
+use atlhyper_actors::cluster::Restore;
+use atlhyper_actors::command::CommandState;
+use atlhyper_actors::messages::{QueuedCommand, RunningCommand};
+use atlhyper_actors::model::Command;
+use atlhyper_actors::registry::ClusterInfo;
+use atlhyper_actors::store::{Store, StoreError, StoreFuture};
+
+use super::commands::CommandRow;
+use super::{clusters, commands, from_db, Db, DbError};
+
+/// [`Store`] on the embedded database. Writes go through the single writer, so
+/// transitions are applied in the order they were asked for.
+#[derive(Clone)]
+pub struct SqlStore {
+    db: Db,
+}
+
+impl SqlStore {
+    /// Wraps a database handle.
+    pub fn new(db: Db) -> Self {
+        Self { db }
+    }
+}
+
+fn store_err(e: DbError) -> StoreError {
+    StoreError(e.to_string())
+}
+
+impl Store for SqlStore {
+    fn transition(
+        &self,
+        command_id: &str,
+        from: &'static [CommandState],
+        to: CommandState,
+        at: DateTime<Utc>,
+    ) -> StoreFuture<bool> {
+        let (db, id) = (self.db.clone(), command_id.to_owned());
+        Box::pin(async move {
+            db.write(move |c| commands::transition(c, &id, from, to, at))
+                .await
+                .map_err(store_err)
+        })
+    }
+
+    fn register_cluster(&self, cluster_id: &str, at: DateTime<Utc>) -> StoreFuture<()> {
+        let (db, id) = (self.db.clone(), cluster_id.to_owned());
+        Box::pin(async move {
+            db.write(move |c| clusters::register(c, &id, at))
+                .await
+                .map_err(store_err)
+        })
+    }
+
+    fn record_last_seen(&self, cluster_id: &str, at: DateTime<Utc>) -> StoreFuture<()> {
+        let (db, id) = (self.db.clone(), cluster_id.to_owned());
+        Box::pin(async move {
+            db.write(move |c| clusters::record_last_seen(c, &id, at))
+                .await
+                .map_err(store_err)
+        })
+    }
+}
+
+/// The wire form of a stored command (what an agent receives).
+pub fn wire_command(row: &CommandRow) -> Command {
+    Command {
+        id: row.command_id.clone(),
+        cluster_id: row.cluster_id.clone(),
+        action: row.action.clone(),
+        kind: row.target_kind.clone(),
+        namespace: row.target_namespace.clone(),
+        name: row.target_name.clone(),
+        params: serde_json::from_str(&row.params).unwrap_or_default(),
+        source: row.source.clone(),
+        created_by: row.created_by.clone().unwrap_or_default(),
+        created_at: atlhyper_actors::model::GoTime::from_utc(from_db(row.created_at)),
+    }
+}
+
+/// Rebuilds what the registry starts from, and settles what the downtime decided:
+/// pending commands older than the pending TTL become `expired`, running commands past
+/// their result deadline become `timeout`.
+pub fn load_initial_state(
+    conn: &mut SqliteConnection,
+    pending_ttl: Duration,
+    result_timeout: Duration,
+    now: DateTime<Utc>,
+) -> Result<Vec<(ClusterInfo, Restore)>, DbError> {
+    let mut out: BTreeMap<String, (ClusterInfo, Restore)> = BTreeMap::new();
+    for row in clusters::list_all(conn)? {
+        let restore = Restore {
+            last_seen: row.last_seen_at.map(from_db),
+            ..Restore::default()
+        };
+        out.insert(row.cluster_uid.clone(), (row.info(), restore));
+    }
+    let ttl = chrono::Duration::from_std(pending_ttl).unwrap_or(chrono::Duration::MAX);
+    let result_to = chrono::Duration::from_std(result_timeout).unwrap_or(chrono::Duration::MAX);
+    let (mut expired, mut timed_out, mut restored) = (0, 0, 0);
+    for row in commands::load_unfinished(conn)? {
+        let state = row.state()?;
+        let entry = out.entry(row.cluster_id.clone()).or_insert_with(|| {
+            let info = ClusterInfo {
+                cluster_id: row.cluster_id.clone(),
+                name: row.cluster_id.clone(),
+                ..ClusterInfo::default()
+            };
+            (info, Restore::default())
+        });
+        let created = from_db(row.created_at);
+        match state {
+            CommandState::Pending if created + ttl <= now => {
+                commands::transition(
+                    conn,
+                    &row.command_id,
+                    &[CommandState::Pending],
+                    CommandState::Expired,
+                    now,
+                )?;
+                expired += 1;
+            }
+            CommandState::Pending => {
+                entry.1.pending.push(QueuedCommand {
+                    command: wire_command(&row),
+                    topic: row.topic.clone(),
+                    created_at: created,
+                });
+                restored += 1;
+            }
+            CommandState::Running => {
+                let started = row.started_at.map_or(created, from_db);
+                if started + result_to <= now {
+                    commands::transition(
+                        conn,
+                        &row.command_id,
+                        &[CommandState::Running],
+                        CommandState::Timeout,
+                        now,
+                    )?;
+                    timed_out += 1;
+                } else {
+                    entry.1.running.push(RunningCommand {
+                        command_id: row.command_id.clone(),
+                        action: row.action.clone(),
+                        started_at: started,
+                    });
+                    restored += 1;
+                }
+            }
+            other => {
+                warn!(command_id = %row.command_id, status = %other, "unexpected unfinished state")
+            }
+        }
+    }
+    info!(
+        clusters = out.len(),
+        restored, expired, timed_out, "state rebuilt from the database"
+    );
+    Ok(out.into_values().collect())
+}

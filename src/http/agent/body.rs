@@ -1,0 +1,187 @@
+//! Bounded request bodies for the agent port.
+//!
+//! actix-web's own decompression inflates each network chunk in full before any limit is
+//! checked, so it is off (no `compress-*` features) and bodies are handled here:
+//! 1. the compressed body is read within a deadline and a size cap (`413` past the cap,
+//!    `408` past the deadline, so a trickling client cannot hold a connection forever);
+//! 2. gzip is inflated as a stream into a buffer that stops at the decompressed cap (`413`),
+//!    so a gzip bomb costs at most the cap, never its full expansion.
+
+use std::io::Read;
+use std::time::Duration;
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpRequest};
+use bytes::{Bytes, BytesMut};
+use flate2::read::MultiGzDecoder;
+use futures_util::StreamExt;
+
+use crate::error::ApiError;
+
+/// How a body is encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    /// Plain JSON (no header, or `identity`).
+    Identity,
+    /// gzip (`Content-Encoding: gzip`, any case).
+    Gzip,
+}
+
+/// The body's encoding; anything but gzip/identity is `415`.
+pub fn encoding(req: &HttpRequest) -> Result<Encoding, ApiError> {
+    let Some(v) = req.headers().get(header::CONTENT_ENCODING) else {
+        return Ok(Encoding::Identity);
+    };
+    let v = v.to_str().unwrap_or("").trim();
+    if v.is_empty() || v.eq_ignore_ascii_case("identity") {
+        Ok(Encoding::Identity)
+    } else if v.eq_ignore_ascii_case("gzip") || v.eq_ignore_ascii_case("x-gzip") {
+        Ok(Encoding::Gzip)
+    } else {
+        Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_encoding",
+            format!("unsupported Content-Encoding {v:?}: use gzip or identity"),
+        ))
+    }
+}
+
+/// Reads the whole (still encoded) body: at most `max` bytes, within `deadline`.
+pub async fn read(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    max: u64,
+    deadline: Duration,
+) -> Result<Bytes, ApiError> {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max) {
+        return Err(ApiError::too_large(format!(
+            "request body exceeds {max} bytes"
+        )));
+    }
+    let cap = usize::try_from(max).unwrap_or(usize::MAX);
+    let mut buf = BytesMut::with_capacity(declared.map_or(8 * 1024, |n| n as usize).min(cap));
+    let collect = async {
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk.map_err(|e| {
+                ApiError::bad_request("body_read_failed", format!("could not read the body: {e}"))
+            })?;
+            if buf.len() + chunk.len() > cap {
+                return Err(ApiError::too_large(format!(
+                    "request body exceeds {max} bytes"
+                )));
+            }
+            buf.extend_from_slice(&chunk);
+        }
+        Ok(())
+    };
+    match tokio::time::timeout(deadline, collect).await {
+        Ok(r) => r?,
+        Err(_) => {
+            return Err(ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "body_timeout",
+                format!("the body did not arrive within {}s", deadline.as_secs()),
+            ))
+        }
+    }
+    Ok(buf.freeze())
+}
+
+/// Decodes a body read by [`read`]: gzip is inflated up to `max_decoded` bytes. Blocking
+/// CPU work: call it from `web::block`.
+pub fn decode(raw: Bytes, enc: Encoding, max_decoded: u64) -> Result<Bytes, ApiError> {
+    let cap = usize::try_from(max_decoded).unwrap_or(usize::MAX);
+    let too_large =
+        || ApiError::too_large(format!("decompressed body exceeds {max_decoded} bytes"));
+    match enc {
+        Encoding::Identity if raw.len() > cap => Err(too_large()),
+        Encoding::Identity => Ok(raw),
+        Encoding::Gzip => {
+            // The gzip trailer states the size (mod 2^32); trust it only as a capped hint.
+            let hint = raw
+                .len()
+                .checked_sub(4)
+                .and_then(|i| raw.get(i..))
+                .and_then(|t| <[u8; 4]>::try_from(t).ok())
+                .map_or(0, |t| u32::from_le_bytes(t) as usize);
+            let hint = hint
+                .min(cap)
+                .min(raw.len().saturating_mul(64))
+                .saturating_add(1);
+            let mut out: Vec<u8> = Vec::with_capacity(hint);
+            MultiGzDecoder::new(&raw[..])
+                .take(max_decoded.saturating_add(1))
+                .read_to_end(&mut out)
+                .map_err(|e| {
+                    ApiError::bad_request("invalid_gzip", format!("invalid gzip body: {e}"))
+                })?;
+            if out.len() > cap {
+                return Err(too_large());
+            }
+            Ok(Bytes::from(out))
+        }
+    }
+}
+
+/// A JSON error as a 400 that names where the problem is.
+pub fn json_error(e: &serde_json::Error) -> ApiError {
+    ApiError::bad_request(
+        "invalid_json",
+        format!(
+            "invalid JSON at line {} column {}: {e}",
+            e.line(),
+            e.column()
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+    use super::*;
+    use flate2::write::GzEncoder;
+    use std::io::Write;
+
+    fn gz(data: &[u8]) -> Bytes {
+        let mut e = GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(data).unwrap();
+        Bytes::from(e.finish().unwrap())
+    }
+
+    #[test]
+    fn gzip_round_trip_and_caps() {
+        let data = vec![b'x'; 1_000_000];
+        assert_eq!(
+            decode(gz(&data), Encoding::Gzip, 1_000_000).unwrap().len(),
+            1_000_000
+        );
+        assert_eq!(
+            decode(gz(&data), Encoding::Gzip, 999_999)
+                .unwrap_err()
+                .code(),
+            "payload_too_large"
+        );
+        assert_eq!(
+            decode(Bytes::from_static(b"not gzip"), Encoding::Gzip, 100)
+                .unwrap_err()
+                .code(),
+            "invalid_gzip"
+        );
+        assert_eq!(
+            decode(Bytes::from_static(b"{}"), Encoding::Identity, 1)
+                .unwrap_err()
+                .code(),
+            "payload_too_large"
+        );
+    }
+
+    #[test]
+    fn empty_gzip_member_is_empty() {
+        assert!(decode(gz(b""), Encoding::Gzip, 10).unwrap().is_empty());
+    }
+}

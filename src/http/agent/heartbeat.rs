@@ -1,0 +1,61 @@
+//! `POST /agent/heartbeat`.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+
+use atlhyper_actors::messages::{AgentMeta, Heartbeat};
+
+use super::{body, AgentIdentity};
+use crate::error::ApiError;
+use crate::http::{header_cluster_id, pick_cluster_id, status_ok, AppState};
+
+/// A heartbeat body is optional metadata; anything larger is not a heartbeat.
+const MAX_HEARTBEAT_BODY: u64 = 64 * 1024;
+
+#[derive(Deserialize)]
+struct HeartbeatBody {
+    #[serde(default)]
+    agent_version: Option<String>,
+    #[serde(default)]
+    hostname: Option<String>,
+    #[serde(default)]
+    ip: Option<String>,
+}
+
+/// A sign of life. v2.1 agents send an empty body; newer ones may send metadata.
+#[tracing::instrument(skip_all, fields(cluster_id = header_cluster_id(&req).unwrap_or("")))]
+pub async fn post_heartbeat(
+    req: HttpRequest,
+    payload: web::Payload,
+    ident: AgentIdentity,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let fallback = ident.bound_cluster().map(str::to_owned);
+    let cluster_id = pick_cluster_id(header_cluster_id(&req), fallback.as_deref())?;
+    ident.check_cluster(&cluster_id)?;
+    let enc = body::encoding(&req)?;
+    let raw = body::read(
+        &req,
+        payload,
+        MAX_HEARTBEAT_BODY,
+        state.settings.agent_read_timeout,
+    )
+    .await?;
+    let raw = body::decode(raw, enc, MAX_HEARTBEAT_BODY)?;
+    let agent = if raw.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        let b: HeartbeatBody = serde_json::from_slice(&raw).map_err(|e| body::json_error(&e))?;
+        Some(AgentMeta {
+            agent_version: b.agent_version,
+            hostname: b.hostname,
+            ip: b.ip,
+        })
+    };
+    state
+        .cluster(&cluster_id, true)
+        .await?
+        .send(Heartbeat { agent })
+        .await?;
+    Ok(status_ok())
+}

@@ -1,0 +1,47 @@
+//! `POST /agent/slo`.
+
+use std::sync::Arc;
+
+use actix_web::{web, HttpRequest, HttpResponse};
+
+use atlhyper_actors::messages::SloPushed;
+use atlhyper_actors::model::SloPushRequest;
+
+use super::{body, AgentIdentity};
+use crate::error::ApiError;
+use crate::http::{header_cluster_id, pick_cluster_id, AppState};
+
+/// Takes an SLO push (plain or gzip JSON) and answers 202 with an empty body, as v2.1 did.
+/// The cluster id comes from the body first, then the header (the v2.1 order).
+#[tracing::instrument(skip_all)]
+pub async fn post_slo(
+    req: HttpRequest,
+    payload: web::Payload,
+    ident: AgentIdentity,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let s = &state.settings;
+    let enc = body::encoding(&req)?;
+    let raw = body::read(&req, payload, s.agent_max_body, s.agent_read_timeout).await?;
+    let max = s.agent_max_snapshot;
+    let mut push = web::block(move || {
+        let json = body::decode(raw, enc, max)?;
+        serde_json::from_slice::<SloPushRequest>(&json).map_err(|e| body::json_error(&e))
+    })
+    .await??;
+    let fallback = ident.bound_cluster().map(str::to_owned);
+    let body_id = Some(push.cluster_id.as_str())
+        .filter(|b| !b.is_empty())
+        .or(fallback.as_deref());
+    let cluster_id = pick_cluster_id(body_id, header_cluster_id(&req))?;
+    ident.check_cluster(&cluster_id)?;
+    push.cluster_id = cluster_id.clone();
+    state
+        .cluster(&cluster_id, true)
+        .await?
+        .send(SloPushed {
+            push: Arc::new(push),
+        })
+        .await?;
+    Ok(HttpResponse::Accepted().finish())
+}

@@ -1,0 +1,212 @@
+//! Clusters and their live state.
+
+use actix::Addr;
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use atlhyper_actors::cluster::ClusterActor;
+use atlhyper_actors::messages::{ClusterStatusView, GetSnapshot, GetStatus, SnapshotRecord};
+use atlhyper_actors::model::ClusterSummary;
+use atlhyper_actors::registry::{ClusterHandle, ClusterInfo, ListClusters};
+
+use crate::error::ApiError;
+use crate::http::{AppState, ListReply, Page, QueryParams};
+
+/// A cluster as the list and item endpoints show it.
+#[derive(Debug, Serialize)]
+pub struct ClusterItem {
+    cluster_id: String,
+    name: String,
+    environment: String,
+    description: String,
+    status: &'static str,
+    last_seen: Option<DateTime<Utc>>,
+    offline_since: Option<DateTime<Utc>>,
+    last_snapshot_at: Option<DateTime<Utc>>,
+    fetched_at: Option<DateTime<Utc>>,
+    agent_version: Option<String>,
+    summary: Option<ClusterSummary>,
+    created_at: Option<DateTime<Utc>>,
+}
+
+fn fetched_utc(r: &SnapshotRecord) -> Option<DateTime<Utc>> {
+    r.fetched_at.to_utc()
+}
+
+fn item(info: ClusterInfo, v: ClusterStatusView) -> ClusterItem {
+    ClusterItem {
+        status: v.liveness.api_str(),
+        last_seen: v.last_seen,
+        offline_since: v.offline_since,
+        last_snapshot_at: v.latest.as_ref().map(|r| r.received_at),
+        fetched_at: v.latest.as_ref().and_then(fetched_utc),
+        agent_version: v.agent.agent_version,
+        summary: v.latest.map(|r| r.summary),
+        cluster_id: info.cluster_id,
+        name: info.name,
+        environment: info.environment,
+        description: info.description,
+        created_at: info.created_at,
+    }
+}
+
+async fn find(state: &AppState, id: &str) -> Result<ClusterHandle, ApiError> {
+    state
+        .registry
+        .send(ListClusters)
+        .await?
+        .into_iter()
+        .find(|h| h.info.cluster_id == id)
+        .ok_or_else(|| {
+            ApiError::not_found("cluster_not_found", format!("cluster {id:?} is unknown"))
+        })
+}
+
+/// `GET /api/v2/clusters`: every known cluster; filters `status`, `environment`.
+pub async fn list_clusters(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let q = QueryParams::of(&req);
+    let page = Page::from_query(&q)?;
+    let status = q.get("status");
+    if let Some(s) = status.filter(|s| !matches!(*s, "online" | "offline")) {
+        return Err(ApiError::invalid_param(
+            "status",
+            format!("{s:?}: use online or offline"),
+        ));
+    }
+    let handles = state.registry.send(ListClusters).await?;
+    let views =
+        futures_util::future::join_all(handles.iter().map(|h| h.addr.send(GetStatus))).await;
+    let mut items = Vec::with_capacity(handles.len());
+    for (h, v) in handles.into_iter().zip(views) {
+        let it = item(h.info, v?);
+        if status.is_some_and(|s| s != it.status)
+            || q.get("environment").is_some_and(|e| e != it.environment)
+        {
+            continue;
+        }
+        items.push(it);
+    }
+    Ok(HttpResponse::Ok().json(ListReply::paged(items, page)))
+}
+
+/// `GET /api/v2/clusters/{id}`.
+pub async fn get_cluster(
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let h = find(&state, &path).await?;
+    let v = h.addr.send(GetStatus).await?;
+    Ok(HttpResponse::Ok().json(item(h.info, v)))
+}
+
+#[derive(Serialize)]
+struct StatusReply {
+    cluster_id: String,
+    status: &'static str,
+    last_seen: Option<DateTime<Utc>>,
+    offline_since: Option<DateTime<Utc>>,
+    last_snapshot_at: Option<DateTime<Utc>>,
+    fetched_at: Option<DateTime<Utc>>,
+    summary: Option<ClusterSummary>,
+    agent: atlhyper_actors::messages::AgentMeta,
+    recent_snapshots: Vec<RecentSnapshot>,
+    commands: serde_json::Value,
+}
+
+#[derive(Serialize)]
+struct RecentSnapshot {
+    fetched_at: Option<DateTime<Utc>>,
+    received_at: DateTime<Utc>,
+    bytes: u64,
+    summary: ClusterSummary,
+}
+
+/// `GET /api/v2/clusters/{id}/status`: liveness, the latest summary and the recent
+/// snapshot records (`MASTER_SNAPSHOT_RETENTION` of them, oldest first).
+pub async fn get_cluster_status(
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let addr = state.cluster(&path, false).await?;
+    let v = addr.send(GetStatus).await?;
+    Ok(HttpResponse::Ok().json(StatusReply {
+        cluster_id: v.cluster_id,
+        status: v.liveness.api_str(),
+        last_seen: v.last_seen,
+        offline_since: v.offline_since,
+        last_snapshot_at: v.latest.as_ref().map(|r| r.received_at),
+        fetched_at: v.latest.as_ref().and_then(fetched_utc),
+        summary: v.latest.map(|r| r.summary),
+        agent: v.agent,
+        recent_snapshots: v
+            .recent
+            .into_iter()
+            .map(|r| RecentSnapshot {
+                fetched_at: fetched_utc(&r),
+                received_at: r.received_at,
+                bytes: r.bytes,
+                summary: r.summary,
+            })
+            .collect(),
+        commands: serde_json::json!({
+            "queued": v.queued_commands,
+            "running": v.running_commands,
+            "parked_polls": v.parked_polls,
+        }),
+    }))
+}
+
+/// The latest snapshot of a cluster actor, or `None` when it has sent none yet.
+pub async fn latest(
+    addr: &Addr<ClusterActor>,
+) -> Result<Option<atlhyper_actors::messages::LatestSnapshot>, ApiError> {
+    Ok(addr.send(GetSnapshot).await?)
+}
+
+/// `GET /api/v2/clusters/{id}/snapshot`: the latest snapshot as received, with an ETag.
+pub async fn get_snapshot(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let addr = state.cluster(&path, false).await?;
+    let Some(latest) = latest(&addr).await? else {
+        return Err(ApiError::not_found(
+            "no_snapshot",
+            "this cluster has not sent a snapshot yet",
+        ));
+    };
+    let etag = format!(
+        "\"{:x}-{:x}\"",
+        latest.record.received_at.timestamp_micros(),
+        latest.record.bytes
+    );
+    let matches = req
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.trim() == "*"
+                || v.split(',')
+                    .any(|t| t.trim().trim_start_matches("W/") == etag)
+        });
+    if matches {
+        return Ok(HttpResponse::NotModified()
+            .insert_header((header::ETAG, etag))
+            .finish());
+    }
+    let snapshot = latest.snapshot;
+    let body = web::block(move || serde_json::to_vec(&*snapshot))
+        .await?
+        .map_err(ApiError::internal)?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .insert_header((header::ETAG, etag))
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .body(body))
+}

@@ -1,0 +1,310 @@
+//! Commands from the dashboard side: create, read (with `?wait=`), list, cancel.
+
+use std::time::Duration;
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use atlhyper_actors::command::{valid_topic, CommandSpec, CommandState, DEFAULT_TOPIC};
+use atlhyper_actors::messages::{
+    CancelCommand, CancelOutcome, EnqueueCommand, QueuedCommand, WaitCommand,
+};
+
+use crate::config::parse_duration;
+use crate::db::commands::{self as repo, CommandFilter, CommandRow, NewCommand};
+use crate::db::store::wire_command;
+use crate::db::to_db;
+use crate::error::ApiError;
+use crate::http::{AppState, ListReply, Page, QueryParams};
+
+/// Longest `?wait=` a client may ask for.
+const MAX_WAIT: Duration = Duration::from_secs(60);
+
+/// Body of `POST /api/v2/command`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateCommand {
+    cluster_id: String,
+    action: String,
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    namespace: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    params: Option<serde_json::Map<String, serde_json::Value>>,
+    #[serde(default)]
+    topic: Option<String>,
+}
+
+#[derive(Serialize)]
+struct ResultView {
+    success: bool,
+    output: String,
+    error: String,
+    executed_at: Option<String>,
+    output_truncated: bool,
+}
+
+/// A command as the API shows it.
+#[derive(Serialize)]
+struct CommandView {
+    command_id: String,
+    cluster_id: String,
+    action: String,
+    kind: String,
+    namespace: String,
+    name: String,
+    params: serde_json::Value,
+    status: String,
+    topic: String,
+    source: String,
+    created_by: Option<String>,
+    created_at: DateTime<Utc>,
+    started_at: Option<DateTime<Utc>>,
+    finished_at: Option<DateTime<Utc>>,
+    duration_ms: Option<i64>,
+    result: Option<ResultView>,
+}
+
+fn view(row: CommandRow) -> CommandView {
+    let result = row.success.map(|success| ResultView {
+        success,
+        output: row.output.clone().unwrap_or_default(),
+        error: row.error_message.clone().unwrap_or_default(),
+        executed_at: row.executed_at.clone(),
+        output_truncated: row.output_truncated,
+    });
+    CommandView {
+        params: serde_json::from_str(&row.params)
+            .unwrap_or(serde_json::Value::Object(Default::default())),
+        created_at: repo::utc(row.created_at),
+        started_at: row.started_at.map(repo::utc),
+        finished_at: row.finished_at.map(repo::utc),
+        command_id: row.command_id,
+        cluster_id: row.cluster_id,
+        action: row.action,
+        kind: row.target_kind,
+        namespace: row.target_namespace,
+        name: row.target_name,
+        status: row.status,
+        topic: row.topic,
+        source: row.source,
+        created_by: row.created_by,
+        duration_ms: row.duration_ms,
+        result,
+    }
+}
+
+/// `POST /api/v2/command`: validates, commits the command, then queues it. `202` means
+/// it is durable.
+pub async fn create_command(
+    body: web::Json<CreateCommand>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let mut spec = CommandSpec {
+        action: body.action,
+        kind: body.kind,
+        namespace: body.namespace,
+        name: body.name,
+        params: body.params.unwrap_or_default(),
+    };
+    spec.validate().map_err(|e| {
+        ApiError::bad_request("invalid_command", e.to_string())
+            .with_extra(serde_json::json!({"field": e.field}))
+    })?;
+    let topic = body
+        .topic
+        .filter(|t| !t.is_empty())
+        .unwrap_or_else(|| DEFAULT_TOPIC.to_owned());
+    if !valid_topic(&topic) {
+        return Err(ApiError::invalid_param(
+            "topic",
+            "1-64 characters of letters, digits, '_', '-' or '.'",
+        ));
+    }
+    crate::http::validate_cluster_id(&body.cluster_id)?;
+    let addr = state.cluster(&body.cluster_id, false).await?;
+    let created_at = Utc::now();
+    let new = NewCommand {
+        command_id: uuid::Uuid::new_v4().to_string(),
+        cluster_id: body.cluster_id.clone(),
+        topic: topic.clone(),
+        source: if topic == "ai" {
+            "ai".into()
+        } else {
+            "web".into()
+        },
+        user_id: None,
+        created_by: None,
+        action: spec.action,
+        target_kind: spec.kind,
+        target_namespace: spec.namespace,
+        target_name: spec.name,
+        params: serde_json::Value::Object(spec.params).to_string(),
+        status: CommandState::Pending.as_str().into(),
+        created_at: to_db(created_at),
+    };
+    let command_id = new.command_id.clone();
+    let row = state
+        .db
+        .write(move |c| {
+            repo::insert(c, &new)?;
+            repo::get(c, &new.command_id)
+        })
+        .await?
+        .ok_or_else(|| ApiError::internal("inserted command not found"))?;
+    tracing::info!(cluster_id = %row.cluster_id, %command_id, action = %row.action, "command created");
+    addr.send(EnqueueCommand {
+        queued: QueuedCommand {
+            command: wire_command(&row),
+            topic,
+            created_at,
+        },
+    })
+    .await?;
+    Ok(HttpResponse::Accepted()
+        .json(serde_json::json!({"command_id": command_id, "status": "pending"})))
+}
+
+async fn load(state: &AppState, id: &str) -> Result<CommandRow, ApiError> {
+    let id2 = id.to_owned();
+    state
+        .db
+        .read(move |c| repo::get(c, &id2))
+        .await?
+        .ok_or_else(|| {
+            ApiError::not_found("command_not_found", format!("command {id:?} is unknown"))
+        })
+}
+
+/// `GET /api/v2/commands/{id}`; `?wait=30s` (at most 60 s) holds the request until the
+/// command reaches a final state.
+pub async fn get_command(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let q = QueryParams::of(&req);
+    let wait = match q.get("wait") {
+        None => Duration::ZERO,
+        Some(w) => {
+            let d = parse_duration(w).map_err(|e| ApiError::invalid_param("wait", e))?;
+            if d > MAX_WAIT {
+                return Err(ApiError::invalid_param("wait", "at most 60s"));
+            }
+            d
+        }
+    };
+    let row = load(&state, &path).await?;
+    if wait.is_zero() || row.state()?.is_final() {
+        return Ok(HttpResponse::Ok().json(view(row)));
+    }
+    let addr = state.cluster(&row.cluster_id, false).await?;
+    let woken = addr
+        .send(WaitCommand {
+            command_id: row.command_id.clone(),
+        })
+        .await?;
+    // Re-read after registering: the command may have finished in between.
+    let row = load(&state, &path).await?;
+    if row.state()?.is_final() {
+        return Ok(HttpResponse::Ok().json(view(row)));
+    }
+    tokio::select! {
+        _ = tokio::time::timeout(wait, woken) => {}
+        _ = state.shutting_down() => {}
+    }
+    Ok(HttpResponse::Ok().json(view(load(&state, &path).await?)))
+}
+
+/// `GET /api/v2/clusters/{id}/commands`: history, newest first.
+pub async fn list_cluster_commands(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let q = QueryParams::of(&req);
+    let page = Page::from_query(&q)?;
+    let status = q
+        .all("status")
+        .iter()
+        .flat_map(|s| s.split(','))
+        .map(|s| {
+            s.trim()
+                .parse::<CommandState>()
+                .map_err(|e| ApiError::invalid_param("status", e))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let filter = CommandFilter {
+        status,
+        action: q.get("action").map(str::to_owned),
+        source: q.get("source").map(str::to_owned),
+        since: q.time("since")?,
+        until: q.time("until")?,
+    };
+    let cluster_id = path.into_inner();
+    state.cluster(&cluster_id, false).await?;
+    let (limit, offset) = (page.limit as i64, page.offset as i64);
+    let (rows, total) = state
+        .db
+        .read(move |c| repo::list(c, &cluster_id, &filter, limit, offset))
+        .await?;
+    Ok(HttpResponse::Ok().json(ListReply {
+        items: rows.into_iter().map(view).collect(),
+        total: total as usize,
+        limit: page.limit,
+        offset: page.offset,
+    }))
+}
+
+/// `POST /api/v2/commands/{id}/cancel`: pending → cancelled, otherwise 409.
+pub async fn cancel_command(
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let row = load(&state, &path).await?;
+    let conflict = |status: &str| {
+        ApiError::conflict(
+            "not_pending",
+            format!("only a pending command can be cancelled; this one is {status}"),
+        )
+    };
+    if row.state()? != CommandState::Pending {
+        return Err(conflict(&row.status));
+    }
+    let addr = state.cluster(&row.cluster_id, false).await?;
+    let outcome = addr
+        .send(CancelCommand {
+            command_id: row.command_id.clone(),
+        })
+        .await?
+        .map_err(ApiError::internal)?;
+    match outcome {
+        CancelOutcome::Cancelled => {}
+        CancelOutcome::NotPending => return Err(conflict(&load(&state, &path).await?.status)),
+        CancelOutcome::NotHere => {
+            // Stored as pending but not queued (it never reached the actor): settle it.
+            let id = row.command_id.clone();
+            let applied = state
+                .db
+                .write(move |c| {
+                    repo::transition(
+                        c,
+                        &id,
+                        &[CommandState::Pending],
+                        CommandState::Cancelled,
+                        Utc::now(),
+                    )
+                })
+                .await?;
+            if !applied {
+                return Err(conflict(&load(&state, &path).await?.status));
+            }
+        }
+    }
+    Ok(HttpResponse::Ok().json(view(load(&state, &path).await?)))
+}

@@ -1,0 +1,51 @@
+//! `/health` and `/ready`.
+
+use std::time::Duration;
+
+use actix_web::{web, HttpResponse};
+use serde_json::json;
+
+use atlhyper_actors::registry::ListClusters;
+
+use crate::http::AppState;
+
+/// How long a readiness check may take before it counts as failed.
+const READY_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// 200 while the process runs.
+pub async fn get_health() -> HttpResponse {
+    HttpResponse::Ok().json(json!({"status": "ok"}))
+}
+
+/// 200 when the database and the actors answer; 503 naming the failing check.
+pub async fn get_ready(state: web::Data<AppState>) -> HttpResponse {
+    let db = match tokio::time::timeout(READY_CHECK_TIMEOUT, state.db.ping()).await {
+        Ok(Ok(())) => "ok".to_owned(),
+        Ok(Err(e)) => format!("failed: {e}"),
+        Err(_) => "failed: timed out".to_owned(),
+    };
+    let actors =
+        match tokio::time::timeout(READY_CHECK_TIMEOUT, state.registry.send(ListClusters)).await {
+            Ok(Ok(_)) => "ok".to_owned(),
+            Ok(Err(e)) => format!("failed: {e}"),
+            Err(_) => "failed: timed out".to_owned(),
+        };
+    let draining = state.is_draining();
+    let checks = json!({"database": db, "actors": actors, "shutting_down": draining});
+    if db == "ok" && actors == "ok" && !draining {
+        HttpResponse::Ok().json(json!({"status": "ready", "checks": checks}))
+    } else {
+        let failing = if draining {
+            "shutting_down"
+        } else if db != "ok" {
+            "database"
+        } else {
+            "actors"
+        };
+        HttpResponse::ServiceUnavailable().json(json!({
+            "error": format!("not ready: {failing} check failed"),
+            "code": "not_ready",
+            "checks": checks,
+        }))
+    }
+}
