@@ -375,7 +375,7 @@ impl Settings {
     /// periods) are checked while parsing, so the message names where the value came from.
     fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |message: &str| Err(ConfigError(format!("invalid configuration: {message}")));
-        if self.http_port == self.agent_port {
+        if self.http_port == self.agent_port && self.http_port != 0 {
             return invalid(&format!(
                 "http_port and agent_port are both {} (MASTER_HTTP_PORT, MASTER_AGENT_PORT); \
                  they must differ",
@@ -556,11 +556,9 @@ fn positive<T: TryFrom<i64> + std::str::FromStr + PartialEq + From<u8>>(
     }
 }
 
+/// A TCP port; 0 asks the OS for a free one (the log says which was bound).
 fn port(raw: Raw<'_>) -> Result<u16, String> {
-    match count::<u16>(raw) {
-        Ok(n) if n != 0 => Ok(n),
-        _ => Err("expected a port number (1-65535)".to_owned()),
-    }
+    count::<u16>(raw).map_err(|_| "expected a port number (0-65535)".to_owned())
 }
 
 fn size(raw: Raw<'_>) -> Result<u64, String> {
@@ -1134,18 +1132,17 @@ mod tests {
     fn bad_value_names_the_key() {
         assert_eq!(
             err(None, &[("MASTER_HTTP_PORT", "abc")]),
-            "MASTER_HTTP_PORT: invalid value \"abc\": expected a port number (1-65535)"
+            "MASTER_HTTP_PORT: invalid value \"abc\": expected a port number (0-65535)"
         );
         assert_eq!(
             err(Some("http_port = \"abc\""), &[]),
-            "config.toml: key \"http_port\": invalid value \"abc\": expected a port number (1-65535)"
+            "config.toml: key \"http_port\": invalid value \"abc\": expected a port number (0-65535)"
         );
         assert_eq!(
             err(Some("http_port = 80.5"), &[]),
-            "config.toml: key \"http_port\": invalid value 80.5: expected a port number (1-65535)"
+            "config.toml: key \"http_port\": invalid value 80.5: expected a port number (0-65535)"
         );
         let cases: &[(&str, &str, &str)] = &[
-            ("MASTER_AGENT_PORT", "0", "port number"),
             ("MASTER_AGENT_PORT", "70000", "port number"),
             ("MASTER_GATEWAY_PORT", "-1", "port number"),
             ("MASTER_HEARTBEAT_TIMEOUT", "45", "missing unit"),

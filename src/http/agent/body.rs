@@ -128,6 +128,18 @@ pub fn decode(raw: Bytes, enc: Encoding, max_decoded: u64) -> Result<Bytes, ApiE
     }
 }
 
+/// Parses an agent body, which must be a JSON object. (serde would also accept an array
+/// for a struct, and `[]` would then pass for an empty snapshot that wipes live state.)
+pub fn parse_object<T: serde::de::DeserializeOwned>(json: &[u8]) -> Result<T, ApiError> {
+    match json.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') => serde_json::from_slice(json).map_err(|e| json_error(&e)),
+        _ => Err(ApiError::bad_request(
+            "invalid_json",
+            "the body must be a JSON object",
+        )),
+    }
+}
+
 /// A JSON error as a 400 that names where the problem is.
 pub fn json_error(e: &serde_json::Error) -> ApiError {
     ApiError::bad_request(

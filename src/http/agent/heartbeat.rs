@@ -45,7 +45,7 @@ pub async fn post_heartbeat(
     let agent = if raw.iter().all(u8::is_ascii_whitespace) {
         None
     } else {
-        let b: HeartbeatBody = serde_json::from_slice(&raw).map_err(|e| body::json_error(&e))?;
+        let b: HeartbeatBody = body::parse_object(&raw)?;
         Some(AgentMeta {
             agent_version: b.agent_version,
             hostname: b.hostname,

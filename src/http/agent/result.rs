@@ -33,8 +33,7 @@ pub async fn post_result(
     let max = s.agent_max_snapshot;
     let (result, body_cluster) = web::block(move || {
         let json = body::decode(raw, enc, max)?;
-        let r: CommandResultBody =
-            serde_json::from_slice(&json).map_err(|e| body::json_error(&e))?;
+        let r: CommandResultBody = body::parse_object(&json)?;
         let c: ClusterField = serde_json::from_slice(&json).unwrap_or_default();
         Ok::<_, ApiError>((r, c.cluster_id))
     })

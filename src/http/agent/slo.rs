@@ -26,7 +26,7 @@ pub async fn post_slo(
     let max = s.agent_max_snapshot;
     let mut push = web::block(move || {
         let json = body::decode(raw, enc, max)?;
-        serde_json::from_slice::<SloPushRequest>(&json).map_err(|e| body::json_error(&e))
+        body::parse_object::<SloPushRequest>(&json)
     })
     .await??;
     let fallback = ident.bound_cluster().map(str::to_owned);

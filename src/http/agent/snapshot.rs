@@ -6,7 +6,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::Utc;
 
 use atlhyper_actors::messages::ApplySnapshot;
-use atlhyper_actors::model::parse_snapshot;
+use atlhyper_actors::model::ClusterSnapshot;
 
 use super::{body, AgentIdentity};
 use crate::error::ApiError;
@@ -37,7 +37,7 @@ pub async fn post_snapshot(
     let (mut snapshot, bytes) = web::block(move || {
         let _permit = permit;
         let json = body::decode(raw, enc, max)?;
-        let snap = parse_snapshot(&json).map_err(|e| body::json_error(&e))?;
+        let snap: ClusterSnapshot = body::parse_object(&json)?;
         Ok::<_, ApiError>((snap, json.len() as u64))
     })
     .await??;

@@ -1,0 +1,187 @@
+//! The real binary as a process: graceful SIGTERM and a gzip bomb with bounded memory.
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const TOKEN: &str = "process-test-token";
+
+struct Master {
+    child: Child,
+    http: String,
+    agent: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Master {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts the binary on ports 0 with JSON logs, and reads the ports from its log.
+fn start(extra_env: &[(&str, &str)]) -> Master {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_atlhyper-master"));
+    cmd.current_dir(dir.path())
+        .env_clear()
+        .env("MASTER_HTTP_PORT", "0")
+        .env("MASTER_AGENT_PORT", "0")
+        .env("MASTER_BIND", "127.0.0.1")
+        .env("MASTER_LOG_FORMAT", "json")
+        .env("MASTER_AGENT_TOKEN", TOKEN)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    for (k, v) in extra_env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
+                if v["message"] == "atlhyper-master listening" {
+                    let _ = tx.send((
+                        v["http_port"].as_u64().unwrap(),
+                        v["agent_port"].as_u64().unwrap(),
+                    ));
+                }
+            }
+        }
+    });
+    let (http, agent) = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("master starts and logs its ports");
+    Master {
+        child,
+        http: format!("http://127.0.0.1:{http}"),
+        agent: format!("http://127.0.0.1:{agent}"),
+        _dir: dir,
+    }
+}
+
+fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+#[tokio::test]
+async fn sigterm_answers_parked_polls_and_exits_zero_within_10s() {
+    let mut m = start(&[]);
+    assert!(
+        m._dir.path().join("data/master.db").exists(),
+        "the default SQLite file is created"
+    );
+    let client = reqwest::Client::new();
+    let poll = tokio::spawn({
+        let (client, url) = (
+            client.clone(),
+            format!("{}/agent/commands?cluster_id=p1", m.agent),
+        );
+        async move { client.get(url).bearer_auth(TOKEN).send().await.unwrap() }
+    });
+    // Wait until the poll is parked.
+    let start_wait = Instant::now();
+    loop {
+        let st: serde_json::Value = client
+            .get(format!("{}/api/v2/clusters/p1/status", m.http))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if st["commands"]["parked_polls"] == 1 {
+            break;
+        }
+        assert!(start_wait.elapsed() < Duration::from_secs(10));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let sent = Instant::now();
+    Command::new("kill")
+        .arg("-TERM")
+        .arg(m.child.id().to_string())
+        .status()
+        .unwrap();
+    let reply = tokio::time::timeout(Duration::from_secs(10), poll)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(reply.status(), 200);
+    assert_eq!(
+        reply.json::<serde_json::Value>().await.unwrap(),
+        serde_json::json!({"has_command": false})
+    );
+    let code = loop {
+        if let Some(status) = m.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            sent.elapsed() < Duration::from_secs(10),
+            "exit within 10 s of SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(code.success(), "exit status {code:?}");
+    assert!(
+        client
+            .get(format!("{}/health", m.http))
+            .send()
+            .await
+            .is_err(),
+        "port closed"
+    );
+}
+
+#[tokio::test]
+async fn gzip_bomb_gets_413_and_memory_stays_bounded() {
+    let m = start(&[("MASTER_AGENT_MAX_SNAPSHOT", "64MiB")]);
+    // 1 GiB of zeros, gzip-compressed to about 1 MiB.
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    let zeros = vec![0u8; 1 << 20];
+    for _ in 0..1024 {
+        enc.write_all(&zeros).unwrap();
+    }
+    let bomb = enc.finish().unwrap();
+    assert!(bomb.len() < 8 << 20, "bomb is {} bytes", bomb.len());
+    let before = peak_rss_kib(m.child.id());
+    let client = reqwest::Client::new();
+    for _ in 0..3 {
+        let r = client
+            .post(format!("{}/agent/snapshot", m.agent))
+            .bearer_auth(TOKEN)
+            .header("X-Cluster-ID", "bomb")
+            .header("Content-Encoding", "gzip")
+            .body(bomb.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 413);
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["code"], "payload_too_large");
+    }
+    let peak = peak_rss_kib(m.child.id());
+    eprintln!(
+        "gzip bomb: peak RSS grew by {} MiB (cap 64 MiB, expansion 1 GiB)",
+        (peak - before) / 1024
+    );
+    // The cap is 64 MiB; the full expansion would be 1 GiB.
+    assert!(
+        peak - before < 200 * 1024,
+        "peak RSS grew by {} MiB",
+        (peak - before) / 1024
+    );
+    let ok = client
+        .get(format!("{}/health", m.http))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200, "still serving");
+}
