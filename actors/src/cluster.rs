@@ -377,7 +377,8 @@ impl ClusterActor {
             if polls.is_empty() {
                 return;
             }
-            let Some(queue) = self.queues.get_mut(topic) else {
+            // An empty queue must not pop (and so drop) a parked poll.
+            let Some(queue) = self.queues.get_mut(topic).filter(|q| !q.is_empty()) else {
                 return;
             };
             let (Some(mut queued), Some(poll)) = (queue.pop_front(), polls.pop_front()) else {
@@ -772,7 +773,14 @@ impl Handler<GetStatus> for ClusterActor {
             agent: self.agent.clone(),
             queued_commands: self.queues.values().map(VecDeque::len).sum(),
             running_commands: self.running.len(),
-            parked_polls: self.parked.values().map(VecDeque::len).sum(),
+            // Polls whose client went away linger until the next dispatch or their deadline;
+            // they are not waiting any more, so they are not counted.
+            parked_polls: self
+                .parked
+                .values()
+                .flatten()
+                .filter(|p| !p.tx.is_closed())
+                .count(),
         }
     }
 }
@@ -821,5 +829,239 @@ impl Handler<Drain> for ClusterActor {
             }
         }
         self.last_seen
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+
+    use std::sync::Mutex;
+
+    use tokio::sync::Semaphore;
+
+    use super::*;
+    use crate::model::Command;
+    use crate::store::StoreFuture;
+
+    /// Command states in memory. Each transition takes a permit from `gate`, so a test
+    /// can hold the "database" while it changes the world.
+    struct FakeStore {
+        states: Arc<Mutex<HashMap<String, CommandState>>>,
+        gate: Arc<Semaphore>,
+    }
+
+    impl FakeStore {
+        fn new(open: bool) -> Arc<FakeStore> {
+            let permits = if open { Semaphore::MAX_PERMITS } else { 0 };
+            Arc::new(FakeStore {
+                states: Arc::default(),
+                gate: Arc::new(Semaphore::new(permits)),
+            })
+        }
+        fn pending(&self, id: &str) {
+            self.states
+                .lock()
+                .unwrap()
+                .insert(id.to_owned(), CommandState::Pending);
+        }
+        fn state(&self, id: &str) -> Option<CommandState> {
+            self.states.lock().unwrap().get(id).copied()
+        }
+    }
+
+    impl Store for FakeStore {
+        fn transition(
+            &self,
+            command_id: &str,
+            from: &'static [CommandState],
+            to: CommandState,
+            _at: DateTime<Utc>,
+        ) -> StoreFuture<bool> {
+            let (states, gate, id) = (
+                Arc::clone(&self.states),
+                Arc::clone(&self.gate),
+                command_id.to_owned(),
+            );
+            Box::pin(async move {
+                gate.acquire().await.unwrap().forget();
+                let mut states = states.lock().unwrap();
+                match states.get_mut(&id) {
+                    Some(st) if from.contains(st) => {
+                        *st = to;
+                        Ok(true)
+                    }
+                    _ => Ok(false),
+                }
+            })
+        }
+        fn register_cluster(&self, _: &str, _: DateTime<Utc>) -> StoreFuture<()> {
+            Box::pin(async { Ok(()) })
+        }
+        fn record_last_seen(&self, _: &str, _: DateTime<Utc>) -> StoreFuture<()> {
+            Box::pin(async { Ok(()) })
+        }
+    }
+
+    fn start(store: &Arc<FakeStore>, poll_timeout: Duration) -> Addr<ClusterActor> {
+        let cfg = ClusterConfig {
+            heartbeat_timeout: Duration::from_secs(60),
+            poll_timeout,
+            result_timeout: Duration::from_secs(60),
+            pending_ttl: Duration::from_secs(60),
+            snapshot_retention: 3,
+        };
+        let store: Arc<dyn Store> = Arc::clone(store) as Arc<dyn Store>;
+        ClusterActor::new(
+            Arc::from("c1"),
+            cfg,
+            store,
+            Bus::default(),
+            Restore::default(),
+        )
+        .start()
+    }
+
+    /// Stores `id` as pending and enqueues it on `ops`.
+    async fn enqueue(addr: &Addr<ClusterActor>, store: &FakeStore, id: &str) {
+        store.pending(id);
+        let command = Command {
+            id: id.to_owned(),
+            cluster_id: "c1".into(),
+            action: "restart".into(),
+            created_at: GoTime::now(),
+            ..Command::default()
+        };
+        let queued = QueuedCommand {
+            command,
+            topic: "ops".into(),
+            created_at: Utc::now(),
+        };
+        addr.send(EnqueueCommand { queued }).await.unwrap();
+    }
+
+    async fn poll(addr: &Addr<ClusterActor>) -> oneshot::Receiver<PollOutcome> {
+        addr.send(PollCommand {
+            topic: "ops".into(),
+        })
+        .await
+        .unwrap()
+    }
+
+    /// (queued, running, parked).
+    async fn counts(addr: &Addr<ClusterActor>) -> (usize, usize, usize) {
+        let v = addr.send(GetStatus).await.unwrap();
+        (v.queued_commands, v.running_commands, v.parked_polls)
+    }
+
+    fn delivered(outcome: PollOutcome) -> String {
+        match outcome {
+            PollOutcome::Command(c) => c.id,
+            other => panic!("expected a command, got {other:?}"),
+        }
+    }
+
+    #[actix_rt::test]
+    async fn enqueue_wakes_a_parked_poll_and_the_command_runs() {
+        let store = FakeStore::new(true);
+        let addr = start(&store, Duration::from_secs(30));
+        let rx = poll(&addr).await;
+        assert_eq!(counts(&addr).await, (0, 0, 1));
+        enqueue(&addr, &store, "a").await;
+        assert_eq!(delivered(rx.await.unwrap()), "a");
+        assert_eq!(store.state("a"), Some(CommandState::Running));
+        assert_eq!(counts(&addr).await, (0, 1, 0));
+    }
+
+    #[actix_rt::test]
+    async fn a_poll_on_an_empty_queue_stays_parked() {
+        let store = FakeStore::new(true);
+        let addr = start(&store, Duration::from_secs(30));
+        enqueue(&addr, &store, "a").await;
+        assert_eq!(delivered(poll(&addr).await.await.unwrap()), "a");
+        // The topic's queue now exists and is empty: the next poll must wait.
+        let mut rx = poll(&addr).await;
+        assert_eq!(counts(&addr).await, (0, 1, 1));
+        assert!(rx.try_recv().is_err(), "answered without a command");
+        enqueue(&addr, &store, "b").await;
+        assert_eq!(delivered(rx.await.unwrap()), "b");
+    }
+
+    #[actix_rt::test]
+    async fn a_poll_times_out_empty() {
+        let store = FakeStore::new(true);
+        let addr = start(&store, Duration::from_millis(50));
+        assert!(matches!(
+            poll(&addr).await.await.unwrap(),
+            PollOutcome::Empty
+        ));
+        assert_eq!(counts(&addr).await, (0, 0, 0));
+    }
+
+    #[actix_rt::test]
+    async fn a_dropped_poll_leaves_the_command_queued() {
+        let store = FakeStore::new(true);
+        let addr = start(&store, Duration::from_secs(30));
+        drop(poll(&addr).await);
+        assert_eq!(
+            counts(&addr).await,
+            (0, 0, 0),
+            "a gone poller is not parked"
+        );
+        enqueue(&addr, &store, "a").await;
+        assert_eq!(counts(&addr).await, (1, 0, 0));
+        assert_eq!(store.state("a"), Some(CommandState::Pending));
+        assert_eq!(delivered(poll(&addr).await.await.unwrap()), "a");
+    }
+
+    #[actix_rt::test]
+    async fn a_poll_dropped_while_marking_running_puts_the_command_back() {
+        let store = FakeStore::new(false);
+        let addr = start(&store, Duration::from_secs(30));
+        let rx = poll(&addr).await;
+        enqueue(&addr, &store, "a").await;
+        // pending → running is held in the store; the poller leaves meanwhile.
+        drop(rx);
+        store.gate.add_permits(2);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !(counts(&addr).await == (1, 0, 0) && store.state("a") == Some(CommandState::Pending))
+        {
+            assert!(Instant::now() < deadline, "command not returned to pending");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        store.gate.add_permits(1);
+        assert_eq!(delivered(poll(&addr).await.await.unwrap()), "a");
+        assert_eq!(store.state("a"), Some(CommandState::Running));
+    }
+
+    #[actix_rt::test]
+    async fn cancel_takes_a_queued_command_out() {
+        let store = FakeStore::new(true);
+        let addr = start(&store, Duration::from_millis(50));
+        enqueue(&addr, &store, "a").await;
+        let cancel = |id: &str| {
+            addr.send(CancelCommand {
+                command_id: id.to_owned(),
+            })
+        };
+        assert_eq!(
+            cancel("a").await.unwrap().unwrap(),
+            CancelOutcome::Cancelled
+        );
+        assert_eq!(store.state("a"), Some(CommandState::Cancelled));
+        assert_eq!(counts(&addr).await, (0, 0, 0));
+        assert!(matches!(
+            poll(&addr).await.await.unwrap(),
+            PollOutcome::Empty
+        ));
+        assert_eq!(cancel("a").await.unwrap().unwrap(), CancelOutcome::NotHere);
+
+        enqueue(&addr, &store, "b").await;
+        assert_eq!(delivered(poll(&addr).await.await.unwrap()), "b");
+        assert_eq!(
+            cancel("b").await.unwrap().unwrap(),
+            CancelOutcome::NotPending
+        );
+        assert_eq!(store.state("b"), Some(CommandState::Running));
     }
 }

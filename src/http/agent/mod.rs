@@ -7,7 +7,7 @@ mod result;
 mod slo;
 mod snapshot;
 
-pub use body::{decode, encoding, json_error, read, Encoding};
+pub use body::{decode, encoding, json_error, parse_object, read, Encoding};
 
 use std::future::{ready, Ready};
 
