@@ -99,10 +99,9 @@ fn main() {
     parse.sort();
 
     // Bodies with increasing fetched_at (same length), gzipped ahead of time.
-    let fetched = serde_json::from_str::<serde_json::Value>(&json).unwrap()["fetched_at"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let head: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let fetched = head["fetched_at"].as_str().unwrap().to_owned();
+    let cluster = head["cluster_id"].as_str().unwrap().to_owned();
     let bodies: Vec<Vec<u8>> = (0..iterations)
         .map(|i| {
             let newer = format!("2030-01-01T00:{:02}:{:02}Z", i / 60, i % 60);
@@ -139,15 +138,16 @@ fn main() {
             let r = client
                 .post(&url)
                 .bearer_auth(TOKEN)
-                .header("X-Cluster-ID", "bench")
+                .header("X-Cluster-ID", &cluster)
                 .header("Content-Encoding", "gzip")
                 .header("Content-Type", "application/json")
                 .body(body)
                 .send()
                 .await
                 .unwrap();
-            assert_eq!(r.status(), 200);
-            r.bytes().await.unwrap();
+            let status = r.status();
+            let body = r.bytes().await.unwrap();
+            assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
             replies.push(t.elapsed());
         }
         stopper.stop();
