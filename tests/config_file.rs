@@ -60,3 +60,31 @@ fn repo_config_toml_documents_every_key() {
         );
     }
 }
+
+#[test]
+fn readme_configuration_table_lists_every_key() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    for doc in KEYS {
+        let row = readme
+            .lines()
+            .find(|l| l.starts_with(&format!("| `{}` |", doc.key)))
+            .unwrap_or_else(|| panic!("README.md has no configuration row for `{}`", doc.key));
+        assert!(
+            row.contains(doc.env),
+            "README row of `{}` lacks {}",
+            doc.key,
+            doc.env
+        );
+        let default = if doc.default.is_empty() {
+            "unset"
+        } else {
+            doc.default.trim_matches('"')
+        };
+        assert!(
+            row.contains(&format!("`{default}`")),
+            "README row of `{}` lacks its default {default}",
+            doc.key
+        );
+    }
+}
