@@ -1,5 +1,7 @@
 //! The repository's `config.toml` documents every key with exactly the built-in defaults.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+
 use std::collections::HashMap;
 
 use atlhyper_master::config::{Settings, KEYS};
