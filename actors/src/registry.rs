@@ -170,6 +170,27 @@ impl Handler<Resolve> for Registry {
     }
 }
 
+/// One known cluster and its actor.
+#[derive(Message)]
+#[rtype(result = "Option<ClusterHandle>")]
+pub struct GetCluster {
+    /// The cluster id.
+    pub cluster_id: String,
+}
+
+impl Handler<GetCluster> for Registry {
+    type Result = Option<ClusterHandle>;
+
+    fn handle(&mut self, msg: GetCluster, _: &mut Context<Self>) -> Option<ClusterHandle> {
+        self.clusters
+            .get(msg.cluster_id.as_str())
+            .map(|e| ClusterHandle {
+                info: e.info.clone(),
+                addr: e.addr.clone(),
+            })
+    }
+}
+
 /// List every known cluster, sorted by id.
 #[derive(Message)]
 #[rtype(result = "Vec<ClusterHandle>")]

@@ -4,8 +4,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::meta::{common_meta_struct, summary_meta};
 use super::serde_util::null_default;
-use super::{empty_labels, GoTime, ResourceMeta, StrMap, Text};
+use super::{empty_labels, ResourceMeta, StrMap, Text};
 
 /// One Namespace (no CommonMeta).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -112,122 +113,32 @@ pub struct NamespaceResources {
     pub pvcs: i64,
 }
 
-/// One ConfigMap (CommonMeta keys inline; values are never sent).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct ConfigMap {
-    /// Kubernetes UID.
-    pub uid: Text,
-    /// Object name.
-    pub name: Text,
-    /// Namespace (empty for cluster-scoped objects).
-    #[serde(skip_serializing_if = "Text::is_empty")]
-    pub namespace: Text,
-    /// Kubernetes kind.
-    pub kind: Text,
-    /// Node the object is bound to, if any.
-    #[serde(skip_serializing_if = "Text::is_empty")]
-    pub node_name: Text,
-    /// Kind of the controlling owner.
-    #[serde(skip_serializing_if = "Text::is_empty")]
-    pub owner_kind: Text,
-    /// Name of the controlling owner.
-    #[serde(skip_serializing_if = "Text::is_empty")]
-    pub owner_name: Text,
-    /// Labels.
-    #[serde(
-        default,
-        deserialize_with = "null_default",
-        skip_serializing_if = "StrMap::is_empty"
-    )]
-    pub labels: StrMap,
-    /// Creation time.
-    pub created_at: GoTime,
-    /// Data keys.
-    #[serde(
-        default,
-        deserialize_with = "null_default",
-        skip_serializing_if = "Vec::is_empty"
-    )]
-    pub data_keys: Vec<Text>,
-}
-
-impl ResourceMeta for ConfigMap {
-    fn kind_name() -> &'static str {
-        "ConfigMap"
-    }
-    fn namespace(&self) -> &str {
-        &self.namespace
-    }
-    fn name(&self) -> &str {
-        &self.name
-    }
-    fn labels(&self) -> &StrMap {
-        &self.labels
-    }
-    fn uid(&self) -> &str {
-        &self.uid
+common_meta_struct! {
+    /// One ConfigMap (CommonMeta keys inline; values are never sent).
+    pub struct ConfigMap: "ConfigMap" {
+        /// Data keys.
+        #[serde(
+            default,
+            deserialize_with = "null_default",
+            skip_serializing_if = "Vec::is_empty"
+        )]
+        pub data_keys: Vec<Text>,
     }
 }
 
-/// One Secret (CommonMeta keys inline; values are never sent).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Secret {
-    /// Kubernetes UID.
-    pub uid: Text,
-    /// Object name.
-    pub name: Text,
-    /// Namespace (empty for cluster-scoped objects).
-    #[serde(skip_serializing_if = "Text::is_empty")]
-    pub namespace: Text,
-    /// Kubernetes kind.
-    pub kind: Text,
-    /// Node the object is bound to, if any.
-    #[serde(skip_serializing_if = "Text::is_empty")]
-    pub node_name: Text,
-    /// Kind of the controlling owner.
-    #[serde(skip_serializing_if = "Text::is_empty")]
-    pub owner_kind: Text,
-    /// Name of the controlling owner.
-    #[serde(skip_serializing_if = "Text::is_empty")]
-    pub owner_name: Text,
-    /// Labels.
-    #[serde(
-        default,
-        deserialize_with = "null_default",
-        skip_serializing_if = "StrMap::is_empty"
-    )]
-    pub labels: StrMap,
-    /// Creation time.
-    pub created_at: GoTime,
-    /// Secret type.
-    #[serde(rename = "type")]
-    pub type_: Text,
-    /// Data keys.
-    #[serde(
-        default,
-        deserialize_with = "null_default",
-        skip_serializing_if = "Vec::is_empty"
-    )]
-    pub data_keys: Vec<Text>,
-}
-
-impl ResourceMeta for Secret {
-    fn kind_name() -> &'static str {
-        "Secret"
-    }
-    fn namespace(&self) -> &str {
-        &self.namespace
-    }
-    fn name(&self) -> &str {
-        &self.name
-    }
-    fn labels(&self) -> &StrMap {
-        &self.labels
-    }
-    fn uid(&self) -> &str {
-        &self.uid
+common_meta_struct! {
+    /// One Secret (CommonMeta keys inline; values are never sent).
+    pub struct Secret: "Secret" {
+        /// Secret type.
+        #[serde(rename = "type")]
+        pub type_: Text,
+        /// Data keys.
+        #[serde(
+            default,
+            deserialize_with = "null_default",
+            skip_serializing_if = "Vec::is_empty"
+        )]
+        pub data_keys: Vec<Text>,
     }
 }
 
@@ -375,159 +286,56 @@ pub struct ServiceAccount {
     pub automount_service_account_token: Option<bool>,
 }
 
-/// One PersistentVolume (CommonMeta keys inline).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct PersistentVolume {
-    /// Kubernetes UID.
-    pub uid: Text,
-    /// Object name.
-    pub name: Text,
-    /// Namespace (empty for cluster-scoped objects).
-    #[serde(skip_serializing_if = "Text::is_empty")]
-    pub namespace: Text,
-    /// Kubernetes kind.
-    pub kind: Text,
-    /// Node the object is bound to, if any.
-    #[serde(skip_serializing_if = "Text::is_empty")]
-    pub node_name: Text,
-    /// Kind of the controlling owner.
-    #[serde(skip_serializing_if = "Text::is_empty")]
-    pub owner_kind: Text,
-    /// Name of the controlling owner.
-    #[serde(skip_serializing_if = "Text::is_empty")]
-    pub owner_name: Text,
-    /// Labels.
-    #[serde(
-        default,
-        deserialize_with = "null_default",
-        skip_serializing_if = "StrMap::is_empty"
-    )]
-    pub labels: StrMap,
-    /// Creation time.
-    pub created_at: GoTime,
-    /// Capacity.
-    pub capacity: Text,
-    /// Phase.
-    pub phase: Text,
-    /// Storage class.
-    #[serde(skip_serializing_if = "Text::is_empty")]
-    pub storage_class: Text,
-    /// Access modes.
-    #[serde(
-        default,
-        deserialize_with = "null_default",
-        skip_serializing_if = "Vec::is_empty"
-    )]
-    pub access_modes: Vec<Text>,
-    /// Reclaim policy.
-    #[serde(skip_serializing_if = "Text::is_empty")]
-    pub reclaim_policy: Text,
-}
-
-impl ResourceMeta for PersistentVolume {
-    fn kind_name() -> &'static str {
-        "PersistentVolume"
-    }
-    fn namespace(&self) -> &str {
-        &self.namespace
-    }
-    fn name(&self) -> &str {
-        &self.name
-    }
-    fn labels(&self) -> &StrMap {
-        &self.labels
-    }
-    fn uid(&self) -> &str {
-        &self.uid
+common_meta_struct! {
+    /// One PersistentVolume (CommonMeta keys inline).
+    pub struct PersistentVolume: "PersistentVolume" {
+        /// Capacity.
+        pub capacity: Text,
+        /// Phase.
+        pub phase: Text,
+        /// Storage class.
+        #[serde(skip_serializing_if = "Text::is_empty")]
+        pub storage_class: Text,
+        /// Access modes.
+        #[serde(
+            default,
+            deserialize_with = "null_default",
+            skip_serializing_if = "Vec::is_empty"
+        )]
+        pub access_modes: Vec<Text>,
+        /// Reclaim policy.
+        #[serde(skip_serializing_if = "Text::is_empty")]
+        pub reclaim_policy: Text,
     }
 }
 
-/// One PersistentVolumeClaim (CommonMeta keys inline).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct PersistentVolumeClaim {
-    /// Kubernetes UID.
-    pub uid: Text,
-    /// Object name.
-    pub name: Text,
-    /// Namespace (empty for cluster-scoped objects).
-    #[serde(skip_serializing_if = "Text::is_empty")]
-    pub namespace: Text,
-    /// Kubernetes kind.
-    pub kind: Text,
-    /// Node the object is bound to, if any.
-    #[serde(skip_serializing_if = "Text::is_empty")]
-    pub node_name: Text,
-    /// Kind of the controlling owner.
-    #[serde(skip_serializing_if = "Text::is_empty")]
-    pub owner_kind: Text,
-    /// Name of the controlling owner.
-    #[serde(skip_serializing_if = "Text::is_empty")]
-    pub owner_name: Text,
-    /// Labels.
-    #[serde(
-        default,
-        deserialize_with = "null_default",
-        skip_serializing_if = "StrMap::is_empty"
-    )]
-    pub labels: StrMap,
-    /// Creation time.
-    pub created_at: GoTime,
-    /// Phase.
-    pub phase: Text,
-    /// Bound volume.
-    pub volume_name: Text,
-    /// Storage class.
-    #[serde(skip_serializing_if = "Text::is_empty")]
-    pub storage_class: Text,
-    /// Access modes.
-    #[serde(
-        default,
-        deserialize_with = "null_default",
-        skip_serializing_if = "Vec::is_empty"
-    )]
-    pub access_modes: Vec<Text>,
-    /// Requested capacity.
-    #[serde(skip_serializing_if = "Text::is_empty")]
-    pub requested_capacity: Text,
-    /// Actual capacity.
-    #[serde(skip_serializing_if = "Text::is_empty")]
-    pub actual_capacity: Text,
-}
-
-impl ResourceMeta for PersistentVolumeClaim {
-    fn kind_name() -> &'static str {
-        "PersistentVolumeClaim"
-    }
-    fn namespace(&self) -> &str {
-        &self.namespace
-    }
-    fn name(&self) -> &str {
-        &self.name
-    }
-    fn labels(&self) -> &StrMap {
-        &self.labels
-    }
-    fn uid(&self) -> &str {
-        &self.uid
+common_meta_struct! {
+    /// One PersistentVolumeClaim (CommonMeta keys inline).
+    pub struct PersistentVolumeClaim: "PersistentVolumeClaim" {
+        /// Phase.
+        pub phase: Text,
+        /// Bound volume.
+        pub volume_name: Text,
+        /// Storage class.
+        #[serde(skip_serializing_if = "Text::is_empty")]
+        pub storage_class: Text,
+        /// Access modes.
+        #[serde(
+            default,
+            deserialize_with = "null_default",
+            skip_serializing_if = "Vec::is_empty"
+        )]
+        pub access_modes: Vec<Text>,
+        /// Requested capacity.
+        #[serde(skip_serializing_if = "Text::is_empty")]
+        pub requested_capacity: Text,
+        /// Actual capacity.
+        #[serde(skip_serializing_if = "Text::is_empty")]
+        pub actual_capacity: Text,
     }
 }
 
-impl ResourceMeta for Namespace {
-    fn kind_name() -> &'static str {
-        "Namespace"
-    }
-    fn namespace(&self) -> &str {
-        ""
-    }
-    fn name(&self) -> &str {
-        &self.summary.name
-    }
-    fn labels(&self) -> &StrMap {
-        &self.labels
-    }
-}
+summary_meta!(Namespace, "Namespace", cluster_scoped);
 
 /// Implements [`ResourceMeta`] for the flat types that have `name` and `namespace` but no labels.
 macro_rules! unlabelled_meta {

@@ -2,78 +2,32 @@
 //!
 //! Struct definitions generated from the reference tables; keys, `omitempty` and Go `null` handling follow §0.
 
-use serde::{Deserialize, Serialize};
-
+use super::meta::common_meta_struct;
 use super::serde_util::null_default;
-use super::{GoTime, ResourceMeta, ResourceRef, StrMap, Text};
+use super::{GoTime, ResourceRef, Text};
 
-/// One Kubernetes event (CommonMeta keys inline).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Event {
-    /// Kubernetes UID.
-    pub uid: Text,
-    /// Object name.
-    pub name: Text,
-    /// Namespace (empty for cluster-scoped objects).
-    #[serde(skip_serializing_if = "Text::is_empty")]
-    pub namespace: Text,
-    /// Kubernetes kind.
-    pub kind: Text,
-    /// Node the object is bound to, if any.
-    #[serde(skip_serializing_if = "Text::is_empty")]
-    pub node_name: Text,
-    /// Kind of the controlling owner.
-    #[serde(skip_serializing_if = "Text::is_empty")]
-    pub owner_kind: Text,
-    /// Name of the controlling owner.
-    #[serde(skip_serializing_if = "Text::is_empty")]
-    pub owner_name: Text,
-    /// Labels.
-    #[serde(
-        default,
-        deserialize_with = "null_default",
-        skip_serializing_if = "StrMap::is_empty"
-    )]
-    pub labels: StrMap,
-    /// Creation time.
-    pub created_at: GoTime,
-    /// Normal or Warning.
-    #[serde(rename = "type")]
-    pub type_: Text,
-    /// Reason.
-    pub reason: Text,
-    /// Message.
-    pub message: Text,
-    /// Reporting component.
-    #[serde(skip_serializing_if = "Text::is_empty")]
-    pub source: Text,
-    /// The object the event is about.
-    #[serde(default, deserialize_with = "null_default")]
-    pub involved_object: ResourceRef,
-    /// Occurrence count.
-    pub count: i32,
-    /// First occurrence (zero for events.k8s.io events).
-    pub first_timestamp: GoTime,
-    /// Last occurrence (zero for events.k8s.io events).
-    pub last_timestamp: GoTime,
-}
-
-impl ResourceMeta for Event {
-    fn kind_name() -> &'static str {
-        "Event"
-    }
-    fn namespace(&self) -> &str {
-        &self.namespace
-    }
-    fn name(&self) -> &str {
-        &self.name
-    }
-    fn labels(&self) -> &StrMap {
-        &self.labels
-    }
-    fn uid(&self) -> &str {
-        &self.uid
+common_meta_struct! {
+    /// One Kubernetes event (CommonMeta keys inline).
+    pub struct Event: "Event" {
+        /// Normal or Warning.
+        #[serde(rename = "type")]
+        pub type_: Text,
+        /// Reason.
+        pub reason: Text,
+        /// Message.
+        pub message: Text,
+        /// Reporting component.
+        #[serde(skip_serializing_if = "Text::is_empty")]
+        pub source: Text,
+        /// The object the event is about.
+        #[serde(default, deserialize_with = "null_default")]
+        pub involved_object: ResourceRef,
+        /// Occurrence count.
+        pub count: i32,
+        /// First occurrence (zero for events.k8s.io events).
+        pub first_timestamp: GoTime,
+        /// Last occurrence (zero for events.k8s.io events).
+        pub last_timestamp: GoTime,
     }
 }
 
@@ -113,6 +67,7 @@ impl Event {
 mod tests {
     use super::*;
     use crate::model::test_support::{assert_default, assert_keys};
+    use crate::model::ResourceMeta;
 
     /// Keys written for a default value: exactly the non-omitempty ones.
     #[test]

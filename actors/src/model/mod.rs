@@ -12,6 +12,7 @@ mod command;
 mod common;
 mod config_storage;
 mod event;
+mod meta;
 mod metrics;
 mod network;
 mod node;

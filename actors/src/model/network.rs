@@ -4,8 +4,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::meta::summary_meta;
 use super::serde_util::{is_false, is_zero_i32, is_zero_i64, null_default};
-use super::{GoTime, ResourceMeta, StrMap, Text};
+use super::{GoTime, StrMap, Text};
 
 /// One Service.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -497,41 +498,15 @@ pub struct IngressStatus {
     pub load_balancer: Vec<Text>,
 }
 
-impl ResourceMeta for Service {
-    fn kind_name() -> &'static str {
-        "Service"
-    }
-    fn namespace(&self) -> &str {
-        &self.summary.namespace
-    }
-    fn name(&self) -> &str {
-        &self.summary.name
-    }
-    fn labels(&self) -> &StrMap {
-        &self.labels
-    }
-}
-
-impl ResourceMeta for Ingress {
-    fn kind_name() -> &'static str {
-        "Ingress"
-    }
-    fn namespace(&self) -> &str {
-        &self.summary.namespace
-    }
-    fn name(&self) -> &str {
-        &self.summary.name
-    }
-    fn labels(&self) -> &StrMap {
-        &self.labels
-    }
-}
+summary_meta!(Service, "Service");
+summary_meta!(Ingress, "Ingress");
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 mod tests {
     use super::*;
     use crate::model::test_support::{assert_default, assert_keys};
+    use crate::model::ResourceMeta;
 
     /// Keys written for a default value: exactly the non-omitempty ones.
     #[test]

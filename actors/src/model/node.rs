@@ -4,8 +4,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::meta::summary_meta;
 use super::serde_util::{is_false, is_zero_f64, null_default};
-use super::{GoTime, ResourceMeta, StrMap, Text};
+use super::{GoTime, StrMap, Text};
 
 /// One cluster node.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -297,20 +298,7 @@ pub struct PressureFlags {
     pub network_unavailable: bool,
 }
 
-impl ResourceMeta for Node {
-    fn kind_name() -> &'static str {
-        "Node"
-    }
-    fn namespace(&self) -> &str {
-        ""
-    }
-    fn name(&self) -> &str {
-        &self.summary.name
-    }
-    fn labels(&self) -> &StrMap {
-        &self.labels
-    }
-}
+summary_meta!(Node, "Node", cluster_scoped);
 
 impl Node {
     /// True when the node's Ready condition is `"True"` (the summary rule of §2.2).
@@ -324,6 +312,7 @@ impl Node {
 mod tests {
     use super::*;
     use crate::model::test_support::{assert_default, assert_keys};
+    use crate::model::ResourceMeta;
 
     /// Keys written for a default value: exactly the non-omitempty ones.
     #[test]

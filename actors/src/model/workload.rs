@@ -4,8 +4,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::meta::{common_meta_struct, summary_meta};
 use super::serde_util::{is_false, is_zero_i32, is_zero_i64, null_default};
-use super::{GoTime, LabelSelector, PodTemplate, ResourceMeta, StrMap, Text};
+use super::{GoTime, LabelSelector, PodTemplate, StrMap, Text};
 
 /// One Deployment.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -583,220 +584,66 @@ pub struct DaemonSetStatus {
     pub conditions: Vec<WorkloadCondition>,
 }
 
-/// One ReplicaSet (CommonMeta keys inline).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct ReplicaSet {
-    /// Kubernetes UID.
-    pub uid: Text,
-    /// Object name.
-    pub name: Text,
-    /// Namespace (empty for cluster-scoped objects).
-    #[serde(skip_serializing_if = "Text::is_empty")]
-    pub namespace: Text,
-    /// Kubernetes kind.
-    pub kind: Text,
-    /// Node the object is bound to, if any.
-    #[serde(skip_serializing_if = "Text::is_empty")]
-    pub node_name: Text,
-    /// Kind of the controlling owner.
-    #[serde(skip_serializing_if = "Text::is_empty")]
-    pub owner_kind: Text,
-    /// Name of the controlling owner.
-    #[serde(skip_serializing_if = "Text::is_empty")]
-    pub owner_name: Text,
-    /// Labels.
-    #[serde(
-        default,
-        deserialize_with = "null_default",
-        skip_serializing_if = "StrMap::is_empty"
-    )]
-    pub labels: StrMap,
-    /// Creation time.
-    pub created_at: GoTime,
-    /// Desired replicas.
-    pub replicas: i32,
-    /// Ready replicas.
-    pub ready_replicas: i32,
-    /// Available replicas.
-    pub available_replicas: i32,
-    /// Selector labels.
-    #[serde(
-        default,
-        deserialize_with = "null_default",
-        skip_serializing_if = "StrMap::is_empty"
-    )]
-    pub selector: StrMap,
-}
-
-impl ResourceMeta for ReplicaSet {
-    fn kind_name() -> &'static str {
-        "ReplicaSet"
-    }
-    fn namespace(&self) -> &str {
-        &self.namespace
-    }
-    fn name(&self) -> &str {
-        &self.name
-    }
-    fn labels(&self) -> &StrMap {
-        &self.labels
-    }
-    fn uid(&self) -> &str {
-        &self.uid
+common_meta_struct! {
+    /// One ReplicaSet (CommonMeta keys inline).
+    pub struct ReplicaSet: "ReplicaSet" {
+        /// Desired replicas.
+        pub replicas: i32,
+        /// Ready replicas.
+        pub ready_replicas: i32,
+        /// Available replicas.
+        pub available_replicas: i32,
+        /// Selector labels.
+        #[serde(
+            default,
+            deserialize_with = "null_default",
+            skip_serializing_if = "StrMap::is_empty"
+        )]
+        pub selector: StrMap,
     }
 }
 
-/// One Job (CommonMeta keys inline).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Job {
-    /// Kubernetes UID.
-    pub uid: Text,
-    /// Object name.
-    pub name: Text,
-    /// Namespace (empty for cluster-scoped objects).
-    #[serde(skip_serializing_if = "Text::is_empty")]
-    pub namespace: Text,
-    /// Kubernetes kind.
-    pub kind: Text,
-    /// Node the object is bound to, if any.
-    #[serde(skip_serializing_if = "Text::is_empty")]
-    pub node_name: Text,
-    /// Kind of the controlling owner.
-    #[serde(skip_serializing_if = "Text::is_empty")]
-    pub owner_kind: Text,
-    /// Name of the controlling owner.
-    #[serde(skip_serializing_if = "Text::is_empty")]
-    pub owner_name: Text,
-    /// Labels.
-    #[serde(
-        default,
-        deserialize_with = "null_default",
-        skip_serializing_if = "StrMap::is_empty"
-    )]
-    pub labels: StrMap,
-    /// Creation time.
-    pub created_at: GoTime,
-    /// Active pods.
-    pub active: i32,
-    /// Succeeded pods.
-    pub succeeded: i32,
-    /// Failed pods.
-    pub failed: i32,
-    /// Job completed.
-    pub complete: bool,
-    /// Start time (`*time`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub start_time: Option<GoTime>,
-    /// Completion time (`*time`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub finish_time: Option<GoTime>,
-}
-
-impl ResourceMeta for Job {
-    fn kind_name() -> &'static str {
-        "Job"
-    }
-    fn namespace(&self) -> &str {
-        &self.namespace
-    }
-    fn name(&self) -> &str {
-        &self.name
-    }
-    fn labels(&self) -> &StrMap {
-        &self.labels
-    }
-    fn uid(&self) -> &str {
-        &self.uid
+common_meta_struct! {
+    /// One Job (CommonMeta keys inline).
+    pub struct Job: "Job" {
+        /// Active pods.
+        pub active: i32,
+        /// Succeeded pods.
+        pub succeeded: i32,
+        /// Failed pods.
+        pub failed: i32,
+        /// Job completed.
+        pub complete: bool,
+        /// Start time (`*time`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub start_time: Option<GoTime>,
+        /// Completion time (`*time`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub finish_time: Option<GoTime>,
     }
 }
 
-/// One CronJob (CommonMeta keys inline).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct CronJob {
-    /// Kubernetes UID.
-    pub uid: Text,
-    /// Object name.
-    pub name: Text,
-    /// Namespace (empty for cluster-scoped objects).
-    #[serde(skip_serializing_if = "Text::is_empty")]
-    pub namespace: Text,
-    /// Kubernetes kind.
-    pub kind: Text,
-    /// Node the object is bound to, if any.
-    #[serde(skip_serializing_if = "Text::is_empty")]
-    pub node_name: Text,
-    /// Kind of the controlling owner.
-    #[serde(skip_serializing_if = "Text::is_empty")]
-    pub owner_kind: Text,
-    /// Name of the controlling owner.
-    #[serde(skip_serializing_if = "Text::is_empty")]
-    pub owner_name: Text,
-    /// Labels.
-    #[serde(
-        default,
-        deserialize_with = "null_default",
-        skip_serializing_if = "StrMap::is_empty"
-    )]
-    pub labels: StrMap,
-    /// Creation time.
-    pub created_at: GoTime,
-    /// Cron schedule.
-    pub schedule: Text,
-    /// Suspended.
-    pub suspend: bool,
-    /// Active jobs.
-    pub active_jobs: i32,
-    /// Last schedule time (`*time`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_schedule_time: Option<GoTime>,
-    /// Last successful time (`*time`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_successful_time: Option<GoTime>,
-}
-
-impl ResourceMeta for CronJob {
-    fn kind_name() -> &'static str {
-        "CronJob"
-    }
-    fn namespace(&self) -> &str {
-        &self.namespace
-    }
-    fn name(&self) -> &str {
-        &self.name
-    }
-    fn labels(&self) -> &StrMap {
-        &self.labels
-    }
-    fn uid(&self) -> &str {
-        &self.uid
+common_meta_struct! {
+    /// One CronJob (CommonMeta keys inline).
+    pub struct CronJob: "CronJob" {
+        /// Cron schedule.
+        pub schedule: Text,
+        /// Suspended.
+        pub suspend: bool,
+        /// Active jobs.
+        pub active_jobs: i32,
+        /// Last schedule time (`*time`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub last_schedule_time: Option<GoTime>,
+        /// Last successful time (`*time`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub last_successful_time: Option<GoTime>,
     }
 }
 
-macro_rules! workload_meta {
-    ($ty:ty, $kind:literal) => {
-        impl ResourceMeta for $ty {
-            fn kind_name() -> &'static str {
-                $kind
-            }
-            fn namespace(&self) -> &str {
-                &self.summary.namespace
-            }
-            fn name(&self) -> &str {
-                &self.summary.name
-            }
-            fn labels(&self) -> &StrMap {
-                &self.labels
-            }
-        }
-    };
-}
-
-workload_meta!(Deployment, "Deployment");
-workload_meta!(StatefulSet, "StatefulSet");
-workload_meta!(DaemonSet, "DaemonSet");
+summary_meta!(Deployment, "Deployment");
+summary_meta!(StatefulSet, "StatefulSet");
+summary_meta!(DaemonSet, "DaemonSet");
 
 impl Deployment {
     /// Healthy per §2.2: `ready == replicas` and `replicas > 0` (from the summary).
@@ -810,6 +657,7 @@ impl Deployment {
 mod tests {
     use super::*;
     use crate::model::test_support::{assert_default, assert_keys};
+    use crate::model::ResourceMeta;
 
     /// Keys written for a default value: exactly the non-omitempty ones.
     #[test]

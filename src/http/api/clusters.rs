@@ -9,7 +9,7 @@ use serde::Serialize;
 use atlhyper_actors::cluster::ClusterActor;
 use atlhyper_actors::messages::{ClusterStatusView, GetSnapshot, GetStatus, SnapshotRecord};
 use atlhyper_actors::model::ClusterSummary;
-use atlhyper_actors::registry::{ClusterHandle, ClusterInfo, ListClusters};
+use atlhyper_actors::registry::{ClusterHandle, ClusterInfo, GetCluster, ListClusters};
 
 use crate::error::ApiError;
 use crate::http::{AppState, ListReply, Page, QueryParams};
@@ -55,10 +55,10 @@ fn item(info: ClusterInfo, v: ClusterStatusView) -> ClusterItem {
 async fn find(state: &AppState, id: &str) -> Result<ClusterHandle, ApiError> {
     state
         .registry
-        .send(ListClusters)
+        .send(GetCluster {
+            cluster_id: id.to_owned(),
+        })
         .await?
-        .into_iter()
-        .find(|h| h.info.cluster_id == id)
         .ok_or_else(|| {
             ApiError::not_found("cluster_not_found", format!("cluster {id:?} is unknown"))
         })

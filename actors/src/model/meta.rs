@@ -1,0 +1,122 @@
+//! Macros for the identity parts shared by several types: the Go `CommonMeta` fields and the
+//! [`ResourceMeta`](super::ResourceMeta) impls.
+//!
+//! Paths inside the macros are absolute, so an invocation needs no particular imports.
+
+/// Declares a struct that embeds Go's `CommonMeta` and implements [`ResourceMeta`](super::ResourceMeta).
+///
+/// Go embeds `CommonMeta`, so its nine keys (`uid`, `name`, `namespace`, `kind`, `node_name`, `owner_kind`,
+/// `owner_name`, `labels`, `created_at`, snake_case) come first in the JSON, before the type's own fields.
+/// The macro writes `#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]` and
+/// `#[serde(default)]` itself (no `rename_all`: the `CommonMeta` keys are snake_case); the attributes given
+/// (the doc comment) are kept, as are the own fields with their attributes and docs, in order.
+/// The string after the name is the Kubernetes kind returned by `kind_name()`.
+///
+/// ```text
+/// common_meta_struct! {
+///     /// One Job (CommonMeta keys inline).
+///     pub struct Job: "Job" {
+///         /// Active pods.
+///         pub active: i32,
+///     }
+/// }
+/// ```
+macro_rules! common_meta_struct {
+    (
+        $(#[$attr:meta])*
+        pub struct $name:ident: $kind:literal {
+            $(
+                $(#[$field_attr:meta])*
+                pub $field:ident: $ty:ty
+            ),* $(,)?
+        }
+    ) => {
+        $(#[$attr])*
+        #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+        #[serde(default)]
+        pub struct $name {
+            /// Kubernetes UID.
+            pub uid: $crate::model::Text,
+            /// Object name.
+            pub name: $crate::model::Text,
+            /// Namespace (empty for cluster-scoped objects).
+            #[serde(skip_serializing_if = "crate::model::Text::is_empty")]
+            pub namespace: $crate::model::Text,
+            /// Kubernetes kind.
+            pub kind: $crate::model::Text,
+            /// Node the object is bound to, if any.
+            #[serde(skip_serializing_if = "crate::model::Text::is_empty")]
+            pub node_name: $crate::model::Text,
+            /// Kind of the controlling owner.
+            #[serde(skip_serializing_if = "crate::model::Text::is_empty")]
+            pub owner_kind: $crate::model::Text,
+            /// Name of the controlling owner.
+            #[serde(skip_serializing_if = "crate::model::Text::is_empty")]
+            pub owner_name: $crate::model::Text,
+            /// Labels.
+            #[serde(
+                default,
+                deserialize_with = "crate::model::serde_util::null_default",
+                skip_serializing_if = "crate::model::StrMap::is_empty"
+            )]
+            pub labels: $crate::model::StrMap,
+            /// Creation time.
+            pub created_at: $crate::model::GoTime,
+            $(
+                $(#[$field_attr])*
+                pub $field: $ty,
+            )*
+        }
+
+        impl $crate::model::ResourceMeta for $name {
+            fn kind_name() -> &'static str {
+                $kind
+            }
+            fn namespace(&self) -> &str {
+                &self.namespace
+            }
+            fn name(&self) -> &str {
+                &self.name
+            }
+            fn labels(&self) -> &$crate::model::StrMap {
+                &self.labels
+            }
+            fn uid(&self) -> &str {
+                &self.uid
+            }
+        }
+    };
+}
+
+/// Implements [`ResourceMeta`](super::ResourceMeta) for a type whose name (and namespace) live in its
+/// `summary` and whose labels are its top-level `labels`.
+///
+/// `summary_meta!(Service, "Service")` reads `summary.namespace`; `summary_meta!(Node, "Node", cluster_scoped)`
+/// is for a cluster-scoped type and returns `""` as the namespace. `uid()` keeps the trait default (`""`).
+macro_rules! summary_meta {
+    (@namespace $this:ident) => {
+        &$this.summary.namespace
+    };
+    (@namespace $this:ident, cluster_scoped) => {
+        ""
+    };
+    ($ty:ty, $kind:literal $(, $cluster_scoped:ident)?) => {
+        impl $crate::model::ResourceMeta for $ty {
+            fn kind_name() -> &'static str {
+                $kind
+            }
+            fn namespace(&self) -> &str {
+                $crate::model::meta::summary_meta!(@namespace self $(, $cluster_scoped)?)
+            }
+            fn name(&self) -> &str {
+                &self.summary.name
+            }
+            fn labels(&self) -> &$crate::model::StrMap {
+                &self.labels
+            }
+        }
+    };
+}
+
+pub(crate) use common_meta_struct;
+pub(crate) use summary_meta;
