@@ -149,6 +149,15 @@ settings! {
     bind: IpAddr = IpAddr::V4(Ipv4Addr::UNSPECIFIED) => ip,
         "MASTER_BIND" [], "\"0.0.0.0\"",
         "Listen address for both APIs";
+    tls_cert: Option<PathBuf> = None => optional_path,
+        "MASTER_TLS_CERT" [], "",
+        "PEM certificate chain: serve HTTPS on both ports (needs tls_key)";
+    tls_key: Option<PathBuf> = None => optional_path,
+        "MASTER_TLS_KEY" [], "",
+        "PEM private key of tls_cert (needs tls_cert)";
+    cors_origins: Vec<String> = Vec::new() => origins,
+        "MASTER_CORS_ORIGINS" [], "",
+        "Comma-separated origins allowed to call the dashboard API from a browser (unset: CORS off)";
     log_level: String = "info".to_owned() => log_filter,
         "MASTER_LOG_LEVEL" [], "\"info\"",
         "Log filter: a level or any tracing EnvFilter directive string";
@@ -188,6 +197,21 @@ settings! {
     agent_read_timeout: Duration = secs(60) => nonzero_duration,
         "MASTER_AGENT_READ_TIMEOUT" [], "\"60s\"",
         "Deadline for a whole agent request body to arrive";
+    max_clusters: usize = 10_000 => positive::<usize>,
+        "MASTER_MAX_CLUSTERS" [], "10000",
+        "How many clusters first contact may create (bounds a runaway agent)";
+    api_rate_limit: u32 = 20 => count::<u32>,
+        "MASTER_API_RATE_LIMIT" [], "20",
+        "Dashboard requests per second per session or API token (0: off)";
+    api_rate_burst: u32 = 100 => positive::<u32>,
+        "MASTER_API_RATE_BURST" [], "100",
+        "Dashboard requests a token may make at once above the rate (>= 1)";
+    agent_rate_limit: u32 = 10 => count::<u32>,
+        "MASTER_AGENT_RATE_LIMIT" [], "10",
+        "Agent requests per second per cluster (0: off)";
+    agent_rate_burst: u32 = 60 => positive::<u32>,
+        "MASTER_AGENT_RATE_BURST" [], "60",
+        "Agent requests a cluster may make at once above the rate (>= 1)";
     datahub_type: DatahubType = DatahubType::Memory => choice::<DatahubType>,
         "MASTER_DATAHUB_TYPE" [], "\"memory\"",
         "Live state store: \"memory\" or \"redis\" (shared by several masters)";
@@ -319,6 +343,11 @@ impl Settings {
         Ok(settings)
     }
 
+    /// Whether both ports serve HTTPS (`tls_cert` and `tls_key` are set).
+    pub fn tls_enabled(&self) -> bool {
+        self.tls_cert.is_some() && self.tls_key.is_some()
+    }
+
     /// The bootstrap agent token, if configured.
     pub fn expose_agent_token(&self) -> Option<&str> {
         self.agent_token.as_ref().map(|token| token.expose_secret())
@@ -384,6 +413,11 @@ impl Settings {
         }
         if self.db_type == DbType::Postgres && self.db_dsn.is_none() {
             return invalid("db_type = \"postgres\" requires db_dsn (MASTER_DB_DSN)");
+        }
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return invalid(
+                "tls_cert (MASTER_TLS_CERT) and tls_key (MASTER_TLS_KEY) must be set together",
+            );
         }
         if self.notify_retry_base > self.notify_retry_max {
             return invalid(
@@ -496,6 +530,8 @@ impl FieldValue for Duration {}
 impl FieldValue for IpAddr {}
 impl FieldValue for String {}
 impl FieldValue for PathBuf {}
+impl FieldValue for Option<PathBuf> {}
+impl FieldValue for Vec<String> {}
 impl FieldValue for LogFormat {}
 impl FieldValue for AgentAuthMode {}
 impl FieldValue for DatahubType {}
@@ -603,6 +639,81 @@ fn text(raw: Raw<'_>) -> Result<String, String> {
 
 fn path(raw: Raw<'_>) -> Result<PathBuf, String> {
     text(raw).map(PathBuf::from)
+}
+
+/// A path that may be unset: an empty string counts as unset.
+fn optional_path(raw: Raw<'_>) -> Result<Option<PathBuf>, String> {
+    let s = raw.text("a file path")?.trim();
+    Ok((!s.is_empty()).then(|| PathBuf::from(s)))
+}
+
+/// Browser origins: a comma-separated string (or, in the file, an array of strings) of
+/// `scheme://host[:port]`; an empty string is the empty list.
+fn origins(raw: Raw<'_>) -> Result<Vec<String>, String> {
+    const EXPECTED: &str = "comma-separated origins such as \"https://dash.example.com\"";
+    let items: Vec<&str> = match raw {
+        Raw::Toml(Value::Array(values)) => values
+            .iter()
+            .map(|value| match value {
+                Value::String(s) => Ok(s.as_str()),
+                other => Err(format!(
+                    "expected {EXPECTED}, found a TOML {} in the array",
+                    other.type_str()
+                )),
+            })
+            .collect::<Result<_, _>>()?,
+        _ => raw.text(EXPECTED)?.split(',').collect(),
+    };
+    let mut out: Vec<String> = Vec::new();
+    for item in items.iter().map(|item| item.trim()) {
+        if item.is_empty() {
+            continue;
+        }
+        let origin = origin(item).map_err(|e| format!("{e}; expected {EXPECTED}"))?;
+        if !out.contains(&origin) {
+            out.push(origin);
+        }
+    }
+    Ok(out)
+}
+
+/// One origin as a browser sends it: `http(s)://host[:port]`, lower-cased, with no path.
+/// A wildcard is refused: credentials-bearing APIs must name their origins.
+fn origin(s: &str) -> Result<String, String> {
+    if s == "*" {
+        return Err("the wildcard origin \"*\" is not allowed".to_owned());
+    }
+    let bad = || {
+        format!("origin {s:?} must be http(s)://host[:port] with no path, query or trailing slash")
+    };
+    let lower = s.to_ascii_lowercase();
+    let rest = lower
+        .strip_prefix("https://")
+        .or_else(|| lower.strip_prefix("http://"))
+        .ok_or_else(bad)?;
+    let (host, port) = match rest.strip_prefix('[') {
+        // An IPv6 literal keeps its colons inside the brackets.
+        Some(v6) => {
+            let (addr, after) = v6.split_once(']').ok_or_else(bad)?;
+            addr.parse::<std::net::Ipv6Addr>().map_err(|_| bad())?;
+            match after {
+                "" => (addr, None),
+                _ => (addr, Some(after.strip_prefix(':').ok_or_else(bad)?)),
+            }
+        }
+        None => match rest.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (rest, None),
+        },
+    };
+    let host_ok = !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':'));
+    if !host_ok || port.is_some_and(|p| p.parse::<u16>().is_err()) {
+        return Err(bad());
+    }
+    Ok(lower)
 }
 
 fn log_filter(raw: Raw<'_>) -> Result<String, String> {
@@ -775,6 +886,8 @@ mod tests {
         assert_eq!(s.http_port, 8080);
         assert_eq!(s.agent_port, 8081);
         assert_eq!(s.bind, IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        assert!(s.tls_cert.is_none() && s.tls_key.is_none() && !s.tls_enabled());
+        assert!(s.cors_origins.is_empty());
         assert_eq!(s.log_level, "info");
         assert_eq!(s.log_format, LogFormat::Text);
         assert_eq!(s.command_poll_timeout, secs(50));
@@ -788,6 +901,11 @@ mod tests {
         assert_eq!(s.agent_max_body, 64 * 1024 * 1024);
         assert_eq!(s.agent_max_snapshot, 512 * 1024 * 1024);
         assert_eq!(s.agent_read_timeout, secs(60));
+        assert_eq!(s.max_clusters, 10_000);
+        assert_eq!(s.api_rate_limit, 20);
+        assert_eq!(s.api_rate_burst, 100);
+        assert_eq!(s.agent_rate_limit, 10);
+        assert_eq!(s.agent_rate_burst, 60);
         assert_eq!(s.datahub_type, DatahubType::Memory);
         assert_eq!(s.redis_addr, "redis://127.0.0.1:6379");
         assert_eq!(s.db_type, DbType::Sqlite);
@@ -874,6 +992,9 @@ mod tests {
                 ("MASTER_HTTP_PORT", "1"),
                 ("MASTER_AGENT_PORT", "2"),
                 ("MASTER_BIND", "::1"),
+                ("MASTER_TLS_CERT", "/c.pem"),
+                ("MASTER_TLS_KEY", "/k.pem"),
+                ("MASTER_CORS_ORIGINS", "https://A.example, http://b:8000"),
                 ("MASTER_LOG_LEVEL", "debug,actix_web=warn"),
                 ("MASTER_LOG_FORMAT", "JSON"),
                 ("MASTER_COMMAND_POLL_TIMEOUT", "1s"),
@@ -912,14 +1033,22 @@ mod tests {
                 ("MASTER_NOTIFY_RETRY_BASE", "25s"),
                 ("MASTER_NOTIFY_RETRY_MAX", "26s"),
                 ("MASTER_SHUTDOWN_TIMEOUT", "27s"),
+                ("MASTER_MAX_CLUSTERS", "28"),
+                ("MASTER_API_RATE_LIMIT", "29"),
+                ("MASTER_API_RATE_BURST", "30"),
+                ("MASTER_AGENT_RATE_LIMIT", "31"),
+                ("MASTER_AGENT_RATE_BURST", "32"),
             ],
         );
         let expected = "Settings { http_port: 1, agent_port: 2, bind: ::1, \
-            log_level: \"debug,actix_web=warn\", log_format: Json, command_poll_timeout: 1s, \
+            tls_cert: Some(\"/c.pem\"), tls_key: Some(\"/k.pem\"), \
+            cors_origins: [\"https://a.example\", \"http://b:8000\"], log_level: \"debug,actix_web=warn\", log_format: Json, command_poll_timeout: 1s, \
             command_result_timeout: 2s, command_pending_ttl: 3s, command_max_output: 4, \
             heartbeat_timeout: 5s, snapshot_retention: 6, agent_auth: Open, \
             agent_token: Some(SecretBox<str>([REDACTED])), agent_max_body: 7, \
-            agent_max_snapshot: 8, agent_read_timeout: 9s, datahub_type: Redis, \
+            agent_max_snapshot: 8, agent_read_timeout: 9s, max_clusters: 28, \
+            api_rate_limit: 29, api_rate_burst: 30, agent_rate_limit: 31, \
+            agent_rate_burst: 32, datahub_type: Redis, \
             redis_addr: \"redis://r:1\", db_type: Postgres, db_path: \"/tmp/x.db\", \
             db_dsn: Some(SecretBox<str>([REDACTED])), db_max_conns: 11, \
             event_retention_days: 12, event_max_count: 13, event_cleanup_interval: 14s, \
@@ -1250,6 +1379,83 @@ mod tests {
         let s = ok(Some("agent_auth = \"token\""), &[]);
         assert_eq!(s.agent_auth, AgentAuthMode::Token);
         assert!(s.agent_token.is_none());
+    }
+
+    #[test]
+    fn tls_cert_and_key_go_together() {
+        for (var, value) in [("MASTER_TLS_CERT", "/c.pem"), ("MASTER_TLS_KEY", "/k.pem")] {
+            let e = err(None, &[(var, value)]);
+            assert_eq!(
+                e,
+                "invalid configuration: tls_cert (MASTER_TLS_CERT) and tls_key \
+                 (MASTER_TLS_KEY) must be set together"
+            );
+        }
+        let s = ok(Some("tls_cert = \"c.pem\"\ntls_key = \"k.pem\""), &[]);
+        assert!(s.tls_enabled());
+        assert_eq!(s.tls_key, Some(PathBuf::from("k.pem")));
+        // Empty means unset.
+        assert!(!ok(Some("tls_cert = \"\"\ntls_key = \"\""), &[]).tls_enabled());
+    }
+
+    #[test]
+    fn cors_origins_are_checked_and_normalised() {
+        let s = ok(
+            Some("cors_origins = [\"https://Dash.example.com\", \"http://[::1]:3000\"]"),
+            &[("MASTER_CORS_ORIGINS", "")],
+        );
+        assert_eq!(
+            s.cors_origins,
+            ["https://dash.example.com", "http://[::1]:3000"]
+        );
+        let s = ok(
+            None,
+            &[(
+                "MASTER_CORS_ORIGINS",
+                " http://localhost:5173 ,,https://a.io,https://a.io",
+            )],
+        );
+        assert_eq!(s.cors_origins, ["http://localhost:5173", "https://a.io"]);
+        assert!(ok(Some("cors_origins = \"\""), &[]).cors_origins.is_empty());
+        for bad in [
+            "*",
+            "dash.example.com",
+            "ftp://a.io",
+            "https://a.io/",
+            "https://a.io/path",
+            "https://a.io:99999",
+            "https://a.io:",
+            "https://",
+            "https://[zz]:80",
+            "https://a.io?x=1",
+        ] {
+            let e = err(None, &[("MASTER_CORS_ORIGINS", bad)]);
+            assert!(
+                e.starts_with("MASTER_CORS_ORIGINS: invalid value"),
+                "{bad}: {e}"
+            );
+        }
+        let e = err(Some("cors_origins = [1]"), &[]);
+        assert!(e.starts_with("config.toml: key \"cors_origins\""), "{e}");
+    }
+
+    #[test]
+    fn rate_limits_may_be_off_but_bursts_and_cluster_cap_may_not() {
+        let s = ok(
+            None,
+            &[
+                ("MASTER_API_RATE_LIMIT", "0"),
+                ("MASTER_AGENT_RATE_LIMIT", "0"),
+            ],
+        );
+        assert_eq!((s.api_rate_limit, s.agent_rate_limit), (0, 0));
+        for var in [
+            "MASTER_API_RATE_BURST",
+            "MASTER_AGENT_RATE_BURST",
+            "MASTER_MAX_CLUSTERS",
+        ] {
+            assert!(err(None, &[(var, "0")]).contains(">= 1"), "{var}");
+        }
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub struct ApiError {
     code: &'static str,
     message: String,
     extra: Option<serde_json::Value>,
+    retry_after: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -32,12 +33,24 @@ impl ApiError {
             code,
             message: message.into(),
             extra: None,
+            retry_after: None,
         }
     }
     /// Adds fields to the JSON body (they must be an object).
     pub fn with_extra(mut self, extra: serde_json::Value) -> Self {
         self.extra = Some(extra);
         self
+    }
+    /// 429 with `Retry-After` (whole seconds, rounded up).
+    pub fn too_many(
+        code: &'static str,
+        message: impl Into<String>,
+        retry_after: std::time::Duration,
+    ) -> Self {
+        let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+        let mut e = Self::new(StatusCode::TOO_MANY_REQUESTS, code, message);
+        e.retry_after = Some(secs.max(1));
+        e
     }
     /// 400.
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
@@ -107,7 +120,11 @@ impl ResponseError for ApiError {
         self.status
     }
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status).json(Body {
+        let mut res = HttpResponse::build(self.status);
+        if let Some(secs) = self.retry_after {
+            res.insert_header((actix_web::http::header::RETRY_AFTER, secs.to_string()));
+        }
+        res.json(Body {
             error: &self.message,
             code: self.code,
             extra: self.extra.as_ref(),

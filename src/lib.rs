@@ -1,9 +1,13 @@
 //! atlhyper-master: the control plane for a fleet of Kubernetes clusters, speaking the
 //! AtlHyper v2.1 agent protocol. See the README for the topology.
 
+pub mod audit;
+pub mod auth;
 pub mod config;
 pub mod db;
 pub mod error;
 pub mod http;
+pub mod ratelimit;
+pub mod secrets;
 pub mod startup;
 pub mod telemetry;

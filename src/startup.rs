@@ -28,10 +28,7 @@ use crate::config::{AgentAuthMode, DatahubType, DbType, Settings};
 use crate::db::store::{load_initial_state, SqlStore};
 use crate::db::{clusters, Db};
 use crate::http::{self, AppState};
-
-/// How many clusters first contact may create. A runaway or hostile agent holding the
-/// bootstrap token cannot make the master start unbounded actors.
-pub const MAX_CLUSTERS: usize = 10_000;
+use crate::secrets::SecretBox;
 
 /// Head of a request (line and headers) must arrive within this.
 const REQUEST_HEAD_TIMEOUT: Duration = Duration::from_secs(10);
@@ -90,8 +87,11 @@ impl Application {
             warn!("MASTER_AGENT_AUTH=token and no MASTER_AGENT_TOKEN: agents are refused until they have a token");
         }
         let settings = Arc::new(settings);
+        let tls = tls_config(&settings)?;
         let db = Db::open(&settings.db_path, settings.db_max_conns)
             .with_context(|| format!("opening database {}", settings.db_path.display()))?;
+        let secrets =
+            Arc::new(SecretBox::from_settings(&settings).context("loading the secret key")?);
         let initial = db.read_now(|c| {
             load_initial_state(
                 c,
@@ -112,26 +112,35 @@ impl Application {
         let registry = {
             let bus = bus.clone();
             let mut initial = Some(initial);
+            let max_clusters = settings.max_clusters;
             Supervisor::start(move |_| {
                 Registry::new(
                     cfg,
                     store,
                     bus,
                     initial.take().unwrap_or_default(),
-                    MAX_CLUSTERS,
+                    max_clusters,
                 )
             })
         };
+        ensure_admin(&db, &settings)?;
+        let agent_tokens = crate::auth::AgentTokens::from_pairs(
+            db.read_now(crate::db::users::agent_token_hashes)?,
+        );
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         let state = AppState {
             settings: Arc::clone(&settings),
-            db,
+            db: db.clone(),
             registry,
             bus,
             decode_permits: Arc::new(Semaphore::new(cores.max(2))),
             shutdown: shutdown_rx,
             draining: Arc::new(AtomicBool::new(false)),
+            secrets,
+            audit: crate::audit::Audit::new(db.clone()),
+            limits: crate::ratelimit::Limits::from_settings(&settings),
+            agent_tokens,
         };
         let shutdown_secs = settings.shutdown_timeout.as_secs().max(1);
 
@@ -148,6 +157,7 @@ impl Application {
             App::new()
                 .app_data(agent_state.clone())
                 .wrap(middleware::from_fn(http::middleware::access_log))
+                .wrap(middleware::from_fn(http::headers::security_headers))
                 .configure(http::agent::routes)
                 .default_service(web::to(http::unknown_path))
         })
@@ -156,8 +166,11 @@ impl Application {
         .client_request_timeout(REQUEST_HEAD_TIMEOUT)
         // A poller that closes its side is gone: drop its parked handler so that no
         // command is handed to a dead connection.
-        .h1_allow_half_closed(false)
-        .listen(agent_listener)?
+        .h1_allow_half_closed(false);
+        let agent = match &tls {
+            Some(tls) => agent.listen_rustls_0_23(agent_listener, tls.clone())?,
+            None => agent.listen(agent_listener)?,
+        }
         .run();
 
         let http_listener =
@@ -174,17 +187,29 @@ impl Application {
                 .app_data(api_state.clone())
                 .app_data(http::api::json_config())
                 .app_data(http::api::path_config())
+                // Inside the access log (preflights are logged), outside everything else
+                // (a preflight needs no token).
+                // Innermost: bearer tokens are checked before routing and body extraction.
+                .wrap(middleware::from_fn(crate::auth::extract::authenticate_mw))
+                // Records writes and refusals with the caller the line above found.
+                .wrap(middleware::from_fn(http::audit_mw::audit))
+                .wrap(http::headers::cors(&api_state.settings.cors_origins))
                 .wrap(middleware::from_fn(http::middleware::access_log))
+                .wrap(middleware::from_fn(http::headers::security_headers))
                 .configure(http::api::routes)
                 .default_service(web::to(http::unknown_path))
         })
         .disable_signals()
         .shutdown_timeout(shutdown_secs)
-        .client_request_timeout(REQUEST_HEAD_TIMEOUT)
-        .listen(http_listener)?
+        .client_request_timeout(REQUEST_HEAD_TIMEOUT);
+        let dashboard = match tls {
+            Some(tls) => dashboard.listen_rustls_0_23(http_listener, tls)?,
+            None => dashboard.listen(http_listener)?,
+        }
         .run();
 
-        info!(http_port, agent_port, db = %settings.db_path.display(), "atlhyper-master listening");
+        let tls = settings.tls_enabled();
+        info!(http_port, agent_port, tls, db = %settings.db_path.display(), "atlhyper-master listening");
         Ok(Application {
             dashboard,
             agent,
@@ -262,6 +287,7 @@ impl Application {
             }
             Err(e) => warn!(error = %e, "server task failed during shutdown"),
         }
+        state.audit.flush().await;
         let flushed = state
             .db
             .write(move |c| {
@@ -281,6 +307,100 @@ impl Application {
         );
         Ok(())
     }
+}
+
+/// The TLS server configuration for both ports, when `tls_cert` and `tls_key` are set. Any
+/// problem with the files stops startup with a message naming the file.
+fn tls_config(settings: &Settings) -> anyhow::Result<Option<rustls::ServerConfig>> {
+    use rustls_pki_types::pem::PemObject as _;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+    let (cert_path, key_path) = match (&settings.tls_cert, &settings.tls_key) {
+        (Some(cert), Some(key)) => (cert, key),
+        (None, None) => return Ok(None),
+        // Loaded settings are validated already; this guards settings built in code.
+        (Some(path), None) | (None, Some(path)) => anyhow::bail!(
+            "TLS needs both tls_cert and tls_key (MASTER_TLS_CERT, MASTER_TLS_KEY); only {} is set",
+            path.display()
+        ),
+    };
+    let certs = CertificateDer::pem_file_iter(cert_path)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .with_context(|| {
+            format!(
+                "reading the TLS certificate {} (MASTER_TLS_CERT)",
+                cert_path.display()
+            )
+        })?;
+    if certs.is_empty() {
+        anyhow::bail!(
+            "the TLS certificate {} (MASTER_TLS_CERT) holds no PEM certificate",
+            cert_path.display()
+        );
+    }
+    let key = PrivateKeyDer::from_pem_file(key_path).with_context(|| {
+        format!(
+            "reading the TLS private key {} (MASTER_TLS_KEY)",
+            key_path.display()
+        )
+    })?;
+    // The ring provider explicitly: no process-wide default to install or to race on.
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .context("TLS protocol versions")?
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .with_context(|| {
+        format!(
+            "the TLS private key {} does not fit the certificate {}",
+            key_path.display(),
+            cert_path.display()
+        )
+    })?;
+    Ok(Some(config))
+}
+
+/// First start with no users: creates the admin from `MASTER_ADMIN_USERNAME` and
+/// `MASTER_ADMIN_PASSWORD`; without a password one is generated and logged once.
+fn ensure_admin(db: &Db, settings: &Settings) -> anyhow::Result<()> {
+    use secrecy::ExposeSecret;
+    if db.read_now(crate::db::users::count)? > 0 {
+        return Ok(());
+    }
+    crate::http::api::auth::check_username(&settings.admin_username)
+        .map_err(|e| anyhow::anyhow!("MASTER_ADMIN_USERNAME: {}", e.message()))?;
+    let (password, generated) = match &settings.admin_password {
+        Some(p) => (p.expose_secret().to_owned(), false),
+        None => {
+            let s = crate::auth::new_secret("")
+                .map_err(|e| anyhow::anyhow!("random generator: {e}"))?;
+            (s.chars().take(24).collect::<String>(), true)
+        }
+    };
+    crate::auth::password::check_policy(&password)
+        .map_err(|e| anyhow::anyhow!("MASTER_ADMIN_PASSWORD: {e}"))?;
+    let hash = crate::auth::password::hash(&password)
+        .map_err(|e| anyhow::anyhow!("hashing the admin password: {e}"))?;
+    db.read_now(|c| {
+        crate::db::users::insert(
+            c,
+            &settings.admin_username,
+            &hash,
+            "Administrator",
+            "",
+            crate::auth::Role::Admin.as_i32(),
+            Utc::now(),
+        )
+    })?;
+    if generated {
+        // Printed once, on the first start only; it is never stored in clear.
+        warn!(username = %settings.admin_username, password = %password, "first start: admin created with a generated password; change it");
+    } else {
+        info!(username = %settings.admin_username, "first start: admin created from MASTER_ADMIN_PASSWORD");
+    }
+    Ok(())
 }
 
 async fn wait_for_signal(stopper: &Stopper) {

@@ -6,6 +6,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const TOKEN: &str = "process-test-token";
+const ADMIN_PASSWORD: &str = "process-admin-password";
 
 struct Master {
     child: Child,
@@ -32,6 +33,7 @@ fn start(extra_env: &[(&str, &str)]) -> Master {
         .env("MASTER_BIND", "127.0.0.1")
         .env("MASTER_LOG_FORMAT", "json")
         .env("MASTER_AGENT_TOKEN", TOKEN)
+        .env("MASTER_ADMIN_PASSWORD", ADMIN_PASSWORD)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
     for (k, v) in extra_env {
@@ -80,6 +82,16 @@ async fn sigterm_answers_parked_polls_and_exits_zero_within_10s() {
         "the default SQLite file is created"
     );
     let client = reqwest::Client::new();
+    let admin: serde_json::Value = client
+        .post(format!("{}/api/v2/auth/login", m.http))
+        .json(&serde_json::json!({"username": "admin", "password": ADMIN_PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let admin = admin["token"].as_str().unwrap().to_owned();
     let poll = tokio::spawn({
         let (client, url) = (
             client.clone(),
@@ -92,6 +104,7 @@ async fn sigterm_answers_parked_polls_and_exits_zero_within_10s() {
     loop {
         let st: serde_json::Value = client
             .get(format!("{}/api/v2/clusters/p1/status", m.http))
+            .bearer_auth(&admin)
             .send()
             .await
             .unwrap()

@@ -191,6 +191,51 @@ impl Handler<GetCluster> for Registry {
     }
 }
 
+/// Adds a cluster (an admin created it) or updates its info.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct UpsertCluster {
+    /// The cluster's info.
+    pub info: ClusterInfo,
+}
+
+impl Handler<UpsertCluster> for Registry {
+    type Result = ();
+
+    fn handle(&mut self, msg: UpsertCluster, _: &mut Context<Self>) {
+        match self.clusters.get_mut(msg.info.cluster_id.as_str()) {
+            Some(e) => e.info = msg.info,
+            None => {
+                self.start_cluster(msg.info, Restore::default());
+            }
+        }
+    }
+}
+
+/// Forgets a cluster: its parked polls are answered and its actor stops once the last
+/// request holding its address is done. Replies whether it was known.
+#[derive(Message)]
+#[rtype(result = "bool")]
+pub struct ForgetCluster {
+    /// The cluster id.
+    pub cluster_id: String,
+}
+
+impl Handler<ForgetCluster> for Registry {
+    type Result = bool;
+
+    fn handle(&mut self, msg: ForgetCluster, _: &mut Context<Self>) -> bool {
+        match self.clusters.remove(msg.cluster_id.as_str()) {
+            Some(e) => {
+                info!(cluster_id = %msg.cluster_id, "cluster forgotten");
+                e.addr.do_send(Drain);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
 /// List every known cluster, sorted by id.
 #[derive(Message)]
 #[rtype(result = "Vec<ClusterHandle>")]

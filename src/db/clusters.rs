@@ -74,3 +74,42 @@ pub fn record_last_seen(
         .execute(conn)?;
     Ok(())
 }
+
+/// A cluster by its id.
+pub fn get(conn: &mut SqliteConnection, uid: &str) -> Result<Option<ClusterRow>, DbError> {
+    Ok(clusters::table
+        .filter(clusters::cluster_uid.eq(uid))
+        .select(ClusterRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Creates a cluster; `None` when one with that id exists.
+pub fn create(
+    conn: &mut SqliteConnection,
+    uid: &str,
+    name: &str,
+    environment: &str,
+    description: &str,
+    at: DateTime<Utc>,
+) -> Result<Option<ClusterRow>, DbError> {
+    if get(conn, uid)?.is_some() {
+        return Ok(None);
+    }
+    diesel::insert_into(clusters::table)
+        .values((
+            clusters::cluster_uid.eq(uid),
+            clusters::name.eq(name),
+            clusters::environment.eq(environment),
+            clusters::description.eq(description),
+            clusters::created_at.eq(to_db(at)),
+            clusters::updated_at.eq(to_db(at)),
+        ))
+        .execute(conn)?;
+    get(conn, uid)
+}
+
+/// Deletes a cluster row (its agent token goes with it); returns whether it existed.
+pub fn delete(conn: &mut SqliteConnection, uid: &str) -> Result<bool, DbError> {
+    Ok(diesel::delete(clusters::table.filter(clusters::cluster_uid.eq(uid))).execute(conn)? > 0)
+}

@@ -309,6 +309,24 @@ pub fn load_unfinished(conn: &mut SqliteConnection) -> Result<Vec<CommandRow>, D
         .load(conn)?)
 }
 
+/// Cancels every pending command of a cluster (the cluster is being forgotten).
+pub fn cancel_pending_of(
+    conn: &mut SqliteConnection,
+    cluster_id: &str,
+    at: DateTime<Utc>,
+) -> Result<usize, DbError> {
+    Ok(diesel::update(
+        ch::table
+            .filter(ch::cluster_id.eq(cluster_id))
+            .filter(ch::status.eq("pending")),
+    )
+    .set((
+        ch::status.eq(CommandState::Cancelled.as_str()),
+        ch::finished_at.eq(Some(to_db(at))),
+    ))
+    .execute(conn)?)
+}
+
 /// Stored time helper for callers that show rows.
 pub fn utc(t: NaiveDateTime) -> DateTime<Utc> {
     from_db(t)

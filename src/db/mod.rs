@@ -9,10 +9,12 @@
 //!   process crash (`kill -9`); only a power loss may lose the last few.
 //! - Migrations are embedded and run at startup.
 
+pub mod audit;
 pub mod clusters;
 pub mod commands;
 pub mod schema;
 pub mod store;
+pub mod users;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

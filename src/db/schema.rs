@@ -41,4 +41,91 @@ diesel::table! {
     }
 }
 
-diesel::allow_tables_to_appear_in_same_query!(clusters, command_history);
+diesel::table! {
+    users (id) {
+        id -> Integer,
+        username -> Text,
+        password_hash -> Text,
+        display_name -> Text,
+        email -> Text,
+        role -> Integer,
+        status -> Integer,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        last_login_at -> Nullable<Timestamp>,
+        last_login_ip -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    tokens (id) {
+        id -> Integer,
+        user_id -> Integer,
+        token_hash -> Text,
+        name -> Text,
+        kind -> Integer,
+        role -> Integer,
+        expires_at -> Nullable<Timestamp>,
+        last_used_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    agent_tokens (cluster_uid) {
+        cluster_uid -> Text,
+        token_hash -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    audit_logs (id) {
+        id -> Integer,
+        timestamp -> Timestamp,
+        user_id -> Nullable<Integer>,
+        username -> Text,
+        role -> Nullable<Integer>,
+        source -> Text,
+        action -> Text,
+        resource -> Text,
+        method -> Text,
+        request_body -> Nullable<Text>,
+        status_code -> Integer,
+        success -> Bool,
+        error_message -> Nullable<Text>,
+        ip -> Text,
+        user_agent -> Text,
+        duration_ms -> BigInt,
+    }
+}
+
+diesel::table! {
+    security_events (id) {
+        id -> Integer,
+        timestamp -> Timestamp,
+        event_type -> Text,
+        severity -> Text,
+        ip -> Text,
+        user_id -> Nullable<Integer>,
+        token_id -> Nullable<Integer>,
+        resource -> Text,
+        details -> Text,
+        resolved -> Bool,
+        resolved_at -> Nullable<Timestamp>,
+        resolved_by -> Nullable<Integer>,
+    }
+}
+
+diesel::joinable!(tokens -> users (user_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    clusters,
+    command_history,
+    users,
+    tokens,
+    agent_tokens,
+    audit_logs,
+    security_events
+);

@@ -3,6 +3,8 @@
 
 pub mod agent;
 pub mod api;
+pub mod audit_mw;
+pub mod headers;
 pub mod middleware;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -38,6 +40,14 @@ pub struct AppState {
     pub shutdown: watch::Receiver<bool>,
     /// Set at shutdown: new long polls are answered at once.
     pub draining: Arc<AtomicBool>,
+    /// Encrypts secrets at rest (notification channel credentials).
+    pub secrets: Arc<crate::secrets::SecretBox>,
+    /// Audit rows and security events.
+    pub audit: crate::audit::Audit,
+    /// Rate limits and login lockout.
+    pub limits: crate::ratelimit::Limits,
+    /// Per-cluster agent tokens (hashes), in memory, mirrored in the database.
+    pub agent_tokens: crate::auth::AgentTokens,
 }
 
 impl AppState {
@@ -121,6 +131,27 @@ pub fn pick_cluster_id(first: Option<&str>, second: Option<&str>) -> Result<Stri
     };
     validate_cluster_id(id)?;
     Ok(id.to_owned())
+}
+
+/// The client IP: the connection's peer (proxies' headers are not trusted by default).
+pub fn client_ip(req: &HttpRequest) -> String {
+    req.peer_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_default()
+}
+
+/// The bearer token of `Authorization: Bearer <token>`, if any.
+pub fn bearer(req: &HttpRequest) -> Option<&str> {
+    let v = req
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let (scheme, token) = v.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
 }
 
 /// The `X-Cluster-ID` header, if present and valid UTF-8.

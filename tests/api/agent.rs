@@ -69,6 +69,7 @@ async fn go_quirk_snapshot_is_accepted_and_served_back_as_received() {
     let r = app
         .client
         .get(format!("{}/api/v2/clusters/demo-medium/snapshot", app.http))
+        .bearer_auth(&app.admin_token)
         .send()
         .await
         .unwrap();
@@ -92,6 +93,7 @@ async fn go_quirk_snapshot_is_accepted_and_served_back_as_received() {
     let again = app
         .client
         .get(format!("{}/api/v2/clusters/demo-medium/snapshot", app.http))
+        .bearer_auth(&app.admin_token)
         .header("If-None-Match", &etag)
         .send()
         .await

@@ -77,6 +77,7 @@ async fn post_raw(app: &TestApp, path: &str, body: &'static str) -> (u16, Value)
     let r = app
         .client
         .post(format!("{}{}", app.http, path))
+        .bearer_auth(&app.admin_token)
         .header("Content-Type", "application/json")
         .body(body)
         .send()
@@ -288,6 +289,7 @@ async fn long_poll_wakes_on_enqueue_without_a_timer() {
             "action",
             "cluster_id",
             "created_at",
+            "created_by",
             "id",
             "kind",
             "name",
@@ -295,8 +297,9 @@ async fn long_poll_wakes_on_enqueue_without_a_timer() {
             "params",
             "source"
         ],
-        "v2.1 Command keys (created_by is empty, so omitted): {cmd}"
+        "v2.1 Command keys (created_by is filled, unlike v2.1): {cmd}"
     );
+    assert_eq!(cmd["created_by"], json!("admin"));
     assert_eq!(cmd["id"], json!(id));
     assert_eq!(cmd["cluster_id"], json!("c1"));
     assert_eq!(cmd["action"], json!("get_logs"));
@@ -610,8 +613,9 @@ async fn wait_returns_as_soon_as_the_result_arrives() {
         .map(|id| {
             let url = format!("{}/api/v2/commands/{id}?wait=30s", app.http);
             let client = app.client.clone();
+            let token = app.admin_token.clone();
             actix_web::rt::spawn(async move {
-                let r = client.get(url).send().await.unwrap();
+                let r = client.get(url).bearer_auth(token).send().await.unwrap();
                 (r.status().as_u16(), r.json::<Value>().await.unwrap())
             })
         })

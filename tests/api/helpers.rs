@@ -11,6 +11,8 @@ use serde_json::Value;
 
 /// The bootstrap agent token every test app accepts.
 pub const AGENT_TOKEN: &str = "test-bootstrap-token";
+/// The first-start admin's password in tests.
+pub const ADMIN_PASSWORD: &str = "test-admin-password";
 
 /// A running master.
 pub struct TestApp {
@@ -22,6 +24,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     /// Handles into the running app.
     pub state: AppState,
+    /// A session token of the first-start admin; `get`/`post` send it.
+    pub admin_token: String,
     stopper: Stopper,
     done: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     dir: Arc<tempfile::TempDir>,
@@ -41,6 +45,7 @@ pub fn test_settings(dir: &tempfile::TempDir) -> Settings {
         command_result_timeout: Duration::from_secs(60),
         command_pending_ttl: Duration::from_secs(60),
         shutdown_timeout: Duration::from_secs(3),
+        admin_password: Some(ADMIN_PASSWORD.to_owned().into()),
         ..Settings::default()
     }
 }
@@ -65,16 +70,34 @@ async fn start(dir: Arc<tempfile::TempDir>, tweak: Arc<dyn Fn(&mut Settings)>) -
     let state = app.state();
     let stopper = app.stopper();
     let done = Some(actix_web::rt::spawn(app.run_until_stopped(false)));
+    let client = reqwest::Client::new();
+    let admin_token = login(&client, &http, "admin", ADMIN_PASSWORD).await;
     TestApp {
         http,
         agent,
-        client: reqwest::Client::new(),
+        client,
         state,
+        admin_token,
         stopper,
         done,
         dir,
         tweak,
     }
+}
+
+/// Logs in; panics unless it succeeds. Returns the session token.
+pub async fn login(client: &reqwest::Client, http: &str, user: &str, password: &str) -> String {
+    let r = client
+        .post(format!("{http}/api/v2/auth/login"))
+        .json(&serde_json::json!({"username": user, "password": password}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "login {user}");
+    r.json::<Value>().await.unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }
 
 impl TestApp {
@@ -169,11 +192,37 @@ impl TestApp {
             .unwrap()
     }
 
+    /// Creates a user with `role` (as the admin) and returns a session token for it.
+    pub async fn token_for(&self, username: &str, role: &str) -> String {
+        let body =
+            serde_json::json!({"username": username, "password": "a-long-password", "role": role});
+        let (s, reply) = self.post("/api/v2/users", &body).await;
+        assert_eq!(s, 201, "create user: {reply}");
+        login(&self.client, &self.http, username, "a-long-password").await
+    }
+
+    /// A request to the dashboard API with `token` (None: no token).
+    pub fn api(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+    ) -> reqwest::RequestBuilder {
+        let r = self
+            .client
+            .request(method, format!("{}{}", self.http, path));
+        match token {
+            Some(t) => r.bearer_auth(t),
+            None => r,
+        }
+    }
+
     /// GET on the dashboard API, JSON back with the status.
     pub async fn get(&self, path: &str) -> (u16, Value) {
         let r = self
             .client
             .get(format!("{}{}", self.http, path))
+            .bearer_auth(&self.admin_token)
             .send()
             .await
             .unwrap();
@@ -186,6 +235,7 @@ impl TestApp {
         let r = self
             .client
             .post(format!("{}{}", self.http, path))
+            .bearer_auth(&self.admin_token)
             .json(body)
             .send()
             .await

@@ -6,3 +6,4 @@ mod commands;
 mod helpers;
 mod liveness;
 mod resources;
+mod security;

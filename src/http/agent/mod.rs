@@ -15,13 +15,14 @@ use actix_web::dev::Payload;
 use actix_web::{web, FromRequest, HttpRequest};
 use subtle::ConstantTimeEq;
 
+use crate::audit::{SecurityEvent, SecurityKind};
 use crate::config::AgentAuthMode;
 use crate::error::ApiError;
-use crate::http::{resource, AppState};
+use crate::http::{bearer, client_ip, header_cluster_id, resource, AppState};
 
-/// Who an agent request speaks for, once its token is checked.
+/// How an agent request authenticated.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AgentIdentity {
+pub enum AgentKind {
     /// `MASTER_AGENT_AUTH=open`: nothing checked.
     Open,
     /// The bootstrap token `MASTER_AGENT_TOKEN`: valid for any cluster id.
@@ -30,12 +31,28 @@ pub enum AgentIdentity {
     Cluster(String),
 }
 
+/// Who an agent request speaks for, once its token is checked.
+pub struct AgentIdentity {
+    /// How it authenticated.
+    pub kind: AgentKind,
+    audit: crate::audit::Audit,
+    ip: String,
+    resource: String,
+}
+
 impl AgentIdentity {
-    /// `403` when this identity may not speak for `cluster_id`.
+    /// `403` (and a security event) when this identity may not speak for `cluster_id`.
     pub fn check_cluster(&self, cluster_id: &str) -> Result<(), ApiError> {
-        match self {
-            AgentIdentity::Cluster(own) if own != cluster_id => {
-                tracing::warn!(token_cluster = %own, requested = %cluster_id, "agent token used for another cluster");
+        match &self.kind {
+            AgentKind::Cluster(own) if own != cluster_id => {
+                self.audit.security(SecurityEvent {
+                    kind: SecurityKind::AgentTokenMismatch,
+                    ip: self.ip.clone(),
+                    user_id: None,
+                    token_id: None,
+                    resource: self.resource.clone(),
+                    details: serde_json::json!({"token_cluster": own, "requested_cluster": cluster_id}),
+                });
                 Err(ApiError::forbidden(
                     "agent_token_mismatch",
                     "this agent token is not valid for the requested cluster",
@@ -47,46 +64,80 @@ impl AgentIdentity {
 
     /// The cluster the token is bound to, if any.
     pub fn bound_cluster(&self) -> Option<&str> {
-        match self {
-            AgentIdentity::Cluster(c) => Some(c),
+        match &self.kind {
+            AgentKind::Cluster(c) => Some(c),
             _ => None,
         }
     }
-}
-
-fn bearer(req: &HttpRequest) -> Option<&str> {
-    let v = req
-        .headers()
-        .get(actix_web::http::header::AUTHORIZATION)?
-        .to_str()
-        .ok()?;
-    let (scheme, token) = v.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim())
-        .filter(|t| !t.is_empty())
 }
 
 fn authenticate(req: &HttpRequest) -> Result<AgentIdentity, ApiError> {
     let Some(state) = req.app_data::<web::Data<AppState>>() else {
         return Err(ApiError::internal("agent app state missing"));
     };
-    if state.settings.agent_auth == AgentAuthMode::Open {
-        return Ok(AgentIdentity::Open);
-    }
-    let Some(token) = bearer(req) else {
-        tracing::warn!(path = %req.path(), "agent request without a bearer token");
-        return Err(ApiError::unauthorized(
-            "missing agent token: send Authorization: Bearer <token>",
-        ));
+    let ident = |kind| AgentIdentity {
+        kind,
+        audit: state.audit.clone(),
+        ip: client_ip(req),
+        resource: format!("{} {}", req.method(), req.path()),
     };
-    if let Some(boot) = state.settings.expose_agent_token() {
-        if bool::from(boot.as_bytes().ct_eq(token.as_bytes())) {
-            return Ok(AgentIdentity::Bootstrap);
+    let refuse = |why: &str, message: &str| {
+        state.audit.security(SecurityEvent {
+            kind: SecurityKind::InvalidToken,
+            ip: client_ip(req),
+            user_id: None,
+            token_id: None,
+            resource: format!("{} {}", req.method(), req.path()),
+            details: serde_json::json!({"api": "agent", "reason": why, "cluster_id": header_cluster_id(req)}),
+        });
+        ApiError::unauthorized(message.to_owned())
+    };
+    let identity = if state.settings.agent_auth == AgentAuthMode::Open {
+        ident(AgentKind::Open)
+    } else {
+        let Some(token) = bearer(req) else {
+            return Err(refuse(
+                "missing token",
+                "missing agent token: send Authorization: Bearer <token>",
+            ));
+        };
+        let boot = state.settings.expose_agent_token();
+        if boot.is_some_and(|b| bool::from(b.as_bytes().ct_eq(token.as_bytes()))) {
+            ident(AgentKind::Bootstrap)
+        } else if let Some(cluster) = state
+            .agent_tokens
+            .cluster_of(&crate::auth::secret_hash(token))
+        {
+            ident(AgentKind::Cluster(cluster))
+        } else {
+            return Err(refuse("unknown token", "invalid agent token"));
+        }
+    };
+    // A runaway agent is slowed per cluster, whatever its token.
+    let q = crate::http::QueryParams::of(req);
+    let cluster = identity
+        .bound_cluster()
+        .map(str::to_owned)
+        .or_else(|| header_cluster_id(req).map(str::to_owned))
+        .or_else(|| q.get("cluster_id").map(str::to_owned));
+    if let Some(c) = cluster {
+        if let Err(retry) = state.limits.check_agent(&c) {
+            state.audit.security(SecurityEvent {
+                kind: SecurityKind::RateLimit,
+                ip: client_ip(req),
+                user_id: None,
+                token_id: None,
+                resource: format!("{} {}", req.method(), req.path()),
+                details: serde_json::json!({"api": "agent", "cluster_id": c}),
+            });
+            return Err(ApiError::too_many(
+                "rate_limited",
+                "too many agent requests for this cluster",
+                retry,
+            ));
         }
     }
-    tracing::warn!(path = %req.path(), "agent request with an unknown token");
-    Err(ApiError::unauthorized("invalid agent token"))
+    Ok(identity)
 }
 
 impl FromRequest for AgentIdentity {

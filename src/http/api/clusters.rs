@@ -11,6 +11,7 @@ use atlhyper_actors::messages::{ClusterStatusView, GetSnapshot, GetStatus, Snaps
 use atlhyper_actors::model::ClusterSummary;
 use atlhyper_actors::registry::{ClusterHandle, ClusterInfo, GetCluster, ListClusters};
 
+use crate::auth::extract::Viewer;
 use crate::error::ApiError;
 use crate::http::{AppState, ListReply, Page, QueryParams};
 
@@ -66,6 +67,7 @@ async fn find(state: &AppState, id: &str) -> Result<ClusterHandle, ApiError> {
 
 /// `GET /api/v2/clusters`: every known cluster; filters `status`, `environment`.
 pub async fn list_clusters(
+    _auth: Viewer,
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
@@ -96,6 +98,7 @@ pub async fn list_clusters(
 
 /// `GET /api/v2/clusters/{id}`.
 pub async fn get_cluster(
+    _auth: Viewer,
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
@@ -129,6 +132,7 @@ struct RecentSnapshot {
 /// `GET /api/v2/clusters/{id}/status`: liveness, the latest summary and the recent
 /// snapshot records (`MASTER_SNAPSHOT_RETENTION` of them, oldest first).
 pub async fn get_cluster_status(
+    _auth: Viewer,
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
@@ -170,6 +174,7 @@ pub async fn latest(
 
 /// `GET /api/v2/clusters/{id}/snapshot`: the latest snapshot as received, with an ETag.
 pub async fn get_snapshot(
+    _auth: Viewer,
     req: HttpRequest,
     path: web::Path<String>,
     state: web::Data<AppState>,
@@ -209,4 +214,164 @@ pub async fn get_snapshot(
         .insert_header((header::ETAG, etag))
         .insert_header((header::CACHE_CONTROL, "no-cache"))
         .body(body))
+}
+
+/// Prefix of agent tokens, so a leaked one is recognisable.
+const AGENT_TOKEN_PREFIX: &str = "ata_";
+
+/// Body of `POST /api/v2/clusters`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewCluster {
+    cluster_id: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    environment: String,
+    #[serde(default)]
+    description: String,
+}
+
+async fn issue_agent_token(state: &AppState, cluster_id: &str) -> Result<String, ApiError> {
+    let secret = crate::auth::new_secret(AGENT_TOKEN_PREFIX).map_err(ApiError::internal)?;
+    let hash = crate::auth::secret_hash(&secret);
+    let (id, h) = (cluster_id.to_owned(), hash.clone());
+    state
+        .db
+        .write(move |c| crate::db::users::set_agent_token(c, &id, &h, Utc::now()))
+        .await?;
+    state.agent_tokens.set(cluster_id, hash);
+    Ok(secret)
+}
+
+/// `POST /api/v2/clusters` (admin) → 201 with the cluster's agent token, shown only here.
+pub async fn create_cluster(
+    _auth: crate::auth::extract::Admin,
+    body: web::Json<NewCluster>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let b = body.into_inner();
+    crate::http::validate_cluster_id(&b.cluster_id)?;
+    let name = if b.name.trim().is_empty() {
+        b.cluster_id.clone()
+    } else {
+        b.name.trim().to_owned()
+    };
+    if name.chars().count() > 128
+        || b.environment.chars().count() > 64
+        || b.description.chars().count() > 1024
+    {
+        return Err(ApiError::bad_request(
+            "invalid_parameter",
+            "name (128), environment (64) or description (1024) too long",
+        ));
+    }
+    let (id, n, env, desc) = (b.cluster_id.clone(), name, b.environment, b.description);
+    let row = state
+        .db
+        .write(move |c| crate::db::clusters::create(c, &id, &n, &env, &desc, Utc::now()))
+        .await?
+        .ok_or_else(|| {
+            ApiError::conflict(
+                "cluster_exists",
+                format!(
+                    "cluster {:?} already exists; rotate its agent token instead",
+                    b.cluster_id
+                ),
+            )
+        })?;
+    let token = issue_agent_token(&state, &row.cluster_uid).await?;
+    state
+        .registry
+        .send(atlhyper_actors::registry::UpsertCluster { info: row.info() })
+        .await?;
+    let info = row.info();
+    Ok(HttpResponse::Created().json(serde_json::json!({
+        "cluster_id": info.cluster_id,
+        "name": info.name,
+        "environment": info.environment,
+        "description": info.description,
+        "created_at": info.created_at,
+        "agent_token": token,
+    })))
+}
+
+/// `POST /api/v2/clusters/{id}/agent-token` (admin): a new agent token; the old one stops
+/// working at once.
+pub async fn rotate_agent_token(
+    _auth: crate::auth::extract::Admin,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let id2 = id.clone();
+    if state
+        .db
+        .read(move |c| crate::db::clusters::get(c, &id2))
+        .await?
+        .is_none()
+    {
+        return Err(ApiError::not_found(
+            "cluster_not_found",
+            format!("cluster {id:?} is unknown"),
+        ));
+    }
+    let token = issue_agent_token(&state, &id).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({"cluster_id": id, "agent_token": token})))
+}
+
+/// `DELETE /api/v2/clusters/{id}/agent-token` (admin): revokes it.
+pub async fn revoke_agent_token(
+    _auth: crate::auth::extract::Admin,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let id2 = id.clone();
+    let had = state
+        .db
+        .write(move |c| crate::db::users::revoke_agent_token(c, &id2))
+        .await?;
+    state.agent_tokens.remove(&id);
+    if !had {
+        return Err(ApiError::not_found(
+            "agent_token_not_found",
+            format!("cluster {id:?} has no agent token"),
+        ));
+    }
+    Ok(HttpResponse::Ok().json(serde_json::json!({"status": "ok"})))
+}
+
+/// `DELETE /api/v2/clusters/{id}` (admin): forgets the cluster, revokes its token and
+/// cancels its pending commands. Command history is kept.
+pub async fn delete_cluster(
+    _auth: crate::auth::extract::Admin,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let id2 = id.clone();
+    let existed = state
+        .db
+        .write(move |c| {
+            c.immediate_transaction(|c| {
+                crate::db::commands::cancel_pending_of(c, &id2, Utc::now())?;
+                crate::db::clusters::delete(c, &id2)
+            })
+        })
+        .await?;
+    state.agent_tokens.remove(&id);
+    let known = state
+        .registry
+        .send(atlhyper_actors::registry::ForgetCluster {
+            cluster_id: id.clone(),
+        })
+        .await?;
+    if !existed && !known {
+        return Err(ApiError::not_found(
+            "cluster_not_found",
+            format!("cluster {id:?} is unknown"),
+        ));
+    }
+    Ok(HttpResponse::Ok().json(serde_json::json!({"status": "ok", "cluster_id": id})))
 }

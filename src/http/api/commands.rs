@@ -11,6 +11,8 @@ use atlhyper_actors::messages::{
     CancelCommand, CancelOutcome, EnqueueCommand, QueuedCommand, WaitCommand,
 };
 
+use crate::auth::extract::{Operator, Viewer};
+use crate::auth::Role;
 use crate::config::parse_duration;
 use crate::db::commands::{self as repo, CommandFilter, CommandRow, NewCommand};
 use crate::db::store::wire_command;
@@ -46,6 +48,7 @@ struct ResultView {
     error: String,
     executed_at: Option<String>,
     output_truncated: bool,
+    output_hidden: bool,
 }
 
 /// A command as the API shows it.
@@ -69,10 +72,20 @@ struct CommandView {
     result: Option<ResultView>,
 }
 
-fn view(row: CommandRow) -> CommandView {
+/// Actions whose output is secret: decoded Secret values.
+const SECRET_OUTPUT_ACTIONS: &[&str] = &["get_secret"];
+
+fn view(row: CommandRow, viewer: Role) -> CommandView {
+    // Secret values never reach a viewer (v2.1 served them on a public route).
+    let hidden = viewer < Role::Operator && SECRET_OUTPUT_ACTIONS.contains(&row.action.as_str());
     let result = row.success.map(|success| ResultView {
         success,
-        output: row.output.clone().unwrap_or_default(),
+        output: if hidden {
+            String::new()
+        } else {
+            row.output.clone().unwrap_or_default()
+        },
+        output_hidden: hidden,
         error: row.error_message.clone().unwrap_or_default(),
         executed_at: row.executed_at.clone(),
         output_truncated: row.output_truncated,
@@ -101,6 +114,7 @@ fn view(row: CommandRow) -> CommandView {
 /// `POST /api/v2/command`: validates, commits the command, then queues it. `202` means
 /// it is durable.
 pub async fn create_command(
+    auth: Operator,
     body: web::Json<CreateCommand>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
@@ -138,8 +152,8 @@ pub async fn create_command(
         } else {
             "web".into()
         },
-        user_id: None,
-        created_by: None,
+        user_id: Some(auth.principal.user_id),
+        created_by: Some(auth.principal.username.clone()),
         action: spec.action,
         target_kind: spec.kind,
         target_namespace: spec.namespace,
@@ -184,6 +198,7 @@ async fn load(state: &AppState, id: &str) -> Result<CommandRow, ApiError> {
 /// `GET /api/v2/commands/{id}`; `?wait=30s` (at most 60 s) holds the request until the
 /// command reaches a final state.
 pub async fn get_command(
+    auth: Viewer,
     req: HttpRequest,
     path: web::Path<String>,
     state: web::Data<AppState>,
@@ -201,7 +216,7 @@ pub async fn get_command(
     };
     let row = load(&state, &path).await?;
     if wait.is_zero() || row.state()?.is_final() {
-        return Ok(HttpResponse::Ok().json(view(row)));
+        return Ok(HttpResponse::Ok().json(view(row, auth.principal.role)));
     }
     let addr = state.cluster(&row.cluster_id, false).await?;
     let woken = addr
@@ -212,17 +227,18 @@ pub async fn get_command(
     // Re-read after registering: the command may have finished in between.
     let row = load(&state, &path).await?;
     if row.state()?.is_final() {
-        return Ok(HttpResponse::Ok().json(view(row)));
+        return Ok(HttpResponse::Ok().json(view(row, auth.principal.role)));
     }
     tokio::select! {
         _ = tokio::time::timeout(wait, woken) => {}
         _ = state.shutting_down() => {}
     }
-    Ok(HttpResponse::Ok().json(view(load(&state, &path).await?)))
+    Ok(HttpResponse::Ok().json(view(load(&state, &path).await?, auth.principal.role)))
 }
 
 /// `GET /api/v2/clusters/{id}/commands`: history, newest first.
 pub async fn list_cluster_commands(
+    auth: Viewer,
     req: HttpRequest,
     path: web::Path<String>,
     state: web::Data<AppState>,
@@ -247,6 +263,7 @@ pub async fn list_cluster_commands(
         until: q.time("until")?,
     };
     let cluster_id = path.into_inner();
+    let role = auth.principal.role;
     state.cluster(&cluster_id, false).await?;
     let (limit, offset) = (page.limit as i64, page.offset as i64);
     let (rows, total) = state
@@ -254,7 +271,7 @@ pub async fn list_cluster_commands(
         .read(move |c| repo::list(c, &cluster_id, &filter, limit, offset))
         .await?;
     Ok(HttpResponse::Ok().json(ListReply {
-        items: rows.into_iter().map(view).collect(),
+        items: rows.into_iter().map(|r| view(r, role)).collect(),
         total: total as usize,
         limit: page.limit,
         offset: page.offset,
@@ -263,6 +280,7 @@ pub async fn list_cluster_commands(
 
 /// `POST /api/v2/commands/{id}/cancel`: pending → cancelled, otherwise 409.
 pub async fn cancel_command(
+    auth: Operator,
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
@@ -306,5 +324,5 @@ pub async fn cancel_command(
             }
         }
     }
-    Ok(HttpResponse::Ok().json(view(load(&state, &path).await?)))
+    Ok(HttpResponse::Ok().json(view(load(&state, &path).await?, auth.principal.role)))
 }

@@ -1,13 +1,22 @@
 //! The dashboard REST API (port 8080), per `spec/api.md`.
+//!
+//! [`table`] is the one route table: it registers every route **and** declares who may
+//! call it. Handlers enforce the role with the `Auth<R>` extractor; the route-table test
+//! (`tests/api/security.rs`) walks this table and proves, route by route, that the
+//! declared access and the enforced one agree.
 
+pub mod audit;
+pub mod auth;
 pub mod clusters;
 pub mod commands;
 pub mod health;
 pub mod resources;
 pub mod subscribe;
 
-use actix_web::web;
+use actix_web::http::Method;
+use actix_web::{web, FromRequest, Handler, Responder, Route};
 
+use crate::auth::Role;
 use crate::error::ApiError;
 use crate::http::resource;
 
@@ -45,33 +54,211 @@ pub fn path_config() -> web::PathConfig {
     })
 }
 
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// No token needed.
+    Public,
+    /// At least this role.
+    Role(Role),
+}
+
+/// One row of the route table.
+#[derive(Debug, Clone)]
+pub struct RouteSpec {
+    /// HTTP method.
+    pub method: Method,
+    /// Path pattern, actix syntax.
+    pub path: &'static str,
+    /// Who may call it.
+    pub access: Access,
+}
+
+/// The route table under construction.
+#[derive(Default)]
+pub struct Routes {
+    specs: Vec<RouteSpec>,
+    groups: Vec<(&'static str, Vec<Route>)>,
+}
+
+impl Routes {
+    fn add<F, Args>(
+        &mut self,
+        method: Method,
+        path: &'static str,
+        access: Access,
+        handler: F,
+    ) -> &mut Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        let route = web::method(method.clone()).to(handler);
+        match self.groups.iter_mut().find(|(p, _)| *p == path) {
+            Some((_, routes)) => routes.push(route),
+            None => self.groups.push((path, vec![route])),
+        }
+        self.specs.push(RouteSpec {
+            method,
+            path,
+            access,
+        });
+        self
+    }
+
+    /// The declared routes.
+    pub fn specs(&self) -> &[RouteSpec] {
+        &self.specs
+    }
+
+    /// Registers every route, in table order (literal paths before patterns).
+    pub fn configure(self, cfg: &mut web::ServiceConfig) {
+        for (path, routes) in self.groups {
+            let mut r = resource(path);
+            for route in routes {
+                r = r.route(route);
+            }
+            cfg.service(r);
+        }
+    }
+}
+
+/// The dashboard's route table.
+pub fn table() -> Routes {
+    use Access::Public;
+    use Method as M;
+    const VIEWER: Access = Access::Role(Role::Viewer);
+    const OPERATOR: Access = Access::Role(Role::Operator);
+    const ADMIN: Access = Access::Role(Role::Admin);
+    let mut t = Routes::default();
+    t.add(M::GET, "/health", Public, health::get_health)
+        .add(M::GET, "/ready", Public, health::get_ready)
+        // Auth and users.
+        .add(M::POST, "/api/v2/auth/login", Public, auth::login)
+        .add(M::POST, "/api/v2/auth/logout", VIEWER, auth::logout)
+        .add(M::GET, "/api/v2/auth/me", VIEWER, auth::me)
+        .add(M::GET, "/api/v2/users", ADMIN, auth::list_users)
+        .add(M::POST, "/api/v2/users", ADMIN, auth::create_user)
+        .add(M::PATCH, "/api/v2/users/{id}", ADMIN, auth::patch_user)
+        .add(M::DELETE, "/api/v2/users/{id}", ADMIN, auth::delete_user)
+        .add(M::GET, "/api/v2/tokens", VIEWER, auth::list_tokens)
+        .add(M::POST, "/api/v2/tokens", VIEWER, auth::create_token)
+        .add(M::DELETE, "/api/v2/tokens/{id}", VIEWER, auth::delete_token)
+        // Clusters and live state.
+        .add(M::GET, "/api/v2/clusters", VIEWER, clusters::list_clusters)
+        .add(M::POST, "/api/v2/clusters", ADMIN, clusters::create_cluster)
+        .add(
+            M::GET,
+            "/api/v2/clusters/{id}",
+            VIEWER,
+            clusters::get_cluster,
+        )
+        .add(
+            M::DELETE,
+            "/api/v2/clusters/{id}",
+            ADMIN,
+            clusters::delete_cluster,
+        )
+        .add(
+            M::GET,
+            "/api/v2/clusters/{id}/status",
+            VIEWER,
+            clusters::get_cluster_status,
+        )
+        .add(
+            M::POST,
+            "/api/v2/clusters/{id}/agent-token",
+            ADMIN,
+            clusters::rotate_agent_token,
+        )
+        .add(
+            M::DELETE,
+            "/api/v2/clusters/{id}/agent-token",
+            ADMIN,
+            clusters::revoke_agent_token,
+        )
+        .add(
+            M::GET,
+            "/api/v2/clusters/{id}/snapshot",
+            VIEWER,
+            clusters::get_snapshot,
+        )
+        .add(
+            M::GET,
+            "/api/v2/clusters/{id}/commands",
+            VIEWER,
+            commands::list_cluster_commands,
+        )
+        // Secrets need operator: their literal routes come before the `{kind}` patterns.
+        .add(
+            M::GET,
+            "/api/v2/clusters/{id}/resources/secrets",
+            OPERATOR,
+            resources::list_secrets,
+        )
+        .add(
+            M::GET,
+            "/api/v2/clusters/{id}/resources/secrets/{namespace}/{name}",
+            OPERATOR,
+            resources::get_secret,
+        )
+        .add(
+            M::GET,
+            "/api/v2/clusters/{id}/resources/{kind}",
+            VIEWER,
+            resources::list_resources,
+        )
+        .add(
+            M::GET,
+            "/api/v2/clusters/{id}/resources/{kind}/{name}",
+            VIEWER,
+            resources::get_cluster_scoped,
+        )
+        .add(
+            M::GET,
+            "/api/v2/clusters/{id}/resources/{kind}/{namespace}/{name}",
+            VIEWER,
+            resources::get_namespaced,
+        )
+        .add(M::GET, "/api/v2/subscribe", VIEWER, subscribe::subscribe)
+        // Commands.
+        .add(
+            M::POST,
+            "/api/v2/command",
+            OPERATOR,
+            commands::create_command,
+        )
+        .add(
+            M::GET,
+            "/api/v2/commands/{id}",
+            VIEWER,
+            commands::get_command,
+        )
+        .add(
+            M::POST,
+            "/api/v2/commands/{id}/cancel",
+            OPERATOR,
+            commands::cancel_command,
+        )
+        // Audit and security.
+        .add(M::GET, "/api/v2/audit/logs", ADMIN, audit::list_audit_logs)
+        .add(
+            M::GET,
+            "/api/v2/security/events",
+            ADMIN,
+            audit::list_security_events,
+        )
+        .add(
+            M::PATCH,
+            "/api/v2/security/events/{id}",
+            ADMIN,
+            audit::resolve_security_event,
+        );
+    t
+}
+
 /// Registers the dashboard routes.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    use clusters::*;
-    use commands::*;
-    use resources::*;
-    cfg.service(resource("/health").route(web::get().to(health::get_health)))
-        .service(resource("/ready").route(web::get().to(health::get_ready)))
-        .service(resource("/api/v2/clusters").route(web::get().to(list_clusters)))
-        .service(resource("/api/v2/clusters/{id}").route(web::get().to(get_cluster)))
-        .service(resource("/api/v2/clusters/{id}/status").route(web::get().to(get_cluster_status)))
-        .service(resource("/api/v2/clusters/{id}/snapshot").route(web::get().to(get_snapshot)))
-        .service(
-            resource("/api/v2/clusters/{id}/commands").route(web::get().to(list_cluster_commands)),
-        )
-        .service(
-            resource("/api/v2/clusters/{id}/resources/{kind}").route(web::get().to(list_resources)),
-        )
-        .service(
-            resource("/api/v2/clusters/{id}/resources/{kind}/{name}")
-                .route(web::get().to(get_cluster_scoped)),
-        )
-        .service(
-            resource("/api/v2/clusters/{id}/resources/{kind}/{namespace}/{name}")
-                .route(web::get().to(get_namespaced)),
-        )
-        .service(resource("/api/v2/subscribe").route(web::get().to(subscribe::subscribe)))
-        .service(resource("/api/v2/command").route(web::post().to(create_command)))
-        .service(resource("/api/v2/commands/{id}").route(web::get().to(get_command)))
-        .service(resource("/api/v2/commands/{id}/cancel").route(web::post().to(cancel_command)));
+    table().configure(cfg);
 }

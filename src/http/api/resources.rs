@@ -6,6 +6,7 @@ use serde::Serialize;
 use atlhyper_actors::model::{ClusterSnapshot, ResourceMeta};
 
 use super::clusters::latest;
+use crate::auth::extract::{Operator, Viewer};
 use crate::error::ApiError;
 use crate::http::{AppState, ListReply, Page, QueryParams};
 
@@ -257,22 +258,65 @@ fn find_one(
     each_kind!(snap, kind, one, key)
 }
 
+/// Secrets have routes of their own (operator); the generic routes do not serve them.
+fn not_secrets(kind: Kind) -> Result<(), ApiError> {
+    if kind == Kind::Secrets {
+        return Err(ApiError::not_found(
+            "unknown_path",
+            "secrets are served by /resources/secrets",
+        ));
+    }
+    Ok(())
+}
+
+async fn list_kind(
+    req: &HttpRequest,
+    state: &AppState,
+    cluster_id: &str,
+    kind: Kind,
+) -> Result<HttpResponse, ApiError> {
+    let q = QueryParams::of(req);
+    let page = Page::from_query(&q)?;
+    let filter = Filter::from_query(&q, kind)?;
+    let addr = state.cluster(cluster_id, false).await?;
+    match latest(&addr).await? {
+        Some(l) => Ok(list(&l.snapshot, kind, &filter, page)),
+        None => Ok(HttpResponse::Ok().json(ListReply::<()>::paged(Vec::new(), page))),
+    }
+}
+
 /// `GET /api/v2/clusters/{id}/resources/{kind}`.
 pub async fn list_resources(
+    _auth: Viewer,
     req: HttpRequest,
     path: web::Path<(String, String)>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let (cluster_id, kind) = path.into_inner();
     let (kind, _) = parse_kind(&kind)?;
-    let q = QueryParams::of(&req);
-    let page = Page::from_query(&q)?;
-    let filter = Filter::from_query(&q, kind)?;
-    let addr = state.cluster(&cluster_id, false).await?;
-    match latest(&addr).await? {
-        Some(l) => Ok(list(&l.snapshot, kind, &filter, page)),
-        None => Ok(HttpResponse::Ok().json(ListReply::<()>::paged(Vec::new(), page))),
-    }
+    not_secrets(kind)?;
+    list_kind(&req, &state, &cluster_id, kind).await
+}
+
+/// `GET /api/v2/clusters/{id}/resources/secrets` (operator): key names only, as the agent
+/// sends them; secret values never reach the master.
+pub async fn list_secrets(
+    _auth: Operator,
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    list_kind(&req, &state, &path, Kind::Secrets).await
+}
+
+/// `GET /api/v2/clusters/{id}/resources/secrets/{namespace}/{name}` (operator).
+pub async fn get_secret(
+    _auth: Operator,
+    path: web::Path<(String, String, String)>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let (cluster_id, ns, name) = path.into_inner();
+    get_object(&state, &cluster_id, Kind::Secrets, &ns, &name).await
 }
 
 async fn get_object(
@@ -297,11 +341,13 @@ async fn get_object(
 
 /// `GET /api/v2/clusters/{id}/resources/{kind}/{namespace}/{name}`.
 pub async fn get_namespaced(
+    _auth: Viewer,
     path: web::Path<(String, String, String, String)>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let (cluster_id, kind, ns, name) = path.into_inner();
     let (kind_v, namespaced) = parse_kind(&kind)?;
+    not_secrets(kind_v)?;
     if !namespaced {
         return Err(ApiError::bad_request(
             "cluster_scoped_kind",
@@ -313,11 +359,13 @@ pub async fn get_namespaced(
 
 /// `GET /api/v2/clusters/{id}/resources/{kind}/{name}` for cluster-scoped kinds.
 pub async fn get_cluster_scoped(
+    _auth: Viewer,
     path: web::Path<(String, String, String)>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let (cluster_id, kind, name) = path.into_inner();
     let (kind_v, namespaced) = parse_kind(&kind)?;
+    not_secrets(kind_v)?;
     if namespaced {
         return Err(ApiError::bad_request(
             "namespaced_kind",

@@ -11,6 +11,7 @@ use bytes::Bytes;
 use futures_util::stream::{self, BoxStream, StreamExt};
 use serde::Serialize;
 
+use crate::auth::extract::Viewer;
 use crate::error::ApiError;
 use crate::http::{AppState, QueryParams};
 
@@ -24,6 +25,7 @@ fn event(name: &str, data: &impl Serialize) -> Option<Bytes> {
 
 /// Streams `cluster_status`, `snapshot` and `command` events; `?cluster_id=` filters.
 pub async fn subscribe(
+    _auth: Viewer,
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {

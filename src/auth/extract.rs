@@ -1,0 +1,220 @@
+//! `Auth<R>`: the only place dashboard roles are enforced.
+//!
+//! Every dashboard handler that is not public takes one of [`Viewer`], [`Operator`] or
+//! [`Admin`] as a parameter. The extractor
+//! 1. takes what [`authenticate_mw`] found for `Authorization: Bearer <token>` (the
+//!    token's hash looked up; a missing, unknown, expired or revoked token or a disabled
+//!    user is refused with 401), the [`Principal`] being in the request extensions, where
+//!    the audit log reads it;
+//! 2. refuses (403) a role below `R`, and (429) a token over its rate limit.
+//!
+//! Refusals other than a missing token are recorded as security events.
+
+use std::marker::PhantomData;
+
+use actix_web::dev::Payload;
+use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
+use chrono::Utc;
+use serde_json::json;
+
+use super::{secret_hash, Principal, Role, TokenKind};
+use crate::audit::{SecurityEvent, SecurityKind};
+use crate::db::{from_db, users};
+use crate::error::ApiError;
+use crate::http::{bearer, client_ip, AppState};
+
+/// The least role a route needs.
+pub trait MinRole: 'static {
+    /// That role.
+    const ROLE: Role;
+}
+
+/// Marker: viewer and above (every authenticated caller).
+pub struct ViewerRole;
+/// Marker: operator and above.
+pub struct OperatorRole;
+/// Marker: admin.
+pub struct AdminRole;
+
+impl MinRole for ViewerRole {
+    const ROLE: Role = Role::Viewer;
+}
+impl MinRole for OperatorRole {
+    const ROLE: Role = Role::Operator;
+}
+impl MinRole for AdminRole {
+    const ROLE: Role = Role::Admin;
+}
+
+/// An authenticated caller with at least role `R`.
+pub struct Auth<R: MinRole> {
+    /// Who it is.
+    pub principal: Principal,
+    _role: PhantomData<R>,
+}
+
+/// Any authenticated caller.
+pub type Viewer = Auth<ViewerRole>;
+/// Operator or admin.
+pub type Operator = Auth<OperatorRole>;
+/// Admin.
+pub type Admin = Auth<AdminRole>;
+
+fn security(
+    state: &AppState,
+    req: &HttpRequest,
+    kind: SecurityKind,
+    p: Option<&Principal>,
+    details: serde_json::Value,
+) {
+    state.audit.security(SecurityEvent {
+        kind,
+        ip: client_ip(req),
+        user_id: p.map(|p| p.user_id),
+        token_id: p.map(|p| p.token_id),
+        resource: format!("{} {}", req.method(), req.path()),
+        details,
+    });
+}
+
+/// Authenticates the request's bearer token (no role check).
+pub async fn authenticate(state: &AppState, req: &HttpRequest) -> Result<Principal, ApiError> {
+    let Some(token) = bearer(req) else {
+        return Err(ApiError::unauthorized(
+            "authentication required: send Authorization: Bearer <token>",
+        ));
+    };
+    let hash = secret_hash(token);
+    let found = state.db.read(move |c| users::lookup(c, &hash)).await?;
+    let now = Utc::now();
+    let refused = |why: &str| {
+        security(
+            state,
+            req,
+            SecurityKind::InvalidToken,
+            None,
+            json!({"reason": why}),
+        );
+        ApiError::unauthorized("invalid, expired or revoked token")
+    };
+    let Some((t, u)) = found else {
+        return Err(refused("unknown token"));
+    };
+    if t.revoked_at.is_some() {
+        return Err(refused("revoked"));
+    }
+    if t.expires_at.is_some_and(|e| from_db(e) <= now) {
+        return Err(refused("expired"));
+    }
+    if u.status != 1 {
+        return Err(refused("user disabled"));
+    }
+    let (Some(token_role), Some(user_role)) = (Role::from_i32(t.role), Role::from_i32(u.role))
+    else {
+        return Err(ApiError::internal(format!(
+            "token {} has an invalid role",
+            t.id
+        )));
+    };
+    Ok(Principal {
+        user_id: u.id,
+        username: u.username,
+        role: token_role.min(user_role),
+        token_id: t.id,
+        token_kind: if t.kind == TokenKind::ApiKey as i32 {
+            TokenKind::ApiKey
+        } else {
+            TokenKind::Session
+        },
+    })
+}
+
+/// What the authentication middleware found, for the extractor.
+#[derive(Clone)]
+enum Authn {
+    Ok(Principal),
+    Refused(ApiError),
+}
+
+/// Dashboard middleware: authenticates any bearer token **before** routing and body
+/// extraction (actix polls a handler's extractors together, so an async check inside the
+/// extractor could lose the race to a body error). The outcome goes into the request
+/// extensions; [`Auth`] enforces it.
+pub async fn authenticate_mw(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    if bearer(req.request()).is_some() {
+        if let Some(state) = req.app_data::<web::Data<AppState>>().cloned() {
+            let outcome = match authenticate(&state, req.request()).await {
+                Ok(p) => {
+                    req.extensions_mut().insert(p.clone());
+                    Authn::Ok(p)
+                }
+                Err(e) => Authn::Refused(e),
+            };
+            req.extensions_mut().insert(outcome);
+        }
+    }
+    next.call(req).await
+}
+
+fn extract<R: MinRole>(req: &HttpRequest) -> Result<Auth<R>, ApiError> {
+    let Some(state) = req.app_data::<web::Data<AppState>>() else {
+        return Err(ApiError::internal("app state missing"));
+    };
+    let outcome = req.extensions().get::<Authn>().cloned();
+    let principal = match outcome {
+        Some(Authn::Ok(p)) => p,
+        Some(Authn::Refused(e)) => return Err(e),
+        None => {
+            return Err(ApiError::unauthorized(
+                "authentication required: send Authorization: Bearer <token>",
+            ))
+        }
+    };
+    if principal.role < R::ROLE {
+        security(
+            state,
+            req,
+            SecurityKind::PermissionDenied,
+            Some(&principal),
+            json!({"role": principal.role.as_str(), "required": R::ROLE.as_str()}),
+        );
+        return Err(ApiError::forbidden(
+            "forbidden",
+            format!(
+                "this needs the {} role; you are {}",
+                R::ROLE.as_str(),
+                principal.role.as_str()
+            ),
+        ));
+    }
+    if let Err(retry) = state.limits.check_api(principal.token_id) {
+        security(
+            state,
+            req,
+            SecurityKind::RateLimit,
+            Some(&principal),
+            json!({"limit": "api"}),
+        );
+        return Err(ApiError::too_many(
+            "rate_limited",
+            "too many requests for this token",
+            retry,
+        ));
+    }
+    Ok(Auth {
+        principal,
+        _role: PhantomData,
+    })
+}
+
+impl<R: MinRole> FromRequest for Auth<R> {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        std::future::ready(extract::<R>(req))
+    }
+}

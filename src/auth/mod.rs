@@ -1,0 +1,196 @@
+//! Who is calling, and what they may do.
+//!
+//! - [`Role`]: `viewer < operator < admin`.
+//! - [`Principal`]: the authenticated caller, put into the request extensions by the
+//!   [`extract::Auth`] extractor, where the audit middleware finds it.
+//! - Secrets (session tokens, API keys, agent tokens) are 256 random bits; only their
+//!   SHA-256 is stored. Passwords are hashed with argon2id.
+
+pub mod extract;
+pub mod password;
+
+use base64::Engine as _;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+/// A role. Checks are "at least".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Reads everything but secrets.
+    Viewer = 1,
+    /// Also runs commands and reads secrets.
+    Operator = 2,
+    /// Also manages users, clusters, tokens and settings.
+    Admin = 3,
+}
+
+impl Role {
+    /// The stored number (v2.1's numbering).
+    pub fn as_i32(self) -> i32 {
+        self as i32
+    }
+    /// From the stored number.
+    pub fn from_i32(n: i32) -> Option<Role> {
+        match n {
+            1 => Some(Role::Viewer),
+            2 => Some(Role::Operator),
+            3 => Some(Role::Admin),
+            _ => None,
+        }
+    }
+    /// The API name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Operator => "operator",
+            Role::Admin => "admin",
+        }
+    }
+    /// From the API name.
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "viewer" => Some(Role::Viewer),
+            "operator" => Some(Role::Operator),
+            "admin" => Some(Role::Admin),
+            _ => None,
+        }
+    }
+    /// What this role may do, so a UI can hide controls (`GET /api/v2/auth/me`).
+    pub fn permissions(self) -> Vec<&'static str> {
+        let mut p = vec![
+            "clusters:read",
+            "resources:read",
+            "commands:read",
+            "events:read",
+            "metrics:read",
+            "tokens:own",
+        ];
+        if self >= Role::Operator {
+            p.extend([
+                "commands:create",
+                "commands:cancel",
+                "secrets:read",
+                "command_output:secret",
+            ]);
+        }
+        if self >= Role::Admin {
+            p.extend([
+                "users:manage",
+                "clusters:manage",
+                "agent_tokens:manage",
+                "audit:read",
+                "security:manage",
+                "settings:manage",
+            ]);
+        }
+        p
+    }
+}
+
+/// How the caller authenticated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenKind {
+    /// A login session.
+    Session = 1,
+    /// An API key.
+    ApiKey = 2,
+}
+
+/// The authenticated caller of a dashboard request.
+#[derive(Debug, Clone, Serialize)]
+pub struct Principal {
+    /// The user.
+    pub user_id: i32,
+    /// Their name.
+    pub username: String,
+    /// The effective role: the lower of the token's and the user's.
+    pub role: Role,
+    /// The token used.
+    pub token_id: i32,
+    /// Its kind.
+    pub token_kind: TokenKind,
+}
+
+/// Per-cluster agent token hashes, held in memory so that agent requests never wait on
+/// the database; every change is written to `agent_tokens` first.
+#[derive(Clone, Default)]
+pub struct AgentTokens {
+    by_hash: std::sync::Arc<std::sync::RwLock<std::collections::HashMap<String, String>>>,
+}
+
+impl AgentTokens {
+    /// From `(cluster, hash)` pairs.
+    pub fn from_pairs(pairs: Vec<(String, String)>) -> Self {
+        let t = Self::default();
+        for (cluster, hash) in pairs {
+            t.set(&cluster, hash);
+        }
+        t
+    }
+    /// The cluster whose token hashes to `hash`.
+    pub fn cluster_of(&self, hash: &str) -> Option<String> {
+        self.by_hash
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(hash)
+            .cloned()
+    }
+    /// Makes `hash` the cluster's only token (rotation revokes the old one at once).
+    pub fn set(&self, cluster: &str, hash: String) {
+        let mut m = self.by_hash.write().unwrap_or_else(|e| e.into_inner());
+        m.retain(|_, c| c != cluster);
+        m.insert(hash, cluster.to_owned());
+    }
+    /// Revokes the cluster's token.
+    pub fn remove(&self, cluster: &str) {
+        self.by_hash
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|_, c| c != cluster);
+    }
+}
+
+/// A fresh secret: `prefix` + 256 random bits, base64url. `Err` only if the OS RNG fails.
+pub fn new_secret(prefix: &str) -> Result<String, getrandom::Error> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes)?;
+    Ok(format!(
+        "{prefix}{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    ))
+}
+
+/// What is stored for a secret: its SHA-256, hex. Secrets are high-entropy, so a fast
+/// hash is enough; lookups by hash make the comparison independent of the secret.
+pub fn secret_hash(secret: &str) -> String {
+    let digest = Sha256::digest(secret.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+    use super::*;
+
+    #[test]
+    fn roles_order_and_round_trip() {
+        assert!(Role::Viewer < Role::Operator && Role::Operator < Role::Admin);
+        for r in [Role::Viewer, Role::Operator, Role::Admin] {
+            assert_eq!(Role::from_i32(r.as_i32()), Some(r));
+            assert_eq!(Role::parse(r.as_str()), Some(r));
+        }
+        assert_eq!(Role::from_i32(0), None);
+        assert!(Role::Admin.permissions().len() > Role::Viewer.permissions().len());
+    }
+
+    #[test]
+    fn secrets_are_random_and_hashed() {
+        let (a, b) = (new_secret("ath_").unwrap(), new_secret("ath_").unwrap());
+        assert_ne!(a, b);
+        assert!(a.starts_with("ath_") && a.len() > 40);
+        assert_eq!(secret_hash(&a).len(), 64);
+        assert_ne!(secret_hash(&a), secret_hash(&b));
+    }
+}

@@ -1,0 +1,340 @@
+//! The `audit_logs` and `security_events` tables.
+//!
+//! Rows are inserted in batches by the audit writer ([`crate::audit::Audit`]) and read by
+//! the admin endpoints. Every list counts its `total` with the same filters as its page.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use diesel::sqlite::Sqlite;
+
+use super::schema::{audit_logs as al, security_events as se};
+use super::{to_db, DbError};
+use crate::audit::{AuditEntry, SecurityEvent};
+
+/// One stored audit row.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = al)]
+#[allow(missing_docs, reason = "columns are documented in the migration")]
+pub struct AuditRow {
+    pub id: i32,
+    pub timestamp: NaiveDateTime,
+    pub user_id: Option<i32>,
+    pub username: String,
+    pub role: Option<i32>,
+    pub source: String,
+    pub action: String,
+    pub resource: String,
+    pub method: String,
+    pub request_body: Option<String>,
+    pub status_code: i32,
+    pub success: bool,
+    pub error_message: Option<String>,
+    pub ip: String,
+    pub user_agent: String,
+    pub duration_ms: i64,
+}
+
+/// One stored security event.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = se)]
+#[allow(missing_docs, reason = "columns are documented in the migration")]
+pub struct SecurityEventRow {
+    pub id: i32,
+    pub timestamp: NaiveDateTime,
+    pub event_type: String,
+    pub severity: String,
+    pub ip: String,
+    pub user_id: Option<i32>,
+    pub token_id: Option<i32>,
+    pub resource: String,
+    pub details: String,
+    pub resolved: bool,
+    pub resolved_at: Option<NaiveDateTime>,
+    pub resolved_by: Option<i32>,
+}
+
+/// Inserts one audit row (the caller holds the batch's transaction).
+pub fn insert_audit(conn: &mut SqliteConnection, e: &AuditEntry) -> Result<(), DbError> {
+    diesel::insert_into(al::table)
+        .values((
+            al::timestamp.eq(to_db(e.timestamp)),
+            al::user_id.eq(e.user_id),
+            al::username.eq(&e.username),
+            al::role.eq(e.role),
+            al::source.eq(&e.source),
+            al::action.eq(&e.action),
+            al::resource.eq(&e.resource),
+            al::method.eq(&e.method),
+            al::request_body.eq(e.request_body.as_deref()),
+            al::status_code.eq(e.status_code),
+            al::success.eq(e.success),
+            al::error_message.eq(e.error_message.as_deref()),
+            al::ip.eq(&e.ip),
+            al::user_agent.eq(&e.user_agent),
+            al::duration_ms.eq(e.duration_ms),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Inserts one security event that happened at `at`.
+pub fn insert_security(
+    conn: &mut SqliteConnection,
+    at: DateTime<Utc>,
+    e: &SecurityEvent,
+) -> Result<(), DbError> {
+    diesel::insert_into(se::table)
+        .values((
+            se::timestamp.eq(to_db(at)),
+            se::event_type.eq(e.kind.as_str()),
+            se::severity.eq(e.kind.severity()),
+            se::ip.eq(&e.ip),
+            se::user_id.eq(e.user_id),
+            se::token_id.eq(e.token_id),
+            se::resource.eq(&e.resource),
+            se::details.eq(e.details.to_string()),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Filters of `GET /api/v2/audit/logs`.
+#[derive(Debug, Default, Clone)]
+pub struct AuditFilter {
+    /// Only this user's rows.
+    pub user_id: Option<i32>,
+    /// Only this action.
+    pub action: Option<String>,
+    /// Only allowed (`true`) or refused/failed (`false`) requests.
+    pub success: Option<bool>,
+    /// At or after.
+    pub since: Option<DateTime<Utc>>,
+    /// Before.
+    pub until: Option<DateTime<Utc>>,
+}
+
+fn audit_filtered(f: &AuditFilter) -> al::BoxedQuery<'_, Sqlite> {
+    let mut q = al::table.into_boxed();
+    if let Some(u) = f.user_id {
+        q = q.filter(al::user_id.eq(u));
+    }
+    if let Some(a) = &f.action {
+        q = q.filter(al::action.eq(a));
+    }
+    if let Some(s) = f.success {
+        q = q.filter(al::success.eq(s));
+    }
+    if let Some(t) = f.since {
+        q = q.filter(al::timestamp.ge(to_db(t)));
+    }
+    if let Some(t) = f.until {
+        q = q.filter(al::timestamp.lt(to_db(t)));
+    }
+    q
+}
+
+/// One page of audit rows, newest first, and the number of rows matching `f`.
+pub fn list_audit(
+    conn: &mut SqliteConnection,
+    f: &AuditFilter,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<AuditRow>, i64), DbError> {
+    let total: i64 = audit_filtered(f).count().get_result(conn)?;
+    let rows = audit_filtered(f)
+        .select(AuditRow::as_select())
+        .order((al::timestamp.desc(), al::id.desc()))
+        .limit(limit)
+        .offset(offset)
+        .load(conn)?;
+    Ok((rows, total))
+}
+
+/// Filters of `GET /api/v2/security/events`.
+#[derive(Debug, Default, Clone)]
+pub struct SecurityFilter {
+    /// Only this kind (its stored name).
+    pub event_type: Option<String>,
+    /// Only resolved (`true`) or open (`false`) events.
+    pub resolved: Option<bool>,
+    /// At or after.
+    pub since: Option<DateTime<Utc>>,
+    /// Before.
+    pub until: Option<DateTime<Utc>>,
+}
+
+fn security_filtered(f: &SecurityFilter) -> se::BoxedQuery<'_, Sqlite> {
+    let mut q = se::table.into_boxed();
+    if let Some(k) = &f.event_type {
+        q = q.filter(se::event_type.eq(k));
+    }
+    if let Some(r) = f.resolved {
+        q = q.filter(se::resolved.eq(r));
+    }
+    if let Some(t) = f.since {
+        q = q.filter(se::timestamp.ge(to_db(t)));
+    }
+    if let Some(t) = f.until {
+        q = q.filter(se::timestamp.lt(to_db(t)));
+    }
+    q
+}
+
+/// One page of security events, newest first, and the number matching `f`.
+pub fn list_security(
+    conn: &mut SqliteConnection,
+    f: &SecurityFilter,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<SecurityEventRow>, i64), DbError> {
+    let total: i64 = security_filtered(f).count().get_result(conn)?;
+    let rows = security_filtered(f)
+        .select(SecurityEventRow::as_select())
+        .order((se::timestamp.desc(), se::id.desc()))
+        .limit(limit)
+        .offset(offset)
+        .load(conn)?;
+    Ok((rows, total))
+}
+
+/// Marks event `id` resolved by `by` at `at` (or reopens it: `resolved = false` clears
+/// who and when). `None` when there is no such event.
+pub fn set_resolved(
+    conn: &mut SqliteConnection,
+    id: i32,
+    resolved: bool,
+    by: i32,
+    at: DateTime<Utc>,
+) -> Result<Option<SecurityEventRow>, DbError> {
+    let (when, who) = if resolved {
+        (Some(to_db(at)), Some(by))
+    } else {
+        (None, None)
+    };
+    Ok(diesel::update(se::table.find(id))
+        .set((
+            se::resolved.eq(resolved),
+            se::resolved_at.eq(when),
+            se::resolved_by.eq(who),
+        ))
+        .returning(SecurityEventRow::as_returning())
+        .get_result(conn)
+        .optional()?)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+    use super::*;
+    use crate::audit::SecurityKind;
+    use diesel::connection::SimpleConnection;
+    use diesel_migrations::MigrationHarness;
+
+    fn conn() -> SqliteConnection {
+        let mut c = SqliteConnection::establish(":memory:").unwrap();
+        c.batch_execute("PRAGMA foreign_keys = ON;").unwrap();
+        c.run_pending_migrations(super::super::MIGRATIONS).unwrap();
+        c
+    }
+
+    fn entry(user: Option<i32>, action: &str, success: bool, at: DateTime<Utc>) -> AuditEntry {
+        AuditEntry {
+            timestamp: at,
+            user_id: user,
+            username: user.map(|u| format!("u{u}")).unwrap_or_default(),
+            role: user.map(|_| 3),
+            source: "web".into(),
+            action: action.into(),
+            resource: "/api/v2/x".into(),
+            method: "POST".into(),
+            request_body: None,
+            status_code: if success { 200 } else { 403 },
+            success,
+            error_message: None,
+            ip: "127.0.0.1".into(),
+            user_agent: "t".into(),
+            duration_ms: 1,
+        }
+    }
+
+    fn event(kind: SecurityKind) -> SecurityEvent {
+        SecurityEvent {
+            kind,
+            ip: "10.0.0.1".into(),
+            user_id: None,
+            token_id: None,
+            resource: "/api/v2/x".into(),
+            details: serde_json::json!({"why": "test"}),
+        }
+    }
+
+    #[test]
+    fn audit_total_honours_every_filter() {
+        let mut c = conn();
+        let t0 = Utc::now() - chrono::Duration::hours(1);
+        for i in 0..10 {
+            let user = if i % 2 == 0 { Some(1) } else { Some(2) };
+            let action = if i < 5 { "create" } else { "delete" };
+            let at = t0 + chrono::Duration::minutes(i);
+            insert_audit(&mut c, &entry(user, action, i % 3 != 0, at)).unwrap();
+        }
+        let all = list_audit(&mut c, &AuditFilter::default(), 3, 0).unwrap();
+        assert_eq!((all.0.len(), all.1), (3, 10));
+        assert!(all.0[0].timestamp >= all.0[1].timestamp, "newest first");
+        let f = AuditFilter {
+            user_id: Some(1),
+            action: Some("create".into()),
+            ..Default::default()
+        };
+        assert_eq!(list_audit(&mut c, &f, 100, 0).unwrap().1, 3); // i = 0, 2, 4
+        let f = AuditFilter {
+            success: Some(false),
+            ..Default::default()
+        };
+        assert_eq!(list_audit(&mut c, &f, 1, 0).unwrap().1, 4); // i = 0, 3, 6, 9
+        let f = AuditFilter {
+            since: Some(t0 + chrono::Duration::minutes(2)),
+            until: Some(t0 + chrono::Duration::minutes(5)),
+            ..Default::default()
+        };
+        let (rows, total) = list_audit(&mut c, &f, 100, 1).unwrap();
+        assert_eq!((rows.len(), total), (2, 3));
+        let f = AuditFilter {
+            action: Some("' OR 1=1 --".into()),
+            ..Default::default()
+        };
+        assert_eq!(list_audit(&mut c, &f, 100, 0).unwrap().1, 0);
+    }
+
+    #[test]
+    fn security_events_filter_and_resolve() {
+        let mut c = conn();
+        let now = Utc::now();
+        insert_security(&mut c, now, &event(SecurityKind::LoginFailed)).unwrap();
+        insert_security(&mut c, now, &event(SecurityKind::LoginFailed)).unwrap();
+        insert_security(&mut c, now, &event(SecurityKind::AgentTokenMismatch)).unwrap();
+        let f = SecurityFilter {
+            event_type: Some("login_failed".into()),
+            ..Default::default()
+        };
+        let (rows, total) = list_security(&mut c, &f, 100, 0).unwrap();
+        assert_eq!((rows.len(), total), (2, 2));
+        assert_eq!(rows[0].severity, "low");
+        let id = rows[0].id;
+        let row = set_resolved(&mut c, id, true, 7, now).unwrap().unwrap();
+        assert!(row.resolved);
+        assert_eq!(row.resolved_by, Some(7));
+        assert!(row.resolved_at.is_some());
+        let open = SecurityFilter {
+            resolved: Some(false),
+            ..Default::default()
+        };
+        assert_eq!(list_security(&mut c, &open, 100, 0).unwrap().1, 2);
+        let row = set_resolved(&mut c, id, false, 7, now).unwrap().unwrap();
+        assert_eq!(
+            (row.resolved, row.resolved_by, row.resolved_at),
+            (false, None, None)
+        );
+        assert!(set_resolved(&mut c, 9999, true, 7, now).unwrap().is_none());
+    }
+}

@@ -1,0 +1,629 @@
+//! Authentication and roles on every route, tokens, agent tokens, lockout, bad input.
+
+use std::time::Duration;
+
+use atlhyper_master::auth::Role;
+use atlhyper_master::http::api::{table, Access};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+
+/// Routes `spec/api.md` marks public. Anything else public is a mistake.
+const SPEC_PUBLIC: &[&str] = &["/health", "/ready", "/api/v2/auth/login"];
+
+fn concrete(path: &str) -> String {
+    let id = if path.starts_with("/api/v2/users/") || path.starts_with("/api/v2/tokens/") {
+        "999999"
+    } else if path.starts_with("/api/v2/commands/") {
+        "no-such-command"
+    } else {
+        "c1"
+    };
+    path.replace("{id}", id)
+        .replace("{kind}", "pods")
+        .replace("{namespace}", "ns")
+        .replace("{name}", "x")
+}
+
+/// A fresh API key for `session`'s user (so that logout or revocation in one check cannot
+/// disturb the next).
+async fn fresh_key(app: &TestApp, session: &str) -> String {
+    let r = app
+        .api(Method::POST, "/api/v2/tokens", Some(session))
+        .json(&json!({"name": "route-check"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    r.json::<Value>().await.unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+async fn call(
+    app: &TestApp,
+    method: &actix_web::http::Method,
+    path: &str,
+    token: Option<&str>,
+) -> u16 {
+    let method = Method::from_bytes(method.as_str().as_bytes()).unwrap();
+    let mut req = app.api(method.clone(), path, token);
+    if matches!(method, Method::POST | Method::PUT | Method::PATCH) {
+        req = req.json(&json!({}));
+    }
+    // SSE never ends: only the status matters.
+    let r = tokio::time::timeout(Duration::from_secs(10), req.send())
+        .await
+        .unwrap()
+        .unwrap();
+    r.status().as_u16()
+}
+
+#[actix_web::test]
+async fn every_route_enforces_its_declared_access() {
+    let app = spawn_app().await;
+    assert_eq!(app.heartbeat("c1").await.status(), 200);
+    let viewer = app.token_for("v1", "viewer").await;
+    let operator = app.token_for("o1", "operator").await;
+    let routes = table();
+    assert!(
+        routes.specs().len() >= 25,
+        "the table holds every dashboard route"
+    );
+    for spec in routes.specs() {
+        let path = concrete(spec.path);
+        let what = format!("{} {}", spec.method, spec.path);
+        match spec.access {
+            Access::Public => {
+                assert!(
+                    SPEC_PUBLIC.contains(&spec.path),
+                    "{what} is public but spec/api.md does not say so"
+                );
+                let s = call(&app, &spec.method, &path, None).await;
+                assert!(
+                    !matches!(s, 401 | 403 | 405 | 500),
+                    "{what}: public route answered {s}"
+                );
+            }
+            Access::Role(min) => {
+                let s = call(&app, &spec.method, &path, None).await;
+                assert_eq!(s, 401, "{what} without a token");
+                let s = call(&app, &spec.method, &path, Some("atk_not-a-real-token")).await;
+                assert_eq!(s, 401, "{what} with an unknown token");
+                let below = match min {
+                    Role::Viewer => None,
+                    Role::Operator => Some(&viewer),
+                    Role::Admin => Some(&operator),
+                };
+                if let Some(session) = below {
+                    let key = fresh_key(&app, session).await;
+                    let s = call(&app, &spec.method, &path, Some(&key)).await;
+                    assert_eq!(s, 403, "{what} with a role below {min:?}");
+                }
+                let lowest = match min {
+                    Role::Viewer => &viewer,
+                    Role::Operator => &operator,
+                    Role::Admin => &app.admin_token,
+                };
+                let key = fresh_key(&app, lowest).await;
+                let s = call(&app, &spec.method, &path, Some(&key)).await;
+                assert!(
+                    !matches!(s, 401 | 403 | 405 | 500),
+                    "{what} with role {min:?} answered {s}"
+                );
+            }
+        }
+    }
+}
+
+#[actix_web::test]
+async fn login_me_logout() {
+    let app = spawn_app().await;
+    let r = app
+        .api(Method::POST, "/api/v2/auth/login", None)
+        .json(&json!({"username": "admin", "password": ADMIN_PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    let token = body["token"].as_str().unwrap().to_owned();
+    assert!(body["expires_at"].is_string());
+    assert_eq!(body["user"]["role"], "admin");
+    assert_eq!(body["user"]["username"], "admin");
+
+    let me: Value = app
+        .api(Method::GET, "/api/v2/auth/me", Some(&token))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["role"], "admin");
+    assert!(me["permissions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p == "users:manage"));
+    let viewer = app.token_for("eve", "viewer").await;
+    let me: Value = app
+        .api(Method::GET, "/api/v2/auth/me", Some(&viewer))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(!me["permissions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p == "users:manage" || p == "secrets:read"));
+
+    let out = app
+        .api(Method::POST, "/api/v2/auth/logout", Some(&token))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), 200);
+    let after = app
+        .api(Method::GET, "/api/v2/auth/me", Some(&token))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(after.status(), 401, "a logged-out token is dead");
+
+    for (user, pw) in [("admin", "wrong-password"), ("nobody", ADMIN_PASSWORD)] {
+        let r = app
+            .api(Method::POST, "/api/v2/auth/login", None)
+            .json(&json!({"username": user, "password": pw}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401);
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(
+            body["error"], "invalid username or password",
+            "no hint which part was wrong"
+        );
+    }
+}
+
+#[actix_web::test]
+async fn five_failures_lock_the_user_and_ip_pair() {
+    let app = spawn_app().await;
+    app.token_for("mallory-target", "viewer").await;
+    let attempt = |pw: &'static str| {
+        app.api(Method::POST, "/api/v2/auth/login", None)
+            .json(&json!({"username": "mallory-target", "password": pw}))
+            .send()
+    };
+    for _ in 0..5 {
+        assert_eq!(attempt("bad-password").await.unwrap().status(), 401);
+    }
+    let locked = attempt("a-long-password").await.unwrap();
+    assert_eq!(
+        locked.status(),
+        429,
+        "even the right password is refused while locked"
+    );
+    let retry: u64 = locked.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        retry > 25 * 60 && retry <= 30 * 60,
+        "locked for 30 min: {retry}"
+    );
+    // Another user is not locked.
+    login(&app.client, &app.http, "admin", ADMIN_PASSWORD).await;
+    app.state.audit.flush().await;
+    let (_, events) = app
+        .get("/api/v2/security/events?event_type=login_failed")
+        .await;
+    assert!(events["total"].as_u64().unwrap() >= 4, "{events}");
+    let (_, events) = app
+        .get("/api/v2/security/events?event_type=login_locked")
+        .await;
+    assert!(events["total"].as_u64().unwrap() >= 1, "{events}");
+}
+
+#[actix_web::test]
+async fn expired_tokens_are_refused() {
+    let app = spawn_with(|s| s.token_ttl = Duration::from_secs(2)).await;
+    let session = login(&app.client, &app.http, "admin", ADMIN_PASSWORD).await;
+    assert_eq!(
+        app.api(Method::GET, "/api/v2/auth/me", Some(&session))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let soon = chrono::Utc::now() + chrono::Duration::seconds(2);
+    let r = app
+        .api(Method::POST, "/api/v2/tokens", Some(&app.admin_token))
+        .json(&json!({"name": "short", "expires_at": soon}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let key = r.json::<Value>().await.unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        app.api(Method::GET, "/api/v2/auth/me", Some(&key))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    for t in [&session, &key] {
+        eventually(Duration::from_secs(5), || async {
+            (app.api(Method::GET, "/api/v2/auth/me", Some(t))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                == 401)
+                .then_some(())
+        })
+        .await;
+    }
+}
+
+#[actix_web::test]
+async fn disabling_or_deleting_a_user_revokes_their_tokens_at_once() {
+    let app = spawn_app().await;
+    let t = app.token_for("temp", "operator").await;
+    let (_, users) = app.get("/api/v2/users").await;
+    let id = users["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["username"] == "temp")
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let r = app
+        .api(
+            Method::PATCH,
+            &format!("/api/v2/users/{id}"),
+            Some(&app.admin_token),
+        )
+        .json(&json!({"status": "disabled"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        app.api(Method::GET, "/api/v2/auth/me", Some(&t))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    let r = app
+        .api(Method::POST, "/api/v2/auth/login", None)
+        .json(&json!({"username": "temp", "password": "a-long-password"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401, "a disabled user cannot log in");
+
+    let t2 = app.token_for("temp2", "viewer").await;
+    let (_, users) = app.get("/api/v2/users").await;
+    let id2 = users["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["username"] == "temp2")
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    assert_eq!(
+        app.api(
+            Method::DELETE,
+            &format!("/api/v2/users/{id2}"),
+            Some(&app.admin_token)
+        )
+        .send()
+        .await
+        .unwrap()
+        .status(),
+        200
+    );
+    assert_eq!(
+        app.api(Method::GET, "/api/v2/auth/me", Some(&t2))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+
+    // The admin cannot lock themselves out, nor remove the last admin.
+    let (_, me) = app.get("/api/v2/auth/me").await;
+    let my_id = me["user"]["id"].as_i64().unwrap();
+    let r = app
+        .api(
+            Method::PATCH,
+            &format!("/api/v2/users/{my_id}"),
+            Some(&app.admin_token),
+        )
+        .json(&json!({"status": "disabled"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409);
+    let r = app
+        .api(
+            Method::DELETE,
+            &format!("/api/v2/users/{my_id}"),
+            Some(&app.admin_token),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409);
+}
+
+#[actix_web::test]
+async fn api_keys_never_exceed_their_creators_role() {
+    let app = spawn_app().await;
+    let viewer = app.token_for("vic", "viewer").await;
+    let r = app
+        .api(Method::POST, "/api/v2/tokens", Some(&viewer))
+        .json(&json!({"name": "x", "role": "operator"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let operator = app.token_for("olga", "operator").await;
+    let r = app
+        .api(Method::POST, "/api/v2/tokens", Some(&operator))
+        .json(&json!({"name": "ci", "role": "viewer"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let key: Value = r.json().await.unwrap();
+    assert_eq!(key["role"], "viewer");
+    let key = key["token"].as_str().unwrap().to_owned();
+    assert_eq!(app.heartbeat("c1").await.status(), 200);
+    let r = app
+        .api(Method::POST, "/api/v2/command", Some(&key))
+        .json(&json!({"cluster_id": "c1", "action": "restart", "namespace": "a", "name": "b"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        403,
+        "a viewer key cannot run commands although its creator can"
+    );
+    // A key listed never shows its secret; a demoted creator drags the key down.
+    let listed: Value = app
+        .api(Method::GET, "/api/v2/tokens", Some(&operator))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["total"], 1);
+    assert!(listed["items"][0].get("token").is_none());
+}
+
+#[actix_web::test]
+async fn secrets_need_operator() {
+    let app = spawn_app().await;
+    assert_eq!(
+        app.push_gz("demo-medium", fixture("medium-go.json.gz"))
+            .await
+            .status(),
+        200
+    );
+    let viewer = app.token_for("val", "viewer").await;
+    let operator = app.token_for("oto", "operator").await;
+    let path = "/api/v2/clusters/demo-medium/resources/secrets";
+    assert_eq!(
+        app.api(Method::GET, path, Some(&viewer))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
+    let r = app
+        .api(Method::GET, path, Some(&operator))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.json::<Value>().await.unwrap()["total"].as_u64().unwrap() > 0);
+}
+
+#[actix_web::test]
+async fn agent_tokens_are_per_cluster() {
+    let app = spawn_app().await;
+    let (s, a) = app
+        .post(
+            "/api/v2/clusters",
+            &json!({"cluster_id": "alpha", "name": "Alpha", "environment": "prod"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{a}");
+    let token_a = a["agent_token"].as_str().unwrap().to_owned();
+    let (s, b) = app
+        .post("/api/v2/clusters", &json!({"cluster_id": "beta"}))
+        .await;
+    assert_eq!(s, 201);
+    let token_b = b["agent_token"].as_str().unwrap().to_owned();
+    let (s, _) = app
+        .post("/api/v2/clusters", &json!({"cluster_id": "beta"}))
+        .await;
+    assert_eq!(s, 409);
+
+    let push = |cluster: &'static str, token: String| {
+        let body =
+            gzip(&serde_json::to_vec(&tiny_snapshot(cluster, "2026-02-04T13:31:23Z")).unwrap());
+        app.client
+            .post(format!("{}/agent/snapshot", app.agent))
+            .bearer_auth(token)
+            .header("X-Cluster-ID", cluster)
+            .header("Content-Encoding", "gzip")
+            .body(body)
+            .send()
+    };
+    assert_eq!(push("alpha", token_a.clone()).await.unwrap().status(), 200);
+    let r = push("beta", token_a.clone()).await.unwrap();
+    assert_eq!(r.status(), 403, "alpha's token for beta");
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["code"],
+        "agent_token_mismatch"
+    );
+    let (_, st) = app.get("/api/v2/clusters/beta/status").await;
+    assert!(st["fetched_at"].is_null(), "nothing stored for beta: {st}");
+    // Not dequeued either: beta's command stays pending when alpha's token polls for it.
+    assert_eq!(push("beta", token_b.clone()).await.unwrap().status(), 200);
+    let id = app
+        .create_command(
+            &json!({"cluster_id": "beta", "action": "restart", "namespace": "a", "name": "b"}),
+        )
+        .await;
+    let r = app
+        .client
+        .get(format!("{}/agent/commands?cluster_id=beta", app.agent))
+        .bearer_auth(&token_a)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(
+        app.get(&format!("/api/v2/commands/{id}")).await.1["status"],
+        "pending"
+    );
+    app.state.audit.flush().await;
+    let (_, ev) = app
+        .get("/api/v2/security/events?event_type=agent_token_mismatch")
+        .await;
+    assert!(ev["total"].as_u64().unwrap() >= 2, "{ev}");
+
+    // Rotation: the old token dies at once, the new one works.
+    let (s, rot) = app
+        .post("/api/v2/clusters/alpha/agent-token", &json!({}))
+        .await;
+    assert_eq!(s, 200);
+    let new_a = rot["agent_token"].as_str().unwrap().to_owned();
+    assert_eq!(push("alpha", token_a).await.unwrap().status(), 401);
+    assert_eq!(push("alpha", new_a.clone()).await.unwrap().status(), 200);
+    // Revocation and deletion.
+    let r = app
+        .api(
+            Method::DELETE,
+            "/api/v2/clusters/alpha/agent-token",
+            Some(&app.admin_token),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(push("alpha", new_a).await.unwrap().status(), 401);
+    let r = app
+        .api(
+            Method::DELETE,
+            "/api/v2/clusters/beta",
+            Some(&app.admin_token),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(push("beta", token_b).await.unwrap().status(), 401);
+    assert_eq!(app.get("/api/v2/clusters/beta").await.0, 404);
+    assert_eq!(
+        app.get(&format!("/api/v2/commands/{id}")).await.1["status"],
+        "cancelled"
+    );
+}
+
+#[actix_web::test]
+async fn hostile_and_unicode_input() {
+    let app = spawn_app().await;
+    for name in [
+        "'; DROP TABLE users;--",
+        "a b",
+        "",
+        "x\u{0}y",
+        &"n".repeat(65),
+    ] {
+        let (s, body) = app
+            .post(
+                "/api/v2/users",
+                &json!({"username": name, "password": "a-long-password", "role": "viewer"}),
+            )
+            .await;
+        assert_eq!(s, 400, "{name:?}: {body}");
+    }
+    let (s, _) = app
+        .post(
+            "/api/v2/users",
+            &json!({"username": "短い", "password": "short", "role": "viewer"}),
+        )
+        .await;
+    assert_eq!(s, 400, "password policy");
+    let (s, _) = app
+        .post(
+            "/api/v2/users",
+            &json!({"username": "ok", "password": "a-long-password", "role": "root"}),
+        )
+        .await;
+    assert_eq!(s, 400, "unknown role");
+    let (s, u) = app
+        .post(
+            "/api/v2/users",
+            &json!({"username": "用户名", "password": "пароль-длинный", "role": "viewer"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{u}");
+    login(&app.client, &app.http, "用户名", "пароль-длинный").await;
+    let (s, _) = app
+        .post(
+            "/api/v2/users",
+            &json!({"username": "用户名", "password": "пароль-длинный", "role": "viewer"}),
+        )
+        .await;
+    assert_eq!(s, 409);
+
+    let big = json!({"username": "big", "password": "p".repeat(2 * 1024 * 1024), "role": "viewer"});
+    let (s, body) = app.post("/api/v2/users", &big).await;
+    assert_eq!(s, 413, "{body}");
+    let r = app
+        .api(Method::POST, "/api/v2/users", Some(&app.admin_token))
+        .header("Content-Type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.json::<Value>().await.unwrap()["code"], "invalid_json");
+    for q in [
+        "status=%27%20OR%201%3D1--",
+        "since=%27%3B%20DROP%20TABLE%20x",
+    ] {
+        let (s, _) = app.get(&format!("/api/v2/clusters/c1/commands?{q}")).await;
+        assert!(s == 400 || s == 404, "{q}: {s}");
+    }
+    let (s, _) = app
+        .get("/api/v2/audit/logs?action=%27%20OR%20%271%27%3D%271")
+        .await;
+    assert_eq!(s, 200, "SQL metacharacters are only text");
+}
