@@ -47,9 +47,8 @@ impl ApiError {
         message: impl Into<String>,
         retry_after: std::time::Duration,
     ) -> Self {
-        let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
         let mut e = Self::new(StatusCode::TOO_MANY_REQUESTS, code, message);
-        e.retry_after = Some(secs.max(1));
+        e.retry_after = Some(crate::ratelimit::retry_after_secs(retry_after));
         e
     }
     /// 400.

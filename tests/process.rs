@@ -12,6 +12,7 @@ struct Master {
     child: Child,
     http: String,
     agent: String,
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
     _dir: tempfile::TempDir,
 }
 
@@ -42,8 +43,11 @@ fn start(extra_env: &[(&str, &str)]) -> Master {
     let mut child = cmd.spawn().unwrap();
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
+    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = std::sync::Arc::clone(&log);
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            sink.lock().unwrap().push(line.clone());
             if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
                 if v["message"] == "atlhyper-master listening" {
                     let _ = tx.send((
@@ -61,6 +65,7 @@ fn start(extra_env: &[(&str, &str)]) -> Master {
         child,
         http: format!("http://127.0.0.1:{http}"),
         agent: format!("http://127.0.0.1:{agent}"),
+        log,
         _dir: dir,
     }
 }
@@ -197,4 +202,170 @@ async fn gzip_bomb_gets_413_and_memory_stays_bounded() {
         .await
         .unwrap();
     assert_eq!(ok.status(), 200, "still serving");
+}
+
+#[tokio::test]
+async fn passwords_and_tokens_in_bodies_never_reach_the_db_or_the_log() {
+    let mut m = start(&[("MASTER_LOG_LEVEL", "debug")]);
+    let c = reqwest::Client::new();
+    let post = |path: &str, token: Option<&str>, body: serde_json::Value| {
+        let mut r = c.post(format!("{}{path}", m.http)).json(&body);
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        r.send()
+    };
+    let admin: serde_json::Value = post(
+        "/api/v2/auth/login",
+        None,
+        serde_json::json!({"username": "admin", "password": ADMIN_PASSWORD}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let admin = admin["token"].as_str().unwrap().to_owned();
+    const USER_PW: &str = "Zebra-Quartz-Lantern-7781";
+    const NEW_PW: &str = "Violet-Harbor-Comet-4420";
+    const BODY_TOKEN: &str = "atk_LiteralTokenInABody_Kq9Xz2Lm4Np6";
+    let r = post(
+        "/api/v2/users",
+        Some(&admin),
+        serde_json::json!({"username": "carol", "password": USER_PW, "role": "operator"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 201);
+    let carol: serde_json::Value = post(
+        "/api/v2/auth/login",
+        None,
+        serde_json::json!({"username": "carol", "password": USER_PW}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let carol_session = carol["token"].as_str().unwrap().to_owned();
+    // A failed login, a refused body carrying a token, a password change, an API key and
+    // an agent token: every secret travels in a body or a reply.
+    let r = post(
+        "/api/v2/auth/login",
+        None,
+        serde_json::json!({"username": "carol", "password": NEW_PW}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = post(
+        "/api/v2/tokens",
+        Some(&carol_session),
+        serde_json::json!({"name": "x", "token": BODY_TOKEN, "password": USER_PW}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 400);
+    let users: serde_json::Value = c
+        .get(format!("{}/api/v2/users", m.http))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let carol_id = users["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["username"] == "carol")
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let r = c
+        .patch(format!("{}/api/v2/users/{carol_id}", m.http))
+        .bearer_auth(&admin)
+        .json(&serde_json::json!({"password": NEW_PW}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let key: serde_json::Value = post(
+        "/api/v2/tokens",
+        Some(&admin),
+        serde_json::json!({"name": "ci"}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let api_key = key["token"].as_str().unwrap().to_owned();
+    let cl: serde_json::Value = post(
+        "/api/v2/clusters",
+        Some(&admin),
+        serde_json::json!({"cluster_id": "leak-test"}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let agent_token = cl["agent_token"].as_str().unwrap().to_owned();
+    let r = c
+        .post(format!("{}/agent/heartbeat", m.agent))
+        .bearer_auth(&agent_token)
+        .header("X-Cluster-ID", "leak-test")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    // Stop cleanly, so the audit writer flushes and the WAL is checkpointed.
+    Command::new("kill")
+        .arg("-TERM")
+        .arg(m.child.id().to_string())
+        .status()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while m.child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "exit within 10 s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut stored = Vec::new();
+    for f in std::fs::read_dir(m._dir.path().join("data")).unwrap() {
+        let f = f.unwrap().path();
+        if f.file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("master.db")
+        {
+            stored.extend(std::fs::read(&f).unwrap());
+        }
+    }
+    let log = m.log.lock().unwrap().join("\n");
+    assert!(
+        log.contains("audit") || !log.is_empty(),
+        "the log was captured"
+    );
+    let db = String::from_utf8_lossy(&stored);
+    assert!(db.contains("carol"), "the right database file was read");
+    assert!(
+        db.matches("/api/v2/users").count() >= 2,
+        "audit rows of the writes were stored"
+    );
+    for secret in [
+        USER_PW,
+        NEW_PW,
+        BODY_TOKEN,
+        ADMIN_PASSWORD,
+        carol_session.as_str(),
+        api_key.as_str(),
+        agent_token.as_str(),
+        admin.as_str(),
+    ] {
+        assert!(!db.contains(secret), "a secret is in the database file");
+        assert!(!log.contains(secret), "a secret is in the log");
+    }
 }
