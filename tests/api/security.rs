@@ -627,3 +627,61 @@ async fn hostile_and_unicode_input() {
         .await;
     assert_eq!(s, 200, "SQL metacharacters are only text");
 }
+
+#[actix_web::test]
+async fn rate_limits_answer_429_with_retry_after() {
+    let app = spawn_with(|s| {
+        s.api_rate_limit = 1;
+        s.api_rate_burst = 3;
+        s.agent_rate_limit = 1;
+        s.agent_rate_burst = 3;
+    })
+    .await;
+    let viewer = app.token_for("rl", "viewer").await;
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        let r = app
+            .api(Method::GET, "/api/v2/auth/me", Some(&viewer))
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        if status == 429 {
+            let retry: u64 = r.headers()["retry-after"]
+                .to_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert!((1..=2).contains(&retry), "Retry-After {retry}");
+            assert_eq!(r.json::<Value>().await.unwrap()["code"], "rate_limited");
+        }
+        statuses.push(status);
+    }
+    assert!(statuses.starts_with(&[200, 200, 200]), "{statuses:?}");
+    assert!(statuses.contains(&429), "{statuses:?}");
+    // Another token has its own bucket.
+    assert_eq!(
+        app.api(Method::GET, "/api/v2/auth/me", Some(&app.admin_token))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+
+    let mut agent = Vec::new();
+    for _ in 0..6 {
+        agent.push(app.heartbeat("runaway").await.status().as_u16());
+    }
+    assert!(agent.contains(&429), "a runaway agent is slowed: {agent:?}");
+    assert_eq!(
+        app.heartbeat("calm").await.status(),
+        200,
+        "other clusters are not"
+    );
+    app.state.audit.flush().await;
+    let (_, ev) = app
+        .get("/api/v2/security/events?event_type=rate_limit")
+        .await;
+    assert!(ev["total"].as_u64().unwrap() >= 2, "{ev}");
+}
