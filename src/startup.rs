@@ -127,6 +127,7 @@ impl Application {
         let agent_tokens = crate::auth::AgentTokens::from_pairs(
             db.read_now(crate::db::users::agent_token_hashes)?,
         );
+        let persist = crate::persist::Persisters::start(&db, &bus, &settings);
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         let state = AppState {
@@ -141,6 +142,7 @@ impl Application {
             audit: crate::audit::Audit::new(db.clone()),
             limits: crate::ratelimit::Limits::from_settings(&settings),
             agent_tokens,
+            persist,
         };
         let shutdown_secs = settings.shutdown_timeout.as_secs().max(1);
 
@@ -288,6 +290,7 @@ impl Application {
             Err(e) => warn!(error = %e, "server task failed during shutdown"),
         }
         state.audit.flush().await;
+        state.persist.flush().await;
         let flushed = state
             .db
             .write(move |c| {

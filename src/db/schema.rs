@@ -118,6 +118,85 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    cluster_events (id) {
+        id -> Integer,
+        event_uid -> Text,
+        cluster_id -> Text,
+        namespace -> Text,
+        name -> Text,
+        #[sql_name = "type"]
+        type_ -> Text,
+        reason -> Text,
+        message -> Text,
+        source_component -> Text,
+        source_host -> Text,
+        involved_kind -> Text,
+        involved_name -> Text,
+        involved_namespace -> Text,
+        involved_uid -> Text,
+        first_timestamp -> Nullable<Timestamp>,
+        last_timestamp -> Timestamp,
+        count -> Integer,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    event_resource_snapshot (id) {
+        id -> Integer,
+        event_id -> Integer,
+        resource_kind -> Text,
+        resource_name -> Text,
+        resource_namespace -> Text,
+        resource_uid -> Text,
+        snapshot_data -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    node_metrics_latest (cluster_id, node_name) {
+        cluster_id -> Text,
+        node_name -> Text,
+        timestamp -> Timestamp,
+        snapshot -> Text,
+        cpu_usage -> Double,
+        mem_usage -> Double,
+        disk_usage -> Double,
+        temperature -> Double,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    node_metrics_history (id) {
+        id -> Integer,
+        cluster_id -> Text,
+        node_name -> Text,
+        timestamp -> Timestamp,
+        cpu_usage -> Double,
+        mem_usage -> Double,
+        disk_usage -> Double,
+        net_rx_bytes -> Double,
+        net_tx_bytes -> Double,
+        temperature -> Double,
+    }
+}
+
+diesel::table! {
+    settings (key) {
+        key -> Text,
+        value -> Text,
+        description -> Text,
+        updated_at -> Timestamp,
+        updated_by -> Nullable<Integer>,
+    }
+}
+
+diesel::joinable!(event_resource_snapshot -> cluster_events (event_id));
+
 diesel::joinable!(tokens -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
@@ -127,5 +206,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     tokens,
     agent_tokens,
     audit_logs,
-    security_events
+    security_events,
+    cluster_events,
+    event_resource_snapshot,
+    node_metrics_latest,
+    node_metrics_history,
+    settings
 );

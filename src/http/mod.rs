@@ -46,6 +46,8 @@ pub struct AppState {
     pub audit: crate::audit::Audit,
     /// Rate limits and login lockout.
     pub limits: crate::ratelimit::Limits,
+    /// The persistence actors.
+    pub persist: crate::persist::Persisters,
     /// Per-cluster agent tokens (hashes), in memory, mirrored in the database.
     pub agent_tokens: crate::auth::AgentTokens,
 }

@@ -82,7 +82,8 @@ pub struct Routes {
 }
 
 impl Routes {
-    fn add<F, Args>(
+    /// Adds one route with the access it needs.
+    pub fn add<F, Args>(
         &mut self,
         method: Method,
         path: &'static str,
@@ -255,6 +256,7 @@ pub fn table() -> Routes {
             ADMIN,
             audit::resolve_security_event,
         );
+    crate::persist::routes(&mut t);
     t
 }
 

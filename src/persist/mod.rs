@@ -1,0 +1,50 @@
+//! Persistence actors: events, node metrics, and the cleaner. They subscribe to the
+//! cluster actors' `SnapshotReceived` on the bus (latest wins per cluster, so a persister
+//! that falls behind coalesces instead of queueing) and write through the single DB writer.
+
+pub mod cleaner;
+pub mod events;
+pub mod metrics;
+
+use std::sync::Arc;
+
+use atlhyper_actors::messages::Bus;
+
+use crate::config::Settings;
+use crate::db::Db;
+
+/// Handles to every persistence actor.
+#[derive(Clone, Default)]
+pub struct Persisters {
+    /// Event persistence.
+    pub events: events::Handle,
+    /// Node-metrics persistence.
+    pub metrics: metrics::Handle,
+    /// Retention.
+    pub cleaner: cleaner::Handle,
+}
+
+impl Persisters {
+    /// Starts them all.
+    pub fn start(db: &Db, bus: &Bus, settings: &Arc<Settings>) -> Self {
+        Self {
+            events: events::start(db, bus, settings),
+            metrics: metrics::start(db, bus, settings),
+            cleaner: cleaner::start(db, bus, settings),
+        }
+    }
+
+    /// Waits until everything received so far is written.
+    pub async fn flush(&self) {
+        self.events.flush().await;
+        self.metrics.flush().await;
+        self.cleaner.flush().await;
+    }
+}
+
+/// The persisters' dashboard routes.
+pub fn routes(t: &mut crate::http::api::Routes) {
+    events::routes(t);
+    metrics::routes(t);
+    cleaner::routes(t);
+}
