@@ -12,6 +12,9 @@
 pub mod audit;
 pub mod clusters;
 pub mod commands;
+pub mod events;
+pub mod metrics;
+pub mod retention;
 pub mod schema;
 pub mod store;
 pub mod users;

@@ -1,25 +1,440 @@
-//! STUB (issue 4, in progress).
+//! `EventPersister`: keeps Kubernetes events long after their one-hour TTL (seed 000 §9.2.7).
+//!
+//! - **Owns** a subscription to `SnapshotReceived` (latest wins per cluster, so when the
+//!   actor is behind it coalesces to the newest snapshot of each cluster) and the
+//!   [`Written`] memory: per (cluster, uid), the `count` and `last_timestamp` last committed.
+//! - **Per snapshot**, one transaction on the single writer: the cluster row is made to
+//!   exist, then only new or changed events are upserted (each snapshot repeats almost
+//!   every event of the previous one, and a row costs ~60 µs to write). New Warning events
+//!   also get a JSON copy of their involved object from the same snapshot.
+//! - Processing is strictly sequential (`ctx.wait`): the memory is updated only once the
+//!   transaction has committed, so a failed write is retried with the next snapshot.
+//! - **Survives a restart:** the rows. `started()` rebuilds the memory from them before it
+//!   handles anything, and re-attaches the bus subscription as a stream.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use atlhyper_actors::messages::Bus;
+use actix::prelude::*;
+use chrono::{DateTime, NaiveDateTime, Utc};
+use tokio::sync::oneshot;
+
+use atlhyper_actors::bus::Subscription;
+use atlhyper_actors::messages::{Bus, SnapshotReceived};
+use atlhyper_actors::model::{ClusterSnapshot, Event, ResourceMeta};
 
 use crate::config::Settings;
-use crate::db::Db;
+use crate::db::events::{NewEvent, NewResourceSnapshot};
+use crate::db::{to_db, Db, DbError};
+
+/// What was last committed for one event: `(count, last_timestamp)`.
+type Mark = (i32, NaiveDateTime);
+
+/// What the persister has written, per cluster and event uid.
+#[derive(Debug, Default)]
+pub struct Written {
+    by_cluster: HashMap<Arc<str>, HashMap<String, Mark>>,
+}
+
+/// The work one snapshot needs.
+#[derive(Debug, Default)]
+pub struct Plan {
+    /// New or changed events.
+    pub rows: Vec<NewEvent>,
+    /// Involved-object copies for new Warning events.
+    pub resources: Vec<NewResourceSnapshot>,
+    /// The memory of this cluster once `rows` are committed (the events of this snapshot).
+    pub marks: HashMap<String, Mark>,
+    /// Events skipped because they carry no uid.
+    pub without_uid: usize,
+}
+
+impl Written {
+    /// Rebuilds the memory from stored rows `(cluster, uid, count, last_timestamp)`.
+    pub fn from_rows(rows: Vec<(String, String, i32, NaiveDateTime)>) -> Self {
+        let mut w = Written::default();
+        for (cluster, uid, count, last) in rows {
+            w.by_cluster
+                .entry(Arc::from(cluster))
+                .or_default()
+                .insert(uid, (count, last));
+        }
+        w
+    }
+
+    /// How many events are remembered in all.
+    pub fn len(&self) -> usize {
+        self.by_cluster.values().map(HashMap::len).sum()
+    }
+
+    /// True when nothing is remembered.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The rows `snap` needs written: those not yet written with the same count and last time.
+    pub fn plan(&self, cluster: &str, snap: &ClusterSnapshot, received_at: DateTime<Utc>) -> Plan {
+        let known = self.by_cluster.get(cluster);
+        let now = to_db(received_at);
+        let mut plan = Plan {
+            marks: HashMap::with_capacity(snap.events.len()),
+            ..Plan::default()
+        };
+        for e in &snap.events {
+            if e.uid.is_empty() {
+                plan.without_uid += 1;
+                continue;
+            }
+            if plan.marks.contains_key(&e.uid) {
+                continue;
+            }
+            let last = e
+                .last_timestamp
+                .to_utc()
+                .or_else(|| e.created_at.to_utc())
+                .unwrap_or(received_at);
+            let mark = (e.count, to_db(last));
+            let before = known.and_then(|k| k.get(&e.uid));
+            plan.marks.insert(e.uid.clone(), mark);
+            if before == Some(&mark) {
+                continue;
+            }
+            if before.is_none() && e.is_warning() {
+                if let Some(r) = involved_object(snap, e) {
+                    plan.resources.push(r);
+                }
+            }
+            plan.rows.push(new_event(cluster, e, mark, now));
+        }
+        plan
+    }
+
+    /// Records a committed plan: the cluster's memory becomes the events of that snapshot,
+    /// so events that left the cluster are forgotten and the memory stays bounded.
+    pub fn commit(&mut self, cluster: Arc<str>, marks: HashMap<String, Mark>) {
+        self.by_cluster.insert(cluster, marks);
+    }
+}
+
+fn new_event(cluster: &str, e: &Event, (count, last): Mark, now: NaiveDateTime) -> NewEvent {
+    NewEvent {
+        event_uid: e.uid.clone(),
+        cluster_id: cluster.to_owned(),
+        namespace: e.namespace.clone(),
+        name: e.name.clone(),
+        event_type: e.type_.clone(),
+        reason: e.reason.clone(),
+        message: e.message.clone(),
+        source_component: e.source.clone(),
+        // The v2.1 agent model does not send the reporting host.
+        source_host: String::new(),
+        involved_kind: e.involved_object.kind.clone(),
+        involved_name: e.involved_object.name.clone(),
+        involved_namespace: e.involved_object.namespace.clone(),
+        involved_uid: e.involved_object.uid.clone(),
+        first_timestamp: e.first_timestamp.to_utc().map(to_db),
+        last_timestamp: last,
+        count,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+/// The involved object of `e`, found by kind, namespace and name in `snap`, as JSON.
+fn involved_object(snap: &ClusterSnapshot, e: &Event) -> Option<NewResourceSnapshot> {
+    fn find<T: ResourceMeta + serde::Serialize>(
+        items: &[T],
+        e: &Event,
+    ) -> Option<NewResourceSnapshot> {
+        let io = &e.involved_object;
+        let r = items
+            .iter()
+            .find(|r| r.name() == io.name && r.namespace() == io.namespace)?;
+        Some(NewResourceSnapshot {
+            event_uid: e.uid.clone(),
+            resource_kind: io.kind.clone(),
+            resource_name: io.name.clone(),
+            resource_namespace: io.namespace.clone(),
+            resource_uid: if io.uid.is_empty() {
+                r.uid().to_owned()
+            } else {
+                io.uid.clone()
+            },
+            snapshot_data: serde_json::to_string(r).ok()?,
+        })
+    }
+    match e.involved_object.kind.as_str() {
+        "Pod" => find(&snap.pods, e),
+        "Deployment" => find(&snap.deployments, e),
+        "StatefulSet" => find(&snap.statefulsets, e),
+        "DaemonSet" => find(&snap.daemonsets, e),
+        "ReplicaSet" => find(&snap.replicasets, e),
+        "Job" => find(&snap.jobs, e),
+        "CronJob" => find(&snap.cronjobs, e),
+        "Service" => find(&snap.services, e),
+        "Ingress" => find(&snap.ingresses, e),
+        "Node" => find(&snap.nodes, e),
+        "PersistentVolumeClaim" => find(&snap.pvcs, e),
+        "PersistentVolume" => find(&snap.pvs, e),
+        // Secrets and anything else: no copy.
+        _ => None,
+    }
+}
+
+/// Writes one plan in one transaction: the cluster row, the events, the object copies.
+pub fn write_plan(
+    conn: &mut diesel::SqliteConnection,
+    cluster: &str,
+    received_at: DateTime<Utc>,
+    rows: &[NewEvent],
+    resources: &[NewResourceSnapshot],
+) -> Result<usize, DbError> {
+    use diesel::Connection;
+    conn.transaction::<_, DbError, _>(|c| {
+        crate::db::clusters::register(c, cluster, received_at)?;
+        let n = crate::db::events::upsert(c, rows)?;
+        if !resources.is_empty() {
+            crate::db::events::store_resource_snapshots(c, cluster, resources, to_db(received_at))?;
+        }
+        Ok(n)
+    })
+}
+
+/// Replies once everything received so far is committed.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Flush {
+    /// Fired after the pending writes.
+    pub done: oneshot::Sender<()>,
+}
+
+/// Persists the events of every snapshot.
+pub struct EventPersister {
+    db: Db,
+    sub: Arc<Subscription<SnapshotReceived>>,
+    written: Written,
+    /// Events skipped because they had no uid, in all.
+    without_uid: u64,
+}
+
+impl EventPersister {
+    /// Plans `msg`; returns its write, which commits the memory once the rows are in.
+    fn apply(&mut self, msg: SnapshotReceived) -> Option<Work> {
+        let plan = self
+            .written
+            .plan(&msg.cluster_id, &msg.snapshot, msg.received_at);
+        if plan.without_uid > 0 {
+            self.without_uid += plan.without_uid as u64;
+            tracing::debug!(
+                cluster_id = %msg.cluster_id,
+                skipped = plan.without_uid,
+                total = self.without_uid,
+                "events without uid skipped"
+            );
+        }
+        let cluster = msg.cluster_id;
+        if plan.rows.is_empty() {
+            self.written.commit(cluster, plan.marks);
+            return None;
+        }
+        let (rows, resources, marks) = (plan.rows, plan.resources, plan.marks);
+        let db = self.db.clone();
+        let c = Arc::clone(&cluster);
+        let at = msg.received_at;
+        let write = async move {
+            db.write(move |conn| write_plan(conn, &c, at, &rows, &resources))
+                .await
+        };
+        Some(Box::pin(write.into_actor(self).map(
+            move |res, act, _| match res {
+                Ok(n) => {
+                    tracing::debug!(cluster_id = %cluster, rows = n, "events persisted");
+                    act.written.commit(cluster, marks);
+                }
+                Err(e) => {
+                    tracing::warn!(cluster_id = %cluster, error = %e, "event persistence failed; retried with the next snapshot");
+                }
+            },
+        )))
+    }
+}
+
+/// One pending write of the actor.
+type Work = std::pin::Pin<Box<dyn ActorFuture<EventPersister, Output = ()>>>;
+
+impl Actor for EventPersister {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        let db = self.db.clone();
+        let load = async move { db.read(crate::db::events::written_state).await };
+        ctx.wait(load.into_actor(self).map(|res, act, _| match res {
+            Ok(rows) => {
+                act.written = Written::from_rows(rows);
+                tracing::info!(events = act.written.len(), "event persister memory rebuilt");
+            }
+            Err(e) => {
+                // Without the memory every event is rewritten once: slower, still correct.
+                tracing::warn!(error = %e, "event persister could not rebuild its memory");
+            }
+        }));
+        let sub = Arc::clone(&self.sub);
+        ctx.add_stream(futures_util::stream::unfold(sub, |s| async move {
+            let m = s.recv().await?;
+            Some((m, s))
+        }));
+    }
+}
+
+impl StreamHandler<SnapshotReceived> for EventPersister {
+    fn handle(&mut self, msg: SnapshotReceived, ctx: &mut Context<Self>) {
+        if let Some(work) = self.apply(msg) {
+            ctx.wait(work);
+        }
+    }
+}
+
+impl Handler<Flush> for EventPersister {
+    type Result = ();
+
+    fn handle(&mut self, msg: Flush, ctx: &mut Context<Self>) {
+        // One chained future: actix polls several `ctx.wait` futures last-in first-out,
+        // so the writes and the reply must not be queued separately.
+        let mut chain: Work = Box::pin(fut::ready(()));
+        while let Some(m) = self.sub.try_recv() {
+            if let Some(work) = self.apply(m) {
+                chain = Box::pin(chain.then(move |(), _, _| work));
+            }
+        }
+        let done = msg.done;
+        ctx.wait(chain.map(move |(), _, _| {
+            let _ = done.send(());
+        }));
+    }
+}
 
 /// Handle to the running actor(s) of this module.
 #[derive(Clone, Default)]
-pub struct Handle {}
+pub struct Handle {
+    addr: Option<Addr<EventPersister>>,
+}
 
 impl Handle {
     /// Waits until everything received so far is written (tests, shutdown).
-    pub async fn flush(&self) {}
+    pub async fn flush(&self) {
+        let Some(addr) = &self.addr else { return };
+        let (tx, rx) = oneshot::channel();
+        if addr.send(Flush { done: tx }).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
 }
 
 /// Starts this module's actor(s), subscribed to the bus. Runs inside the actix System.
-pub fn start(_db: &Db, _bus: &Bus, _settings: &Arc<Settings>) -> Handle {
-    Handle::default()
+pub fn start(db: &Db, bus: &Bus, _settings: &Arc<Settings>) -> Handle {
+    // Subscribe now, before the actor runs, so no snapshot published meanwhile is missed.
+    let sub = Arc::new(bus.snapshots.subscribe("event_persister"));
+    let addr = EventPersister {
+        db: db.clone(),
+        sub,
+        written: Written::default(),
+        without_uid: 0,
+    }
+    .start();
+    Handle { addr: Some(addr) }
 }
 
 /// This module's dashboard routes.
-pub fn routes(_t: &mut crate::http::api::Routes) {}
+pub fn routes(t: &mut crate::http::api::Routes) {
+    use crate::auth::Role;
+    use crate::http::api::{events, Access};
+    use actix_web::http::Method;
+    t.add(
+        Method::GET,
+        "/api/v2/clusters/{id}/events",
+        Access::Role(Role::Viewer),
+        events::list_events,
+    )
+    .add(
+        Method::GET,
+        "/api/v2/clusters/{id}/events/related",
+        Access::Role(Role::Viewer),
+        events::related_events,
+    );
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+mod tests {
+    use super::*;
+
+    fn snap(events: serde_json::Value) -> ClusterSnapshot {
+        serde_json::from_value(serde_json::json!({
+            "cluster_id": "c1", "fetched_at": "2026-01-01T00:00:00Z",
+            "pods": [{"summary": {"name": "p1", "namespace": "ns"}}],
+            "events": events,
+        }))
+        .unwrap()
+    }
+
+    fn ev(uid: &str, count: i32, last: &str, ty: &str) -> serde_json::Value {
+        serde_json::json!({"uid": uid, "name": uid, "namespace": "ns", "kind": "Event",
+            "created_at": "2026-01-01T00:00:00Z", "type": ty, "reason": "R", "message": "m",
+            "involved_object": {"kind": "Pod", "namespace": "ns", "name": "p1"},
+            "count": count, "first_timestamp": "2026-01-01T00:00:00Z", "last_timestamp": last})
+    }
+
+    #[test]
+    fn only_new_or_changed_events_are_planned() {
+        let at = Utc::now();
+        let mut w = Written::default();
+        let s1 = snap(serde_json::json!([
+            ev("a", 1, "2026-01-01T00:01:00Z", "Normal"),
+            ev("b", 2, "2026-01-01T00:02:00Z", "Warning"),
+            ev("", 1, "2026-01-01T00:02:00Z", "Normal"),
+        ]));
+        let p = w.plan("c1", &s1, at);
+        assert_eq!((p.rows.len(), p.without_uid, p.resources.len()), (2, 1, 1));
+        w.commit(Arc::from("c1"), p.marks);
+        // Same snapshot again: nothing to write.
+        assert!(w.plan("c1", &s1, at).rows.is_empty());
+        // Another cluster with the same uids is independent.
+        assert_eq!(w.plan("c2", &s1, at).rows.len(), 2);
+        // A changed count is written, with the agent's value.
+        let s2 = snap(serde_json::json!([
+            ev("a", 1, "2026-01-01T00:01:00Z", "Normal"),
+            ev("b", 5, "2026-01-01T00:09:00Z", "Warning"),
+        ]));
+        let p = w.plan("c1", &s2, at);
+        assert_eq!(p.rows.len(), 1);
+        assert_eq!((p.rows[0].event_uid.as_str(), p.rows[0].count), ("b", 5));
+        assert!(p.resources.is_empty(), "only new warnings get a copy");
+    }
+
+    #[test]
+    fn zero_times_use_created_at_and_null_first() {
+        let mut e = ev("z", 0, "0001-01-01T00:00:00Z", "Normal");
+        e["first_timestamp"] = "0001-01-01T00:00:00Z".into();
+        e["created_at"] = "2026-02-04T13:31:23+09:00".into();
+        let p = Written::default().plan("c1", &snap(serde_json::json!([e])), Utc::now());
+        let row = &p.rows[0];
+        assert_eq!(row.first_timestamp, None);
+        assert_eq!(
+            row.last_timestamp.to_string(),
+            "2026-02-04 04:31:23".to_owned()
+        );
+    }
+
+    #[test]
+    fn memory_rebuilt_from_rows_skips_unchanged() {
+        let s = snap(serde_json::json!([ev(
+            "a",
+            3,
+            "2026-01-01T00:01:00Z",
+            "Normal"
+        )]));
+        let last = Written::default().plan("c1", &s, Utc::now()).rows[0].last_timestamp;
+        let w = Written::from_rows(vec![("c1".into(), "a".into(), 3, last)]);
+        assert!(w.plan("c1", &s, Utc::now()).rows.is_empty());
+    }
+}

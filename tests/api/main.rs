@@ -2,8 +2,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
 mod agent;
+mod cleanup;
 mod commands;
+mod events;
 mod helpers;
 mod liveness;
+mod node_metrics;
 mod resources;
 mod security;

@@ -5,11 +5,14 @@
 //! (`tests/api/security.rs`) walks this table and proves, route by route, that the
 //! declared access and the enforced one agree.
 
+pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod clusters;
 pub mod commands;
+pub mod events;
 pub mod health;
+pub mod node_metrics;
 pub mod resources;
 pub mod subscribe;
 

@@ -1,0 +1,459 @@
+//! Retention: the policy stored in `settings` (key `retention`) and the batched deletes the
+//! cleaner runs.
+//!
+//! Every delete removes at most a given number of rows in one statement, so the caller can
+//! give each batch its own trip through the single writer and let ingestion interleave.
+
+use chrono::{DateTime, Duration, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Text, Timestamp};
+use diesel::sqlite::Sqlite;
+use serde::{Deserialize, Serialize};
+
+use super::schema::settings;
+use super::{to_db, DbError};
+use crate::config::Settings;
+
+/// The `settings` key the policy is stored under.
+pub const SETTINGS_KEY: &str = "retention";
+
+/// Rows the first delete batch of a run removes. The cleaner then sizes each batch from the
+/// time the previous one took (see `persist::cleaner`): measured here, an event row costs
+/// ~50 µs to delete (six indexes plus the cascade check), so 2,000 rows took ~110 ms.
+pub const BATCH_ROWS: i64 = 500;
+
+/// The retention policy in force. A zero in any field disables that rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetentionPolicy {
+    /// Events whose `last_timestamp` is older are deleted.
+    pub event_retention_days: u32,
+    /// Newest events kept per cluster.
+    pub event_max_count: u64,
+    /// Node-metrics history (and latest rows not updated since) older than this is deleted.
+    pub metrics_retention_days: u32,
+    /// Finished commands older than this are deleted.
+    pub command_history_days: u32,
+    /// Audit rows and resolved security events older than this are deleted.
+    pub audit_retention_days: u32,
+    /// Raw SLO samples (no SLO tables yet).
+    pub slo_raw_retention_hours: u32,
+    /// Hourly SLO aggregates (no SLO tables yet).
+    pub slo_hourly_retention_hours: u32,
+}
+
+fn hours(d: std::time::Duration) -> u32 {
+    u32::try_from(d.as_secs() / 3600).unwrap_or(u32::MAX)
+}
+
+impl RetentionPolicy {
+    /// The defaults, from config.
+    pub fn from_settings(s: &Settings) -> Self {
+        Self {
+            event_retention_days: s.event_retention_days,
+            event_max_count: s.event_max_count,
+            metrics_retention_days: s.metrics_retention_days,
+            command_history_days: s.command_history_days,
+            audit_retention_days: s.audit_retention_days,
+            slo_raw_retention_hours: hours(s.slo_raw_retention),
+            slo_hourly_retention_hours: hours(s.slo_hourly_retention),
+        }
+    }
+
+    /// Applies a JSON object of changes. Every field must be a positive integer within its
+    /// maximum; the error names the offending field.
+    pub fn apply(
+        mut self,
+        patch: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Self, PolicyError> {
+        /// A century in days, and in hours: longer is a typo, not a policy.
+        const MAX_DAYS: u64 = 36_500;
+        const MAX_HOURS: u64 = MAX_DAYS * 24;
+        /// A billion events per cluster is far past what one SQLite file should hold.
+        const MAX_EVENTS: u64 = 1_000_000_000;
+        for (field, value) in patch {
+            let max = match field.as_str() {
+                "event_max_count" => MAX_EVENTS,
+                "slo_raw_retention_hours" | "slo_hourly_retention_hours" => MAX_HOURS,
+                "event_retention_days"
+                | "metrics_retention_days"
+                | "command_history_days"
+                | "audit_retention_days" => MAX_DAYS,
+                _ => return Err(PolicyError::new(field, "is not a retention setting")),
+            };
+            let n = value
+                .as_u64()
+                .filter(|n| (1..=max).contains(n))
+                .ok_or_else(|| {
+                    PolicyError::new(field, format!("must be an integer from 1 to {max}"))
+                })?;
+            let small = || u32::try_from(n).unwrap_or(u32::MAX);
+            match field.as_str() {
+                "event_retention_days" => self.event_retention_days = small(),
+                "event_max_count" => self.event_max_count = n,
+                "metrics_retention_days" => self.metrics_retention_days = small(),
+                "command_history_days" => self.command_history_days = small(),
+                "audit_retention_days" => self.audit_retention_days = small(),
+                "slo_raw_retention_hours" => self.slo_raw_retention_hours = small(),
+                _ => self.slo_hourly_retention_hours = small(),
+            }
+        }
+        Ok(self)
+    }
+}
+
+/// A rejected policy field.
+#[derive(Debug, thiserror::Error)]
+#[error("{field} {why}")]
+pub struct PolicyError {
+    /// The field.
+    pub field: String,
+    /// What is wrong with it.
+    pub why: String,
+}
+
+impl PolicyError {
+    fn new(field: &str, why: impl Into<String>) -> Self {
+        Self {
+            field: field.to_owned(),
+            why: why.into(),
+        }
+    }
+}
+
+/// The policy in force: the stored one, or `defaults` when none is stored. A stored policy
+/// missing fields (written by an older version) takes them from `defaults`.
+pub fn load(
+    conn: &mut SqliteConnection,
+    defaults: RetentionPolicy,
+) -> Result<RetentionPolicy, DbError> {
+    let raw: Option<String> = settings::table
+        .find(SETTINGS_KEY)
+        .select(settings::value)
+        .first(conn)
+        .optional()?;
+    let Some(raw) = raw else {
+        return Ok(defaults);
+    };
+    let map: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(&raw).map_err(|e| DbError::Corrupt(format!("retention: {e}")))?;
+    defaults
+        .apply(&map)
+        .map_err(|e| DbError::Corrupt(format!("retention: {e}")))
+}
+
+/// Stores `policy` as the one in force.
+pub fn save(
+    conn: &mut SqliteConnection,
+    policy: &RetentionPolicy,
+    by: Option<i32>,
+    at: DateTime<Utc>,
+) -> Result<(), DbError> {
+    let value = serde_json::to_string(policy).map_err(|e| DbError::Corrupt(e.to_string()))?;
+    diesel::replace_into(settings::table)
+        .values((
+            settings::key.eq(SETTINGS_KEY),
+            settings::value.eq(value),
+            settings::description.eq("retention policy (admin/retention)"),
+            settings::updated_at.eq(to_db(at)),
+            settings::updated_by.eq(by),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// What a cleanup can target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Target {
+    /// `cluster_events`: by age, then by count per cluster.
+    Events,
+    /// `node_metrics_history` by age, `node_metrics_latest` by staleness.
+    NodeMetrics,
+    /// Finished rows of `command_history`.
+    Commands,
+    /// `audit_logs`.
+    Audit,
+    /// SLO data (no tables yet: always 0).
+    Slo,
+    /// Resolved `security_events`.
+    SecurityEvents,
+}
+
+impl Target {
+    /// Every target, in the order a full cleanup runs them.
+    pub const ALL: [Target; 6] = [
+        Target::Events,
+        Target::NodeMetrics,
+        Target::Commands,
+        Target::Audit,
+        Target::Slo,
+        Target::SecurityEvents,
+    ];
+
+    /// The API name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Target::Events => "events",
+            Target::NodeMetrics => "node_metrics",
+            Target::Commands => "commands",
+            Target::Audit => "audit",
+            Target::Slo => "slo",
+            Target::SecurityEvents => "security_events",
+        }
+    }
+
+    /// Parses an API name.
+    pub fn parse(s: &str) -> Option<Target> {
+        Target::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+
+    /// True when the target's rows belong to a cluster (a `cluster_id` filter applies).
+    pub fn per_cluster(self) -> bool {
+        matches!(
+            self,
+            Target::Events | Target::NodeMetrics | Target::Commands
+        )
+    }
+}
+
+/// One age rule: rows of `table` matching `cond` (one `?`, bound to the cutoff), optionally
+/// restricted to one cluster.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    table: &'static str,
+    /// The row key the batch selects on (`rowid` for tables without an integer id).
+    key: &'static str,
+    cond: &'static str,
+    cluster: Option<String>,
+    cutoff: chrono::NaiveDateTime,
+}
+
+fn cutoff(now: DateTime<Utc>, days: u32) -> chrono::NaiveDateTime {
+    to_db(now - Duration::days(i64::from(days)))
+}
+
+impl Rule {
+    fn new(
+        table: &'static str,
+        key: &'static str,
+        cond: &'static str,
+        cluster: Option<&str>,
+        cutoff: chrono::NaiveDateTime,
+    ) -> Self {
+        Self {
+            table,
+            key,
+            cond,
+            cluster: cluster.map(str::to_owned),
+            cutoff,
+        }
+    }
+
+    /// Events of `cluster` last seen more than `days` ago (uses the (cluster, time) index).
+    pub fn events(cluster: &str, now: DateTime<Utc>, days: u32) -> Self {
+        Self::new(
+            "cluster_events",
+            "id",
+            "last_timestamp < ?",
+            Some(cluster),
+            cutoff(now, days),
+        )
+    }
+    /// Node-metrics history samples older than `days`.
+    pub fn metrics_history(cluster: Option<&str>, now: DateTime<Utc>, days: u32) -> Self {
+        Self::new(
+            "node_metrics_history",
+            "id",
+            "timestamp < ?",
+            cluster,
+            cutoff(now, days),
+        )
+    }
+    /// Latest-node rows not updated for `days`.
+    pub fn metrics_latest(cluster: Option<&str>, now: DateTime<Utc>, days: u32) -> Self {
+        Self::new(
+            "node_metrics_latest",
+            "rowid",
+            "updated_at < ?",
+            cluster,
+            cutoff(now, days),
+        )
+    }
+    /// Finished commands of `cluster` older than `days` (never pending or running ones).
+    pub fn commands(cluster: &str, now: DateTime<Utc>, days: u32) -> Self {
+        Self::new(
+            "command_history",
+            "id",
+            "status NOT IN ('pending', 'running') AND COALESCE(finished_at, created_at) < ?",
+            Some(cluster),
+            cutoff(now, days),
+        )
+    }
+    /// Audit rows older than `days`.
+    pub fn audit(now: DateTime<Utc>, days: u32) -> Self {
+        Self::new("audit_logs", "id", "timestamp < ?", None, cutoff(now, days))
+    }
+    /// Resolved security events older than `days`; unresolved ones are kept forever.
+    pub fn security_events(now: DateTime<Utc>, days: u32) -> Self {
+        Self::new(
+            "security_events",
+            "id",
+            "resolved = 1 AND timestamp < ?",
+            None,
+            cutoff(now, days),
+        )
+    }
+
+    fn filter(&self) -> String {
+        match self.cluster {
+            Some(_) => format!("cluster_id = ? AND {}", self.cond),
+            None => self.cond.to_owned(),
+        }
+    }
+
+    fn bind<'a>(
+        &self,
+        q: diesel::query_builder::BoxedSqlQuery<'a, Sqlite, diesel::query_builder::SqlQuery>,
+    ) -> diesel::query_builder::BoxedSqlQuery<'a, Sqlite, diesel::query_builder::SqlQuery> {
+        let q = match &self.cluster {
+            Some(c) => q.bind::<Text, _>(c.clone()),
+            None => q,
+        };
+        q.bind::<Timestamp, _>(self.cutoff)
+    }
+
+    /// How many rows match.
+    pub fn count(&self, conn: &mut SqliteConnection) -> Result<u64, DbError> {
+        let sql = format!(
+            "SELECT COUNT(*) AS n FROM {} WHERE {}",
+            self.table,
+            self.filter()
+        );
+        let q = self.bind(diesel::sql_query(sql).into_boxed());
+        Ok(to_u64(q.get_result::<Count>(conn)?.n))
+    }
+
+    /// Deletes at most `limit` matching rows; returns how many went.
+    pub fn delete_batch(&self, conn: &mut SqliteConnection, limit: i64) -> Result<u64, DbError> {
+        let sql = format!(
+            "DELETE FROM {t} WHERE {k} IN (SELECT {k} FROM {t} WHERE {f} LIMIT ?)",
+            t = self.table,
+            k = self.key,
+            f = self.filter()
+        );
+        let q = self
+            .bind(diesel::sql_query(sql).into_boxed())
+            .bind::<BigInt, _>(limit);
+        Ok(q.execute(conn)? as u64)
+    }
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+#[derive(QueryableByName)]
+struct ClusterId {
+    #[diesel(sql_type = Text)]
+    id: String,
+}
+
+fn to_u64(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
+/// Every cluster the database knows, connected or not. The `clusters` table covers every
+/// table with a foreign key to it (events, node metrics); command history has none, so its
+/// cluster ids are added.
+pub fn known_clusters(conn: &mut SqliteConnection) -> Result<Vec<String>, DbError> {
+    let rows: Vec<ClusterId> = diesel::sql_query(
+        "SELECT cluster_uid AS id FROM clusters \
+         UNION SELECT DISTINCT cluster_id AS id FROM command_history ORDER BY id",
+    )
+    .load(conn)?;
+    Ok(rows.into_iter().map(|r| r.id).collect())
+}
+
+/// Events stored for `cluster`.
+pub fn event_count(conn: &mut SqliteConnection, cluster: &str) -> Result<u64, DbError> {
+    let q = diesel::sql_query("SELECT COUNT(*) AS n FROM cluster_events WHERE cluster_id = ?")
+        .bind::<Text, _>(cluster);
+    Ok(to_u64(q.get_result::<Count>(conn)?.n))
+}
+
+/// Deletes the oldest `limit` events of `cluster` (by `last_timestamp`, then id; a reverse
+/// walk of the (cluster, time) index).
+pub fn delete_oldest_events(
+    conn: &mut SqliteConnection,
+    cluster: &str,
+    limit: i64,
+) -> Result<u64, DbError> {
+    let n = limit;
+    let q = diesel::sql_query(
+        "DELETE FROM cluster_events WHERE id IN (SELECT id FROM cluster_events \
+         WHERE cluster_id = ? ORDER BY last_timestamp ASC, id ASC LIMIT ?)",
+    )
+    .bind::<Text, _>(cluster)
+    .bind::<BigInt, _>(n);
+    Ok(q.execute(conn)? as u64)
+}
+
+/// Writes an online, consistent copy of the database to `dest` (`VACUUM INTO`: one read
+/// transaction, so it runs on a reader connection while the writer keeps committing).
+pub fn vacuum_into(conn: &mut SqliteConnection, dest: &str) -> Result<(), DbError> {
+    diesel::sql_query("VACUUM INTO ?")
+        .bind::<Text, _>(dest)
+        .execute(conn)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+    use super::*;
+
+    fn defaults() -> RetentionPolicy {
+        RetentionPolicy::from_settings(&Settings::default())
+    }
+
+    #[test]
+    fn defaults_follow_config() {
+        let p = defaults();
+        assert_eq!(p.event_retention_days, 30);
+        assert_eq!(p.event_max_count, 100_000);
+        assert_eq!(p.slo_raw_retention_hours, 48);
+        assert_eq!(p.slo_hourly_retention_hours, 2160);
+    }
+
+    #[test]
+    fn apply_names_the_bad_field() {
+        let patch = |v: serde_json::Value| v.as_object().unwrap().clone();
+        let p = defaults()
+            .apply(&patch(serde_json::json!({"event_retention_days": 7})))
+            .unwrap();
+        assert_eq!(p.event_retention_days, 7);
+        for bad in [
+            serde_json::json!({"audit_retention_days": 0}),
+            serde_json::json!({"audit_retention_days": -3}),
+            serde_json::json!({"audit_retention_days": "5"}),
+            serde_json::json!({"audit_retention_days": 1.5}),
+            serde_json::json!({"audit_retention_days": 100_000}),
+        ] {
+            let e = defaults().apply(&patch(bad)).unwrap_err();
+            assert_eq!(e.field, "audit_retention_days");
+        }
+        let e = defaults()
+            .apply(&patch(serde_json::json!({"nope": 1})))
+            .unwrap_err();
+        assert_eq!(e.field, "nope");
+    }
+
+    #[test]
+    fn targets_round_trip() {
+        for t in Target::ALL {
+            assert_eq!(Target::parse(t.as_str()), Some(t));
+        }
+        assert_eq!(Target::parse("pods"), None);
+    }
+}
