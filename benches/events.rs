@@ -15,9 +15,11 @@
 //! writes `benches/results/events.json`.
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "benchmark tool")]
 
+mod common;
+use common::*;
+
 use std::io::{Read, Write};
 use std::path::PathBuf;
-use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -26,44 +28,6 @@ use atlhyper_actors::model::ClusterSnapshot;
 use atlhyper_master::config::Settings;
 use atlhyper_master::db::Db;
 use atlhyper_master::persist::events::{self, write_plan, Written};
-
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn snapshot_gz(pods: usize) -> Vec<u8> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let cache = root.join(format!("target/bench-data/snapshot-{pods}.json.gz"));
-    if !cache.exists() {
-        std::fs::create_dir_all(cache.parent().unwrap()).unwrap();
-        let tool = root.join("../shared/tools/gen_snapshot.py");
-        let ok = Command::new("python3")
-            .arg(&tool)
-            .args([
-                "snapshot",
-                "--cluster-id",
-                "bench",
-                "--pods",
-                &pods.to_string(),
-                "--seed",
-                "7",
-                "--go-quirks",
-                "--gzip",
-                "-o",
-            ])
-            .arg(&cache)
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false);
-        assert!(ok, "could not run {}", tool.display());
-    }
-    std::fs::read(cache).unwrap()
-}
 
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort_unstable();

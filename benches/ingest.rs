@@ -11,9 +11,11 @@
 //! Prints a table and writes `benches/results/ingest.json`.
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "benchmark tool")]
 
+mod common;
+use common::*;
+
 use std::io::{Read, Write};
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use atlhyper_actors::model::ClusterSnapshot;
@@ -22,48 +24,6 @@ use atlhyper_master::http::agent::{decode, parse_object, Encoding};
 use atlhyper_master::startup::Application;
 
 const TOKEN: &str = "bench-token";
-
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn snapshot_gz(pods: usize) -> Vec<u8> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let cache = root.join(format!("target/bench-data/snapshot-{pods}.json.gz"));
-    if !cache.exists() {
-        std::fs::create_dir_all(cache.parent().unwrap()).unwrap();
-        let tool = root.join("../shared/tools/gen_snapshot.py");
-        let ok = Command::new("python3")
-            .arg(&tool)
-            .args([
-                "snapshot",
-                "--cluster-id",
-                "bench",
-                "--pods",
-                &pods.to_string(),
-                "--seed",
-                "7",
-                "--go-quirks",
-                "--gzip",
-                "-o",
-            ])
-            .arg(&cache)
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false);
-        assert!(
-            ok,
-            "could not run {} (python3 and ../shared are needed)",
-            tool.display()
-        );
-    }
-    std::fs::read(cache).unwrap()
-}
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]

@@ -13,6 +13,9 @@
 //! The target is under 20 ms. Prints a table and writes `benches/results/metrics.json`.
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "benchmark tool")]
 
+mod common;
+use common::*;
+
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -27,15 +30,6 @@ const TOKEN: &str = "bench-token";
 const PASSWORD: &str = "bench-admin-password";
 /// 30 days × 24 h × 12 points per hour (one per 5-minute sample).
 const POINTS: i64 = 30 * 24 * 12;
-
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
