@@ -262,6 +262,16 @@ pub struct ListReply<T: serde::Serialize> {
 }
 
 impl<T: serde::Serialize> ListReply<T> {
+    /// A page the database already cut, with the database's count of all matches.
+    pub fn of_page(items: Vec<T>, total: i64, page: Page) -> Self {
+        Self {
+            items,
+            total: usize::try_from(total).unwrap_or(0),
+            limit: page.limit,
+            offset: page.offset,
+        }
+    }
+
     /// Pages `all` (already filtered).
     pub fn paged(all: Vec<T>, page: Page) -> Self {
         let total = all.len();

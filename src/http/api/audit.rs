@@ -112,12 +112,11 @@ pub async fn list_audit_logs(
         .db
         .read(move |c| repo::list_audit(c, &filter, limit, offset))
         .await?;
-    Ok(HttpResponse::Ok().json(ListReply {
-        items: rows.into_iter().map(audit_view).collect(),
-        total: usize::try_from(total).unwrap_or(usize::MAX),
-        limit: page.limit,
-        offset: page.offset,
-    }))
+    Ok(HttpResponse::Ok().json(ListReply::of_page(
+        rows.into_iter().map(audit_view).collect(),
+        total,
+        page,
+    )))
 }
 
 /// `GET /api/v2/security/events`: newest first; filters `event_type`, `resolved`,
@@ -152,12 +151,11 @@ pub async fn list_security_events(
         .db
         .read(move |c| repo::list_security(c, &filter, limit, offset))
         .await?;
-    Ok(HttpResponse::Ok().json(ListReply {
-        items: rows.into_iter().map(event_view).collect(),
-        total: usize::try_from(total).unwrap_or(usize::MAX),
-        limit: page.limit,
-        offset: page.offset,
-    }))
+    Ok(HttpResponse::Ok().json(ListReply::of_page(
+        rows.into_iter().map(event_view).collect(),
+        total,
+        page,
+    )))
 }
 
 /// Body of `PATCH /api/v2/security/events/{id}`.

@@ -270,12 +270,11 @@ pub async fn list_cluster_commands(
         .db
         .read(move |c| repo::list(c, &cluster_id, &filter, limit, offset))
         .await?;
-    Ok(HttpResponse::Ok().json(ListReply {
-        items: rows.into_iter().map(|r| view(r, role)).collect(),
-        total: total as usize,
-        limit: page.limit,
-        offset: page.offset,
-    }))
+    Ok(HttpResponse::Ok().json(ListReply::of_page(
+        rows.into_iter().map(|r| view(r, role)).collect(),
+        total,
+        page,
+    )))
 }
 
 /// `POST /api/v2/commands/{id}/cancel`: pending → cancelled, otherwise 409.
