@@ -284,6 +284,18 @@ settings! {
     notify_retry_max: Duration = mins(10) => nonzero_duration,
         "MASTER_NOTIFY_RETRY_MAX" [], "\"10m\"",
         "Notification delivery backoff ceiling (>= notify_retry_base)";
+    notify_max_attempts: u32 = 20 => positive::<u32>,
+        "MASTER_NOTIFY_MAX_ATTEMPTS" [], "20",
+        "Delivery attempts before a message is marked failed";
+    notify_breaker_failures: u32 = 5 => positive::<u32>,
+        "MASTER_NOTIFY_BREAKER_FAILURES" [], "5",
+        "Consecutive failures that open a channel's circuit breaker";
+    notify_breaker_cooldown: Duration = secs(60) => nonzero_duration,
+        "MASTER_NOTIFY_BREAKER_COOLDOWN" [], "\"60s\"",
+        "How long an open breaker waits before one trial send";
+    notify_budget_window: Duration = secs(60) => nonzero_duration,
+        "MASTER_NOTIFY_BUDGET_WINDOW" [], "\"60s\"",
+        "The window a channel's message budget (max_per_minute) counts in";
     shutdown_timeout: Duration = secs(8) => duration,
         "MASTER_SHUTDOWN_TIMEOUT" [], "\"8s\"",
         "Graceful-stop budget (keep it below the 10 s a supervisor usually waits)";
@@ -1038,6 +1050,10 @@ mod tests {
                 ("MASTER_API_RATE_BURST", "30"),
                 ("MASTER_AGENT_RATE_LIMIT", "31"),
                 ("MASTER_AGENT_RATE_BURST", "32"),
+                ("MASTER_NOTIFY_MAX_ATTEMPTS", "33"),
+                ("MASTER_NOTIFY_BREAKER_FAILURES", "34"),
+                ("MASTER_NOTIFY_BREAKER_COOLDOWN", "35s"),
+                ("MASTER_NOTIFY_BUDGET_WINDOW", "36s"),
             ],
         );
         let expected = "Settings { http_port: 1, agent_port: 2, bind: ::1, \
@@ -1058,7 +1074,8 @@ mod tests {
             admin_username: \"root\", admin_password: Some(SecretBox<str>([REDACTED])), \
             secret_key: Some(SecretBox<str>([REDACTED])), token_ttl: 22s, \
             alert_group_wait: 23s, alert_repeat_interval: 24s, notify_retry_base: 25s, \
-            notify_retry_max: 26s, shutdown_timeout: 27s }";
+            notify_retry_max: 26s, notify_max_attempts: 33, notify_breaker_failures: 34, \
+            notify_breaker_cooldown: 35s, notify_budget_window: 36s, shutdown_timeout: 27s }";
         assert_eq!(format!("{s:?}"), expected);
         assert_eq!(s.expose_agent_token(), Some("t"));
     }

@@ -128,6 +128,7 @@ impl Application {
             db.read_now(crate::db::users::agent_token_hashes)?,
         );
         let persist = crate::persist::Persisters::start(&db, &bus, &settings);
+        let notify = crate::notify::Notify::start(&db, &bus, &settings, &secrets);
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         let state = AppState {
@@ -143,6 +144,7 @@ impl Application {
             limits: crate::ratelimit::Limits::from_settings(&settings),
             agent_tokens,
             persist,
+            notify,
         };
         let shutdown_secs = settings.shutdown_timeout.as_secs().max(1);
 
@@ -291,6 +293,7 @@ impl Application {
         }
         state.audit.flush().await;
         state.persist.flush().await;
+        state.notify.flush().await;
         let flushed = state
             .db
             .write(move |c| {

@@ -14,6 +14,7 @@ pub mod clusters;
 pub mod commands;
 pub mod events;
 pub mod metrics;
+pub mod notify;
 pub mod retention;
 pub mod schema;
 pub mod store;

@@ -195,6 +195,101 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    alert_rules (id) {
+        id -> Integer,
+        name -> Text,
+        description -> Text,
+        builtin -> Nullable<Text>,
+        cluster_id -> Nullable<Text>,
+        namespace -> Nullable<Text>,
+        labels -> Text,
+        resource_type -> Text,
+        condition -> Text,
+        severity -> Text,
+        enabled -> Bool,
+        notify_channels -> Text,
+        cooldown_sec -> Integer,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        created_by -> Nullable<Integer>,
+    }
+}
+
+diesel::table! {
+    alert_history (id) {
+        id -> Integer,
+        uid -> Text,
+        rule_id -> Nullable<Integer>,
+        rule_name -> Text,
+        fingerprint -> Text,
+        cluster_id -> Text,
+        severity -> Text,
+        title -> Text,
+        message -> Text,
+        resource_kind -> Text,
+        resource_namespace -> Text,
+        resource_name -> Text,
+        value -> Nullable<Double>,
+        details -> Text,
+        status -> Text,
+        fired_at -> Timestamp,
+        resolved_at -> Nullable<Timestamp>,
+        notified -> Bool,
+        suppressed -> Nullable<Text>,
+        last_notified_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    silences (id) {
+        id -> Integer,
+        cluster_id -> Nullable<Text>,
+        rule -> Nullable<Text>,
+        resource -> Nullable<Text>,
+        starts_at -> Timestamp,
+        ends_at -> Timestamp,
+        comment -> Text,
+        created_by -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    notify_channels (id) {
+        id -> Integer,
+        #[sql_name = "type"]
+        type_ -> Text,
+        name -> Text,
+        enabled -> Bool,
+        config -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        updated_by -> Nullable<Integer>,
+    }
+}
+
+diesel::table! {
+    notify_deliveries (id) {
+        id -> Integer,
+        channel -> Text,
+        kind -> Text,
+        alert_uid -> Nullable<Text>,
+        cluster_id -> Text,
+        rule_name -> Text,
+        title -> Text,
+        message -> Text,
+        status -> Text,
+        attempts -> Integer,
+        next_attempt_at -> Timestamp,
+        last_error -> Nullable<Text>,
+        digest_id -> Nullable<Integer>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        delivered_at -> Nullable<Timestamp>,
+    }
+}
+
 diesel::joinable!(event_resource_snapshot -> cluster_events (event_id));
 
 diesel::joinable!(tokens -> users (user_id));
@@ -211,5 +306,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     event_resource_snapshot,
     node_metrics_latest,
     node_metrics_history,
-    settings
+    settings,
+    alert_rules,
+    alert_history,
+    silences,
+    notify_channels,
+    notify_deliveries
 );

@@ -48,6 +48,8 @@ pub struct AppState {
     pub limits: crate::ratelimit::Limits,
     /// The persistence actors.
     pub persist: crate::persist::Persisters,
+    /// The notifier and the outbox dispatcher.
+    pub notify: crate::notify::Notify,
     /// Per-cluster agent tokens (hashes), in memory, mirrored in the database.
     pub agent_tokens: crate::auth::AgentTokens,
 }

@@ -8,5 +8,8 @@ mod events;
 mod helpers;
 mod liveness;
 mod node_metrics;
+mod notify;
 mod resources;
 mod security;
+#[path = "../support/sinks.rs"]
+mod sinks;

@@ -260,6 +260,7 @@ pub fn table() -> Routes {
             audit::resolve_security_event,
         );
     crate::persist::routes(&mut t);
+    crate::notify::routes(&mut t);
     t
 }
 

@@ -1,0 +1,668 @@
+//! Alert rules, alert history, silences, channels and the delivery outbox (migration
+//! 000005). Channel configs arrive here already encrypted; nothing in this module sees a
+//! secret in clear.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use diesel::sqlite::Sqlite;
+
+use super::schema::{alert_history as ah, alert_rules as ar, notify_channels as nc};
+use super::schema::{notify_deliveries as nd, silences as si};
+use super::{to_db, DbError};
+
+// ---------------------------------------------------------------------------------------
+// Rules
+
+/// One stored rule.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = ar)]
+#[allow(missing_docs, reason = "columns are documented in the migration")]
+pub struct RuleRow {
+    pub id: i32,
+    pub name: String,
+    pub description: String,
+    pub builtin: Option<String>,
+    pub cluster_id: Option<String>,
+    pub namespace: Option<String>,
+    pub labels: String,
+    pub resource_type: String,
+    pub condition: String,
+    pub severity: String,
+    pub enabled: bool,
+    pub notify_channels: String,
+    pub cooldown_sec: i32,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub created_by: Option<i32>,
+}
+
+/// The writable columns of a rule (create and full update).
+#[derive(Debug, Clone, Insertable, AsChangeset)]
+#[diesel(table_name = ar, treat_none_as_null = true)]
+#[allow(missing_docs, reason = "columns are documented in the migration")]
+pub struct RuleFields {
+    pub name: String,
+    pub description: String,
+    pub cluster_id: Option<String>,
+    pub namespace: Option<String>,
+    pub labels: String,
+    pub resource_type: String,
+    pub condition: String,
+    pub severity: String,
+    pub enabled: bool,
+    pub notify_channels: String,
+    pub cooldown_sec: i32,
+}
+
+/// Outcome of a rule write.
+#[derive(Debug)]
+pub enum RuleWrite {
+    /// Written.
+    Ok(Box<RuleRow>),
+    /// Another rule has this name.
+    NameTaken,
+    /// No such rule.
+    NotFound,
+}
+
+fn is_unique_violation(e: &diesel::result::Error) -> bool {
+    matches!(
+        e,
+        diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)
+    )
+}
+
+/// Every rule, by id.
+pub fn list_rules(conn: &mut SqliteConnection) -> Result<Vec<RuleRow>, DbError> {
+    Ok(ar::table
+        .select(RuleRow::as_select())
+        .order(ar::id.asc())
+        .load(conn)?)
+}
+
+/// One rule.
+pub fn get_rule(conn: &mut SqliteConnection, id: i32) -> Result<Option<RuleRow>, DbError> {
+    Ok(ar::table
+        .find(id)
+        .select(RuleRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Creates a rule.
+pub fn insert_rule(
+    conn: &mut SqliteConnection,
+    fields: &RuleFields,
+    by: Option<i32>,
+    now: DateTime<Utc>,
+) -> Result<RuleWrite, DbError> {
+    let res = diesel::insert_into(ar::table)
+        .values((
+            fields,
+            ar::created_at.eq(to_db(now)),
+            ar::updated_at.eq(to_db(now)),
+            ar::created_by.eq(by),
+        ))
+        .returning(RuleRow::as_returning())
+        .get_result(conn);
+    match res {
+        Ok(r) => Ok(RuleWrite::Ok(Box::new(r))),
+        Err(e) if is_unique_violation(&e) => Ok(RuleWrite::NameTaken),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Replaces a rule's writable columns.
+pub fn update_rule(
+    conn: &mut SqliteConnection,
+    id: i32,
+    fields: &RuleFields,
+    now: DateTime<Utc>,
+) -> Result<RuleWrite, DbError> {
+    let res = diesel::update(ar::table.find(id))
+        .set((fields, ar::updated_at.eq(to_db(now))))
+        .returning(RuleRow::as_returning())
+        .get_result(conn)
+        .optional();
+    match res {
+        Ok(Some(r)) => Ok(RuleWrite::Ok(Box::new(r))),
+        Ok(None) => Ok(RuleWrite::NotFound),
+        Err(e) if is_unique_violation(&e) => Ok(RuleWrite::NameTaken),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Deletes a user rule; built-in rules are kept (`Ok(false)` when nothing was deleted).
+pub fn delete_rule(conn: &mut SqliteConnection, id: i32) -> Result<bool, DbError> {
+    let n = diesel::delete(ar::table.find(id).filter(ar::builtin.is_null())).execute(conn)?;
+    Ok(n > 0)
+}
+
+// ---------------------------------------------------------------------------------------
+// History
+
+/// One stored alert.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = ah)]
+#[allow(missing_docs, reason = "columns are documented in the migration")]
+pub struct AlertRow {
+    pub id: i32,
+    pub uid: String,
+    pub rule_id: Option<i32>,
+    pub rule_name: String,
+    pub fingerprint: String,
+    pub cluster_id: String,
+    pub severity: String,
+    pub title: String,
+    pub message: String,
+    pub resource_kind: String,
+    pub resource_namespace: String,
+    pub resource_name: String,
+    pub value: Option<f64>,
+    pub details: String,
+    pub status: String,
+    pub fired_at: NaiveDateTime,
+    pub resolved_at: Option<NaiveDateTime>,
+    pub notified: bool,
+    pub suppressed: Option<String>,
+    pub last_notified_at: Option<NaiveDateTime>,
+}
+
+/// A firing alert to insert.
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = ah)]
+#[allow(missing_docs, reason = "columns are documented in the migration")]
+pub struct NewAlertRow {
+    pub uid: String,
+    pub rule_id: Option<i32>,
+    pub rule_name: String,
+    pub fingerprint: String,
+    pub cluster_id: String,
+    pub severity: String,
+    pub title: String,
+    pub message: String,
+    pub resource_kind: String,
+    pub resource_namespace: String,
+    pub resource_name: String,
+    pub value: Option<f64>,
+    pub details: String,
+    pub status: String,
+    pub fired_at: NaiveDateTime,
+}
+
+/// One change to the history, applied in order inside one transaction.
+#[derive(Debug, Clone)]
+pub enum HistoryOp {
+    /// A new firing episode.
+    Fire(Box<NewAlertRow>),
+    /// An episode ended.
+    Resolve {
+        /// Alert uid.
+        uid: String,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// Alerts were notified.
+    Notified {
+        /// Alert uids.
+        uids: Vec<String>,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// Why an alert was not notified (`None` clears it).
+    Suppress {
+        /// Alert uid.
+        uid: String,
+        /// Reason text.
+        reason: Option<String>,
+    },
+}
+
+/// Applies one history change.
+pub fn apply_history(conn: &mut SqliteConnection, op: &HistoryOp) -> Result<(), DbError> {
+    match op {
+        HistoryOp::Fire(row) => {
+            // The partial unique index keeps one firing row per fingerprint; a duplicate
+            // (possible only if memory and disk disagree) keeps the stored one.
+            diesel::insert_into(ah::table)
+                .values(row.as_ref())
+                .on_conflict_do_nothing()
+                .execute(conn)?;
+        }
+        HistoryOp::Resolve { uid, at } => {
+            diesel::update(
+                ah::table
+                    .filter(ah::uid.eq(uid))
+                    .filter(ah::status.eq("firing")),
+            )
+            .set((ah::status.eq("resolved"), ah::resolved_at.eq(to_db(*at))))
+            .execute(conn)?;
+        }
+        HistoryOp::Notified { uids, at } => {
+            diesel::update(ah::table.filter(ah::uid.eq_any(uids)))
+                .set((
+                    ah::notified.eq(true),
+                    ah::suppressed.eq(None::<String>),
+                    ah::last_notified_at.eq(to_db(*at)),
+                ))
+                .execute(conn)?;
+        }
+        HistoryOp::Suppress { uid, reason } => {
+            diesel::update(ah::table.filter(ah::uid.eq(uid)))
+                .set(ah::suppressed.eq(reason))
+                .execute(conn)?;
+        }
+    }
+    Ok(())
+}
+
+/// Every firing alert (the engine's state after a restart).
+pub fn firing_alerts(conn: &mut SqliteConnection) -> Result<Vec<AlertRow>, DbError> {
+    Ok(ah::table
+        .filter(ah::status.eq("firing"))
+        .select(AlertRow::as_select())
+        .order(ah::id.asc())
+        .load(conn)?)
+}
+
+/// Filters of `GET /api/v2/alerts`.
+#[derive(Debug, Default, Clone)]
+pub struct AlertFilter {
+    /// `firing` or `resolved`.
+    pub status: Option<String>,
+    /// Cluster.
+    pub cluster_id: Option<String>,
+    /// Severity.
+    pub severity: Option<String>,
+    /// Fired at or after.
+    pub since: Option<DateTime<Utc>>,
+}
+
+fn alerts_filtered(f: &AlertFilter) -> ah::BoxedQuery<'_, Sqlite> {
+    let mut q = ah::table.into_boxed();
+    if let Some(s) = &f.status {
+        q = q.filter(ah::status.eq(s));
+    }
+    if let Some(c) = &f.cluster_id {
+        q = q.filter(ah::cluster_id.eq(c));
+    }
+    if let Some(s) = &f.severity {
+        q = q.filter(ah::severity.eq(s));
+    }
+    if let Some(t) = f.since {
+        q = q.filter(ah::fired_at.ge(to_db(t)));
+    }
+    q
+}
+
+/// One page of alerts, newest first, and the number matching.
+pub fn list_alerts(
+    conn: &mut SqliteConnection,
+    f: &AlertFilter,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<AlertRow>, i64), DbError> {
+    let total: i64 = alerts_filtered(f).count().get_result(conn)?;
+    let rows = alerts_filtered(f)
+        .select(AlertRow::as_select())
+        .order((ah::fired_at.desc(), ah::id.desc()))
+        .limit(limit)
+        .offset(offset)
+        .load(conn)?;
+    Ok((rows, total))
+}
+
+// ---------------------------------------------------------------------------------------
+// Silences
+
+/// One stored silence.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = si)]
+#[allow(missing_docs, reason = "columns are documented in the migration")]
+pub struct SilenceRow {
+    pub id: i32,
+    pub cluster_id: Option<String>,
+    pub rule: Option<String>,
+    pub resource: Option<String>,
+    pub starts_at: NaiveDateTime,
+    pub ends_at: NaiveDateTime,
+    pub comment: String,
+    pub created_by: String,
+    pub created_at: NaiveDateTime,
+}
+
+/// A silence to insert.
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = si)]
+#[allow(missing_docs, reason = "columns are documented in the migration")]
+pub struct NewSilence {
+    pub cluster_id: Option<String>,
+    pub rule: Option<String>,
+    pub resource: Option<String>,
+    pub starts_at: NaiveDateTime,
+    pub ends_at: NaiveDateTime,
+    pub comment: String,
+    pub created_by: String,
+    pub created_at: NaiveDateTime,
+}
+
+/// Creates a silence.
+pub fn insert_silence(conn: &mut SqliteConnection, s: &NewSilence) -> Result<SilenceRow, DbError> {
+    Ok(diesel::insert_into(si::table)
+        .values(s)
+        .returning(SilenceRow::as_returning())
+        .get_result(conn)?)
+}
+
+/// Silences that have not ended by `now` (the engine's set).
+pub fn current_silences(
+    conn: &mut SqliteConnection,
+    now: DateTime<Utc>,
+) -> Result<Vec<SilenceRow>, DbError> {
+    Ok(si::table
+        .filter(si::ends_at.gt(to_db(now)))
+        .select(SilenceRow::as_select())
+        .order(si::id.asc())
+        .load(conn)?)
+}
+
+/// One page of silences, newest first; `active_only` keeps those not ended by `now`.
+pub fn list_silences(
+    conn: &mut SqliteConnection,
+    active_only: bool,
+    now: DateTime<Utc>,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<SilenceRow>, i64), DbError> {
+    let q = || {
+        let mut q = si::table.into_boxed();
+        if active_only {
+            q = q.filter(si::ends_at.gt(to_db(now)));
+        }
+        q
+    };
+    let total: i64 = q().count().get_result(conn)?;
+    let rows = q()
+        .select(SilenceRow::as_select())
+        .order(si::id.desc())
+        .limit(limit)
+        .offset(offset)
+        .load(conn)?;
+    Ok((rows, total))
+}
+
+/// Expires a silence now (ends it; an already ended one is left as it was).
+pub fn expire_silence(
+    conn: &mut SqliteConnection,
+    id: i32,
+    now: DateTime<Utc>,
+) -> Result<Option<SilenceRow>, DbError> {
+    let Some(row) = si::table
+        .find(id)
+        .select(SilenceRow::as_select())
+        .first(conn)
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    if row.ends_at <= to_db(now) {
+        return Ok(Some(row));
+    }
+    // Keep ends_at > starts_at (CHECK): a silence not yet started ends where it starts + 1 µs.
+    let end = std::cmp::max(
+        to_db(now),
+        row.starts_at + chrono::Duration::microseconds(1),
+    );
+    Ok(Some(
+        diesel::update(si::table.find(id))
+            .set(si::ends_at.eq(end))
+            .returning(SilenceRow::as_returning())
+            .get_result(conn)?,
+    ))
+}
+
+// ---------------------------------------------------------------------------------------
+// Channels
+
+/// One stored channel; `config` is encrypted.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = nc)]
+#[allow(missing_docs, reason = "columns are documented in the migration")]
+pub struct ChannelRow {
+    pub id: i32,
+    pub type_: String,
+    pub name: String,
+    pub enabled: bool,
+    pub config: String,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub updated_by: Option<i32>,
+}
+
+/// Every stored channel.
+pub fn list_channels(conn: &mut SqliteConnection) -> Result<Vec<ChannelRow>, DbError> {
+    Ok(nc::table
+        .select(ChannelRow::as_select())
+        .order(nc::id.asc())
+        .load(conn)?)
+}
+
+/// Creates or replaces the channel of `kind`.
+pub fn upsert_channel(
+    conn: &mut SqliteConnection,
+    kind: &str,
+    name: &str,
+    enabled: bool,
+    encrypted_config: &str,
+    by: Option<i32>,
+    now: DateTime<Utc>,
+) -> Result<ChannelRow, DbError> {
+    Ok(diesel::insert_into(nc::table)
+        .values((
+            nc::type_.eq(kind),
+            nc::name.eq(name),
+            nc::enabled.eq(enabled),
+            nc::config.eq(encrypted_config),
+            nc::created_at.eq(to_db(now)),
+            nc::updated_at.eq(to_db(now)),
+            nc::updated_by.eq(by),
+        ))
+        .on_conflict(nc::type_)
+        .do_update()
+        .set((
+            nc::name.eq(name),
+            nc::enabled.eq(enabled),
+            nc::config.eq(encrypted_config),
+            nc::updated_at.eq(to_db(now)),
+            nc::updated_by.eq(by),
+        ))
+        .returning(ChannelRow::as_returning())
+        .get_result(conn)?)
+}
+
+// ---------------------------------------------------------------------------------------
+// Deliveries (the outbox)
+
+/// One outbox row.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = nd)]
+#[allow(missing_docs, reason = "columns are documented in the migration")]
+pub struct DeliveryRow {
+    pub id: i32,
+    pub channel: String,
+    pub kind: String,
+    pub alert_uid: Option<String>,
+    pub cluster_id: String,
+    pub rule_name: String,
+    pub title: String,
+    pub message: String,
+    pub status: String,
+    pub attempts: i32,
+    pub next_attempt_at: NaiveDateTime,
+    pub last_error: Option<String>,
+    pub digest_id: Option<i32>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub delivered_at: Option<NaiveDateTime>,
+}
+
+/// A message to queue.
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = nd)]
+#[allow(missing_docs, reason = "columns are documented in the migration")]
+pub struct NewDelivery {
+    pub channel: String,
+    pub kind: String,
+    pub alert_uid: Option<String>,
+    pub cluster_id: String,
+    pub rule_name: String,
+    pub title: String,
+    pub message: String,
+    pub status: String,
+    pub next_attempt_at: NaiveDateTime,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+/// Queues messages.
+pub fn insert_deliveries(conn: &mut SqliteConnection, rows: &[NewDelivery]) -> Result<(), DbError> {
+    if !rows.is_empty() {
+        diesel::insert_into(nd::table).values(rows).execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Every pending delivery, oldest first (the dispatcher's queue; small by construction:
+/// budgets fold overflow into digests).
+pub fn pending_deliveries(conn: &mut SqliteConnection) -> Result<Vec<DeliveryRow>, DbError> {
+    Ok(nd::table
+        .filter(nd::status.eq("pending"))
+        .select(DeliveryRow::as_select())
+        .order(nd::id.asc())
+        .load(conn)?)
+}
+
+/// The outcome of one attempt.
+#[derive(Debug, Clone)]
+pub enum Attempt {
+    /// The channel accepted it.
+    Delivered,
+    /// Failed; try again at `next`.
+    Retry {
+        /// The error (secret-free).
+        error: String,
+        /// When to try again.
+        next: DateTime<Utc>,
+    },
+    /// Failed for good.
+    Failed {
+        /// The error (secret-free).
+        error: String,
+    },
+}
+
+/// Records an attempt on a pending delivery.
+pub fn record_attempt(
+    conn: &mut SqliteConnection,
+    id: i32,
+    attempt: &Attempt,
+    now: DateTime<Utc>,
+) -> Result<(), DbError> {
+    let row = nd::table.find(id).filter(nd::status.eq("pending"));
+    let n = to_db(now);
+    match attempt {
+        Attempt::Delivered => diesel::update(row)
+            .set((
+                nd::status.eq("delivered"),
+                nd::attempts.eq(nd::attempts + 1),
+                nd::delivered_at.eq(n),
+                nd::updated_at.eq(n),
+            ))
+            .execute(conn)?,
+        Attempt::Retry { error, next } => diesel::update(row)
+            .set((
+                nd::attempts.eq(nd::attempts + 1),
+                nd::last_error.eq(error),
+                nd::next_attempt_at.eq(to_db(*next)),
+                nd::updated_at.eq(n),
+            ))
+            .execute(conn)?,
+        Attempt::Failed { error } => diesel::update(row)
+            .set((
+                nd::status.eq("failed"),
+                nd::attempts.eq(nd::attempts + 1),
+                nd::last_error.eq(error),
+                nd::updated_at.eq(n),
+            ))
+            .execute(conn)?,
+    };
+    Ok(())
+}
+
+/// Folds pending deliveries `ids` into a new digest row; returns the digest's id.
+pub fn fold_into_digest(
+    conn: &mut SqliteConnection,
+    ids: &[i32],
+    digest: &NewDelivery,
+) -> Result<i32, DbError> {
+    conn.immediate_transaction(|conn| {
+        let id: i32 = diesel::insert_into(nd::table)
+            .values(digest)
+            .returning(nd::id)
+            .get_result(conn)?;
+        diesel::update(
+            nd::table
+                .filter(nd::id.eq_any(ids))
+                .filter(nd::status.eq("pending")),
+        )
+        .set((
+            nd::status.eq("folded"),
+            nd::digest_id.eq(id),
+            nd::updated_at.eq(digest.created_at),
+        ))
+        .execute(conn)?;
+        Ok(id)
+    })
+}
+
+/// Filters of `GET /api/v2/notify/deliveries`.
+#[derive(Debug, Default, Clone)]
+pub struct DeliveryFilter {
+    /// Channel type.
+    pub channel: Option<String>,
+    /// Status.
+    pub status: Option<String>,
+    /// Alert uid.
+    pub alert_uid: Option<String>,
+}
+
+fn deliveries_filtered(f: &DeliveryFilter) -> nd::BoxedQuery<'_, Sqlite> {
+    let mut q = nd::table.into_boxed();
+    if let Some(c) = &f.channel {
+        q = q.filter(nd::channel.eq(c));
+    }
+    if let Some(s) = &f.status {
+        q = q.filter(nd::status.eq(s));
+    }
+    if let Some(a) = &f.alert_uid {
+        q = q.filter(nd::alert_uid.eq(a));
+    }
+    q
+}
+
+/// One page of deliveries, newest first, and the number matching.
+pub fn list_deliveries(
+    conn: &mut SqliteConnection,
+    f: &DeliveryFilter,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<DeliveryRow>, i64), DbError> {
+    let total: i64 = deliveries_filtered(f).count().get_result(conn)?;
+    let rows = deliveries_filtered(f)
+        .select(DeliveryRow::as_select())
+        .order(nd::id.desc())
+        .limit(limit)
+        .offset(offset)
+        .load(conn)?;
+    Ok((rows, total))
+}

@@ -1,0 +1,491 @@
+//! `Notifier`: evaluates the alert rules and runs the alert lifecycle.
+//!
+//! - **Owns** three bus subscriptions (`SnapshotReceived`, `ClusterStatusChanged`,
+//!   `CommandStateChanged`; latest wins per key, so a slow notifier coalesces and never
+//!   holds up ingestion), the rule [`Evaluator`] (restart memory per pod) and the
+//!   [`Engine`] (pending/firing alerts, groups, cooldowns, silences, offline clusters).
+//! - **Per input** it asks the engine what changes; the history rows and outbox messages
+//!   of one input are written in one transaction on the single writer, strictly in order
+//!   (`ctx.wait`), and the [`Dispatcher`] is kicked. Sending is the dispatcher's job.
+//! - A timer ticks the engine (pending → firing after `for`, group flushes, reminders).
+//! - **Survives a restart:** the rules, silences, channels, the firing alerts (with their
+//!   notified/suppressed state) and the outbox. `started()` reloads them all before it
+//!   handles any input, so a firing alert is neither fired twice nor left unresolved.
+//!   Pending matches restart their `for` clock; cooldown memory is lost.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use chrono::{DateTime, Utc};
+use tokio::sync::oneshot;
+
+use atlhyper_actors::bus::Subscription;
+use atlhyper_actors::command::CommandState;
+use atlhyper_actors::messages::{
+    Bus, ClusterStatusChanged, CommandStateChanged, Liveness, SnapshotReceived,
+};
+
+use super::dispatch::{Dispatcher, Kick};
+use super::engine::{
+    Effect, Engine, FiringRow, RuleView, Silence, Suppressed, Timing, COMMAND_RULE,
+};
+use super::message::{ResourceId, Severity};
+use super::rules::{Condition, Evaluator, Observation, Scope};
+use crate::config::Settings;
+use crate::db::notify::{self as repo, HistoryOp, NewAlertRow, NewDelivery};
+use crate::db::{from_db, to_db, Db};
+use crate::secrets::SecretBox;
+
+/// Reload rules, silences and channels from the database.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Reload {
+    /// Fired once applied.
+    pub done: Option<oneshot::Sender<()>>,
+}
+
+/// Replies once every input received so far is evaluated and written.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Flush {
+    /// Fired after the writes.
+    pub done: oneshot::Sender<()>,
+}
+
+/// The evaluator and lifecycle.
+pub struct Notifier {
+    db: Db,
+    secrets: Arc<SecretBox>,
+    engine: Engine,
+    eval: Evaluator,
+    snapshots: Arc<Subscription<SnapshotReceived>>,
+    status: Arc<Subscription<ClusterStatusChanged>>,
+    commands: Arc<Subscription<CommandStateChanged>>,
+    dispatcher: Addr<Dispatcher>,
+    tick: Duration,
+    /// Set once `started()` has loaded the state; inputs before that are kept waiting by
+    /// `ctx.wait`, so this is only a guard for the tick.
+    ready: bool,
+}
+
+type Work = std::pin::Pin<Box<dyn ActorFuture<Notifier, Output = ()>>>;
+
+impl Notifier {
+    fn on_snapshot(&mut self, msg: SnapshotReceived) -> Vec<Effect> {
+        let now = msg.received_at;
+        let cluster = msg.cluster_id;
+        self.eval.observe_snapshot(&cluster, &msg.snapshot, now);
+        self.engine.seen(&cluster);
+        let rules: Vec<(i32, Condition, Scope)> = self
+            .engine
+            .rules()
+            .filter(|r| r.condition.metric.from_snapshot() && r.scope.matches_cluster(&cluster))
+            .map(|r| (r.id, r.condition.clone(), r.scope.clone()))
+            .collect();
+        let mut fx = Vec::new();
+        for (id, cond, scope) in rules {
+            let matches = self
+                .eval
+                .matches(&cond, &scope, &cluster, &msg.snapshot, now);
+            fx.extend(self.engine.evaluate(id, &cluster, matches, now));
+        }
+        fx
+    }
+
+    fn on_status(&mut self, msg: ClusterStatusChanged) -> Vec<Effect> {
+        let online = match msg.status {
+            Liveness::Online => true,
+            Liveness::Offline => false,
+            Liveness::Unknown => return Vec::new(),
+        };
+        let last_seen = msg
+            .last_seen
+            .map_or_else(|| "never".to_string(), |t| t.to_rfc3339());
+        let obs = Observation {
+            resource: ResourceId {
+                kind: "Cluster".into(),
+                namespace: String::new(),
+                name: msg.cluster_id.to_string(),
+            },
+            subkey: String::new(),
+            value: 1.0,
+            description: format!("no agent request since {last_seen}"),
+            details: vec![
+                ("last_seen".into(), last_seen),
+                ("offline_since".into(), msg.at.to_rfc3339()),
+            ],
+        };
+        if !online {
+            self.eval.forget_cluster(&msg.cluster_id);
+        }
+        self.engine
+            .cluster_status(&msg.cluster_id, online, obs, msg.at)
+    }
+
+    fn on_command(&mut self, msg: CommandStateChanged) -> Vec<Effect> {
+        if !matches!(msg.status, CommandState::Failed | CommandState::Timeout) {
+            return Vec::new();
+        }
+        let Some(rule) = self.engine.builtin(COMMAND_RULE) else {
+            return Vec::new();
+        };
+        if !self
+            .engine
+            .rules()
+            .any(|r| r.id == rule && r.scope.matches_cluster(&msg.cluster_id))
+        {
+            return Vec::new();
+        }
+        let status = msg.status.to_string();
+        let obs = Observation {
+            resource: ResourceId {
+                kind: "Command".into(),
+                namespace: String::new(),
+                name: msg.command_id.to_string(),
+            },
+            subkey: String::new(),
+            value: 1.0,
+            description: format!("command {} ({}) ended {status}", msg.command_id, msg.action),
+            details: vec![
+                ("action".into(), msg.action.to_string()),
+                ("status".into(), status),
+            ],
+        };
+        self.engine
+            .fire_one_shot(rule, &msg.cluster_id, obs, msg.at)
+    }
+
+    /// Writes `fx` in one transaction, then kicks the dispatcher.
+    fn apply(&mut self, fx: Vec<Effect>) -> Option<Work> {
+        if fx.is_empty() {
+            return None;
+        }
+        let now = Utc::now();
+        let mut ops = Vec::new();
+        let mut deliveries = Vec::new();
+        for e in fx {
+            match e {
+                Effect::Fire(a) => ops.push(HistoryOp::Fire(Box::new(NewAlertRow {
+                    uid: a.uid,
+                    rule_id: Some(a.rule_id),
+                    rule_name: a.rule_name,
+                    fingerprint: a.fingerprint,
+                    cluster_id: a.cluster_id,
+                    severity: a.severity.as_str().to_string(),
+                    title: a.title,
+                    message: a.observation.description.clone(),
+                    resource_kind: a.observation.resource.kind.clone(),
+                    resource_namespace: a.observation.resource.namespace.clone(),
+                    resource_name: a.observation.resource.name.clone(),
+                    value: Some(a.observation.value),
+                    details: serde_json::to_string(&a.observation.details)
+                        .unwrap_or_else(|_| "[]".into()),
+                    status: "firing".into(),
+                    fired_at: to_db(a.fired_at),
+                }))),
+                Effect::Resolve { uid, at } => ops.push(HistoryOp::Resolve { uid, at }),
+                Effect::Notified { uids, at } => ops.push(HistoryOp::Notified { uids, at }),
+                Effect::Suppress { uid, reason } => ops.push(HistoryOp::Suppress {
+                    uid,
+                    reason: reason.map(|r| r.as_str().to_string()),
+                }),
+                Effect::Send { channels, message } => {
+                    let Ok(json) = serde_json::to_string(&message) else {
+                        continue;
+                    };
+                    for channel in channels {
+                        deliveries.push(NewDelivery {
+                            channel,
+                            kind: message.kind.as_str().to_string(),
+                            alert_uid: message.alerts.first().map(|a| a.alert_uid.clone()),
+                            cluster_id: message.cluster_id.clone(),
+                            rule_name: message.rule.clone(),
+                            title: message.title.clone(),
+                            message: json.clone(),
+                            status: "pending".into(),
+                            next_attempt_at: to_db(now),
+                            created_at: to_db(now),
+                            updated_at: to_db(now),
+                        });
+                    }
+                }
+            }
+        }
+        let kick = !deliveries.is_empty();
+        let db = self.db.clone();
+        let write = async move {
+            db.write(move |conn| {
+                conn.immediate_transaction(|conn| {
+                    for op in &ops {
+                        repo::apply_history(conn, op)?;
+                    }
+                    repo::insert_deliveries(conn, &deliveries)
+                })
+            })
+            .await
+        };
+        Some(Box::pin(write.into_actor(self).map(
+            move |res, act, _| match res {
+                Ok(()) => {
+                    if kick {
+                        act.dispatcher.do_send(Kick);
+                    }
+                }
+                Err(e) => tracing::error!(error = %e, "alert state could not be written"),
+            },
+        )))
+    }
+
+    fn run(&mut self, fx: Vec<Effect>, ctx: &mut Context<Self>) {
+        if let Some(work) = self.apply(fx) {
+            ctx.wait(work);
+        }
+    }
+
+    /// Loads rules, silences and channel effectiveness into the engine.
+    fn reload(&mut self, restore: bool) -> Work {
+        let db = self.db.clone();
+        let secrets = Arc::clone(&self.secrets);
+        let load = async move {
+            let rules = db.read(repo::list_rules).await?;
+            let silences = db.read(|c| repo::current_silences(c, Utc::now())).await?;
+            let channels = super::load_channels(&db, &secrets).await?;
+            let firing = if restore {
+                Some(db.read(repo::firing_alerts).await?)
+            } else {
+                None
+            };
+            Ok::<_, crate::db::DbError>((rules, silences, channels, firing))
+        };
+        Box::pin(load.into_actor(self).map(|res, act, ctx| match res {
+            Ok((rules, silences, channels, firing)) => {
+                let views = rules.into_iter().filter_map(rule_view).collect();
+                act.engine.set_silences(
+                    silences
+                        .into_iter()
+                        .map(|s| Silence {
+                            id: s.id,
+                            cluster_id: s.cluster_id,
+                            rule: s.rule,
+                            resource: s.resource,
+                            starts_at: from_db(s.starts_at),
+                            ends_at: from_db(s.ends_at),
+                        })
+                        .collect(),
+                );
+                act.engine.set_effective(
+                    channels
+                        .iter()
+                        .filter(|c| c.effective())
+                        .map(|c| c.kind.as_str().to_string())
+                        .collect::<HashSet<_>>(),
+                );
+                if let Some(rows) = firing {
+                    let n = rows.len();
+                    act.engine
+                        .restore(rows.into_iter().filter_map(firing_row).collect());
+                    tracing::info!(firing = n, "alert state rebuilt");
+                }
+                let fx = act.engine.set_rules(views, Utc::now());
+                act.ready = true;
+                act.run(fx, ctx);
+            }
+            Err(e) => tracing::error!(error = %e, "notifier could not load its rules"),
+        }))
+    }
+}
+
+/// A stored rule as the engine needs it; a rule that no longer parses is skipped (logged).
+pub fn rule_view(r: repo::RuleRow) -> Option<RuleView> {
+    if !r.enabled {
+        return None;
+    }
+    let parsed = (|| {
+        let cond: serde_json::Value =
+            serde_json::from_str(&r.condition).map_err(|e| e.to_string())?;
+        let condition = Condition::parse(&r.resource_type, &cond, None)?;
+        let labels: serde_json::Value =
+            serde_json::from_str(&r.labels).map_err(|e| e.to_string())?;
+        let scope = Scope::parse(r.cluster_id.clone(), r.namespace.clone(), Some(&labels))?;
+        let channels: Vec<String> =
+            serde_json::from_str(&r.notify_channels).map_err(|e| e.to_string())?;
+        let severity = Severity::parse(&r.severity).ok_or("unknown severity")?;
+        Ok::<_, String>((condition, scope, channels, severity))
+    })();
+    match parsed {
+        Ok((condition, scope, channels, severity)) => Some(RuleView {
+            id: r.id,
+            name: r.name,
+            description: r.description,
+            builtin: r.builtin,
+            severity,
+            cooldown: Duration::from_secs(u64::try_from(r.cooldown_sec).unwrap_or(0)),
+            channels,
+            condition,
+            scope,
+        }),
+        Err(e) => {
+            tracing::warn!(rule_id = r.id, error = %e, "stored alert rule skipped");
+            None
+        }
+    }
+}
+
+fn firing_row(r: repo::AlertRow) -> Option<FiringRow> {
+    let rule_id = r.rule_id?;
+    // fingerprint = rule|cluster|key
+    let key = r.fingerprint.splitn(3, '|').nth(2)?.to_string();
+    Some(FiringRow {
+        uid: r.uid,
+        rule_id,
+        cluster_id: r.cluster_id,
+        key,
+        resource: ResourceId {
+            kind: r.resource_kind,
+            namespace: r.resource_namespace,
+            name: r.resource_name,
+        },
+        description: r.message,
+        value: r.value,
+        details: serde_json::from_str(&r.details).unwrap_or_default(),
+        fired_at: from_db(r.fired_at),
+        notified: r.notified,
+        suppressed: r.suppressed.as_deref().and_then(Suppressed::parse),
+        last_notified_at: r.last_notified_at.map(from_db),
+    })
+}
+
+impl Actor for Notifier {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        let load = self.reload(true);
+        ctx.wait(load);
+        let s = Arc::clone(&self.snapshots);
+        ctx.add_stream(futures_util::stream::unfold(s, |s| async move {
+            let m = s.recv().await?;
+            Some((m, s))
+        }));
+        let s = Arc::clone(&self.status);
+        ctx.add_stream(futures_util::stream::unfold(s, |s| async move {
+            let m = s.recv().await?;
+            Some((m, s))
+        }));
+        let s = Arc::clone(&self.commands);
+        ctx.add_stream(futures_util::stream::unfold(s, |s| async move {
+            let m = s.recv().await?;
+            Some((m, s))
+        }));
+        ctx.run_interval(self.tick, |act, ctx| {
+            if act.ready {
+                let fx = act.engine.tick(Utc::now());
+                act.run(fx, ctx);
+            }
+        });
+    }
+}
+
+impl StreamHandler<SnapshotReceived> for Notifier {
+    fn handle(&mut self, msg: SnapshotReceived, ctx: &mut Context<Self>) {
+        let fx = self.on_snapshot(msg);
+        self.run(fx, ctx);
+    }
+
+    fn finished(&mut self, _: &mut Context<Self>) {}
+}
+
+impl StreamHandler<ClusterStatusChanged> for Notifier {
+    fn handle(&mut self, msg: ClusterStatusChanged, ctx: &mut Context<Self>) {
+        let fx = self.on_status(msg);
+        self.run(fx, ctx);
+    }
+
+    fn finished(&mut self, _: &mut Context<Self>) {}
+}
+
+impl StreamHandler<CommandStateChanged> for Notifier {
+    fn handle(&mut self, msg: CommandStateChanged, ctx: &mut Context<Self>) {
+        let fx = self.on_command(msg);
+        self.run(fx, ctx);
+    }
+
+    fn finished(&mut self, _: &mut Context<Self>) {}
+}
+
+impl Handler<Reload> for Notifier {
+    type Result = ();
+
+    fn handle(&mut self, msg: Reload, ctx: &mut Context<Self>) {
+        let load = self.reload(false);
+        let done = msg.done;
+        ctx.wait(load.map(move |(), _, _| {
+            if let Some(done) = done {
+                let _ = done.send(());
+            }
+        }));
+    }
+}
+
+impl Handler<Flush> for Notifier {
+    type Result = ();
+
+    fn handle(&mut self, msg: Flush, ctx: &mut Context<Self>) {
+        // One chained future: actix runs several `ctx.wait` futures last-in first-out.
+        let mut fx = Vec::new();
+        while let Some(m) = self.status.try_recv() {
+            fx.extend(self.on_status(m));
+        }
+        while let Some(m) = self.snapshots.try_recv() {
+            fx.extend(self.on_snapshot(m));
+        }
+        while let Some(m) = self.commands.try_recv() {
+            fx.extend(self.on_command(m));
+        }
+        fx.extend(self.engine.tick(Utc::now()));
+        let work: Work = self.apply(fx).unwrap_or_else(|| Box::pin(fut::ready(())));
+        let done = msg.done;
+        ctx.wait(work.map(move |(), _, _| {
+            let _ = done.send(());
+        }));
+    }
+}
+
+/// How often the engine ticks: often enough that `group_wait` is honoured within a few
+/// percent, never more than 10 times a second.
+fn tick_for(group_wait: Duration) -> Duration {
+    (group_wait / 4).clamp(Duration::from_millis(100), Duration::from_secs(1))
+}
+
+/// Starts the notifier, subscribed to the bus. Runs inside the actix System.
+pub fn start(
+    db: &Db,
+    bus: &Bus,
+    settings: &Arc<Settings>,
+    secrets: &Arc<SecretBox>,
+    dispatcher: Addr<Dispatcher>,
+) -> Addr<Notifier> {
+    // Subscribe now, before the actor runs, so nothing published meanwhile is missed.
+    let notifier = Notifier {
+        db: db.clone(),
+        secrets: Arc::clone(secrets),
+        engine: Engine::new(Timing {
+            group_wait: settings.alert_group_wait,
+            repeat_interval: settings.alert_repeat_interval,
+        }),
+        eval: Evaluator::default(),
+        snapshots: Arc::new(bus.snapshots.subscribe("notifier")),
+        status: Arc::new(bus.status.subscribe("notifier")),
+        commands: Arc::new(bus.commands.subscribe("notifier")),
+        dispatcher,
+        tick: tick_for(settings.alert_group_wait),
+        ready: false,
+    };
+    notifier.start()
+}
+
+/// When `t` is at least `d` in the past.
+pub fn older_than(t: DateTime<Utc>, d: Duration, now: DateTime<Utc>) -> bool {
+    chrono::Duration::from_std(d).is_ok_and(|d| now - t >= d)
+}

@@ -1,0 +1,167 @@
+//! Alerts and notifications: rules, the alert lifecycle, the outbox and the channels.
+//!
+//! - [`actor::Notifier`] subscribes to the bus, evaluates the rules and drives the
+//!   [`engine::Engine`]; what it decides is written to `alert_history` and to the outbox
+//!   (`notify_deliveries`) in one transaction.
+//! - [`dispatch::Dispatcher`] sends what the outbox holds, with retries, a circuit breaker
+//!   and a message budget per channel.
+//! - [`channel`] speaks to Slack, email, webhooks, DingTalk and Feishu.
+
+pub mod actor;
+pub mod api;
+pub mod channel;
+pub mod dispatch;
+pub mod engine;
+pub mod message;
+pub mod render;
+pub mod rules;
+
+use std::sync::Arc;
+
+use actix::prelude::*;
+use tokio::sync::oneshot;
+
+use atlhyper_actors::messages::Bus;
+
+use crate::config::Settings;
+use crate::db::Db;
+use crate::secrets::SecretBox;
+use channel::ChannelKind;
+
+/// A channel as stored, decrypted and checked.
+#[derive(Debug, Clone)]
+pub struct LoadedChannel {
+    /// Its type.
+    pub kind: ChannelKind,
+    /// Display name.
+    pub name: String,
+    /// The enabled flag.
+    pub enabled: bool,
+    /// The config in clear (never logged, never returned unmasked).
+    pub config: serde_json::Value,
+    /// What is wrong with the config; empty when valid.
+    pub errors: Vec<String>,
+    /// When it was last changed.
+    pub updated_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl LoadedChannel {
+    /// The seed's `IsEffective`: enabled **and** valid.
+    pub fn effective(&self) -> bool {
+        self.enabled && self.errors.is_empty()
+    }
+
+    /// A type that has never been configured.
+    pub fn unconfigured(kind: ChannelKind) -> Self {
+        Self {
+            kind,
+            name: kind.default_name().to_string(),
+            enabled: false,
+            config: serde_json::json!({}),
+            errors: vec!["not configured".to_string()],
+            updated_at: None,
+        }
+    }
+}
+
+/// Every channel type, configured or not, decrypted and validated. A config that cannot be
+/// decrypted (a changed secret key) is reported as invalid, never used.
+pub async fn load_channels(
+    db: &Db,
+    secrets: &SecretBox,
+) -> Result<Vec<LoadedChannel>, crate::db::DbError> {
+    let rows = db.read(crate::db::notify::list_channels).await?;
+    let mut out: Vec<LoadedChannel> = ChannelKind::ALL
+        .iter()
+        .map(|k| LoadedChannel::unconfigured(*k))
+        .collect();
+    for row in rows {
+        let Some(kind) = ChannelKind::parse(&row.type_) else {
+            continue;
+        };
+        let (config, errors) = match secrets.decrypt(&row.config) {
+            Ok(clear) => match serde_json::from_str::<serde_json::Value>(&clear) {
+                Ok(v) => {
+                    let errors = channel::validate(kind, &v);
+                    (v, errors)
+                }
+                Err(_) => (
+                    serde_json::json!({}),
+                    vec!["stored config is not JSON".to_string()],
+                ),
+            },
+            Err(_) => (
+                serde_json::json!({}),
+                vec!["stored config cannot be decrypted (was the secret key changed?)".to_string()],
+            ),
+        };
+        if let Some(slot) = out.iter_mut().find(|c| c.kind == kind) {
+            *slot = LoadedChannel {
+                kind,
+                name: row.name,
+                enabled: row.enabled,
+                config,
+                errors,
+                updated_at: Some(crate::db::from_db(row.updated_at)),
+            };
+        }
+    }
+    Ok(out)
+}
+
+/// Handles to the notifier actors.
+#[derive(Clone, Default)]
+pub struct Notify {
+    notifier: Option<Addr<actor::Notifier>>,
+    dispatcher: Option<Addr<dispatch::Dispatcher>>,
+}
+
+impl Notify {
+    /// Starts both actors, subscribed to the bus. Runs inside the actix System.
+    pub fn start(db: &Db, bus: &Bus, settings: &Arc<Settings>, secrets: &Arc<SecretBox>) -> Self {
+        let dispatcher = dispatch::start(db, settings, secrets);
+        let notifier = actor::start(db, bus, settings, secrets, dispatcher.clone());
+        Self {
+            notifier: Some(notifier),
+            dispatcher: Some(dispatcher),
+        }
+    }
+
+    /// Rules, silences or channels changed: both actors reload them. Returns once the
+    /// notifier has applied them.
+    pub async fn reload(&self) {
+        if let Some(d) = &self.dispatcher {
+            let _ = d.send(dispatch::Reload).await;
+        }
+        if let Some(n) = &self.notifier {
+            let (tx, rx) = oneshot::channel();
+            if n.send(actor::Reload { done: Some(tx) }).await.is_ok() {
+                let _ = rx.await;
+            }
+        }
+    }
+
+    /// Waits until everything received so far is evaluated and written, and the
+    /// dispatcher has looked at the outbox (tests, shutdown).
+    pub async fn flush(&self) {
+        if let Some(n) = &self.notifier {
+            let (tx, rx) = oneshot::channel();
+            if n.send(actor::Flush { done: tx }).await.is_ok() {
+                let _ = rx.await;
+            }
+        }
+        if let Some(d) = &self.dispatcher {
+            let _ = d.send(dispatch::Kick).await;
+        }
+    }
+
+    /// The dispatcher, for test sends through the channels' breakers.
+    pub fn dispatcher(&self) -> Option<&Addr<dispatch::Dispatcher>> {
+        self.dispatcher.as_ref()
+    }
+}
+
+/// The notifier's dashboard routes.
+pub fn routes(t: &mut crate::http::api::Routes) {
+    api::routes(t);
+}
