@@ -253,7 +253,7 @@ settings! {
         "Days finished commands are kept";
     audit_retention_days: u32 = 180 => count::<u32>,
         "MASTER_AUDIT_RETENTION_DAYS" [], "180",
-        "Days audit records are kept (unresolved security events: forever)";
+        "Days audit records, resolved alerts and finished deliveries are kept (unresolved security events and firing alerts: forever)";
     slo_raw_retention: Duration = hours(48) => duration,
         "MASTER_SLO_RAW_RETENTION" [], "\"48h\"",
         "How long raw SLO data is kept";

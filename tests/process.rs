@@ -322,6 +322,53 @@ async fn passwords_and_tokens_in_bodies_never_reach_the_db_or_the_log() {
         .unwrap();
     assert_eq!(r.status(), 200);
 
+    // Notification channels: the secrets go in through PUT and out through a failing
+    // test send (an unreachable receiver), whose error is logged and returned.
+    const SLACK_TOKEN: &str = "T0LEAK/B0LEAK/slackLeakCanary77";
+    const HOOK_SECRET: &str = "webhook-leak-canary-secret-42";
+    const DING_SECRET: &str = "SECdingLeakCanary0099";
+    for (kind, config) in [
+        (
+            "slack",
+            serde_json::json!({"webhook_url": format!("http://127.0.0.1:9/services/{SLACK_TOKEN}")}),
+        ),
+        (
+            "webhook",
+            serde_json::json!({"url": "http://127.0.0.1:9/hook", "secret": HOOK_SECRET}),
+        ),
+        (
+            "dingtalk",
+            serde_json::json!({"webhook_url": "http://127.0.0.1:9/robot/send?access_token=dingLeakToken55", "secret": DING_SECRET}),
+        ),
+    ] {
+        let r = c
+            .put(format!("{}/api/v2/notify/channels/{kind}", m.http))
+            .bearer_auth(&admin)
+            .json(&serde_json::json!({"enabled": true, "config": config}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{kind}");
+        let reply: serde_json::Value = post(
+            &format!("/api/v2/notify/channels/{kind}/test"),
+            Some(&admin),
+            serde_json::json!({}),
+        )
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+        assert_eq!(reply["success"], false, "{kind}: {reply}");
+        assert!(reply["error"].is_string());
+        for secret in [SLACK_TOKEN, HOOK_SECRET, DING_SECRET, "dingLeakToken55"] {
+            assert!(
+                !reply.to_string().contains(secret),
+                "{kind} test reply leaks"
+            );
+        }
+    }
+
     // Stop cleanly, so the audit writer flushes and the WAL is checkpointed.
     Command::new("kill")
         .arg("-TERM")
@@ -364,6 +411,10 @@ async fn passwords_and_tokens_in_bodies_never_reach_the_db_or_the_log() {
         api_key.as_str(),
         agent_token.as_str(),
         admin.as_str(),
+        SLACK_TOKEN,
+        HOOK_SECRET,
+        DING_SECRET,
+        "dingLeakToken55",
     ] {
         assert!(!db.contains(secret), "a secret is in the database file");
         assert!(!log.contains(secret), "a secret is in the log");

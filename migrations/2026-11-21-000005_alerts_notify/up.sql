@@ -117,7 +117,7 @@ CREATE TABLE notify_deliveries (
     attempts         INTEGER NOT NULL DEFAULT 0,
     next_attempt_at  TIMESTAMP NOT NULL,
     last_error       TEXT,
-    digest_id        INTEGER REFERENCES notify_deliveries (id),
+    digest_id        INTEGER REFERENCES notify_deliveries (id) ON DELETE SET NULL,
     created_at       TIMESTAMP NOT NULL,
     updated_at       TIMESTAMP NOT NULL,
     delivered_at     TIMESTAMP

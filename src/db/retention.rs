@@ -176,17 +176,20 @@ pub enum Target {
     Slo,
     /// Resolved `security_events`.
     SecurityEvents,
+    /// Resolved `alert_history` rows and finished `notify_deliveries`.
+    Alerts,
 }
 
 impl Target {
     /// Every target, in the order a full cleanup runs them.
-    pub const ALL: [Target; 6] = [
+    pub const ALL: [Target; 7] = [
         Target::Events,
         Target::NodeMetrics,
         Target::Commands,
         Target::Audit,
         Target::Slo,
         Target::SecurityEvents,
+        Target::Alerts,
     ];
 
     /// The API name.
@@ -198,6 +201,7 @@ impl Target {
             Target::Audit => "audit",
             Target::Slo => "slo",
             Target::SecurityEvents => "security_events",
+            Target::Alerts => "alerts",
         }
     }
 
@@ -298,6 +302,28 @@ impl Rule {
             "security_events",
             "id",
             "resolved = 1 AND timestamp < ?",
+            None,
+            cutoff(now, days),
+        )
+    }
+
+    /// Resolved alerts older than `days` (firing ones are kept, however old).
+    pub fn alerts(now: DateTime<Utc>, days: u32) -> Self {
+        Self::new(
+            "alert_history",
+            "id",
+            "status = 'resolved' AND resolved_at < ?",
+            None,
+            cutoff(now, days),
+        )
+    }
+    /// Delivered, failed or folded deliveries last changed more than `days` ago (pending
+    /// ones are kept).
+    pub fn deliveries(now: DateTime<Utc>, days: u32) -> Self {
+        Self::new(
+            "notify_deliveries",
+            "id",
+            "status <> 'pending' AND updated_at < ?",
             None,
             cutoff(now, days),
         )

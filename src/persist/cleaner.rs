@@ -29,12 +29,13 @@ use crate::db::retention::{self, RetentionPolicy, Rule, Target};
 use crate::db::{Db, DbError};
 
 /// Targets the event-interval timer runs.
-const EVENT_TIMER_TARGETS: [Target; 5] = [
+const EVENT_TIMER_TARGETS: [Target; 6] = [
     Target::Events,
     Target::Commands,
     Target::Audit,
     Target::SecurityEvents,
     Target::Slo,
+    Target::Alerts,
 ];
 
 /// What one delete batch should hold the writer for. A write waits behind at most about
@@ -213,6 +214,11 @@ async fn run(
                 Target::SecurityEvents if policy.audit_retention_days > 0 => {
                     let rule = Rule::security_events(now, policy.audit_retention_days);
                     n += apply(db, rule, msg.dry_run, b).await?;
+                }
+                Target::Alerts if policy.audit_retention_days > 0 => {
+                    let days = policy.audit_retention_days;
+                    n += apply(db, Rule::alerts(now, days), msg.dry_run, b).await?;
+                    n += apply(db, Rule::deliveries(now, days), msg.dry_run, b).await?;
                 }
                 // No SLO tables yet; disabled rules delete nothing.
                 _ => {}

@@ -729,3 +729,40 @@ async fn an_offline_cluster_inhibits_its_other_alerts_and_says_how_many() {
         "{kinds:?}"
     );
 }
+
+#[actix_web::test]
+async fn retention_removes_old_resolved_alerts_and_finished_deliveries_only() {
+    use diesel::RunQueryDsl;
+    let app = spawn_with(fast).await;
+    app.state
+        .db
+        .write(|c| {
+            diesel::sql_query(
+                "INSERT INTO alert_history (uid, rule_name, fingerprint, cluster_id, severity, title, message,
+                   resource_kind, resource_namespace, resource_name, status, fired_at, resolved_at)
+                 VALUES ('old', 'r', '1|c|a', 'c', 'info', 't', 'm', 'Node', '', 'a', 'resolved',
+                         '2020-01-01 00:00:00', '2020-01-01 00:10:00'),
+                        ('old-firing', 'r', '1|c|b', 'c', 'info', 't', 'm', 'Node', '', 'b', 'firing',
+                         '2020-01-01 00:00:00', NULL)",
+            )
+            .execute(c)?;
+            diesel::sql_query(
+                "INSERT INTO notify_deliveries (channel, kind, title, message, status, next_attempt_at, created_at, updated_at)
+                 VALUES ('webhook', 'firing', 't', '{}', 'delivered', '2020-01-01 00:00:00', '2020-01-01 00:00:00', '2020-01-01 00:00:00'),
+                        ('webhook', 'firing', 't', '{}', 'pending', '2099-01-01 00:00:00', '2020-01-01 00:00:00', '2020-01-01 00:00:00')",
+            )
+            .execute(c)?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let (s, r) = app
+        .post("/api/v2/admin/cleanup", &json!({"targets": ["alerts"]}))
+        .await;
+    assert_eq!(s, 200, "{r}");
+    assert_eq!(r["deleted"]["alerts"], 2, "{r}");
+    assert_eq!(alerts(&app, "").await["total"], 1, "the firing one stays");
+    let d = deliveries(&app, "").await;
+    assert_eq!(d["total"], 1);
+    assert_eq!(d["items"][0]["status"], "pending");
+}

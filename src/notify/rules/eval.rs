@@ -1249,5 +1249,25 @@ mod tests {
         }
         let per = start.elapsed() / rounds;
         println!("observe + 10 rules over 5,000 pods: {per:?} per snapshot ({total} matches)");
+        let start = std::time::Instant::now();
+        for _ in 0..rounds {
+            ev.observe_snapshot("big", &s, at("2026-01-01T10:00:00Z"));
+        }
+        println!("  observe: {:?}", start.elapsed() / rounds);
+        for (c, sc) in &rules {
+            let start = std::time::Instant::now();
+            let mut n = 0;
+            for _ in 0..rounds {
+                n = ev
+                    .matches(c, sc, "big", &s, at("2026-01-01T10:00:00Z"))
+                    .len();
+            }
+            println!(
+                "  {} {:?}: {:?} ({n})",
+                c.metric,
+                sc.labels,
+                start.elapsed() / rounds
+            );
+        }
     }
 }
