@@ -97,7 +97,31 @@ impl Keyed for CommandStateChanged {
     }
 }
 
-/// The three topics every actor publishes to. Cheap to clone.
+/// Published when an alert starts firing or is resolved (after it is stored).
+#[derive(Debug, Clone, Serialize)]
+pub struct AlertChanged {
+    /// The alert history row's uid.
+    pub alert_uid: Arc<str>,
+    /// The cluster.
+    pub cluster_id: Arc<str>,
+    /// The rule's name.
+    pub rule: String,
+    /// `firing` or `resolved`.
+    pub status: &'static str,
+    /// The resource identifier, `Kind/namespace/name`.
+    pub resource: String,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+impl Keyed for AlertChanged {
+    type Key = Arc<str>;
+    fn key(&self) -> Arc<str> {
+        Arc::clone(&self.alert_uid)
+    }
+}
+
+/// The topics every actor publishes to. Cheap to clone.
 #[derive(Clone, Default)]
 pub struct Bus {
     /// New snapshots.
@@ -106,6 +130,8 @@ pub struct Bus {
     pub status: Topic<ClusterStatusChanged>,
     /// Command lifecycle.
     pub commands: Topic<CommandStateChanged>,
+    /// Alerts firing and resolved.
+    pub alerts: Topic<AlertChanged>,
 }
 
 impl Bus {
@@ -114,6 +140,7 @@ impl Bus {
         self.snapshots.close();
         self.status.close();
         self.commands.close();
+        self.alerts.close();
     }
 }
 

@@ -18,13 +18,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use tokio::sync::oneshot;
 
 use atlhyper_actors::bus::Subscription;
 use atlhyper_actors::command::CommandState;
 use atlhyper_actors::messages::{
-    Bus, ClusterStatusChanged, CommandStateChanged, Liveness, SnapshotReceived,
+    AlertChanged, Bus, ClusterStatusChanged, CommandStateChanged, Liveness, SnapshotReceived,
 };
 
 use super::dispatch::{Dispatcher, Kick};
@@ -64,6 +64,7 @@ pub struct Notifier {
     status: Arc<Subscription<ClusterStatusChanged>>,
     commands: Arc<Subscription<CommandStateChanged>>,
     dispatcher: Addr<Dispatcher>,
+    bus: Bus,
     tick: Duration,
     /// Set once `started()` has loaded the state; inputs before that are kept waiting by
     /// `ctx.wait`, so this is only a guard for the tick.
@@ -165,27 +166,54 @@ impl Notifier {
         let now = Utc::now();
         let mut ops = Vec::new();
         let mut deliveries = Vec::new();
+        let mut published = Vec::new();
         for e in fx {
             match e {
-                Effect::Fire(a) => ops.push(HistoryOp::Fire(Box::new(NewAlertRow {
-                    uid: a.uid,
-                    rule_id: Some(a.rule_id),
-                    rule_name: a.rule_name,
-                    fingerprint: a.fingerprint,
-                    cluster_id: a.cluster_id,
-                    severity: a.severity.as_str().to_string(),
-                    title: a.title,
-                    message: a.observation.description.clone(),
-                    resource_kind: a.observation.resource.kind.clone(),
-                    resource_namespace: a.observation.resource.namespace.clone(),
-                    resource_name: a.observation.resource.name.clone(),
-                    value: Some(a.observation.value),
-                    details: serde_json::to_string(&a.observation.details)
-                        .unwrap_or_else(|_| "[]".into()),
-                    status: "firing".into(),
-                    fired_at: to_db(a.fired_at),
-                }))),
-                Effect::Resolve { uid, at } => ops.push(HistoryOp::Resolve { uid, at }),
+                Effect::Fire(a) => {
+                    published.push(AlertChanged {
+                        alert_uid: Arc::from(a.uid.as_str()),
+                        cluster_id: Arc::from(a.cluster_id.as_str()),
+                        rule: a.rule_name.clone(),
+                        status: "firing",
+                        resource: a.observation.resource.key(),
+                        at: a.fired_at,
+                    });
+                    ops.push(HistoryOp::Fire(Box::new(NewAlertRow {
+                        uid: a.uid,
+                        rule_id: Some(a.rule_id),
+                        rule_name: a.rule_name,
+                        fingerprint: a.fingerprint,
+                        cluster_id: a.cluster_id,
+                        severity: a.severity.as_str().to_string(),
+                        title: a.title,
+                        message: a.observation.description.clone(),
+                        resource_kind: a.observation.resource.kind.clone(),
+                        resource_namespace: a.observation.resource.namespace.clone(),
+                        resource_name: a.observation.resource.name.clone(),
+                        value: Some(a.observation.value),
+                        details: serde_json::to_string(&a.observation.details)
+                            .unwrap_or_else(|_| "[]".into()),
+                        status: "firing".into(),
+                        fired_at: to_db(a.fired_at),
+                    })));
+                }
+                Effect::Resolve {
+                    uid,
+                    at,
+                    cluster,
+                    rule,
+                    resource,
+                } => {
+                    published.push(AlertChanged {
+                        alert_uid: Arc::from(uid.as_str()),
+                        cluster_id: cluster,
+                        rule,
+                        status: "resolved",
+                        resource,
+                        at,
+                    });
+                    ops.push(HistoryOp::Resolve { uid, at });
+                }
                 Effect::Notified { uids, at } => ops.push(HistoryOp::Notified { uids, at }),
                 Effect::Suppress { uid, reason } => ops.push(HistoryOp::Suppress {
                     uid,
@@ -231,6 +259,9 @@ impl Notifier {
                 Ok(()) => {
                     if kick {
                         act.dispatcher.do_send(Kick);
+                    }
+                    for m in published {
+                        act.bus.alerts.publish(m);
                     }
                 }
                 Err(e) => tracing::error!(error = %e, "alert state could not be written"),
@@ -479,13 +510,9 @@ pub fn start(
         status: Arc::new(bus.status.subscribe("notifier")),
         commands: Arc::new(bus.commands.subscribe("notifier")),
         dispatcher,
+        bus: bus.clone(),
         tick: tick_for(settings.alert_group_wait),
         ready: false,
     };
     notifier.start()
-}
-
-/// When `t` is at least `d` in the past.
-pub fn older_than(t: DateTime<Utc>, d: Duration, now: DateTime<Utc>) -> bool {
-    chrono::Duration::from_std(d).is_ok_and(|d| now - t >= d)
 }

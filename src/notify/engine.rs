@@ -205,6 +205,12 @@ pub enum Effect {
         uid: String,
         /// When.
         at: DateTime<Utc>,
+        /// Its cluster.
+        cluster: Arc<str>,
+        /// Its rule's name.
+        rule: String,
+        /// Its resource key.
+        resource: String,
     },
     /// Mark rows notified now.
     Notified {
@@ -613,6 +619,9 @@ impl Engine {
         fx.push(Effect::Resolve {
             uid: uid.clone(),
             at: now,
+            cluster: Arc::clone(&a.cluster),
+            rule: rule.name.clone(),
+            resource: a.obs.resource.key(),
         });
         if queued {
             if let Some(g) = self.groups.get_mut(&(Arc::clone(&a.cluster), rule.id)) {
@@ -1171,7 +1180,10 @@ mod tests {
         let fx = e.evaluate(1, &c, vec![], t(20_000));
         assert!(fx.contains(&Effect::Resolve {
             uid: "u1".into(),
-            at: t(20_000)
+            at: t(20_000),
+            cluster: Arc::clone(&c),
+            rule: "r1".into(),
+            resource: "Node/a".into(),
         }));
         assert_eq!(sends(&fx)[0].kind, MessageKind::Resolved);
     }

@@ -73,7 +73,31 @@ async fn offline_then_recovery_sends_exactly_one_message_each() {
     let app = spawn_with(fast).await;
     webhook(&app, &sink, json!({})).await;
     blip(&app, "c1").await;
+    // The live feed carries the alert too.
+    let sse = app
+        .api(
+            reqwest::Method::GET,
+            "/api/v2/subscribe?cluster_id=c1",
+            Some(&app.admin_token),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sse.status(), 200);
+    let mut feed = sse.bytes_stream();
     let got = sink.wait_for(1, Duration::from_secs(5)).await;
+    let mut text = String::new();
+    tokio::time::timeout(Duration::from_secs(5), async {
+        use futures_util::StreamExt;
+        while !text.contains("event: alert") {
+            let chunk = feed.next().await.unwrap().unwrap();
+            text.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    })
+    .await
+    .expect("an alert event on the live feed");
+    assert!(text.contains(r#""status":"firing""#), "{text}");
+    assert!(text.contains(r#""rule":"agent_offline""#), "{text}");
     let fired = got[0].json();
     assert_eq!(fired["kind"], "firing");
     assert_eq!(fired["rule"], "agent_offline");

@@ -23,7 +23,8 @@ fn event(name: &str, data: &impl Serialize) -> Option<Bytes> {
     Some(Bytes::from(format!("event: {name}\ndata: {json}\n\n")))
 }
 
-/// Streams `cluster_status`, `snapshot` and `command` events; `?cluster_id=` filters.
+/// Streams `cluster_status`, `snapshot`, `command` and `alert` events; `?cluster_id=`
+/// filters.
 pub async fn subscribe(
     _auth: Viewer,
     req: HttpRequest,
@@ -35,7 +36,7 @@ pub async fn subscribe(
         state.cluster(id, false).await?;
     }
     let keep = move |cluster: &str| only.as_deref().is_none_or(|c| c == cluster);
-    let (k1, k2, k3) = (keep.clone(), keep.clone(), keep);
+    let (k1, k2, k3, k4) = (keep.clone(), keep.clone(), keep.clone(), keep);
 
     let snapshots = state
         .bus
@@ -85,6 +86,15 @@ pub async fn subscribe(
             let out = k3(&m.cluster_id).then(|| event("command", &m));
             async move { out.flatten() }
         });
+    let alerts = state
+        .bus
+        .alerts
+        .subscribe("sse")
+        .into_stream()
+        .filter_map(move |m| {
+            let out = k4(&m.cluster_id).then(|| event("alert", &m));
+            async move { out.flatten() }
+        });
     let keepalive = stream::unfold((), |()| async {
         tokio::time::sleep(KEEPALIVE).await;
         Some((Bytes::from_static(b": keepalive\n\n"), ()))
@@ -94,6 +104,7 @@ pub async fn subscribe(
         snapshots.boxed(),
         status.boxed(),
         commands.boxed(),
+        alerts.boxed(),
         keepalive.boxed(),
     ];
     let shutdown = {

@@ -7,7 +7,7 @@
 //! pod counts as first seen (0 recent restarts) and the window fills again within
 //! [`RECENT_RESTARTS_WINDOW`].
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 use atlhyper_actors::model::{ClusterSnapshot, Event, GoTime, Pod};
@@ -224,18 +224,12 @@ impl Evaluator {
             .sum()
     }
 
-    /// Restarts of one pod within [`RECENT_RESTARTS_WINDOW`] before `now` (0 for a pod
-    /// this evaluator has not seen).
-    fn recent_restarts(&self, cluster: &str, pod: &Pod, now: DateTime<Utc>) -> i64 {
-        self.clusters
-            .get(cluster)
-            .and_then(|m| m.pods.get(pod.namespace()))
+    /// Restarts of one pod since `window_start` (0 for a pod this evaluator has not seen).
+    fn recent_restarts(mem: Option<&RestartMemory>, pod: &Pod, window_start: DateTime<Utc>) -> i64 {
+        mem.and_then(|m| m.pods.get(pod.namespace()))
             .and_then(|m| m.get(pod.name()))
             .map_or(0, |p| {
-                p.recent(
-                    i64::from(pod.status.restarts),
-                    minus(now, RECENT_RESTARTS_WINDOW),
-                )
+                p.recent(i64::from(pod.status.restarts), window_start)
             })
     }
 
@@ -314,13 +308,17 @@ impl Evaluator {
                 }
             }
             Metric::PodRestarts | Metric::PodRecentRestarts | Metric::PodNotReady => {
+                let mem = self.clusters.get(cluster);
+                let window_start = minus(now, RECENT_RESTARTS_WINDOW);
                 for p in &snap.pods {
                     if !scope.matches_namespace(p.namespace()) || !scope.matches_labels(&p.labels) {
                         continue;
                     }
                     let value = match cond.metric {
                         Metric::PodRestarts => f64::from(p.status.restarts),
-                        Metric::PodRecentRestarts => self.recent_restarts(cluster, p, now) as f64,
+                        Metric::PodRecentRestarts => {
+                            count_value(Self::recent_restarts(mem, p, window_start))
+                        }
                         _ => {
                             if pod_not_ready(p) {
                                 1.0
@@ -392,6 +390,11 @@ fn involved_namespace(e: &Event) -> &str {
     }
 }
 
+/// A count as a metric value (counts are far below 2^53, so exact).
+fn count_value(n: i64) -> f64 {
+    n as f64
+}
+
 /// The active Warning events of one involved object and reason.
 struct EventGroup<'a> {
     /// Sum of their counts.
@@ -414,7 +417,7 @@ fn events(
     // Measured from the agent's collection time, so that a snapshot evaluated late (or
     // replayed in a test) sees the events as they were.
     let active_since = minus(snap.fetched_at.to_utc().unwrap_or(now), EVENT_ACTIVE_WINDOW);
-    let mut groups: BTreeMap<(&str, &str, &str, &str), EventGroup<'_>> = BTreeMap::new();
+    let mut groups: HashMap<(&str, &str, &str, &str), EventGroup<'_>> = HashMap::new();
     for e in &snap.events {
         if !e.is_warning() || (!cond.reasons.is_empty() && !cond.reasons.contains(&e.reason)) {
             continue;
@@ -447,12 +450,15 @@ fn events(
                 message: &e.message,
             });
     }
-    let mut out = Vec::new();
-    for ((kind, ns, name, reason), g) in groups {
-        let value = g.count as f64;
-        if !cond.op.holds(value, cond.threshold) {
-            continue;
-        }
+    // Sorted for a stable order; only the groups that hold are worth sorting.
+    let mut held: Vec<_> = groups
+        .into_iter()
+        .filter(|(_, g)| cond.op.holds(count_value(g.count), cond.threshold))
+        .collect();
+    held.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    let mut out = Vec::with_capacity(held.len());
+    for ((kind, ns, name, reason), g) in held {
+        let value = count_value(g.count);
         let r = resource(kind, ns, name);
         if !scope.labels.is_empty() && !look.labels_of(&r).is_some_and(|l| scope.matches_labels(l))
         {
@@ -1233,41 +1239,52 @@ mod tests {
         assert!(detail(&o[0], "deployment").is_some_and(|d| d.starts_with("app")));
     }
 
+    /// The same ten rules with thresholds that a healthy cluster rarely crosses.
+    fn ten_quiet_rules() -> Vec<(Condition, Scope)> {
+        ten_rules()
+            .into_iter()
+            .map(|(mut c, s)| {
+                c.threshold = match c.metric {
+                    Metric::PodRestarts => 100.0,
+                    Metric::PodNotReady | Metric::NodeNotReady => 2.0,
+                    Metric::EventCount => 30.0,
+                    _ => c.threshold,
+                };
+                (c, s)
+            })
+            .collect()
+    }
+
     /// `cargo test --release --lib notify::rules -- --ignored --nocapture`
     #[test]
     #[ignore = "timing; run by hand"]
     fn time_a_5000_pod_snapshot() {
         let s = big_snapshot(5000);
-        let rules = ten_rules();
+        let now = at("2026-01-01T10:00:00Z");
         let mut ev = Evaluator::new();
-        let rounds: u32 = 20;
-        let start = std::time::Instant::now();
-        let mut total = 0;
-        for _ in 0..rounds {
-            ev.observe_snapshot("big", &s, at("2026-01-01T10:00:00Z"));
-            total += evaluate_all(&ev, &rules, &s);
-        }
-        let per = start.elapsed() / rounds;
-        println!("observe + 10 rules over 5,000 pods: {per:?} per snapshot ({total} matches)");
-        let start = std::time::Instant::now();
-        for _ in 0..rounds {
-            ev.observe_snapshot("big", &s, at("2026-01-01T10:00:00Z"));
-        }
-        println!("  observe: {:?}", start.elapsed() / rounds);
-        for (c, sc) in &rules {
-            let start = std::time::Instant::now();
+        // The fastest of 30 rounds: the least disturbed by other processes.
+        let best = |f: &mut dyn FnMut() -> usize| {
+            let mut best = std::time::Duration::MAX;
             let mut n = 0;
-            for _ in 0..rounds {
-                n = ev
-                    .matches(c, sc, "big", &s, at("2026-01-01T10:00:00Z"))
-                    .len();
+            for _ in 0..30 {
+                let start = std::time::Instant::now();
+                n = f();
+                best = best.min(start.elapsed());
             }
-            println!(
-                "  {} {:?}: {:?} ({n})",
-                c.metric,
-                sc.labels,
-                start.elapsed() / rounds
-            );
+            (best, n)
+        };
+        let (t, _) = best(&mut || {
+            ev.observe_snapshot("big", &s, now);
+            0
+        });
+        println!("observe_snapshot: {t:?}");
+        for (name, rules) in [("quiet", ten_quiet_rules()), ("storm", ten_rules())] {
+            let (t, n) = best(&mut || evaluate_all(&ev, &rules, &s));
+            println!("10 {name} rules: {t:?} ({n} matches)");
+            for (c, sc) in &rules {
+                let (t, n) = best(&mut || ev.matches(c, sc, "big", &s, now).len());
+                println!("  {} {:?}: {t:?} ({n})", c.metric, sc.labels);
+            }
         }
     }
 }
