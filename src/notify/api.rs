@@ -230,12 +230,27 @@ pub async fn create_rule(
     }
     let by = auth.principal.user_id;
     let name = fields.name.clone();
-    let w = state
-        .db
-        .write(move |c| repo::insert_rule(c, &fields, Some(by), Utc::now()))
-        .await?;
+    save_rule(&state, &name, true, move |c| {
+        repo::insert_rule(c, &fields, Some(by), Utc::now())
+    })
+    .await
+}
+
+/// Runs a rule write, has the notifier reload, and maps the outcome.
+async fn save_rule<F>(
+    state: &AppState,
+    name: &str,
+    created: bool,
+    write: F,
+) -> Result<HttpResponse, ApiError>
+where
+    F: FnOnce(&mut diesel::SqliteConnection) -> Result<RuleWrite, crate::db::DbError>
+        + Send
+        + 'static,
+{
+    let w = state.db.write(write).await?;
     state.notify.reload().await;
-    write_reply(w, &name, true)
+    write_reply(w, name, created)
 }
 
 /// `PATCH /api/v2/alert-rules/{id}`: the given fields change, the rest stay; the result
@@ -294,12 +309,10 @@ pub async fn patch_rule(
         ));
     }
     let name = fields.name.clone();
-    let w = state
-        .db
-        .write(move |c| repo::update_rule(c, id, &fields, Utc::now()))
-        .await?;
-    state.notify.reload().await;
-    write_reply(w, &name, false)
+    save_rule(&state, &name, false, move |c| {
+        repo::update_rule(c, id, &fields, Utc::now())
+    })
+    .await
 }
 
 /// `DELETE /api/v2/alert-rules/{id}`: its firing alerts resolve.
