@@ -64,6 +64,7 @@ impl Role {
             "commands:read",
             "events:read",
             "metrics:read",
+            "alerts:read",
             "tokens:own",
         ];
         if self >= Role::Operator {
@@ -72,6 +73,7 @@ impl Role {
                 "commands:cancel",
                 "secrets:read",
                 "command_output:secret",
+                "silences:manage",
             ]);
         }
         if self >= Role::Admin {
@@ -82,6 +84,8 @@ impl Role {
                 "audit:read",
                 "security:manage",
                 "settings:manage",
+                "alert_rules:manage",
+                "notify:manage",
             ]);
         }
         p
