@@ -7,7 +7,7 @@
 //! - [`eval`]: [`Evaluator`], which finds every resource of a snapshot for which a condition
 //!   holds ([`Observation`]); it remembers pod restart counts across snapshots for
 //!   `pod.recent_restarts`.
-//! - [`enrich`]: the details shown with an alert (pod phase, node conditions, ...), looked up
+//! - [`mod@enrich`]: the details shown with an alert (pod phase, node conditions, ...), looked up
 //!   in the snapshot (reference §7.1 "Enrichment").
 //!
 //! Nothing here does I/O, holds a lock or clones a snapshot: the notifier owns an

@@ -419,7 +419,7 @@ fn round1(x: f64) -> f64 {
 }
 
 /// Formats a duration compactly in Go syntax, parseable by
-/// [`parse_duration`](crate::config::parse_duration): `0s`, `45s`, `1m30s`, `5m`, `1h30m`,
+/// [`parse_duration`](crate::config::parse_duration()): `0s`, `45s`, `1m30s`, `5m`, `1h30m`,
 /// `24h`; sub-second parts as `ms`, `us`, `ns`.
 pub fn format_duration(d: Duration) -> String {
     if d.is_zero() {

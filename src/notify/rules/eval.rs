@@ -54,7 +54,7 @@ pub struct Observation {
     /// [`Condition::describe`] of the value; for events prefixed with the reason
     /// (`BackOff: count 12 > 5`).
     pub description: String,
-    /// [`enrich`](super::enrich) of the resource; for events followed by `reason`, `count`
+    /// [`enrich`](super::enrich()) of the resource; for events followed by `reason`, `count`
     /// and `message` (the latest event's).
     pub details: Vec<(String, String)>,
 }
