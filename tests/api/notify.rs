@@ -72,18 +72,18 @@ async fn offline_then_recovery_sends_exactly_one_message_each() {
     let sink = HttpSink::start().await;
     let app = spawn_with(fast).await;
     webhook(&app, &sink, json!({})).await;
-    blip(&app, "c1").await;
-    // The live feed carries the alert too.
+    // The live feed carries the alert too (subscribed before the cluster exists).
     let sse = app
         .api(
             reqwest::Method::GET,
-            "/api/v2/subscribe?cluster_id=c1",
+            "/api/v2/subscribe",
             Some(&app.admin_token),
         )
         .send()
         .await
         .unwrap();
     assert_eq!(sse.status(), 200);
+    blip(&app, "c1").await;
     let mut feed = sse.bytes_stream();
     let got = sink.wait_for(1, Duration::from_secs(5)).await;
     let mut text = String::new();
@@ -334,7 +334,11 @@ async fn the_breaker_opens_after_n_failures_and_closes_again() {
         SinkReply::Status(503),
         SinkReply::Status(503),
     ]);
-    let app = spawn_with(fast).await;
+    let app = spawn_with(|s| {
+        fast(s);
+        s.notify_breaker_cooldown = Duration::from_secs(3);
+    })
+    .await;
     webhook(&app, &sink, json!({})).await;
     blip(&app, "c7").await;
     sink.wait_for(3, Duration::from_secs(5)).await;
@@ -344,13 +348,10 @@ async fn the_breaker_opens_after_n_failures_and_closes_again() {
     })
     .await;
     assert_eq!(open["health"]["consecutive_failures"], 3);
-    let got = sink.wait_for(4, Duration::from_secs(5)).await;
-    // The trial waited for the cooldown (1 s), longer than the backoff would have.
-    assert!(
-        got[3].at - got[2].at >= Duration::from_millis(900),
-        "{:?}",
-        got[3].at - got[2].at
-    );
+    let got = sink.wait_for(4, Duration::from_secs(8)).await;
+    // The trial waited for the cooldown (3 s), far longer than the backoff would have.
+    let gap = got[3].at - got[2].at;
+    assert!(gap >= Duration::from_millis(2900), "{gap:?}");
     assert_eq!(got[3].status, 200);
     eventually(Duration::from_secs(2), || async {
         let (_, c) = app.get("/api/v2/notify/channels/webhook").await;
@@ -403,29 +404,35 @@ async fn a_budget_overflow_becomes_one_digest() {
     for c in ["b1", "b2", "b3", "b4", "b5"] {
         blip(&app, c).await;
     }
-    let got = sink.wait_for(2, Duration::from_secs(5)).await;
-    settle(&app, Duration::from_millis(800)).await;
-    assert_eq!(
-        sink.requests().len(),
-        2,
-        "the budget (2 per window) is kept"
-    );
+    // Every alert reaches the receiver (folded, not dropped)...
+    let lines = |got: &[crate::sinks::Received]| -> usize {
+        got.iter()
+            .map(|r| r.json()["alerts"].as_array().map_or(0, Vec::len))
+            .sum()
+    };
+    eventually(Duration::from_secs(10), || async {
+        (lines(&sink.requests()) == 5).then_some(())
+    })
+    .await;
+    settle(&app, Duration::from_millis(500)).await;
+    let got = sink.requests();
+    assert_eq!(lines(&got), 5, "each alert exactly once");
+    // ...in fewer messages than alerts, never more than 2 inside one 3 s window.
+    assert!(got.len() < 5, "{} requests", got.len());
+    for w in got.windows(3) {
+        assert!(
+            w[2].at - w[0].at >= Duration::from_millis(2900),
+            "3 sends inside one budget window"
+        );
+    }
     let digest = got
         .iter()
         .map(|r| r.json())
         .find(|m| m["kind"] == "digest")
         .expect("a digest");
-    let lines: usize = got
-        .iter()
-        .map(|r| r.json()["alerts"].as_array().unwrap().len())
-        .sum();
-    assert_eq!(
-        lines, 5,
-        "nothing dropped: every cluster's alert is in a message"
-    );
     assert!(digest["title"].as_str().unwrap().contains("DIGEST"));
     let folded = deliveries(&app, "status=folded").await;
-    assert!(folded["total"].as_i64().unwrap() >= 3, "{folded}");
+    assert!(folded["total"].as_i64().unwrap() >= 2, "{folded}");
     assert!(folded["items"][0]["digest_id"].is_number());
 }
 
