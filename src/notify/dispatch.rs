@@ -3,7 +3,10 @@
 //! - **Owns** the effective channels' configs (decrypted, in memory only), and per channel
 //!   a circuit breaker, the send times inside the budget window, and whether a send is in
 //!   flight (one at a time per channel, so a channel sees messages in order).
-//! - **A pass** (every [`PASS_EVERY`], and at once when kicked) reads the pending rows.
+//! - **A pass** reads the pending rows: when kicked (a new message, a reload, a finished
+//!   send or fold), and when the timer finds the earliest moment something held back can
+//!   move has come (a retry's `next_attempt_at`, a breaker's trial, a budget slot). An
+//!   idle outbox is not read at all.
 //!   Per channel, the oldest due row is sent, unless the breaker is open or the budget is
 //!   spent. When more rows are due than the budget has room for, all but the first
 //!   `room - 1` are folded into one digest row (nothing is dropped).
@@ -29,8 +32,11 @@ use crate::db::notify::{self as repo, Attempt, DeliveryRow, NewDelivery};
 use crate::db::{from_db, to_db, Db};
 use crate::secrets::SecretBox;
 
-/// How often the outbox is looked at when nothing kicks it: retries come due on their own.
+/// How often the timer checks whether a held-back row can move: the granularity of
+/// retries, breaker trials and budget slots.
 const PASS_EVERY: Duration = Duration::from_millis(250);
+/// How soon an outbox that could not be read is read again.
+const READ_RETRY: Duration = Duration::from_secs(1);
 
 /// Reload the channels.
 #[derive(Message)]
@@ -83,6 +89,9 @@ pub struct Dispatcher {
     channels: HashMap<ChannelKind, Channel>,
     passing: bool,
     again: bool,
+    /// When the timer should start a pass: the earliest moment a held-back row can move;
+    /// `None` while nothing waits on time.
+    wake_at: Option<DateTime<Utc>>,
     /// Counts finished sends.
     epoch: u64,
 }
@@ -143,7 +152,10 @@ impl Dispatcher {
                 .map(move |res, act, ctx| {
                     match res {
                         Ok(rows) => act.plan(rows, read_at, ctx),
-                        Err(e) => tracing::warn!(error = %e, "outbox could not be read"),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "outbox could not be read");
+                            act.wake_at = Some(Utc::now() + chrono_d(READ_RETRY));
+                        }
                     }
                     act.passing = false;
                     if std::mem::take(&mut act.again) {
@@ -155,10 +167,16 @@ impl Dispatcher {
 
     fn plan(&mut self, rows: Vec<DeliveryRow>, read_at: u64, ctx: &mut Context<Self>) {
         let now = Utc::now();
+        let window = chrono_d(self.settings.notify_budget_window);
+        let mut wake: Option<DateTime<Utc>> = None;
+        let mut later = |t: DateTime<Utc>| wake = Some(wake.map_or(t, |w| w.min(t)));
         let mut by_channel: HashMap<String, Vec<DeliveryRow>> = HashMap::new();
         for r in rows {
-            if from_db(r.next_attempt_at) <= now {
+            let due_at = from_db(r.next_attempt_at);
+            if due_at <= now {
                 by_channel.entry(r.channel.clone()).or_default().push(r);
+            } else {
+                later(due_at);
             }
         }
         for (name, due) in by_channel {
@@ -185,11 +203,15 @@ impl Dispatcher {
                 self.again = true;
                 continue;
             }
-            if ch.open_until.is_some_and(|t| now < t) {
+            if let Some(t) = ch.open_until.filter(|t| now < *t) {
+                later(t);
                 continue;
             }
             let room = self.budget_room(kind, budget, now);
             if room == 0 {
+                if let Some(t) = self.channels.get(&kind).and_then(|c| c.sent.front()) {
+                    later(*t + window);
+                }
                 continue;
             }
             if due.len() > room {
@@ -203,6 +225,7 @@ impl Dispatcher {
                 self.send(kind, config, first, ctx);
             }
         }
+        self.wake_at = wake;
     }
 
     fn finish(&mut self, ids: Vec<i32>, attempt: Attempt, ctx: &mut Context<Self>) {
@@ -273,8 +296,7 @@ impl Dispatcher {
                         digest = id,
                         "budget overflow folded into a digest"
                     );
-                    act.again = true;
-                    let _ = ctx;
+                    act.pass(ctx);
                 }
                 Err(e) => tracing::warn!(error = %e, "digest could not be written"),
             }),
@@ -468,7 +490,11 @@ impl Actor for Dispatcher {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         self.reload(ctx);
-        ctx.run_interval(PASS_EVERY, |act, ctx| act.pass(ctx));
+        ctx.run_interval(PASS_EVERY, |act, ctx| {
+            if act.wake_at.is_some_and(|t| Utc::now() >= t) {
+                act.pass(ctx);
+            }
+        });
     }
 }
 
@@ -490,9 +516,8 @@ impl Handler<GetHealth> for Dispatcher {
     type Result = MessageResult<GetHealth>;
     fn handle(&mut self, _: GetHealth, _: &mut Context<Self>) -> Self::Result {
         let now = Utc::now();
-        let kinds: Vec<ChannelKind> = ChannelKind::ALL.to_vec();
         let mut out = HashMap::new();
-        for kind in kinds {
+        for kind in ChannelKind::ALL {
             let budget = self
                 .configs
                 .get(&kind)
@@ -530,6 +555,7 @@ pub fn start(db: &Db, settings: &Arc<Settings>, secrets: &Arc<SecretBox>) -> Add
         channels: HashMap::new(),
         passing: false,
         again: false,
+        wake_at: None,
         epoch: 0,
     }
     .start()
