@@ -79,17 +79,19 @@ impl Notifier {
         let cluster = msg.cluster_id;
         self.eval.observe_snapshot(&cluster, &msg.snapshot, now);
         self.engine.seen(&cluster);
-        let rules: Vec<(i32, Condition, Scope)> = self
+        // Match every rule first (the engine is only read), then let the engine change.
+        let eval = &self.eval;
+        let matched: Vec<(i32, Vec<Observation>)> = self
             .engine
             .rules()
             .filter(|r| r.condition.metric.from_snapshot() && r.scope.matches_cluster(&cluster))
-            .map(|r| (r.id, r.condition.clone(), r.scope.clone()))
+            .map(|r| {
+                let m = eval.matches(&r.condition, &r.scope, &cluster, &msg.snapshot, now);
+                (r.id, m)
+            })
             .collect();
         let mut fx = Vec::new();
-        for (id, cond, scope) in rules {
-            let matches = self
-                .eval
-                .matches(&cond, &scope, &cluster, &msg.snapshot, now);
+        for (id, matches) in matched {
             fx.extend(self.engine.evaluate(id, &cluster, matches, now));
         }
         fx

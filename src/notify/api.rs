@@ -50,18 +50,18 @@ struct RuleBody {
     notify_channels: Vec<String>,
     #[serde(default)]
     cooldown_sec: i64,
-    // Read-only fields a client may echo back from a GET; ignored.
-    #[serde(default)]
-    id: Option<Value>,
-    #[serde(default)]
-    builtin: Option<Value>,
-    #[serde(default)]
-    created_at: Option<Value>,
-    #[serde(default)]
-    updated_at: Option<Value>,
-    #[serde(default)]
-    created_by: Option<Value>,
 }
+
+/// Fields of a rule reply that a client may echo back in a write; ignored.
+const RULE_READ_ONLY: &[&str] = &["id", "builtin", "created_at", "updated_at", "created_by"];
+/// Fields of a channel reply that a client may echo back in a PUT; ignored.
+const CHANNEL_READ_ONLY: &[&str] = &[
+    "type",
+    "effective",
+    "validation_errors",
+    "updated_at",
+    "health",
+];
 
 fn yes() -> bool {
     true
@@ -69,13 +69,6 @@ fn yes() -> bool {
 
 /// Validates `body`; returns the row fields and the parsed condition.
 fn rule_fields(body: RuleBody) -> Result<(RuleFields, Condition), ApiError> {
-    let _ = (
-        &body.id,
-        &body.builtin,
-        &body.created_at,
-        &body.updated_at,
-        &body.created_by,
-    );
     let name = body.name.trim().to_string();
     if name.is_empty() || name.chars().count() > MAX_NAME {
         return Err(ApiError::invalid_param(
@@ -162,7 +155,17 @@ fn path_id(raw: &str, what: &str) -> Result<i32, ApiError> {
         .map_err(|_| ApiError::invalid_param("id", format!("{what} ids are integers")))
 }
 
-fn body_of(v: Value) -> Result<RuleBody, ApiError> {
+/// Deserializes a write body, dropping the reply-only keys a client may echo back; any
+/// other unknown key is refused by the target's `deny_unknown_fields`.
+fn parse_body<T: serde::de::DeserializeOwned>(
+    mut v: Value,
+    read_only: &[&str],
+) -> Result<T, ApiError> {
+    if let Value::Object(m) = &mut v {
+        for k in read_only {
+            m.remove(*k);
+        }
+    }
     serde_json::from_value(v).map_err(|e| ApiError::bad_request("invalid_body", e.to_string()))
 }
 
@@ -218,7 +221,7 @@ pub async fn create_rule(
     state: web::Data<AppState>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
-    let (fields, cond) = rule_fields(body_of(body.into_inner())?)?;
+    let (fields, cond) = rule_fields(parse_body(body.into_inner(), RULE_READ_ONLY)?)?;
     if !cond.metric.from_snapshot() {
         return Err(ApiError::bad_request(
             "invalid_condition",
@@ -286,7 +289,7 @@ pub async fn patch_rule(
             m.insert(k, v);
         }
     }
-    let (fields, cond) = rule_fields(body_of(merged)?)?;
+    let (fields, cond) = rule_fields(parse_body(merged, RULE_READ_ONLY)?)?;
     if let Some(key) = &current.builtin {
         let stored: Value = serde_json::from_str(&current.condition).unwrap_or(Value::Null);
         let stored_metric = stored
@@ -520,8 +523,7 @@ pub async fn create_silence(
     state: web::Data<AppState>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
-    let body: SilenceBody = serde_json::from_value(body.into_inner())
-        .map_err(|e| ApiError::bad_request("invalid_body", e.to_string()))?;
+    let body: SilenceBody = parse_body(body.into_inner(), &[])?;
     let now = Utc::now();
     let cluster_id = non_empty(body.matchers.cluster_id);
     if let Some(c) = &cluster_id {
@@ -608,11 +610,19 @@ fn channel_kind(raw: &str) -> Result<ChannelKind, ApiError> {
     })
 }
 
-async fn channel_json(state: &AppState, c: &super::LoadedChannel) -> Value {
-    let health = match state.notify.dispatcher() {
-        Some(d) => d.send(super::dispatch::GetHealth).await.ok(),
-        None => None,
-    };
+/// The dispatcher's breaker and budget state of every channel.
+async fn health(state: &AppState) -> Option<Health> {
+    state
+        .notify
+        .dispatcher()?
+        .send(super::dispatch::GetHealth)
+        .await
+        .ok()
+}
+
+type Health = std::collections::HashMap<String, super::dispatch::ChannelHealth>;
+
+fn channel_json(c: &super::LoadedChannel, health: Option<&Health>) -> Value {
     json!({
         "type": c.kind.as_str(),
         "name": c.name,
@@ -621,7 +631,7 @@ async fn channel_json(state: &AppState, c: &super::LoadedChannel) -> Value {
         "validation_errors": c.errors,
         "config": channel::mask(c.kind, &c.config),
         "updated_at": c.updated_at,
-        "health": health.and_then(|h| h.get(c.kind.as_str()).cloned()),
+        "health": health.and_then(|h| h.get(c.kind.as_str())),
     })
 }
 
@@ -640,10 +650,11 @@ pub async fn list_channels(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let all = super::load_channels(&state.db, &state.secrets).await?;
-    let mut items = Vec::with_capacity(all.len());
-    for c in &all {
-        items.push(channel_json(&state, c).await);
-    }
+    let health = health(&state).await;
+    let items: Vec<Value> = all
+        .iter()
+        .map(|c| channel_json(c, health.as_ref()))
+        .collect();
     let page = Page {
         limit: items.len().max(1),
         offset: 0,
@@ -660,7 +671,7 @@ pub async fn get_channel(
 ) -> Result<HttpResponse, ApiError> {
     let kind = channel_kind(&path)?;
     let c = loaded(&state, kind).await?;
-    Ok(HttpResponse::Ok().json(channel_json(&state, &c).await))
+    Ok(HttpResponse::Ok().json(channel_json(&c, health(&state).await.as_ref())))
 }
 
 #[derive(Debug, Deserialize)]
@@ -670,17 +681,6 @@ struct ChannelBody {
     #[serde(default)]
     name: Option<String>,
     config: Value,
-    // Read-only fields a client may echo back from a GET; ignored.
-    #[serde(default, rename = "type")]
-    _type: Option<Value>,
-    #[serde(default)]
-    effective: Option<Value>,
-    #[serde(default)]
-    validation_errors: Option<Value>,
-    #[serde(default)]
-    updated_at: Option<Value>,
-    #[serde(default)]
-    health: Option<Value>,
 }
 
 /// `PUT /api/v2/notify/channels/{type}`: stores the config encrypted, even when invalid
@@ -694,15 +694,7 @@ pub async fn put_channel(
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
     let kind = channel_kind(&path)?;
-    let body: ChannelBody = serde_json::from_value(body.into_inner())
-        .map_err(|e| ApiError::bad_request("invalid_body", e.to_string()))?;
-    let _ = (
-        &body._type,
-        &body.effective,
-        &body.validation_errors,
-        &body.updated_at,
-        &body.health,
-    );
+    let body: ChannelBody = parse_body(body.into_inner(), CHANNEL_READ_ONLY)?;
     if !body.config.is_object() {
         return Err(ApiError::invalid_param("config", "must be a JSON object"));
     }
@@ -741,7 +733,7 @@ pub async fn put_channel(
         .await?;
     state.notify.reload().await;
     let c = loaded(&state, kind).await?;
-    Ok(HttpResponse::Ok().json(channel_json(&state, &c).await))
+    Ok(HttpResponse::Ok().json(channel_json(&c, health(&state).await.as_ref())))
 }
 
 /// `POST /api/v2/notify/channels/{type}/test`: sends a real message now, with the stored
