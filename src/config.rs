@@ -158,6 +158,9 @@ settings! {
     cors_origins: Vec<String> = Vec::new() => origins,
         "MASTER_CORS_ORIGINS" [], "",
         "Comma-separated origins allowed to call the dashboard API from a browser (unset: CORS off)";
+    metrics_token: Option<SecretString> = None => secret,
+        "MASTER_METRICS_TOKEN" [], "",
+        "Bearer token a Prometheus scrape of /metrics must send (unset: /metrics is public)";
     log_level: String = "info".to_owned() => log_filter,
         "MASTER_LOG_LEVEL" [], "\"info\"",
         "Log filter: a level or any tracing EnvFilter directive string";
@@ -363,6 +366,13 @@ impl Settings {
     /// The bootstrap agent token, if configured.
     pub fn expose_agent_token(&self) -> Option<&str> {
         self.agent_token.as_ref().map(|token| token.expose_secret())
+    }
+
+    /// The token a `/metrics` scrape must send, if configured.
+    pub fn expose_metrics_token(&self) -> Option<&str> {
+        self.metrics_token
+            .as_ref()
+            .map(|token| token.expose_secret())
     }
 
     fn apply_file(&mut self, name: &str, text: &str) -> Result<(), ConfigError> {
@@ -900,6 +910,7 @@ mod tests {
         assert_eq!(s.bind, IpAddr::V4(Ipv4Addr::UNSPECIFIED));
         assert!(s.tls_cert.is_none() && s.tls_key.is_none() && !s.tls_enabled());
         assert!(s.cors_origins.is_empty());
+        assert!(s.metrics_token.is_none());
         assert_eq!(s.log_level, "info");
         assert_eq!(s.log_format, LogFormat::Text);
         assert_eq!(s.command_poll_timeout, secs(50));
@@ -981,7 +992,13 @@ mod tests {
             .collect();
         assert_eq!(
             secret_keys,
-            ["agent_token", "db_dsn", "admin_password", "secret_key"]
+            [
+                "metrics_token",
+                "agent_token",
+                "db_dsn",
+                "admin_password",
+                "secret_key"
+            ]
         );
     }
 
@@ -1007,6 +1024,7 @@ mod tests {
                 ("MASTER_TLS_CERT", "/c.pem"),
                 ("MASTER_TLS_KEY", "/k.pem"),
                 ("MASTER_CORS_ORIGINS", "https://A.example, http://b:8000"),
+                ("MASTER_METRICS_TOKEN", "m"),
                 ("MASTER_LOG_LEVEL", "debug,actix_web=warn"),
                 ("MASTER_LOG_FORMAT", "JSON"),
                 ("MASTER_COMMAND_POLL_TIMEOUT", "1s"),
@@ -1058,7 +1076,8 @@ mod tests {
         );
         let expected = "Settings { http_port: 1, agent_port: 2, bind: ::1, \
             tls_cert: Some(\"/c.pem\"), tls_key: Some(\"/k.pem\"), \
-            cors_origins: [\"https://a.example\", \"http://b:8000\"], log_level: \"debug,actix_web=warn\", log_format: Json, command_poll_timeout: 1s, \
+            cors_origins: [\"https://a.example\", \"http://b:8000\"], \
+            metrics_token: Some(SecretBox<str>([REDACTED])), log_level: \"debug,actix_web=warn\", log_format: Json, command_poll_timeout: 1s, \
             command_result_timeout: 2s, command_pending_ttl: 3s, command_max_output: 4, \
             heartbeat_timeout: 5s, snapshot_retention: 6, agent_auth: Open, \
             agent_token: Some(SecretBox<str>([REDACTED])), agent_max_body: 7, \
@@ -1349,9 +1368,11 @@ mod tests {
                 ("MASTER_ADMIN_PASSWORD", "pw-s3cr3t"),
                 ("MASTER_SECRET_KEY", "key-s3cr3t"),
                 ("MASTER_DB_DSN", "dsn-s3cr3t"),
+                ("MASTER_METRICS_TOKEN", "scrape-s3cr3t"),
             ],
         );
         assert_eq!(s.expose_agent_token(), Some("tok-s3cr3t"));
+        assert_eq!(s.expose_metrics_token(), Some("scrape-s3cr3t"));
         let debug = format!("{s:?} {s:#?} {:?}", s.clone());
         assert!(!debug.contains("s3cr3t"), "{debug}");
         assert!(debug.contains("REDACTED"));

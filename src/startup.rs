@@ -127,7 +127,8 @@ impl Application {
         let agent_tokens = crate::auth::AgentTokens::from_pairs(
             db.read_now(crate::db::users::agent_token_hashes)?,
         );
-        let persist = crate::persist::Persisters::start(&db, &bus, &settings);
+        let metrics = crate::metrics::Metrics::new();
+        let persist = crate::persist::Persisters::start(&db, &bus, &settings, &metrics);
         let notify = crate::notify::Notify::start(&db, &bus, &settings, &secrets);
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -145,6 +146,7 @@ impl Application {
             agent_tokens,
             persist,
             notify,
+            metrics,
         };
         let shutdown_secs = settings.shutdown_timeout.as_secs().max(1);
 
@@ -162,6 +164,8 @@ impl Application {
                 .app_data(agent_state.clone())
                 .wrap(middleware::from_fn(http::middleware::access_log))
                 .wrap(middleware::from_fn(http::headers::security_headers))
+                // Outermost: counts and times everything, refusals included.
+                .wrap(middleware::from_fn(crate::metrics::track_agent))
                 .configure(http::agent::routes)
                 .default_service(web::to(http::unknown_path))
         })
@@ -200,6 +204,8 @@ impl Application {
                 .wrap(http::headers::cors(&api_state.settings.cors_origins))
                 .wrap(middleware::from_fn(http::middleware::access_log))
                 .wrap(middleware::from_fn(http::headers::security_headers))
+                // Outermost: counts and times everything, refusals and preflights included.
+                .wrap(middleware::from_fn(crate::metrics::track_api))
                 .configure(http::api::routes)
                 .default_service(web::to(http::unknown_path))
         })

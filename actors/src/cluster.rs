@@ -785,6 +785,14 @@ impl Handler<GetStatus> for ClusterActor {
     }
 }
 
+impl Handler<GetLiveness> for ClusterActor {
+    type Result = MessageResult<GetLiveness>;
+
+    fn handle(&mut self, _: GetLiveness, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.liveness)
+    }
+}
+
 impl Handler<GetSnapshot> for ClusterActor {
     type Result = Option<LatestSnapshot>;
     fn handle(&mut self, _: GetSnapshot, _: &mut Context<Self>) -> Option<LatestSnapshot> {

@@ -340,6 +340,12 @@ pub struct ClusterStatusView {
     pub parked_polls: usize,
 }
 
+/// Ask for the cluster's liveness only: the cheap question a metrics scrape asks every
+/// cluster (no records are cloned).
+#[derive(Message)]
+#[rtype(result = "Liveness")]
+pub struct GetLiveness;
+
 /// Ask for the latest snapshot.
 #[derive(Message)]
 #[rtype(result = "Option<LatestSnapshot>")]

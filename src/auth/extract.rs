@@ -144,7 +144,9 @@ pub async fn authenticate_mw(
     req: actix_web::dev::ServiceRequest,
     next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
 ) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
-    if bearer(req.request()).is_some() {
+    // A scrape's bearer is the metrics token, checked by its handler: looking it up as a
+    // user token would cost a query and record a security event on every scrape.
+    if bearer(req.request()).is_some() && req.path() != crate::metrics::PATH {
         if let Some(state) = req.app_data::<web::Data<AppState>>().cloned() {
             let outcome = match authenticate(&state, req.request()).await {
                 Ok(p) => {

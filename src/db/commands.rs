@@ -309,6 +309,15 @@ pub fn load_unfinished(conn: &mut SqliteConnection) -> Result<Vec<CommandRow>, D
         .load(conn)?)
 }
 
+/// How many stored commands are in each status (`/metrics`): one grouped scan of the
+/// table, which command history retention keeps bounded.
+pub fn count_by_status(conn: &mut SqliteConnection) -> Result<Vec<(String, i64)>, DbError> {
+    Ok(ch::table
+        .group_by(ch::status)
+        .select((ch::status, diesel::dsl::count_star()))
+        .load(conn)?)
+}
+
 /// Cancels every pending command of a cluster (the cluster is being forgotten).
 pub fn cancel_pending_of(
     conn: &mut SqliteConnection,

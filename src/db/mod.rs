@@ -21,6 +21,8 @@ pub mod store;
 pub mod users;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
@@ -115,7 +117,38 @@ impl Handler<Job> for DbWriter {
 pub struct Db {
     readers: SqlitePool,
     writer: Addr<DbWriter>,
+    /// Writes submitted and not finished yet (the writer's backlog, for `/metrics`).
+    writer_queue: Arc<AtomicU64>,
     path: PathBuf,
+}
+
+/// The reader pool and the writer queue right now (`/metrics`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolUsage {
+    /// Reader connections open.
+    pub connections: u32,
+    /// Reader connections open and idle.
+    pub idle: u32,
+    /// The reader pool's size limit (`db_max_conns`).
+    pub max: u32,
+    /// Writes waiting for, or running on, the single writer.
+    pub writer_queue: u64,
+}
+
+/// One write counted in the writer queue until it is finished or dropped unrun.
+struct Queued(Arc<AtomicU64>);
+
+impl Queued {
+    fn new(queue: &Arc<AtomicU64>) -> Self {
+        queue.fetch_add(1, Ordering::Relaxed);
+        Self(Arc::clone(queue))
+    }
+}
+
+impl Drop for Queued {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Db {
@@ -146,6 +179,7 @@ impl Db {
         Ok(Db {
             readers,
             writer,
+            writer_queue: Arc::new(AtomicU64::new(0)),
             path: path.to_path_buf(),
         })
     }
@@ -163,8 +197,10 @@ impl Db {
         F: FnOnce(&mut SqliteConnection) -> Result<R, DbError> + Send + 'static,
     {
         let (tx, rx) = oneshot::channel();
+        let queued = Queued::new(&self.writer_queue);
         self.writer.do_send(Job(Box::new(move |conn| {
             let _ = tx.send(conn.and_then(f));
+            drop(queued);
         })));
         rx.await.map_err(|_| DbError::Gone)?
     }
@@ -191,6 +227,17 @@ impl Db {
     ) -> Result<R, DbError> {
         let mut conn = self.readers.get()?;
         f(&mut conn)
+    }
+
+    /// The reader pool's connections and the writer's backlog (cheap: one short lock).
+    pub fn pool_usage(&self) -> PoolUsage {
+        let state = self.readers.state();
+        PoolUsage {
+            connections: state.connections,
+            idle: state.idle_connections,
+            max: self.readers.max_size(),
+            writer_queue: self.writer_queue.load(Ordering::Relaxed),
+        }
     }
 
     /// True when a trivial query answers (readiness probe).

@@ -542,6 +542,17 @@ pub fn pending_deliveries(conn: &mut SqliteConnection) -> Result<Vec<DeliveryRow
         .load(conn)?)
 }
 
+/// How many outbox rows each (channel, status) holds (`/metrics`): one grouped query;
+/// finished rows are kept `audit_retention_days`.
+pub fn count_deliveries(
+    conn: &mut SqliteConnection,
+) -> Result<Vec<(String, String, i64)>, DbError> {
+    Ok(nd::table
+        .group_by((nd::channel, nd::status))
+        .select((nd::channel, nd::status, diesel::dsl::count_star()))
+        .load(conn)?)
+}
+
 /// The outcome of one attempt.
 #[derive(Debug, Clone)]
 pub enum Attempt {

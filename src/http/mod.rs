@@ -52,6 +52,8 @@ pub struct AppState {
     pub notify: crate::notify::Notify,
     /// Per-cluster agent tokens (hashes), in memory, mirrored in the database.
     pub agent_tokens: crate::auth::AgentTokens,
+    /// What `/metrics` exposes.
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl AppState {

@@ -9,6 +9,8 @@
 //!   also get a JSON copy of their involved object from the same snapshot.
 //! - Processing is strictly sequential (`ctx.wait`): the memory is updated only once the
 //!   transaction has committed, so a failed write is retried with the next snapshot.
+//! - **Lag:** when a snapshot's transaction commits (or it needs no write), the time since
+//!   the master received it goes to `atlhyper_persister_lag_seconds{persister="event_persister"}`.
 //! - **Survives a restart:** the rows. `started()` rebuilds the memory from them before it
 //!   handles anything, and re-attaches the bus subscription as a stream.
 
@@ -26,6 +28,10 @@ use atlhyper_actors::model::{ClusterSnapshot, Event, ResourceMeta};
 use crate::config::Settings;
 use crate::db::events::{NewEvent, NewResourceSnapshot};
 use crate::db::{to_db, Db, DbError};
+use crate::metrics::Metrics;
+
+/// This persister's name on the bus and in metrics.
+const NAME: &str = "event_persister";
 
 /// What was last committed for one event: `(count, last_timestamp)`.
 type Mark = (i32, NaiveDateTime);
@@ -215,6 +221,7 @@ pub struct EventPersister {
     written: Written,
     /// Events skipped because they had no uid, in all.
     without_uid: u64,
+    metrics: Metrics,
 }
 
 impl EventPersister {
@@ -233,14 +240,15 @@ impl EventPersister {
             );
         }
         let cluster = msg.cluster_id;
+        let at = msg.received_at;
         if plan.rows.is_empty() {
             self.written.commit(cluster, plan.marks);
+            self.metrics.persisted(NAME, at);
             return None;
         }
         let (rows, resources, marks) = (plan.rows, plan.resources, plan.marks);
         let db = self.db.clone();
         let c = Arc::clone(&cluster);
-        let at = msg.received_at;
         let write = async move {
             db.write(move |conn| write_plan(conn, &c, at, &rows, &resources))
                 .await
@@ -250,8 +258,10 @@ impl EventPersister {
                 Ok(n) => {
                     tracing::debug!(cluster_id = %cluster, rows = n, "events persisted");
                     act.written.commit(cluster, marks);
+                    act.metrics.persisted(NAME, at);
                 }
                 Err(e) => {
+                    act.metrics.persist_failed(NAME);
                     tracing::warn!(cluster_id = %cluster, error = %e, "event persistence failed; retried with the next snapshot");
                 }
             },
@@ -330,15 +340,23 @@ impl Handle {
     }
 }
 
-/// Starts this module's actor(s), subscribed to the bus. Runs inside the actix System.
-pub fn start(db: &Db, bus: &Bus, _settings: &Arc<Settings>) -> Handle {
+/// Starts this module's actor(s), subscribed to the bus, with metrics of its own (benches
+/// and tools). Runs inside the actix System.
+pub fn start(db: &Db, bus: &Bus, settings: &Arc<Settings>) -> Handle {
+    start_measured(db, bus, settings, &Metrics::new())
+}
+
+/// Starts this module's actor(s), subscribed to the bus, recording into `metrics`. Runs
+/// inside the actix System.
+pub fn start_measured(db: &Db, bus: &Bus, _settings: &Arc<Settings>, metrics: &Metrics) -> Handle {
     // Subscribe now, before the actor runs, so no snapshot published meanwhile is missed.
-    let sub = Arc::new(bus.snapshots.subscribe("event_persister"));
+    let sub = Arc::new(bus.snapshots.subscribe(NAME));
     let addr = EventPersister {
         db: db.clone(),
         sub,
         written: Written::default(),
         without_uid: 0,
+        metrics: metrics.clone(),
     }
     .start();
     Handle { addr: Some(addr) }

@@ -11,6 +11,9 @@
 //!   from `MAX(timestamp)` per (cluster, node) in the history, before it takes the first
 //!   snapshot, so a restart never samples twice inside one interval.
 //! - Snapshots are handled one at a time (`ctx.wait`), so writes commit in arrival order.
+//! - **Lag:** when a snapshot's transaction commits (or it has no node metrics), the time
+//!   since the master received it goes to
+//!   `atlhyper_persister_lag_seconds{persister="metrics_persister"}`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -26,6 +29,10 @@ use atlhyper_actors::model::NodeMetricsSnapshot;
 use crate::config::Settings;
 use crate::db::metrics::{self as repo, NewHistory, NewLatest};
 use crate::db::{from_db, to_db, Db};
+use crate::metrics::Metrics;
+
+/// This persister's name on the bus and in metrics.
+const NAME: &str = "metrics_persister";
 
 /// Handle to the running actor of this module.
 #[derive(Clone, Default)]
@@ -44,14 +51,16 @@ impl Handle {
     }
 }
 
-/// Starts the persister, subscribed to the bus. Runs inside the actix System.
-pub fn start(db: &Db, bus: &Bus, settings: &Arc<Settings>) -> Handle {
-    let sub = Arc::new(bus.snapshots.subscribe("metrics_persister"));
+/// Starts the persister, subscribed to the bus, recording its lag into `metrics`. Runs
+/// inside the actix System.
+pub fn start(db: &Db, bus: &Bus, settings: &Arc<Settings>, metrics: &Metrics) -> Handle {
+    let sub = Arc::new(bus.snapshots.subscribe(NAME));
     let addr = MetricsPersister {
         db: db.clone(),
         sub,
         interval: settings.metrics_sample_interval,
         last_sample: HashMap::new(),
+        metrics: metrics.clone(),
     }
     .start();
     Handle { addr: Some(addr) }
@@ -74,6 +83,7 @@ pub struct MetricsPersister {
     interval: Duration,
     /// (cluster, node) → timestamp of its newest history row.
     last_sample: HashMap<(Arc<str>, String), DateTime<Utc>>,
+    metrics: Metrics,
 }
 
 impl Actor for MetricsPersister {
@@ -177,9 +187,11 @@ impl MetricsPersister {
     }
 }
 
-/// Commits one batch through the single writer.
-async fn commit(db: Db, batch: Batch) {
+/// Commits one batch through the single writer, then records the snapshot's lag.
+async fn commit(db: Db, batch: Batch, metrics: Metrics) {
+    let received_at = batch.received_at;
     if batch.latest.is_empty() {
+        metrics.persisted(NAME, received_at);
         return;
     }
     let cluster_id = Arc::clone(&batch.cluster_id);
@@ -194,8 +206,12 @@ async fn commit(db: Db, batch: Batch) {
             )
         })
         .await;
-    if let Err(e) = res {
-        tracing::error!(cluster_id = %cluster_id, error = %e, "node metrics not persisted");
+    match res {
+        Ok(()) => metrics.persisted(NAME, received_at),
+        Err(e) => {
+            metrics.persist_failed(NAME);
+            tracing::error!(cluster_id = %cluster_id, error = %e, "node metrics not persisted");
+        }
     }
 }
 
@@ -203,7 +219,7 @@ impl StreamHandler<SnapshotReceived> for MetricsPersister {
     #[tracing::instrument(skip_all, fields(cluster_id = %msg.cluster_id))]
     fn handle(&mut self, msg: SnapshotReceived, ctx: &mut Context<Self>) {
         let batch = self.prepare(&msg);
-        ctx.wait(commit(self.db.clone(), batch).into_actor(self));
+        ctx.wait(commit(self.db.clone(), batch, self.metrics.clone()).into_actor(self));
     }
 }
 
@@ -216,11 +232,11 @@ impl Handler<Flush> for MetricsPersister {
         while let Some(msg) = self.sub.try_recv() {
             batches.push(self.prepare(&msg));
         }
-        let db = self.db.clone();
+        let (db, metrics) = (self.db.clone(), self.metrics.clone());
         AtomicResponse::new(Box::pin(
             async move {
                 for batch in batches {
-                    commit(db.clone(), batch).await;
+                    commit(db.clone(), batch, metrics.clone()).await;
                 }
             }
             .into_actor(self),

@@ -12,6 +12,7 @@ use atlhyper_actors::messages::Bus;
 
 use crate::config::Settings;
 use crate::db::Db;
+use crate::metrics::Metrics;
 
 /// Handles to every persistence actor.
 #[derive(Clone, Default)]
@@ -25,11 +26,11 @@ pub struct Persisters {
 }
 
 impl Persisters {
-    /// Starts them all.
-    pub fn start(db: &Db, bus: &Bus, settings: &Arc<Settings>) -> Self {
+    /// Starts them all; the persisters record their lag into `m`.
+    pub fn start(db: &Db, bus: &Bus, settings: &Arc<Settings>, m: &Metrics) -> Self {
         Self {
-            events: events::start(db, bus, settings),
-            metrics: metrics::start(db, bus, settings),
+            events: events::start_measured(db, bus, settings, m),
+            metrics: metrics::start(db, bus, settings, m),
             cleaner: cleaner::start(db, bus, settings),
         }
     }

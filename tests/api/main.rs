@@ -7,6 +7,7 @@ mod commands;
 mod events;
 mod helpers;
 mod liveness;
+mod metrics;
 mod node_metrics;
 mod notify;
 mod resources;

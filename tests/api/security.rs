@@ -11,6 +11,10 @@ use crate::helpers::*;
 
 /// Routes `spec/api.md` marks public. Anything else public is a mistake.
 const SPEC_PUBLIC: &[&str] = &["/health", "/ready", "/api/v2/auth/login"];
+/// Routes `spec/api.md` marks "public, or token-protected by config".
+const SPEC_SCRAPE: &[&str] = &["/metrics"];
+/// The scrape token of the second app that checks the protected mode.
+const SCRAPE_TOKEN: &str = "route-table-scrape-token";
 
 fn concrete(path: &str) -> String {
     let id = if path.starts_with("/api/v2/users/") || path.starts_with("/api/v2/tokens/") {
@@ -72,6 +76,7 @@ async fn every_route_enforces_its_declared_access() {
         routes.specs().len() >= 25,
         "the table holds every dashboard route"
     );
+    let mut scrape_routes = Vec::new();
     for spec in routes.specs() {
         let path = concrete(spec.path);
         let what = format!("{} {}", spec.method, spec.path);
@@ -86,6 +91,18 @@ async fn every_route_enforces_its_declared_access() {
                     !matches!(s, 401 | 403 | 405 | 500),
                     "{what}: public route answered {s}"
                 );
+            }
+            Access::Scrape => {
+                assert!(
+                    SPEC_SCRAPE.contains(&spec.path),
+                    "{what} is a scrape route but spec/api.md does not say so"
+                );
+                // No scrape token configured: public, and a dashboard token changes nothing.
+                for token in [None, Some(app.admin_token.as_str())] {
+                    let s = call(&app, &spec.method, &path, token).await;
+                    assert_eq!(s, 200, "{what} (public mode) with {token:?}");
+                }
+                scrape_routes.push((spec.method.clone(), path, what));
             }
             Access::Role(min) => {
                 let s = call(&app, &spec.method, &path, None).await;
@@ -114,6 +131,16 @@ async fn every_route_enforces_its_declared_access() {
                     "{what} with role {min:?} answered {s}"
                 );
             }
+        }
+    }
+    // With a scrape token configured, only that token opens a scrape route.
+    assert!(!scrape_routes.is_empty(), "GET /metrics is in the table");
+    let protected = spawn_with(|s| s.metrics_token = Some(SCRAPE_TOKEN.to_owned().into())).await;
+    for (method, path, what) in &scrape_routes {
+        let admin = protected.admin_token.as_str();
+        for (token, want) in [(None, 401), (Some(admin), 401), (Some(SCRAPE_TOKEN), 200)] {
+            let s = call(&protected, method, path, token).await;
+            assert_eq!(s, want, "{what} (protected mode) with {token:?}");
         }
     }
 }

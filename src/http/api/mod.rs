@@ -64,6 +64,8 @@ pub enum Access {
     Public,
     /// At least this role.
     Role(Role),
+    /// A scrape: public, or with `metrics_token` set, that bearer token (never a user's).
+    Scrape,
 }
 
 /// One row of the route table.
@@ -138,6 +140,12 @@ pub fn table() -> Routes {
     let mut t = Routes::default();
     t.add(M::GET, "/health", Public, health::get_health)
         .add(M::GET, "/ready", Public, health::get_ready)
+        .add(
+            M::GET,
+            crate::metrics::PATH,
+            Access::Scrape,
+            crate::metrics::get_metrics,
+        )
         // Auth and users.
         .add(M::POST, "/api/v2/auth/login", Public, auth::login)
         .add(M::POST, "/api/v2/auth/logout", VIEWER, auth::logout)
