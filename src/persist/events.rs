@@ -297,6 +297,10 @@ impl Actor for EventPersister {
 }
 
 impl StreamHandler<SnapshotReceived> for EventPersister {
+    /// The bus closed (shutdown): stay alive, so the final `Flush` is answered after the
+    /// last write instead of finding the actor gone. It stops with the System.
+    fn finished(&mut self, _: &mut Context<Self>) {}
+
     fn handle(&mut self, msg: SnapshotReceived, ctx: &mut Context<Self>) {
         if let Some(work) = self.apply(msg) {
             ctx.wait(work);

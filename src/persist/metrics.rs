@@ -216,6 +216,10 @@ async fn commit(db: Db, batch: Batch, metrics: Metrics) {
 }
 
 impl StreamHandler<SnapshotReceived> for MetricsPersister {
+    /// The bus closed (shutdown): stay alive, so the final `Flush` is answered after the
+    /// last write instead of finding the actor gone. It stops with the System.
+    fn finished(&mut self, _: &mut Context<Self>) {}
+
     #[tracing::instrument(skip_all, fields(cluster_id = %msg.cluster_id))]
     fn handle(&mut self, msg: SnapshotReceived, ctx: &mut Context<Self>) {
         let batch = self.prepare(&msg);
