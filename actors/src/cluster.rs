@@ -934,7 +934,7 @@ mod tests {
     async fn enqueue(addr: &Addr<ClusterActor>, store: &FakeStore, id: &str) {
         store.pending(id);
         let command = Command {
-            id: id.to_owned(),
+            id: id.into(),
             cluster_id: "c1".into(),
             action: "restart".into(),
             created_at: GoTime::now(),
@@ -964,7 +964,7 @@ mod tests {
 
     fn delivered(outcome: PollOutcome) -> String {
         match outcome {
-            PollOutcome::Command(c) => c.id,
+            PollOutcome::Command(c) => c.id.to_string(),
             other => panic!("expected a command, got {other:?}"),
         }
     }

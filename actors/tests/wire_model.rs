@@ -177,7 +177,8 @@ fn medium_go_snapshot_round_trips() {
     let (name, metrics) = snap.node_metrics.iter().next().unwrap();
     assert_eq!(&metrics.node_name, name);
     assert_eq!(
-        written["node_metrics"][name]["timestamp"], original["node_metrics"][name]["timestamp"],
+        written["node_metrics"][name.as_str()]["timestamp"],
+        original["node_metrics"][name.as_str()]["timestamp"],
         "collector time with fraction"
     );
     // `"sensors": null` decoded as empty.

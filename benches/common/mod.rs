@@ -17,8 +17,23 @@ pub fn arg(name: &str, default: usize) -> usize {
 /// A generated `pods`-pod v2.1 snapshot (gzip), made once by
 /// `../shared/tools/gen_snapshot.py` and cached under `target/bench-data/`.
 pub fn snapshot_gz(pods: usize) -> Vec<u8> {
+    generated(&format!("snapshot-{pods}.json.gz"), pods, 7, "bench")
+}
+
+/// Like [`snapshot_gz`] for another seed and cluster id: distinct pod names, UIDs and
+/// IPs, the same realistic vocabulary (images, label keys, namespaces).
+pub fn snapshot_gz_seeded(pods: usize, seed: u64, cluster_id: &str) -> Vec<u8> {
+    generated(
+        &format!("snapshot-{pods}-{cluster_id}-s{seed}.json.gz"),
+        pods,
+        seed,
+        cluster_id,
+    )
+}
+
+fn generated(file: &str, pods: usize, seed: u64, cluster_id: &str) -> Vec<u8> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let cache = root.join(format!("target/bench-data/snapshot-{pods}.json.gz"));
+    let cache = root.join("target/bench-data").join(file);
     if !cache.exists() {
         std::fs::create_dir_all(cache.parent().unwrap()).unwrap();
         let tool = root.join("../shared/tools/gen_snapshot.py");
@@ -27,11 +42,11 @@ pub fn snapshot_gz(pods: usize) -> Vec<u8> {
             .args([
                 "snapshot",
                 "--cluster-id",
-                "bench",
+                cluster_id,
                 "--pods",
                 &pods.to_string(),
                 "--seed",
-                "7",
+                &seed.to_string(),
                 "--go-quirks",
                 "--gzip",
                 "-o",
@@ -47,4 +62,23 @@ pub fn snapshot_gz(pods: usize) -> Vec<u8> {
         );
     }
     std::fs::read(cache).unwrap()
+}
+
+/// Resident set size of a process (`VmRSS` of `/proc/<pid>/status`), in bytes.
+pub fn rss_bytes(pid: u32) -> u64 {
+    proc_status_kib(pid, "VmRSS:") * 1024
+}
+
+/// Peak resident set size of a process (`VmHWM`), in bytes.
+pub fn peak_rss_bytes(pid: u32) -> u64 {
+    proc_status_kib(pid, "VmHWM:") * 1024
+}
+
+fn proc_status_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
 }

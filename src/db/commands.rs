@@ -225,7 +225,7 @@ pub fn record_result(
         .to_string();
         let at = to_db(at);
         let started = row.started_at.unwrap_or(at);
-        diesel::update(ch::table.filter(ch::command_id.eq(&body.command_id)))
+        diesel::update(ch::table.filter(ch::command_id.eq(body.command_id.as_str())))
             .set((
                 ch::status.eq(status.as_str()),
                 ch::success.eq(Some(body.success)),

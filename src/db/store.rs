@@ -74,15 +74,15 @@ impl Store for SqlStore {
 /// The wire form of a stored command (what an agent receives).
 pub fn wire_command(row: &CommandRow) -> Command {
     Command {
-        id: row.command_id.clone(),
-        cluster_id: row.cluster_id.clone(),
-        action: row.action.clone(),
-        kind: row.target_kind.clone(),
-        namespace: row.target_namespace.clone(),
-        name: row.target_name.clone(),
+        id: row.command_id.as_str().into(),
+        cluster_id: row.cluster_id.as_str().into(),
+        action: row.action.as_str().into(),
+        kind: row.target_kind.as_str().into(),
+        namespace: row.target_namespace.as_str().into(),
+        name: row.target_name.as_str().into(),
         params: serde_json::from_str(&row.params).unwrap_or_default(),
-        source: row.source.clone(),
-        created_by: row.created_by.clone().unwrap_or_default(),
+        source: row.source.as_str().into(),
+        created_by: row.created_by.as_deref().unwrap_or_default().into(),
         created_at: atlhyper_actors::model::GoTime::from_utc(from_db(row.created_at)),
     }
 }

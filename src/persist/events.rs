@@ -23,7 +23,7 @@ use tokio::sync::oneshot;
 
 use atlhyper_actors::bus::Subscription;
 use atlhyper_actors::messages::{Bus, SnapshotReceived};
-use atlhyper_actors::model::{ClusterSnapshot, Event, ResourceMeta};
+use atlhyper_actors::model::{ClusterSnapshot, Event, ResourceMeta, Text};
 
 use crate::config::Settings;
 use crate::db::events::{NewEvent, NewResourceSnapshot};
@@ -39,7 +39,7 @@ type Mark = (i32, NaiveDateTime);
 /// What the persister has written, per cluster and event uid.
 #[derive(Debug, Default)]
 pub struct Written {
-    by_cluster: HashMap<Arc<str>, HashMap<String, Mark>>,
+    by_cluster: HashMap<Arc<str>, HashMap<Text, Mark>>,
 }
 
 /// The work one snapshot needs.
@@ -50,7 +50,7 @@ pub struct Plan {
     /// Involved-object copies for new Warning events.
     pub resources: Vec<NewResourceSnapshot>,
     /// The memory of this cluster once `rows` are committed (the events of this snapshot).
-    pub marks: HashMap<String, Mark>,
+    pub marks: HashMap<Text, Mark>,
     /// Events skipped because they carry no uid.
     pub without_uid: usize,
 }
@@ -63,7 +63,7 @@ impl Written {
             w.by_cluster
                 .entry(Arc::from(cluster))
                 .or_default()
-                .insert(uid, (count, last));
+                .insert(Text::from(uid), (count, last));
         }
         w
     }
@@ -117,27 +117,27 @@ impl Written {
 
     /// Records a committed plan: the cluster's memory becomes the events of that snapshot,
     /// so events that left the cluster are forgotten and the memory stays bounded.
-    pub fn commit(&mut self, cluster: Arc<str>, marks: HashMap<String, Mark>) {
+    pub fn commit(&mut self, cluster: Arc<str>, marks: HashMap<Text, Mark>) {
         self.by_cluster.insert(cluster, marks);
     }
 }
 
 fn new_event(cluster: &str, e: &Event, (count, last): Mark, now: NaiveDateTime) -> NewEvent {
     NewEvent {
-        event_uid: e.uid.clone(),
+        event_uid: e.uid.to_string(),
         cluster_id: cluster.to_owned(),
-        namespace: e.namespace.clone(),
-        name: e.name.clone(),
-        event_type: e.type_.clone(),
-        reason: e.reason.clone(),
-        message: e.message.clone(),
-        source_component: e.source.clone(),
+        namespace: e.namespace.to_string(),
+        name: e.name.to_string(),
+        event_type: e.type_.to_string(),
+        reason: e.reason.to_string(),
+        message: e.message.to_string(),
+        source_component: e.source.to_string(),
         // The v2.1 agent model does not send the reporting host.
         source_host: String::new(),
-        involved_kind: e.involved_object.kind.clone(),
-        involved_name: e.involved_object.name.clone(),
-        involved_namespace: e.involved_object.namespace.clone(),
-        involved_uid: e.involved_object.uid.clone(),
+        involved_kind: e.involved_object.kind.to_string(),
+        involved_name: e.involved_object.name.to_string(),
+        involved_namespace: e.involved_object.namespace.to_string(),
+        involved_uid: e.involved_object.uid.to_string(),
         first_timestamp: e.first_timestamp.to_utc().map(to_db),
         last_timestamp: last,
         count,
@@ -157,14 +157,14 @@ fn involved_object(snap: &ClusterSnapshot, e: &Event) -> Option<NewResourceSnaps
             .iter()
             .find(|r| r.name() == io.name && r.namespace() == io.namespace)?;
         Some(NewResourceSnapshot {
-            event_uid: e.uid.clone(),
-            resource_kind: io.kind.clone(),
-            resource_name: io.name.clone(),
-            resource_namespace: io.namespace.clone(),
+            event_uid: e.uid.to_string(),
+            resource_kind: io.kind.to_string(),
+            resource_name: io.name.to_string(),
+            resource_namespace: io.namespace.to_string(),
             resource_uid: if io.uid.is_empty() {
                 r.uid().to_owned()
             } else {
-                io.uid.clone()
+                io.uid.to_string()
             },
             snapshot_data: serde_json::to_string(r).ok()?,
         })

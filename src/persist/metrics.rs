@@ -136,13 +136,13 @@ impl MetricsPersister {
             let snapshot = match serde_json::to_string(m) {
                 Ok(s) => s,
                 Err(e) => {
-                    tracing::warn!(cluster_id = %msg.cluster_id, node, error = %e, "unserialisable node metrics");
+                    tracing::warn!(cluster_id = %msg.cluster_id, node = %node, error = %e, "unserialisable node metrics");
                     continue;
                 }
             };
             batch.latest.push(NewLatest {
                 cluster_id: msg.cluster_id.to_string(),
-                node_name: node.clone(),
+                node_name: node.to_string(),
                 timestamp: to_db(at),
                 snapshot,
                 cpu_usage: key.cpu,
@@ -154,7 +154,7 @@ impl MetricsPersister {
             if self.should_sample(&msg.cluster_id, node, at) {
                 batch.history.push(NewHistory {
                     cluster_id: msg.cluster_id.to_string(),
-                    node_name: node.clone(),
+                    node_name: node.to_string(),
                     timestamp: to_db(at),
                     cpu_usage: key.cpu,
                     mem_usage: key.mem,

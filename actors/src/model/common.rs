@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::serde_util::{is_false, is_zero_i32, null_default};
+use super::serde_util::{is_false, is_zero_i32, null_default, null_vec};
 use super::{StrMap, Text};
 
 /// Reference to another object (an Event's involved object).
@@ -166,7 +166,7 @@ pub struct LabelSelector {
     /// Set-based requirements.
     #[serde(
         default,
-        deserialize_with = "null_default",
+        deserialize_with = "null_vec",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub match_expressions: Vec<LabelExpr>,
@@ -183,7 +183,7 @@ pub struct LabelExpr {
     /// Values for In / NotIn.
     #[serde(
         default,
-        deserialize_with = "null_default",
+        deserialize_with = "null_vec",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub values: Vec<Text>,
@@ -203,21 +203,21 @@ pub struct ContainerDetail {
     /// Exposed ports.
     #[serde(
         default,
-        deserialize_with = "null_default",
+        deserialize_with = "null_vec",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub ports: Vec<ContainerPort>,
     /// Environment variables.
     #[serde(
         default,
-        deserialize_with = "null_default",
+        deserialize_with = "null_vec",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub envs: Vec<EnvVar>,
     /// Volume mounts.
     #[serde(
         default,
-        deserialize_with = "null_default",
+        deserialize_with = "null_vec",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub volume_mounts: Vec<VolumeMount>,
@@ -247,14 +247,14 @@ pub struct ContainerDetail {
     /// Entrypoint override.
     #[serde(
         default,
-        deserialize_with = "null_default",
+        deserialize_with = "null_vec",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub command: Vec<Text>,
     /// Arguments.
     #[serde(
         default,
-        deserialize_with = "null_default",
+        deserialize_with = "null_vec",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub args: Vec<Text>,
@@ -282,12 +282,12 @@ pub struct PodTemplate {
     )]
     pub annotations: StrMap,
     /// Containers (never omitted).
-    #[serde(default, deserialize_with = "null_default")]
+    #[serde(default, deserialize_with = "null_vec")]
     pub containers: Vec<ContainerDetail>,
     /// Volumes.
     #[serde(
         default,
-        deserialize_with = "null_default",
+        deserialize_with = "null_vec",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub volumes: Vec<VolumeSpec>,
@@ -304,7 +304,7 @@ pub struct PodTemplate {
     /// Tolerations.
     #[serde(
         default,
-        deserialize_with = "null_default",
+        deserialize_with = "null_vec",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub tolerations: Vec<Toleration>,
@@ -317,7 +317,7 @@ pub struct PodTemplate {
     /// Image pull secret names.
     #[serde(
         default,
-        deserialize_with = "null_default",
+        deserialize_with = "null_vec",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub image_pull_secrets: Vec<Text>,

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::meta::{common_meta_struct, summary_meta};
-use super::serde_util::null_default;
+use super::serde_util::{null_default, null_vec};
 use super::{empty_labels, ResourceMeta, StrMap, Text};
 
 /// One Namespace (no CommonMeta).
@@ -24,14 +24,14 @@ pub struct Namespace {
     /// Resource quotas of the namespace.
     #[serde(
         default,
-        deserialize_with = "null_default",
+        deserialize_with = "null_vec",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub quotas: Vec<ResourceQuota>,
     /// Limit ranges of the namespace.
     #[serde(
         default,
-        deserialize_with = "null_default",
+        deserialize_with = "null_vec",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub limit_ranges: Vec<LimitRange>,
@@ -119,7 +119,7 @@ common_meta_struct! {
         /// Data keys.
         #[serde(
             default,
-            deserialize_with = "null_default",
+            deserialize_with = "null_vec",
             skip_serializing_if = "Vec::is_empty"
         )]
         pub data_keys: Vec<Text>,
@@ -135,7 +135,7 @@ common_meta_struct! {
         /// Data keys.
         #[serde(
             default,
-            deserialize_with = "null_default",
+            deserialize_with = "null_vec",
             skip_serializing_if = "Vec::is_empty"
         )]
         pub data_keys: Vec<Text>,
@@ -157,7 +157,7 @@ pub struct ResourceQuota {
     /// Scopes.
     #[serde(
         default,
-        deserialize_with = "null_default",
+        deserialize_with = "null_vec",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub scopes: Vec<Text>,
@@ -190,7 +190,7 @@ pub struct LimitRange {
     /// Human-readable age.
     pub age: Text,
     /// Limit items.
-    #[serde(default, deserialize_with = "null_default")]
+    #[serde(default, deserialize_with = "null_vec")]
     pub items: Vec<LimitRangeItem>,
 }
 
@@ -255,7 +255,7 @@ pub struct NetworkPolicy {
     /// Policy types.
     #[serde(
         default,
-        deserialize_with = "null_default",
+        deserialize_with = "null_vec",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub policy_types: Vec<Text>,
@@ -299,7 +299,7 @@ common_meta_struct! {
         /// Access modes.
         #[serde(
             default,
-            deserialize_with = "null_default",
+            deserialize_with = "null_vec",
             skip_serializing_if = "Vec::is_empty"
         )]
         pub access_modes: Vec<Text>,
@@ -322,7 +322,7 @@ common_meta_struct! {
         /// Access modes.
         #[serde(
             default,
-            deserialize_with = "null_default",
+            deserialize_with = "null_vec",
             skip_serializing_if = "Vec::is_empty"
         )]
         pub access_modes: Vec<Text>,

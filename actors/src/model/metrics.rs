@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::serde_util::null_default;
+use super::serde_util::{null_default, null_vec};
 use super::{GoTime, Text};
 
 /// Hardware metrics of one node (no optional keys; lists may be `null`).
@@ -30,16 +30,16 @@ pub struct NodeMetricsSnapshot {
     #[serde(default, deserialize_with = "null_default")]
     pub memory: MemoryMetrics,
     /// Disks.
-    #[serde(default, deserialize_with = "null_default")]
+    #[serde(default, deserialize_with = "null_vec")]
     pub disks: Vec<DiskMetrics>,
     /// Network interfaces.
-    #[serde(default, deserialize_with = "null_default")]
+    #[serde(default, deserialize_with = "null_vec")]
     pub networks: Vec<NetworkMetrics>,
     /// Temperatures.
     #[serde(default, deserialize_with = "null_default")]
     pub temperature: TemperatureMetrics,
     /// Top processes.
-    #[serde(default, deserialize_with = "null_default")]
+    #[serde(default, deserialize_with = "null_vec")]
     pub processes: Vec<ProcessMetrics>,
 }
 
@@ -58,7 +58,7 @@ pub struct CpuMetrics {
     /// I/O wait, 0-100.
     pub iowait_percent: f64,
     /// Usage per core.
-    #[serde(default, deserialize_with = "null_default")]
+    #[serde(default, deserialize_with = "null_vec")]
     pub per_core: Vec<f64>,
     /// 1-minute load average.
     pub load_1: f64,
@@ -185,7 +185,7 @@ pub struct TemperatureMetrics {
     /// Maximum CPU temperature, °C.
     pub cpu_temp_max: f64,
     /// Individual sensors.
-    #[serde(default, deserialize_with = "null_default")]
+    #[serde(default, deserialize_with = "null_vec")]
     pub sensors: Vec<SensorMetrics>,
 }
 

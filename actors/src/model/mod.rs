@@ -5,8 +5,6 @@
 //! RFC 3339 times with nanoseconds and any offset ([`GoTime`]). `omitempty` fields are skipped on output when
 //! empty; all other fields are always written.
 
-use std::collections::BTreeMap;
-
 mod agent;
 mod command;
 mod common;
@@ -20,8 +18,10 @@ mod pod;
 pub mod serde_util;
 mod slo;
 mod snapshot;
+mod strmap;
 #[cfg(test)]
 mod test_support;
+mod text;
 mod time;
 mod workload;
 
@@ -34,20 +34,16 @@ pub use metrics::*;
 pub use network::*;
 pub use node::*;
 pub use pod::*;
-pub use serde_util::{is_false, is_zero_f64, is_zero_i32, is_zero_i64, null_default};
+pub use serde_util::{is_false, is_zero_f64, is_zero_i32, is_zero_i64, null_default, null_vec};
 pub use slo::*;
 pub use snapshot::*;
+pub use strmap::StrMap;
+pub use text::{intern, interned, Text};
 pub use time::{GoTime, GoTimeError};
 pub use workload::*;
 
-/// String type of every text field of the model (may become an interned string later).
-pub type Text = String;
-
-/// A Go `map[string]string`; sorted like Go writes map keys.
-pub type StrMap = BTreeMap<Text, Text>;
-
 /// The empty map returned by [`ResourceMeta::labels`] for types without labels.
-static EMPTY: StrMap = BTreeMap::new();
+static EMPTY: std::sync::LazyLock<StrMap> = std::sync::LazyLock::new(StrMap::new);
 
 /// Identity of an element of one of the [`ClusterSnapshot`] lists.
 pub trait ResourceMeta {

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::meta::summary_meta;
-use super::serde_util::{is_false, is_zero_i32, is_zero_i64, null_default};
+use super::serde_util::{is_false, is_zero_i32, is_zero_i64, null_default, null_vec};
 use super::{GoTime, StrMap, Text};
 
 /// One Service.
@@ -21,7 +21,7 @@ pub struct Service {
     /// Ports.
     #[serde(
         default,
-        deserialize_with = "null_default",
+        deserialize_with = "null_vec",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub ports: Vec<ServicePort>,
@@ -75,7 +75,7 @@ pub struct ServiceSummary {
     /// Display badges.
     #[serde(
         default,
-        deserialize_with = "null_default",
+        deserialize_with = "null_vec",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub badges: Vec<Text>,
@@ -108,7 +108,7 @@ pub struct ServiceSpec {
     /// IP families.
     #[serde(
         default,
-        deserialize_with = "null_default",
+        deserialize_with = "null_vec",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub ip_families: Vec<Text>,
@@ -119,7 +119,7 @@ pub struct ServiceSpec {
     #[serde(
         rename = "clusterIPs",
         default,
-        deserialize_with = "null_default",
+        deserialize_with = "null_vec",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub cluster_ips: Vec<Text>,
@@ -127,7 +127,7 @@ pub struct ServiceSpec {
     #[serde(
         rename = "externalIPs",
         default,
-        deserialize_with = "null_default",
+        deserialize_with = "null_vec",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub external_ips: Vec<Text>,
@@ -137,7 +137,7 @@ pub struct ServiceSpec {
     /// Load balancer source ranges.
     #[serde(
         default,
-        deserialize_with = "null_default",
+        deserialize_with = "null_vec",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub load_balancer_source_ranges: Vec<Text>,
@@ -184,7 +184,7 @@ pub struct ServiceNetwork {
     #[serde(
         rename = "clusterIPs",
         default,
-        deserialize_with = "null_default",
+        deserialize_with = "null_vec",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub cluster_ips: Vec<Text>,
@@ -192,21 +192,21 @@ pub struct ServiceNetwork {
     #[serde(
         rename = "externalIPs",
         default,
-        deserialize_with = "null_default",
+        deserialize_with = "null_vec",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub external_ips: Vec<Text>,
     /// Load balancer ingress addresses.
     #[serde(
         default,
-        deserialize_with = "null_default",
+        deserialize_with = "null_vec",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub load_balancer_ingress: Vec<Text>,
     /// IP families.
     #[serde(
         default,
-        deserialize_with = "null_default",
+        deserialize_with = "null_vec",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub ip_families: Vec<Text>,
@@ -231,14 +231,14 @@ pub struct ServiceBackends {
     /// Endpoint ports.
     #[serde(
         default,
-        deserialize_with = "null_default",
+        deserialize_with = "null_vec",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub ports: Vec<BackendPort>,
     /// Endpoints.
     #[serde(
         default,
-        deserialize_with = "null_default",
+        deserialize_with = "null_vec",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub endpoints: Vec<BackendEndpoint>,
@@ -367,7 +367,7 @@ pub struct IngressSummary {
     /// Hosts.
     #[serde(
         default,
-        deserialize_with = "null_default",
+        deserialize_with = "null_vec",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub hosts: Vec<Text>,
@@ -386,14 +386,14 @@ pub struct IngressSpec {
     /// Rules.
     #[serde(
         default,
-        deserialize_with = "null_default",
+        deserialize_with = "null_vec",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub rules: Vec<IngressRule>,
     /// TLS blocks.
     #[serde(
         default,
-        deserialize_with = "null_default",
+        deserialize_with = "null_vec",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub tls: Vec<IngressTls>,
@@ -407,7 +407,7 @@ pub struct IngressRule {
     #[serde(skip_serializing_if = "Text::is_empty")]
     pub host: Text,
     /// HTTP paths.
-    #[serde(default, deserialize_with = "null_default")]
+    #[serde(default, deserialize_with = "null_vec")]
     pub paths: Vec<IngressPath>,
 }
 
@@ -431,7 +431,7 @@ pub struct IngressTls {
     /// Hosts.
     #[serde(
         default,
-        deserialize_with = "null_default",
+        deserialize_with = "null_vec",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub hosts: Vec<Text>,
@@ -492,7 +492,7 @@ pub struct IngressStatus {
     /// Load balancer addresses.
     #[serde(
         default,
-        deserialize_with = "null_default",
+        deserialize_with = "null_vec",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub load_balancer: Vec<Text>,

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::meta::summary_meta;
-use super::serde_util::{is_false, is_zero_f64, null_default};
+use super::serde_util::{is_false, is_zero_f64, null_default, null_vec};
 use super::{GoTime, StrMap, Text};
 
 /// One cluster node.
@@ -33,14 +33,14 @@ pub struct Node {
     /// Node conditions.
     #[serde(
         default,
-        deserialize_with = "null_default",
+        deserialize_with = "null_vec",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub conditions: Vec<NodeCondition>,
     /// Node taints.
     #[serde(
         default,
-        deserialize_with = "null_default",
+        deserialize_with = "null_vec",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub taints: Vec<NodeTaint>,
@@ -65,7 +65,7 @@ pub struct NodeSummary {
     /// Node roles.
     #[serde(
         default,
-        deserialize_with = "null_default",
+        deserialize_with = "null_vec",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub roles: Vec<Text>,
@@ -80,7 +80,7 @@ pub struct NodeSummary {
     /// Display badges.
     #[serde(
         default,
-        deserialize_with = "null_default",
+        deserialize_with = "null_vec",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub badges: Vec<Text>,
@@ -100,7 +100,7 @@ pub struct NodeSpec {
     #[serde(
         rename = "podCIDRs",
         default,
-        deserialize_with = "null_default",
+        deserialize_with = "null_vec",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub pod_cidrs: Vec<Text>,
@@ -152,7 +152,7 @@ pub struct NodeAddresses {
     /// Every address with its type.
     #[serde(
         default,
-        deserialize_with = "null_default",
+        deserialize_with = "null_vec",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub all: Vec<NodeAddr>,

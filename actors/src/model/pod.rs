@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::serde_util::{is_false, null_default};
+use super::serde_util::{is_false, null_default, null_vec};
 use super::{
     Affinity, ContainerPort, EnvVar, GoTime, Probe, ResourceMeta, StrMap, Text, Toleration,
     VolumeMount, VolumeSpec,
@@ -24,19 +24,19 @@ pub struct Pod {
     #[serde(default, deserialize_with = "null_default")]
     pub status: PodStatus,
     /// Regular containers (spec and status merged).
-    #[serde(default, deserialize_with = "null_default")]
+    #[serde(default, deserialize_with = "null_vec")]
     pub containers: Vec<PodContainerDetail>,
     /// Init containers.
     #[serde(
         default,
-        deserialize_with = "null_default",
+        deserialize_with = "null_vec",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub init_containers: Vec<PodContainerDetail>,
     /// Volumes.
     #[serde(
         default,
-        deserialize_with = "null_default",
+        deserialize_with = "null_vec",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub volumes: Vec<VolumeSpec>,
@@ -99,7 +99,7 @@ pub struct PodSpec {
     /// Tolerations.
     #[serde(
         default,
-        deserialize_with = "null_default",
+        deserialize_with = "null_vec",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub tolerations: Vec<Toleration>,
@@ -124,7 +124,7 @@ pub struct PodSpec {
     /// Image pull secret names.
     #[serde(
         default,
-        deserialize_with = "null_default",
+        deserialize_with = "null_vec",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub image_pull_secrets: Vec<Text>,
@@ -150,7 +150,7 @@ pub struct PodStatus {
     #[serde(
         rename = "podIPs",
         default,
-        deserialize_with = "null_default",
+        deserialize_with = "null_vec",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub pod_ips: Vec<Text>,
@@ -166,7 +166,7 @@ pub struct PodStatus {
     /// Pod conditions.
     #[serde(
         default,
-        deserialize_with = "null_default",
+        deserialize_with = "null_vec",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub conditions: Vec<PodCondition>,
@@ -211,14 +211,14 @@ pub struct PodContainerDetail {
     /// Entrypoint override.
     #[serde(
         default,
-        deserialize_with = "null_default",
+        deserialize_with = "null_vec",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub command: Vec<Text>,
     /// Arguments.
     #[serde(
         default,
-        deserialize_with = "null_default",
+        deserialize_with = "null_vec",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub args: Vec<Text>,
@@ -228,21 +228,21 @@ pub struct PodContainerDetail {
     /// Exposed ports.
     #[serde(
         default,
-        deserialize_with = "null_default",
+        deserialize_with = "null_vec",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub ports: Vec<ContainerPort>,
     /// Environment variables.
     #[serde(
         default,
-        deserialize_with = "null_default",
+        deserialize_with = "null_vec",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub envs: Vec<EnvVar>,
     /// Volume mounts.
     #[serde(
         default,
-        deserialize_with = "null_default",
+        deserialize_with = "null_vec",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub volume_mounts: Vec<VolumeMount>,
@@ -389,7 +389,7 @@ mod tests {
             (pod.namespace(), pod.name(), pod.node_name(), pod.phase()),
             ("shop", "web-1", "n1", "Running")
         );
-        assert_eq!(pod.labels().get("app").map(String::as_str), Some("web"));
+        assert_eq!(pod.labels().get("app").map(Text::as_str), Some("web"));
         assert_eq!(<Pod as ResourceMeta>::kind_name(), "Pod");
         assert_eq!(ResourceMeta::name(&pod), "web-1");
         assert_eq!(ResourceMeta::uid(&pod), "");

@@ -14,6 +14,20 @@ where
     Option::<T>::deserialize(deserializer).map(Option::unwrap_or_default)
 }
 
+/// `deserialize_with` helper for list fields: like [`null_default`], and the list is
+/// shrunk to its length. A growing `Vec` doubles its capacity, and starts at 4 elements,
+/// so a pod's one container would otherwise keep room for four (a snapshot is parsed
+/// once and then only read, for as long as it is the latest).
+pub fn null_vec<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    let mut v = Option::<Vec<T>>::deserialize(deserializer)?.unwrap_or_default();
+    v.shrink_to_fit();
+    Ok(v)
+}
+
 /// `skip_serializing_if` helper for `omitempty` `int32` fields.
 pub fn is_zero_i32(v: &i32) -> bool {
     *v == 0
@@ -44,7 +58,7 @@ mod tests {
     #[derive(Debug, Default, PartialEq, Serialize, Deserialize)]
     #[serde(default)]
     struct Probe {
-        #[serde(default, deserialize_with = "null_default")]
+        #[serde(default, deserialize_with = "null_vec")]
         list: Vec<i32>,
         #[serde(default, deserialize_with = "null_default")]
         map: BTreeMap<String, String>,
@@ -66,6 +80,7 @@ mod tests {
         assert_eq!(p, Probe::default());
         let p: Probe = serde_json::from_str(r#"{"list":[1,2],"map":{"k":"v"}}"#).unwrap();
         assert_eq!(p.list, vec![1, 2]);
+        assert_eq!(p.list.capacity(), 2, "shrunk to fit");
         assert_eq!(p.map.get("k").map(String::as_str), Some("v"));
     }
 

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::serde_util::{is_false, null_default};
+use super::serde_util::{is_false, null_default, null_vec};
 use super::Text;
 
 /// Ingress-controller metrics of one scrape.
@@ -18,14 +18,14 @@ pub struct IngressMetrics {
     /// Request counters.
     #[serde(
         default,
-        deserialize_with = "null_default",
+        deserialize_with = "null_vec",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub counters: Vec<IngressCounterMetric>,
     /// Latency histograms.
     #[serde(
         default,
-        deserialize_with = "null_default",
+        deserialize_with = "null_vec",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub histograms: Vec<IngressHistogramMetric>,
@@ -96,7 +96,7 @@ pub struct SloPushRequest {
     /// Route mappings.
     #[serde(
         default,
-        deserialize_with = "null_default",
+        deserialize_with = "null_vec",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub ingress_routes: Vec<IngressRouteInfo>,

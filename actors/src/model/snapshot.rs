@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::serde_util::null_default;
+use super::serde_util::{null_default, null_vec};
 use super::{
     ConfigMap, CronJob, DaemonSet, Deployment, Event, GoTime, Ingress, Job, LimitRange, Namespace,
     NetworkPolicy, Node, NodeMetricsSnapshot, PersistentVolume, PersistentVolumeClaim, Pod,
@@ -22,54 +22,54 @@ pub struct ClusterSnapshot {
     /// When collection started.
     pub fetched_at: GoTime,
     /// Pods.
-    #[serde(default, deserialize_with = "null_default")]
+    #[serde(default, deserialize_with = "null_vec")]
     pub pods: Vec<Pod>,
     /// Deployments.
-    #[serde(default, deserialize_with = "null_default")]
+    #[serde(default, deserialize_with = "null_vec")]
     pub deployments: Vec<Deployment>,
     /// StatefulSets.
-    #[serde(default, deserialize_with = "null_default")]
+    #[serde(default, deserialize_with = "null_vec")]
     pub statefulsets: Vec<StatefulSet>,
     /// DaemonSets.
-    #[serde(default, deserialize_with = "null_default")]
+    #[serde(default, deserialize_with = "null_vec")]
     pub daemonsets: Vec<DaemonSet>,
     /// ReplicaSets.
     #[serde(
         default,
-        deserialize_with = "null_default",
+        deserialize_with = "null_vec",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub replicasets: Vec<ReplicaSet>,
     /// Jobs.
     #[serde(
         default,
-        deserialize_with = "null_default",
+        deserialize_with = "null_vec",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub jobs: Vec<Job>,
     /// CronJobs.
     #[serde(
         default,
-        deserialize_with = "null_default",
+        deserialize_with = "null_vec",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub cronjobs: Vec<CronJob>,
     /// Services.
-    #[serde(default, deserialize_with = "null_default")]
+    #[serde(default, deserialize_with = "null_vec")]
     pub services: Vec<Service>,
     /// Ingresses.
-    #[serde(default, deserialize_with = "null_default")]
+    #[serde(default, deserialize_with = "null_vec")]
     pub ingresses: Vec<Ingress>,
     /// Namespaces.
-    #[serde(default, deserialize_with = "null_default")]
+    #[serde(default, deserialize_with = "null_vec")]
     pub namespaces: Vec<Namespace>,
     /// ConfigMaps.
-    #[serde(default, deserialize_with = "null_default")]
+    #[serde(default, deserialize_with = "null_vec")]
     pub configmaps: Vec<ConfigMap>,
     /// Secrets.
     #[serde(
         default,
-        deserialize_with = "null_default",
+        deserialize_with = "null_vec",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub secrets: Vec<Secret>,
@@ -77,7 +77,7 @@ pub struct ClusterSnapshot {
     #[serde(
         rename = "resourceQuotas",
         default,
-        deserialize_with = "null_default",
+        deserialize_with = "null_vec",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub resource_quotas: Vec<ResourceQuota>,
@@ -85,7 +85,7 @@ pub struct ClusterSnapshot {
     #[serde(
         rename = "limitRanges",
         default,
-        deserialize_with = "null_default",
+        deserialize_with = "null_vec",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub limit_ranges: Vec<LimitRange>,
@@ -93,7 +93,7 @@ pub struct ClusterSnapshot {
     #[serde(
         rename = "networkPolicies",
         default,
-        deserialize_with = "null_default",
+        deserialize_with = "null_vec",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub network_policies: Vec<NetworkPolicy>,
@@ -101,29 +101,29 @@ pub struct ClusterSnapshot {
     #[serde(
         rename = "serviceAccounts",
         default,
-        deserialize_with = "null_default",
+        deserialize_with = "null_vec",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub service_accounts: Vec<ServiceAccount>,
     /// PersistentVolumes.
     #[serde(
         default,
-        deserialize_with = "null_default",
+        deserialize_with = "null_vec",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub pvs: Vec<PersistentVolume>,
     /// PersistentVolumeClaims.
     #[serde(
         default,
-        deserialize_with = "null_default",
+        deserialize_with = "null_vec",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub pvcs: Vec<PersistentVolumeClaim>,
     /// Nodes.
-    #[serde(default, deserialize_with = "null_default")]
+    #[serde(default, deserialize_with = "null_vec")]
     pub nodes: Vec<Node>,
     /// Events.
-    #[serde(default, deserialize_with = "null_default")]
+    #[serde(default, deserialize_with = "null_vec")]
     pub events: Vec<Event>,
     /// Hardware metrics per node name.
     #[serde(
@@ -173,9 +173,10 @@ pub struct ClusterSummary {
     pub warning_events: i64,
 }
 
-/// Decodes a snapshot body (plain `serde_json::from_slice`, Go quirks accepted).
+/// Decodes a snapshot body (`serde_json::from_slice`, Go quirks accepted), with equal
+/// strings shared ([`interned`](super::interned)).
 pub fn parse_snapshot(bytes: &[u8]) -> Result<ClusterSnapshot, serde_json::Error> {
-    serde_json::from_slice(bytes)
+    super::interned(bytes.len(), || serde_json::from_slice(bytes))
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::meta::{common_meta_struct, summary_meta};
-use super::serde_util::{is_false, is_zero_i32, is_zero_i64, null_default};
+use super::serde_util::{is_false, is_zero_i32, is_zero_i64, null_default, null_vec};
 use super::{GoTime, LabelSelector, PodTemplate, StrMap, Text};
 
 /// One Deployment.
@@ -30,7 +30,7 @@ pub struct Deployment {
     /// ReplicaSets owned by the Deployment.
     #[serde(
         default,
-        deserialize_with = "null_default",
+        deserialize_with = "null_vec",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub replica_sets: Vec<ReplicaSetBrief>,
@@ -157,7 +157,7 @@ pub struct DeploymentStatus {
     /// Conditions.
     #[serde(
         default,
-        deserialize_with = "null_default",
+        deserialize_with = "null_vec",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub conditions: Vec<DeploymentCondition>,
@@ -195,7 +195,7 @@ pub struct DeploymentRollout {
     /// Display badges.
     #[serde(
         default,
-        deserialize_with = "null_default",
+        deserialize_with = "null_vec",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub badges: Vec<Text>,
@@ -323,7 +323,7 @@ pub struct StatefulSetSpec {
     /// Volume claim templates.
     #[serde(
         default,
-        deserialize_with = "null_default",
+        deserialize_with = "null_vec",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub volume_claim_templates: Vec<VolumeClaimTemplate>,
@@ -348,7 +348,7 @@ pub struct VolumeClaimTemplate {
     /// Access modes.
     #[serde(
         default,
-        deserialize_with = "null_default",
+        deserialize_with = "null_vec",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub access_modes: Vec<Text>,
@@ -418,7 +418,7 @@ pub struct StatefulSetStatus {
     /// Conditions.
     #[serde(
         default,
-        deserialize_with = "null_default",
+        deserialize_with = "null_vec",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub conditions: Vec<WorkloadCondition>,
@@ -458,7 +458,7 @@ pub struct WorkloadRollout {
     /// Display badges.
     #[serde(
         default,
-        deserialize_with = "null_default",
+        deserialize_with = "null_vec",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub badges: Vec<Text>,
@@ -578,7 +578,7 @@ pub struct DaemonSetStatus {
     /// Conditions.
     #[serde(
         default,
-        deserialize_with = "null_default",
+        deserialize_with = "null_vec",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub conditions: Vec<WorkloadCondition>,
@@ -851,7 +851,7 @@ mod tests {
         let mut d = Deployment::default();
         d.summary.name = "web".into();
         d.summary.namespace = "shop".into();
-        d.labels.insert("app".into(), "web".into());
+        d.labels.insert("app", "web");
         assert_eq!(
             (d.namespace(), d.name(), d.labels().len()),
             ("shop", "web", 1)

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest};
+use atlhyper_actors::model::interned;
 use bytes::{Bytes, BytesMut};
 use flate2::read::MultiGzDecoder;
 use futures_util::StreamExt;
@@ -130,9 +131,12 @@ pub fn decode(raw: Bytes, enc: Encoding, max_decoded: u64) -> Result<Bytes, ApiE
 
 /// Parses an agent body, which must be a JSON object. (serde would also accept an array
 /// for a struct, and `[]` would then pass for an empty snapshot that wipes live state.)
+/// Equal strings of the body share one allocation ([`interned`]).
 pub fn parse_object<T: serde::de::DeserializeOwned>(json: &[u8]) -> Result<T, ApiError> {
     match json.iter().find(|b| !b.is_ascii_whitespace()) {
-        Some(b'{') => serde_json::from_slice(json).map_err(|e| json_error(&e)),
+        Some(b'{') => {
+            interned(json.len(), || serde_json::from_slice(json)).map_err(|e| json_error(&e))
+        }
         _ => Err(ApiError::bad_request(
             "invalid_json",
             "the body must be a JSON object",

@@ -35,7 +35,7 @@ pub async fn post_slo(
         .or(fallback.as_deref());
     let cluster_id = pick_cluster_id(body_id, header_cluster_id(&req))?;
     ident.check_cluster(&cluster_id)?;
-    push.cluster_id = cluster_id.clone();
+    push.cluster_id = cluster_id.as_str().into();
     state
         .cluster(&cluster_id, true)
         .await?

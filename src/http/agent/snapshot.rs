@@ -59,7 +59,7 @@ async fn ingest(
     .await??;
     let cluster_id = pick_cluster_id(header_cluster_id(req), Some(&snapshot.cluster_id))?;
     ident.check_cluster(&cluster_id)?;
-    snapshot.cluster_id = cluster_id.clone();
+    snapshot.cluster_id = cluster_id.as_str().into();
     let addr = state.cluster(&cluster_id, true).await?;
     let applied = addr
         .send(ApplySnapshot {

@@ -75,7 +75,7 @@ fn deployment_family(snap: Option<&ClusterSnapshot>, ns: &str, name: &str) -> Ve
         .replicasets
         .iter()
         .filter(|r| r.namespace == ns && r.owner_kind == "Deployment" && r.owner_name == name)
-        .map(|r| r.name.clone())
+        .map(|r| r.name.to_string())
         .collect();
     let pods: Vec<String> = snap
         .pods
@@ -83,9 +83,9 @@ fn deployment_family(snap: Option<&ClusterSnapshot>, ns: &str, name: &str) -> Ve
         .filter(|p| {
             p.summary.namespace == ns
                 && p.summary.owner_kind == "ReplicaSet"
-                && rs.contains(&p.summary.owner_name)
+                && rs.iter().any(|r| *r == p.summary.owner_name)
         })
-        .map(|p| p.summary.name.clone())
+        .map(|p| p.summary.name.to_string())
         .collect();
     out.push(one("ReplicaSet", rs));
     out.push(one("Pod", pods));

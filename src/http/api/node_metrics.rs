@@ -99,7 +99,7 @@ impl MetricsSummary {
                 if d.usage_percent > s.max_disk {
                     s.max_disk = d.usage_percent;
                     s.max_disk_node.clone_from(name);
-                    s.max_disk_mount.clone_from(&d.mount_point);
+                    s.max_disk_mount = d.mount_point.to_string();
                 }
             }
             if m.cpu.usage_percent >= WARN_USAGE_PERCENT

@@ -128,12 +128,12 @@ impl<'a> Lookup<'a> {
     /// Phase, restarts, ready, node, and the Deployment when a ReplicaSet owns the pod.
     pub(super) fn pod_details(&self, p: &Pod) -> Vec<(String, String)> {
         let mut d = vec![
-            ("phase".to_owned(), p.status.phase.clone()),
+            ("phase".to_owned(), p.status.phase.to_string()),
             ("restarts".to_owned(), p.status.restarts.to_string()),
-            ("ready".to_owned(), p.status.ready.clone()),
+            ("ready".to_owned(), p.status.ready.to_string()),
         ];
         if !p.summary.node_name.is_empty() {
-            d.push(("node".to_owned(), p.summary.node_name.clone()));
+            d.push(("node".to_owned(), p.summary.node_name.to_string()));
         }
         if p.summary.owner_kind == "ReplicaSet" {
             if let Some(dep) = self.deployment_of_replicaset(p.namespace(), &p.summary.owner_name) {
@@ -349,8 +349,11 @@ mod tests {
         .unwrap();
         let l = Lookup::new(&s);
         let app = |r: &ResourceId| {
-            l.labels_of(r)
-                .map(|m| m.values().cloned().collect::<Vec<_>>())
+            l.labels_of(r).map(|m| {
+                m.values()
+                    .map(atlhyper_actors::model::Text::to_string)
+                    .collect::<Vec<_>>()
+            })
         };
         assert_eq!(app(&id("Pod", "a", "p")), Some(vec!["p".to_owned()]));
         assert_eq!(app(&id("Node", "", "n")), Some(vec!["w".to_owned()]));

@@ -10,7 +10,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
-use atlhyper_actors::model::{ClusterSnapshot, Event, GoTime, Pod};
+use atlhyper_actors::model::{ClusterSnapshot, Event, GoTime, Pod, Text};
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::condition::{Condition, Metric};
@@ -85,7 +85,8 @@ struct RestartMemory {
     /// Bumped by every snapshot; pods not marked with the current value are gone.
     generation: u64,
     /// Namespace → pod name → history. Nested so that lookups by `&str` allocate nothing.
-    pods: HashMap<String, HashMap<String, PodRestarts>>,
+    /// The keys are the snapshot's own `Text`s: shared, not copied.
+    pods: HashMap<Text, HashMap<Text, PodRestarts>>,
 }
 
 /// The restart count of one pod over time, one entry per change.
@@ -189,7 +190,8 @@ impl Evaluator {
             let count = i64::from(pod.status.restarts);
             let created = pod.summary.created_at;
             if !mem.pods.contains_key(ns) {
-                mem.pods.insert(ns.to_owned(), HashMap::new());
+                mem.pods
+                    .insert(pod.summary.namespace.clone(), HashMap::new());
             }
             let Some(by_name) = mem.pods.get_mut(ns) else {
                 continue;
@@ -198,7 +200,7 @@ impl Evaluator {
                 Some(p) => p.observe(count, created, now, generation, window_start),
                 None => {
                     by_name.insert(
-                        name.to_owned(),
+                        pod.summary.name.clone(),
                         PodRestarts::new(count, created, now, generation),
                     );
                 }
@@ -419,7 +421,9 @@ fn events(
     let active_since = minus(snap.fetched_at.to_utc().unwrap_or(now), EVENT_ACTIVE_WINDOW);
     let mut groups: HashMap<(&str, &str, &str, &str), EventGroup<'_>> = HashMap::new();
     for e in &snap.events {
-        if !e.is_warning() || (!cond.reasons.is_empty() && !cond.reasons.contains(&e.reason)) {
+        if !e.is_warning()
+            || (!cond.reasons.is_empty() && !cond.reasons.iter().any(|r| *r == e.reason))
+        {
             continue;
         }
         let o = &e.involved_object;
@@ -1107,11 +1111,11 @@ mod tests {
         for i in 0..500 {
             s.deployments.push(Deployment {
                 summary: DeploymentSummary {
-                    name: format!("app{i}"),
-                    namespace: format!("ns{}", i % 50),
+                    name: format!("app{i}").into(),
+                    namespace: format!("ns{}", i % 50).into(),
                     ..Default::default()
                 },
-                labels: [("team".to_owned(), format!("t{}", i % 7))].into(),
+                labels: [("team", format!("t{}", i % 7))].into(),
                 ..Default::default()
             });
         }
@@ -1119,11 +1123,11 @@ mod tests {
             let dep = i % 500;
             s.pods.push(Pod {
                 summary: PodSummary {
-                    name: format!("app{dep}-5d8f9-{i}"),
-                    namespace: format!("ns{}", dep % 50),
-                    node_name: format!("node{}", i % 100),
+                    name: format!("app{dep}-5d8f9-{i}").into(),
+                    namespace: format!("ns{}", dep % 50).into(),
+                    node_name: format!("node{}", i % 100).into(),
                     owner_kind: "ReplicaSet".into(),
-                    owner_name: format!("app{dep}-5d8f9"),
+                    owner_name: format!("app{dep}-5d8f9").into(),
                     ..Default::default()
                 },
                 status: PodStatus {
@@ -1132,7 +1136,7 @@ mod tests {
                     restarts: i32::try_from(i % 13).unwrap(),
                     ..Default::default()
                 },
-                labels: [("team".to_owned(), format!("t{}", dep % 7))].into(),
+                labels: [("team", format!("t{}", dep % 7))].into(),
                 ..Default::default()
             });
         }
@@ -1140,7 +1144,7 @@ mod tests {
             let name = format!("node{i}");
             s.nodes.push(Node {
                 summary: NodeSummary {
-                    name: name.clone(),
+                    name: name.as_str().into(),
                     ready: "True".into(),
                     ..Default::default()
                 },
@@ -1153,7 +1157,7 @@ mod tests {
                 },
                 ..Default::default()
             };
-            s.node_metrics.insert(name, m);
+            s.node_metrics.insert(name.into(), m);
         }
         for i in 0..2000 {
             let p = &s.pods[i * 2];
@@ -1166,7 +1170,7 @@ mod tests {
                     kind: "Pod".into(),
                     namespace: p.summary.namespace.clone(),
                     name: p.summary.name.clone(),
-                    uid: String::new(),
+                    uid: Text::new(),
                 },
                 ..Default::default()
             });

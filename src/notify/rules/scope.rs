@@ -81,7 +81,7 @@ impl Scope {
     pub fn matches_labels(&self, labels: &StrMap) -> bool {
         self.labels
             .iter()
-            .all(|(k, v)| labels.get(k).is_some_and(|have| have == v))
+            .all(|(k, v)| labels.get(k.as_str()).is_some_and(|have| have == v))
     }
 
     /// The labels as a JSON object, as stored and returned by the API.
