@@ -38,7 +38,7 @@ pub fn label<'a>(m: &'a StrMap, key: &str) -> Option<&'a str> {
 
 /// Sets label `key` in `m`.
 pub fn set_label(m: &mut StrMap, key: &str, value: &str) {
-    m.insert(key.into(), value.into());
+    m.insert(key, value);
 }
 
 /// A map from string pairs.
