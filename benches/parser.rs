@@ -1,0 +1,156 @@
+//! Parser benchmark (issue 6, benchmark f): MB/s of snapshot JSON, per core.
+//!
+//! `cargo bench --bench parser [-- --pods 5000 --iterations 15]`
+//!
+//! On one generated snapshot (Go quirks: `null` lists, `\u003c` escapes, Go floats,
+//! RFC 3339 times with offsets), each timed alone on one thread:
+//! 1. **gunzip**: `decode` (flate2, zlib-rs backend), the handler's first step;
+//! 2. **serde_json**: `serde_json::from_slice::<ClusterSnapshot>`, plain and inside the
+//!    per-parse interner (what `parse_object` runs);
+//! 3. **sonic-rs**: `sonic_rs::from_slice::<ClusterSnapshot>`, the same two ways;
+//! 4. **simd-json**: `simd_json::serde::from_slice::<ClusterSnapshot>` on a mutable copy
+//!    (the copy is made before the clock starts), the same two ways.
+//!
+//! Every parser's result is checked equal to serde_json's. Freeing the parsed snapshot is
+//! not timed. Prints a table and writes `benches/results/parser.json`.
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "benchmark tool")]
+
+mod common;
+use common::*;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use atlhyper_actors::model::{interned, ClusterSnapshot};
+use atlhyper_master::http::agent::{decode, Encoding};
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// Runs `f` `n` times (after one untimed warm-up); the sorted times.
+fn time<T>(n: usize, mut f: impl FnMut() -> T) -> Vec<Duration> {
+    drop(f());
+    let mut out: Vec<Duration> = (0..n)
+        .map(|_| {
+            let t = Instant::now();
+            let v = f();
+            let d = t.elapsed();
+            drop(v);
+            d
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// Like [`time`] for a parser that needs its own mutable copy of the input, made untimed.
+fn time_mut<T>(n: usize, json: &[u8], mut f: impl FnMut(&mut [u8]) -> T) -> Vec<Duration> {
+    drop(f(&mut json.to_vec()));
+    let mut out: Vec<Duration> = (0..n)
+        .map(|_| {
+            let mut copy = json.to_vec();
+            let t = Instant::now();
+            let v = f(&mut copy);
+            let d = t.elapsed();
+            drop(v);
+            d
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn main() {
+    let pods = arg("--pods", 5000);
+    let n = arg("--iterations", 15).max(3);
+    let gz = snapshot_gz(pods);
+    let gzb = bytes::Bytes::from(gz.clone());
+    let json = decode(gzb.clone(), Encoding::Gzip, u64::MAX)
+        .unwrap()
+        .to_vec();
+    println!(
+        "snapshot: {pods} pods, {} bytes gzip, {} bytes JSON; {n} iterations each",
+        gz.len(),
+        json.len()
+    );
+
+    // The reference, and the equality checks.
+    let reference: ClusterSnapshot = serde_json::from_slice(&json).unwrap();
+    let sonic: ClusterSnapshot = sonic_rs::from_slice(&json).unwrap();
+    assert!(sonic == reference, "sonic-rs decodes like serde_json");
+    let simd: ClusterSnapshot = simd_json::serde::from_slice(&mut json.clone()).unwrap();
+    assert!(simd == reference, "simd-json decodes like serde_json");
+    drop((reference, sonic, simd));
+
+    let len = json.len();
+    let rows: Vec<(&str, Vec<Duration>)> = vec![
+        (
+            "gunzip (flate2 zlib-rs)",
+            time(n, || decode(gzb.clone(), Encoding::Gzip, u64::MAX).unwrap()),
+        ),
+        (
+            "serde_json",
+            time(n, || {
+                serde_json::from_slice::<ClusterSnapshot>(&json).unwrap()
+            }),
+        ),
+        (
+            "serde_json + interner",
+            time(n, || {
+                interned(len, || serde_json::from_slice::<ClusterSnapshot>(&json)).unwrap()
+            }),
+        ),
+        (
+            "sonic-rs",
+            time(n, || {
+                sonic_rs::from_slice::<ClusterSnapshot>(&json).unwrap()
+            }),
+        ),
+        (
+            "sonic-rs + interner",
+            time(n, || {
+                interned(len, || sonic_rs::from_slice::<ClusterSnapshot>(&json)).unwrap()
+            }),
+        ),
+        (
+            "simd-json",
+            time_mut(n, &json, |j| {
+                simd_json::serde::from_slice::<ClusterSnapshot>(j).unwrap()
+            }),
+        ),
+        (
+            "simd-json + interner",
+            time_mut(n, &json, |j| {
+                interned(len, || simd_json::serde::from_slice::<ClusterSnapshot>(j)).unwrap()
+            }),
+        ),
+    ];
+
+    let mb = len as f64 / 1e6;
+    println!();
+    println!("| step | p50 ms | min ms | MB/s of JSON (p50) |");
+    println!("|---|---:|---:|---:|");
+    let mut out = serde_json::Map::new();
+    for (name, t) in &rows {
+        let p50 = t[t.len() / 2];
+        let rate = mb / p50.as_secs_f64();
+        println!("| {name} | {:.1} | {:.1} | {rate:.0} |", ms(p50), ms(t[0]));
+        out.insert(
+            (*name).to_owned(),
+            serde_json::json!({"p50_ms": ms(p50), "min_ms": ms(t[0]), "mb_per_s": rate}),
+        );
+    }
+    let out = serde_json::json!({
+        "bench": "parser",
+        "pods": pods,
+        "json_bytes": len,
+        "gzip_bytes": gz.len(),
+        "iterations": n,
+        "results": out,
+        "at": chrono::Utc::now(),
+    });
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/results/parser.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&out).unwrap()).unwrap();
+    println!("written {}", path.display());
+}
