@@ -509,12 +509,16 @@ pub fn nice() -> i32 {
 }
 
 /// Applies [`nice`] to every thread of this process (Linux niceness is per thread;
-/// threads started later inherit it). Call first thing in `main`.
+/// threads started later inherit it), and to this session's scheduler autogroup: with
+/// `kernel.sched_autogroup_enabled`, CPU is first shared between sessions, so a thread's
+/// own niceness only ranks it within its session. The autogroup holds this process, the
+/// cargo that started it and the master child, nothing else. Call first thing in `main`.
 pub fn renice_self() {
     let n = nice();
     if n == 0 {
         return;
     }
+    let group = std::fs::write("/proc/self/autogroup", n.to_string()).is_ok();
     let tasks = std::fs::read_dir("/proc/self/task")
         .map(|d| {
             d.filter_map(Result::ok)
@@ -529,11 +533,16 @@ pub fn renice_self() {
         .status()
         .is_ok_and(|s| s.success());
     println!(
-        "nice {n} for the master and this process{}",
+        "nice {n} for the master and this process{}{}",
         if ok {
             ""
         } else {
             " (renice failed: priorities unchanged)"
+        },
+        if group {
+            ", and for this session's autogroup"
+        } else {
+            ""
         }
     );
 }
