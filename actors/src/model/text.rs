@@ -298,7 +298,7 @@ mod tests {
         assert_eq!(t.len(), 11);
         assert!(t.starts_with("kube"));
         assert_eq!(format!("{t}|{t:?}"), "kube-system|\"kube-system\"");
-        assert!(Text::from("a") < Text::from("b"));
+        assert_eq!(Text::from("a").cmp(&Text::from("b")), Ordering::Less);
         assert!(Text::default().is_empty());
         let m: BTreeMap<Text, u8> = [(Text::from("k"), 1)].into();
         assert_eq!(m.get("k"), Some(&1));
