@@ -1,7 +1,9 @@
 //! Command delivery (issue item d): enqueue-to-agent latency with parked long polls, and
 //! the master's resident memory per parked poll.
 //!
-//! `cargo bench --bench commands [-- --parked 1000,10000 --commands 200]`
+//! `cargo bench --bench commands [-- --parked 1000,10000 --commands 200 --nice -10]`
+//! (`--nice -10`, root: priority over other processes of a shared machine, see
+//! `common::renice_self`)
 //!
 //! For each N in `--parked`, a fresh real master (the release binary as a child process,
 //! temp SQLite, ports 0, `MASTER_COMMAND_POLL_TIMEOUT=600s` so no poll cycles while

@@ -394,13 +394,10 @@ impl MasterProcess {
         extra_env: &[(K, V)],
     ) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        let script = match nice() {
-            0 => "ulimit -n \"$(ulimit -Hn)\" 2>/dev/null; exec \"$0\"".to_owned(),
-            n => format!("ulimit -n \"$(ulimit -Hn)\" 2>/dev/null; exec nice -n {n} \"$0\""),
-        };
+        // The niceness of `--nice` is inherited from this process (see `renice_self`).
         let mut cmd = Command::new("/bin/sh");
         cmd.arg("-c")
-            .arg(script)
+            .arg("ulimit -n \"$(ulimit -Hn)\" 2>/dev/null; exec \"$0\"")
             .arg(env!("CARGO_BIN_EXE_atlhyper-master"))
             .current_dir(dir.path())
             .env_clear()
