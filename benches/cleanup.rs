@@ -47,6 +47,10 @@ async fn probe(db: &Db, i: u64) -> Duration {
     let start = Instant::now();
     db.write(move |c| {
         let now = to_db(Utc::now());
+        // This bench measures the embedded database (its single writer).
+        let atlhyper_master::db::DbConn::Sqlite(c) = c else {
+            unreachable!("Db::open is SQLite")
+        };
         diesel::replace_into(node_metrics_latest::table)
             .values((
                 node_metrics_latest::cluster_id.eq("bench"),

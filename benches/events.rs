@@ -26,8 +26,9 @@ use std::time::{Duration, Instant};
 use atlhyper_actors::messages::{Bus, SnapshotReceived};
 use atlhyper_actors::model::ClusterSnapshot;
 use atlhyper_master::config::Settings;
+use atlhyper_master::db::events::write_plan;
 use atlhyper_master::db::Db;
-use atlhyper_master::persist::events::{self, write_plan, Written};
+use atlhyper_master::persist::events::{self, Written};
 
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort_unstable();

@@ -262,17 +262,7 @@ async fn run_writer(db: Db, mut rx: mpsc::Receiver<Record>, dropped: Arc<AtomicU
         let n = audits.len() + events.len();
         if n > 0 {
             let written = db
-                .write(move |c| {
-                    c.immediate_transaction(|c| {
-                        for a in &audits {
-                            repo::insert_audit(c, a)?;
-                        }
-                        for (at, e) in &events {
-                            repo::insert_security(c, *at, e)?;
-                        }
-                        Ok::<_, crate::db::DbError>(())
-                    })
-                })
+                .write(move |c| repo::insert_batch(c, &audits, &events))
                 .await;
             if let Err(e) = written {
                 let total = dropped.fetch_add(n as u64, Ordering::Relaxed) + n as u64;

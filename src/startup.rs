@@ -16,7 +16,6 @@ use actix::Supervisor;
 use actix_web::{middleware, web, App, HttpServer};
 use anyhow::Context as _;
 use chrono::Utc;
-use diesel::connection::SimpleConnection;
 use tokio::sync::{watch, Notify, Semaphore};
 use tracing::{info, warn};
 
@@ -24,7 +23,7 @@ use atlhyper_actors::cluster::ClusterConfig;
 use atlhyper_actors::messages::Bus;
 use atlhyper_actors::registry::{DrainAll, Registry};
 
-use crate::config::{AgentAuthMode, DatahubType, DbType, Settings};
+use crate::config::{AgentAuthMode, DatahubType, Settings};
 use crate::db::store::{load_initial_state, SqlStore};
 use crate::db::{clusters, Db};
 use crate::http::{self, AppState};
@@ -73,9 +72,6 @@ impl Application {
     /// Opens the database, rebuilds the actors' state from it and binds both ports
     /// (port 0 binds a free port; see [`Application::http_port`]).
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
-        if settings.db_type == DbType::Postgres {
-            anyhow::bail!("MASTER_DB_TYPE=postgres is not supported yet; use sqlite (the default)");
-        }
         if settings.datahub_type == DatahubType::Redis {
             anyhow::bail!(
                 "MASTER_DATAHUB_TYPE=redis is not supported yet; use memory (the default)"
@@ -88,11 +84,13 @@ impl Application {
         }
         let settings = Arc::new(settings);
         let tls = tls_config(&settings)?;
-        let db = Db::open(&settings.db_path, settings.db_max_conns)
-            .with_context(|| format!("opening database {}", settings.db_path.display()))?;
+        let location = crate::db::Location::from_settings(&settings)?;
+        let db = Db::connect(location.clone(), settings.db_max_conns)
+            .with_context(|| format!("opening database {location:?}"))?;
         let secrets =
             Arc::new(SecretBox::from_settings(&settings).context("loading the secret key")?);
-        let initial = db.read_now(|c| {
+        check_secret_key(&db, &secrets)?;
+        let initial = db.now(|c| {
             load_initial_state(
                 c,
                 settings.command_pending_ttl,
@@ -124,9 +122,8 @@ impl Application {
             })
         };
         ensure_admin(&db, &settings)?;
-        let agent_tokens = crate::auth::AgentTokens::from_pairs(
-            db.read_now(crate::db::users::agent_token_hashes)?,
-        );
+        let agent_tokens =
+            crate::auth::AgentTokens::from_pairs(db.now(crate::db::users::agent_token_hashes)?);
         let metrics = crate::metrics::Metrics::new();
         let persist = crate::persist::Persisters::start(&db, &bus, &settings, &metrics);
         let notify = crate::notify::Notify::start(&db, &bus, &settings, &secrets);
@@ -306,10 +303,13 @@ impl Application {
                 for (id, at) in &seen {
                     clusters::record_last_seen(c, id, *at)?;
                 }
-                c.batch_execute("PRAGMA wal_checkpoint(TRUNCATE);")?;
                 Ok(())
             })
             .await;
+        let flushed = match flushed {
+            Ok(()) => state.db.checkpoint().await,
+            Err(e) => Err(e),
+        };
         if let Err(e) = flushed {
             warn!(error = %e, "final database flush failed");
         }
@@ -374,11 +374,30 @@ fn tls_config(settings: &Settings) -> anyhow::Result<Option<rustls::ServerConfig
     Ok(Some(config))
 }
 
+/// Refuses to start when the key cannot open the secrets already stored (a database
+/// copied or moved without its `secret.key`, or another `MASTER_SECRET_KEY`): running on
+/// would silently break every notification channel.
+fn check_secret_key(db: &Db, secrets: &SecretBox) -> anyhow::Result<()> {
+    let sealed = db.now(crate::db::notify::list_channels)?;
+    for row in sealed {
+        if secrets.decrypt(&row.config).is_err() {
+            anyhow::bail!(
+                "the secret key cannot open the stored config of notification channel {:?}: \
+                 this database was sealed with another key. Use the `secret.key` of the \
+                 install the data came from (beside its SQLite file), or the same \
+                 MASTER_SECRET_KEY",
+                row.type_
+            );
+        }
+    }
+    Ok(())
+}
+
 /// First start with no users: creates the admin from `MASTER_ADMIN_USERNAME` and
 /// `MASTER_ADMIN_PASSWORD`; without a password one is generated and logged once.
 fn ensure_admin(db: &Db, settings: &Settings) -> anyhow::Result<()> {
     use secrecy::ExposeSecret;
-    if db.read_now(crate::db::users::count)? > 0 {
+    if db.now(crate::db::users::count)? > 0 {
         return Ok(());
     }
     crate::http::api::auth::check_username(&settings.admin_username)
@@ -395,7 +414,7 @@ fn ensure_admin(db: &Db, settings: &Settings) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("MASTER_ADMIN_PASSWORD: {e}"))?;
     let hash = crate::auth::password::hash(&password)
         .map_err(|e| anyhow::anyhow!("hashing the admin password: {e}"))?;
-    db.read_now(|c| {
+    db.now(|c| {
         crate::db::users::insert(
             c,
             &settings.admin_username,

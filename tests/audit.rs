@@ -1,5 +1,6 @@
 //! The audit writer, the audit middleware and the admin audit/security endpoints, on the
-//! real application state (a real SQLite file in a temporary directory).
+//! real application state (a real SQLite file in a temporary directory, or a PostgreSQL
+//! schema with `MASTER_TEST_PG_URL`: `support/db.rs`).
 //!
 //! The middleware and the endpoints are mounted on a test `App` here, with the real
 //! authentication middleware and `Auth` extractor; the route-table tests live with the
@@ -25,6 +26,9 @@ use atlhyper_master::db::audit::{
 use atlhyper_master::http::{api, audit_mw, AppState};
 use atlhyper_master::startup::{Application, Stopper};
 
+#[path = "support/db.rs"]
+mod db;
+
 /// A secret that must never reach the database.
 const PASSWORD: &str = "Hunter2-never-stored-9f3a";
 /// Another one, in a token field.
@@ -34,19 +38,19 @@ struct TestApp {
     state: AppState,
     stopper: Stopper,
     done: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
-    dir: tempfile::TempDir,
+    db: db::TestDb,
 }
 
 async fn spawn_app() -> TestApp {
-    let dir = tempfile::tempdir().unwrap();
-    let settings = Settings {
+    let db = db::TestDb::new();
+    let mut settings = Settings {
         bind: "127.0.0.1".parse().unwrap(),
         http_port: 0,
         agent_port: 0,
-        db_path: dir.path().join("master.db"),
         shutdown_timeout: Duration::from_secs(3),
         ..Settings::default()
     };
+    db.apply(&mut settings);
     let app = Application::build(settings).await.expect("app builds");
     let state = app.state();
     let stopper = app.stopper();
@@ -55,7 +59,7 @@ async fn spawn_app() -> TestApp {
         state,
         stopper,
         done,
-        dir,
+        db,
     }
 }
 
@@ -82,16 +86,35 @@ impl TestApp {
         rows
     }
 
-    /// Every byte of the database files (main file and WAL) contains none of `needles`.
-    fn assert_not_in_db_files(&self, needles: &[&str]) {
-        for entry in std::fs::read_dir(self.dir.path()).unwrap() {
+    /// Every byte of the database files (main file and WAL) contains none of `needles`;
+    /// on PostgreSQL, every text the audit tables hold.
+    async fn assert_not_in_db_files(&self, needles: &[&str]) {
+        let mut stores: Vec<(String, Vec<u8>)> = Vec::new();
+        if self.db.is_postgres() {
+            use atlhyper_master::db::schema::{audit_logs as al, security_events as se};
+            let text = self
+                .state
+                .db
+                .read(|c| {
+                    let rows: Vec<(String, Option<String>, Option<String>)> = al::table
+                        .select((al::resource, al::request_body, al::error_message))
+                        .load(c)?;
+                    let details: Vec<String> = se::table.select(se::details).load(c)?;
+                    Ok(format!("{rows:?} {details:?}"))
+                })
+                .await
+                .unwrap();
+            stores.push(("postgres".into(), text.into_bytes()));
+        }
+        for entry in std::fs::read_dir(self.db.dir()).unwrap() {
             let path = entry.unwrap().path();
-            let bytes = std::fs::read(&path).unwrap();
+            stores.push((path.display().to_string(), std::fs::read(&path).unwrap()));
+        }
+        for (name, bytes) in stores {
             for n in needles {
                 assert!(
                     !bytes.windows(n.len()).any(|w| w == n.as_bytes()),
-                    "{n:?} found in {}",
-                    path.display()
+                    "{n:?} found in {name}"
                 );
             }
         }
@@ -227,12 +250,18 @@ async fn graceful_shutdown_writes_what_was_queued() {
         .audit
         .security(event(SecurityKind::AgentTokenMismatch));
     app.stop().await;
-    let path = app.dir.path().join("master.db");
-    let mut c = SqliteConnection::establish(path.to_str().unwrap()).unwrap();
     use atlhyper_master::db::schema::{audit_logs, security_events};
-    let a: i64 = audit_logs::table.count().get_result(&mut c).unwrap();
-    let s: i64 = security_events::table.count().get_result(&mut c).unwrap();
-    assert_eq!((a, s), (3_000, 1));
+    let counts = app
+        .state
+        .db
+        .read(|c| {
+            let a: i64 = audit_logs::table.count().get_result(c)?;
+            let s: i64 = security_events::table.count().get_result(c)?;
+            Ok((a, s))
+        })
+        .await
+        .unwrap();
+    assert_eq!(counts, (3_000, 1));
 }
 
 /// Test handler: plays the `Auth` extractor (puts a `Principal` in the extensions when
@@ -336,7 +365,7 @@ async fn a_write_is_recorded_sanitized_and_its_body_reaches_the_handler() {
     assert_eq!(stored["config"], "***");
     assert_eq!(stored["name"], "kept");
     app.stop().await;
-    app.assert_not_in_db_files(&[PASSWORD, TOKEN]);
+    app.assert_not_in_db_files(&[PASSWORD, TOKEN]).await;
 }
 
 #[actix_web::test]
@@ -418,7 +447,7 @@ async fn login_names_the_user_from_the_body_and_api_keys_are_source_api() {
     );
     assert_eq!(del.request_body, None, "empty body");
     app.stop().await;
-    app.assert_not_in_db_files(&[PASSWORD]);
+    app.assert_not_in_db_files(&[PASSWORD]).await;
 }
 
 #[actix_web::test]
@@ -469,7 +498,7 @@ async fn non_json_and_oversized_bodies_pass_through_unrecorded() {
         "[body over 1048576 bytes, not recorded]"
     );
     app.stop().await;
-    app.assert_not_in_db_files(&[PASSWORD]);
+    app.assert_not_in_db_files(&[PASSWORD]).await;
 }
 
 #[actix_web::test]
@@ -493,7 +522,7 @@ async fn a_large_json_body_is_sanitized_off_the_worker_and_cut() {
     assert_eq!(stored.chars().count(), 2_000);
     assert!(stored.starts_with(r#"{"items":[{"name":"n0","token":"***"}"#));
     app.stop().await;
-    app.assert_not_in_db_files(&[TOKEN]);
+    app.assert_not_in_db_files(&[TOKEN]).await;
 }
 
 macro_rules! admin_app {

@@ -6,13 +6,15 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use atlhyper_master::config::Settings;
 use atlhyper_master::startup::{Application, Stopper};
 use reqwest::header::HeaderMap;
 use serde_json::{json, Value};
+
+#[path = "support/db.rs"]
+mod db;
 
 const ADMIN_PASSWORD: &str = "hardening-admin-pw";
 
@@ -23,7 +25,7 @@ struct App {
     client: reqwest::Client,
     stopper: Stopper,
     done: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
-    dir: Arc<tempfile::TempDir>,
+    db: db::TestDb,
 }
 
 impl App {
@@ -39,23 +41,24 @@ impl App {
     }
 }
 
-fn test_settings(dir: &Path) -> Settings {
-    Settings {
+fn test_settings(db: &db::TestDb) -> Settings {
+    let mut s = Settings {
         bind: "127.0.0.1".parse().unwrap(),
         http_port: 0,
         agent_port: 0,
-        db_path: dir.join("master.db"),
         agent_token: Some("hardening-agent-token".to_owned().into()),
         admin_password: Some(ADMIN_PASSWORD.to_owned().into()),
         shutdown_timeout: Duration::from_secs(3),
         ..Settings::default()
-    }
+    };
+    db.apply(&mut s);
+    s
 }
 
 async fn spawn_with(tweak: impl FnOnce(&mut Settings, &Path)) -> App {
-    let dir = Arc::new(tempfile::tempdir().unwrap());
-    let mut settings = test_settings(dir.path());
-    tweak(&mut settings, dir.path());
+    let db = db::TestDb::new();
+    let mut settings = test_settings(&db);
+    tweak(&mut settings, db.dir());
     let scheme = if settings.tls_enabled() {
         "https"
     } else {
@@ -68,7 +71,7 @@ async fn spawn_with(tweak: impl FnOnce(&mut Settings, &Path)) -> App {
         client: reqwest::Client::new(),
         stopper: app.stopper(),
         done: Some(actix_web::rt::spawn(app.run_until_stopped(false))),
-        dir,
+        db,
     }
 }
 
@@ -348,12 +351,13 @@ async fn startup_refuses_bad_tls_config() {
         "{e}"
     );
 
-    let dir = tempfile::tempdir().unwrap();
-    let (cert_a, key_a, _) = write_cert(dir.path(), "a");
-    let (_, key_b, _) = write_cert(dir.path(), "b");
-    let garbage = dir.path().join("garbage.pem");
+    let db = db::TestDb::new();
+    let dir = db.dir();
+    let (cert_a, key_a, _) = write_cert(dir, "a");
+    let (_, key_b, _) = write_cert(dir, "b");
+    let garbage = dir.join("garbage.pem");
     std::fs::write(&garbage, "not a certificate\n").unwrap();
-    let missing = dir.path().join("missing.pem");
+    let missing = dir.join("missing.pem");
     let cases = [
         // A key that belongs to another certificate.
         (cert_a.clone(), key_b.clone(), key_b.clone()),
@@ -365,7 +369,7 @@ async fn startup_refuses_bad_tls_config() {
         (cert_a.clone(), PathBuf::new(), cert_a.clone()),
     ];
     for (cert, key, named) in cases {
-        let mut s = test_settings(dir.path());
+        let mut s = test_settings(&db);
         s.tls_cert = Some(cert);
         s.tls_key = (!key.as_os_str().is_empty()).then_some(key);
         let e = match Application::build(s).await {
@@ -384,13 +388,13 @@ async fn startup_refuses_bad_tls_config() {
 async fn secret_key_file_is_created_private_and_a_readable_one_is_refused() {
     use std::os::unix::fs::PermissionsExt as _;
     let mut app = spawn_app().await;
-    let key_file = app.dir.path().join("secret.key");
+    let key_file = app.db.dir().join("secret.key");
     let mode = std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
     app.stop().await;
 
     std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let e = match Application::build(test_settings(app.dir.path())).await {
+    let e = match Application::build(test_settings(&app.db)).await {
         Ok(_) => panic!("started with a world-readable key file"),
         Err(e) => format!("{e:#}"),
     };

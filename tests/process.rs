@@ -5,6 +5,9 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+#[path = "support/db.rs"]
+mod db;
+
 const TOKEN: &str = "process-test-token";
 const ADMIN_PASSWORD: &str = "process-admin-password";
 
@@ -14,6 +17,9 @@ struct Master {
     agent: String,
     log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
     _dir: tempfile::TempDir,
+    /// The test's PostgreSQL schema when the suite runs there (the SQLite default is the
+    /// binary's own `data/master.db` under `_dir`).
+    db: db::TestDb,
 }
 
 impl Drop for Master {
@@ -37,6 +43,14 @@ fn start(extra_env: &[(&str, &str)]) -> Master {
         .env("MASTER_ADMIN_PASSWORD", ADMIN_PASSWORD)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
+    let db = db::TestDb::new();
+    if db.is_postgres() {
+        for (k, v) in db.env() {
+            if k != "MASTER_DB_PATH" {
+                cmd.env(k, v);
+            }
+        }
+    }
     for (k, v) in extra_env {
         cmd.env(k, v);
     }
@@ -67,7 +81,31 @@ fn start(extra_env: &[(&str, &str)]) -> Master {
         agent: format!("http://127.0.0.1:{agent}"),
         log,
         _dir: dir,
+        db,
     }
+}
+
+/// Every row of every table as text (PostgreSQL's row-to-text cast): what a leak check
+/// greps on PostgreSQL instead of the SQLite file.
+fn pg_dump_text(dsn: &str) -> String {
+    use diesel::{Connection, RunQueryDsl};
+    #[derive(diesel::QueryableByName)]
+    struct Text {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        s: String,
+    }
+    let mut c = diesel::PgConnection::establish(dsn).unwrap();
+    let mut out = String::new();
+    for table in atlhyper_master::db::copy::TABLES {
+        let t: Text = diesel::sql_query(format!(
+            "SELECT COALESCE(string_agg(t::text, ' '), '') AS s FROM {table} t"
+        ))
+        .get_result(&mut c)
+        .unwrap();
+        out.push_str(&t.s);
+        out.push('\n');
+    }
+    out
 }
 
 fn peak_rss_kib(pid: u32) -> u64 {
@@ -83,7 +121,7 @@ fn peak_rss_kib(pid: u32) -> u64 {
 async fn sigterm_answers_parked_polls_and_exits_zero_within_10s() {
     let mut m = start(&[]);
     assert!(
-        m._dir.path().join("data/master.db").exists(),
+        m.db.is_postgres() || m._dir.path().join("data/master.db").exists(),
         "the default SQLite file is created"
     );
     let client = reqwest::Client::new();
@@ -381,6 +419,9 @@ async fn passwords_and_tokens_in_bodies_never_reach_the_db_or_the_log() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let mut stored = Vec::new();
+    if let Some(dsn) = m.db.dsn() {
+        stored.extend(pg_dump_text(&dsn).into_bytes());
+    }
     for f in std::fs::read_dir(m._dir.path().join("data")).unwrap() {
         let f = f.unwrap().path();
         if f.file_name()

@@ -1,4 +1,5 @@
-//! The simulator against the real master, in process: a temporary SQLite file, ports 0,
+//! The simulator against the real master, in process: a temporary SQLite file (or a
+//! PostgreSQL schema with `MASTER_TEST_PG_URL`: `tests/support/db.rs`), ports 0,
 //! short intervals. Everything is observed through the dashboard API, polled with generous
 //! deadlines (no timing assertions).
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
@@ -12,6 +13,9 @@ use atlhyper_agent_sim::{Config, Faults, Stats, Summary};
 use atlhyper_master::config::Settings;
 use atlhyper_master::startup::{Application, Stopper};
 use serde_json::{json, Value};
+
+#[path = "../../tests/support/db.rs"]
+mod db;
 
 /// The bootstrap agent token of the test master.
 const AGENT_TOKEN: &str = "sim-test-bootstrap-token";
@@ -27,7 +31,7 @@ struct Master {
     client: reqwest::Client,
     token: String,
     stopper: Stopper,
-    _dir: tempfile::TempDir,
+    _db: db::TestDb,
 }
 
 impl Drop for Master {
@@ -38,12 +42,11 @@ impl Drop for Master {
 
 /// The master on ports 0 with a temp DB and no rate limits (the sim is a burst of agents).
 async fn spawn_master(tweak: impl FnOnce(&mut Settings)) -> Master {
-    let dir = tempfile::tempdir().unwrap();
+    let db = db::TestDb::new();
     let mut s = Settings {
         bind: "127.0.0.1".parse().unwrap(),
         http_port: 0,
         agent_port: 0,
-        db_path: dir.path().join("master.db"),
         agent_token: Some(AGENT_TOKEN.to_owned().into()),
         heartbeat_timeout: Duration::from_secs(45),
         command_poll_timeout: Duration::from_secs(3),
@@ -55,6 +58,7 @@ async fn spawn_master(tweak: impl FnOnce(&mut Settings)) -> Master {
         agent_rate_limit: 0,
         ..Settings::default()
     };
+    db.apply(&mut s);
     tweak(&mut s);
     let app = Application::build(s).await.unwrap();
     let http = format!("http://127.0.0.1:{}", app.http_port());
@@ -79,7 +83,7 @@ async fn spawn_master(tweak: impl FnOnce(&mut Settings)) -> Master {
         client,
         token,
         stopper,
-        _dir: dir,
+        _db: db,
     }
 }
 

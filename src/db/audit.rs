@@ -3,12 +3,12 @@
 //! Rows are inserted in batches by the audit writer ([`crate::audit::Audit`]) and read by
 //! the admin endpoints. Every list counts its `total` with the same filters as its page.
 
+use super::MultiBackend;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
-use diesel::sqlite::Sqlite;
 
 use super::schema::{audit_logs as al, security_events as se};
-use super::{to_db, DbError};
+use super::{on_engine, to_db, DbConn, DbError};
 use crate::audit::{AuditEntry, SecurityEvent};
 
 /// One stored audit row.
@@ -53,8 +53,25 @@ pub struct SecurityEventRow {
     pub resolved_by: Option<i32>,
 }
 
+/// Writes one batch of audit rows and security events in one transaction.
+pub fn insert_batch(
+    conn: &mut DbConn,
+    audits: &[AuditEntry],
+    events: &[(DateTime<Utc>, SecurityEvent)],
+) -> Result<(), DbError> {
+    conn.transaction(|c| {
+        for a in audits {
+            insert_audit(c, a)?;
+        }
+        for (at, e) in events {
+            insert_security(c, *at, e)?;
+        }
+        Ok(())
+    })
+}
+
 /// Inserts one audit row (the caller holds the batch's transaction).
-pub fn insert_audit(conn: &mut SqliteConnection, e: &AuditEntry) -> Result<(), DbError> {
+pub fn insert_audit(conn: &mut DbConn, e: &AuditEntry) -> Result<(), DbError> {
     diesel::insert_into(al::table)
         .values((
             al::timestamp.eq(to_db(e.timestamp)),
@@ -79,7 +96,7 @@ pub fn insert_audit(conn: &mut SqliteConnection, e: &AuditEntry) -> Result<(), D
 
 /// Inserts one security event that happened at `at`.
 pub fn insert_security(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConn,
     at: DateTime<Utc>,
     e: &SecurityEvent,
 ) -> Result<(), DbError> {
@@ -113,7 +130,7 @@ pub struct AuditFilter {
     pub until: Option<DateTime<Utc>>,
 }
 
-fn audit_filtered(f: &AuditFilter) -> al::BoxedQuery<'_, Sqlite> {
+fn audit_filtered(f: &AuditFilter) -> al::BoxedQuery<'_, MultiBackend> {
     let mut q = al::table.into_boxed();
     if let Some(u) = f.user_id {
         q = q.filter(al::user_id.eq(u));
@@ -135,7 +152,7 @@ fn audit_filtered(f: &AuditFilter) -> al::BoxedQuery<'_, Sqlite> {
 
 /// One page of audit rows, newest first, and the number of rows matching `f`.
 pub fn list_audit(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConn,
     f: &AuditFilter,
     limit: i64,
     offset: i64,
@@ -163,7 +180,7 @@ pub struct SecurityFilter {
     pub until: Option<DateTime<Utc>>,
 }
 
-fn security_filtered(f: &SecurityFilter) -> se::BoxedQuery<'_, Sqlite> {
+fn security_filtered(f: &SecurityFilter) -> se::BoxedQuery<'_, MultiBackend> {
     let mut q = se::table.into_boxed();
     if let Some(k) = &f.event_type {
         q = q.filter(se::event_type.eq(k));
@@ -182,7 +199,7 @@ fn security_filtered(f: &SecurityFilter) -> se::BoxedQuery<'_, Sqlite> {
 
 /// One page of security events, newest first, and the number matching `f`.
 pub fn list_security(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConn,
     f: &SecurityFilter,
     limit: i64,
     offset: i64,
@@ -200,7 +217,7 @@ pub fn list_security(
 /// Marks event `id` resolved by `by` at `at` (or reopens it: `resolved = false` clears
 /// who and when). `None` when there is no such event.
 pub fn set_resolved(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConn,
     id: i32,
     resolved: bool,
     by: i32,
@@ -211,15 +228,32 @@ pub fn set_resolved(
     } else {
         (None, None)
     };
-    Ok(diesel::update(se::table.find(id))
+    Ok(on_engine!(conn, |c| diesel::update(se::table.find(id))
         .set((
             se::resolved.eq(resolved),
             se::resolved_at.eq(when),
             se::resolved_by.eq(who),
         ))
         .returning(SecurityEventRow::as_returning())
-        .get_result(conn)
-        .optional()?)
+        .get_result(c)
+        .optional())?)
+}
+
+/// The audit log and security events. Async; see [`super::Db`] for where reads and writes run.
+#[derive(Clone, Copy)]
+pub struct Audit<'a>(pub(super) &'a super::Db);
+
+impl Audit<'_> {
+    /// Writes one batch of audit rows and security events in one transaction.
+    pub async fn insert_batch(
+        &self,
+        audits: Vec<AuditEntry>,
+        events: Vec<(DateTime<Utc>, SecurityEvent)>,
+    ) -> Result<(), DbError> {
+        self.0
+            .write(move |c| insert_batch(c, &audits, &events))
+            .await
+    }
 }
 
 #[cfg(test)]
@@ -227,13 +261,12 @@ mod tests {
     #![allow(clippy::unwrap_used, reason = "tests")]
     use super::*;
     use crate::audit::SecurityKind;
-    use diesel::connection::SimpleConnection;
-    use diesel_migrations::MigrationHarness;
 
-    fn conn() -> SqliteConnection {
-        let mut c = SqliteConnection::establish(":memory:").unwrap();
-        c.batch_execute("PRAGMA foreign_keys = ON;").unwrap();
-        c.run_pending_migrations(super::super::MIGRATIONS).unwrap();
+    fn conn() -> DbConn {
+        let mut c = super::super::Location::Sqlite(":memory:".into())
+            .connect()
+            .unwrap();
+        super::super::migrate(&mut c).unwrap();
         c
     }
 

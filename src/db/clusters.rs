@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
 use super::schema::clusters;
-use super::{from_db, to_db, DbError};
+use super::{from_db, on_engine, to_db, DbConn, DbError};
 
 /// One stored cluster.
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -42,7 +42,7 @@ impl ClusterRow {
 }
 
 /// Every stored cluster.
-pub fn list_all(conn: &mut SqliteConnection) -> Result<Vec<ClusterRow>, DbError> {
+pub fn list_all(conn: &mut DbConn) -> Result<Vec<ClusterRow>, DbError> {
     Ok(clusters::table
         .select(ClusterRow::as_select())
         .order(clusters::cluster_uid)
@@ -50,8 +50,8 @@ pub fn list_all(conn: &mut SqliteConnection) -> Result<Vec<ClusterRow>, DbError>
 }
 
 /// Stores a cluster first seen at `at`; nothing happens if it is already known.
-pub fn register(conn: &mut SqliteConnection, uid: &str, at: DateTime<Utc>) -> Result<(), DbError> {
-    diesel::insert_or_ignore_into(clusters::table)
+pub fn register(conn: &mut DbConn, uid: &str, at: DateTime<Utc>) -> Result<(), DbError> {
+    on_engine!(conn, |c| diesel::insert_into(clusters::table)
         .values((
             clusters::cluster_uid.eq(uid),
             clusters::name.eq(uid),
@@ -59,16 +59,13 @@ pub fn register(conn: &mut SqliteConnection, uid: &str, at: DateTime<Utc>) -> Re
             clusters::updated_at.eq(to_db(at)),
             clusters::last_seen_at.eq(Some(to_db(at))),
         ))
-        .execute(conn)?;
+        .on_conflict_do_nothing()
+        .execute(c))?;
     Ok(())
 }
 
 /// Remembers the last time a cluster was seen.
-pub fn record_last_seen(
-    conn: &mut SqliteConnection,
-    uid: &str,
-    at: DateTime<Utc>,
-) -> Result<(), DbError> {
+pub fn record_last_seen(conn: &mut DbConn, uid: &str, at: DateTime<Utc>) -> Result<(), DbError> {
     diesel::update(clusters::table.filter(clusters::cluster_uid.eq(uid)))
         .set(clusters::last_seen_at.eq(Some(to_db(at))))
         .execute(conn)?;
@@ -76,7 +73,7 @@ pub fn record_last_seen(
 }
 
 /// A cluster by its id.
-pub fn get(conn: &mut SqliteConnection, uid: &str) -> Result<Option<ClusterRow>, DbError> {
+pub fn get(conn: &mut DbConn, uid: &str) -> Result<Option<ClusterRow>, DbError> {
     Ok(clusters::table
         .filter(clusters::cluster_uid.eq(uid))
         .select(ClusterRow::as_select())
@@ -86,17 +83,16 @@ pub fn get(conn: &mut SqliteConnection, uid: &str) -> Result<Option<ClusterRow>,
 
 /// Creates a cluster; `None` when one with that id exists.
 pub fn create(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConn,
     uid: &str,
     name: &str,
     environment: &str,
     description: &str,
     at: DateTime<Utc>,
 ) -> Result<Option<ClusterRow>, DbError> {
-    if get(conn, uid)?.is_some() {
-        return Ok(None);
-    }
-    diesel::insert_into(clusters::table)
+    // Insert-or-nothing in one statement: two creates of the same id racing on
+    // PostgreSQL's pool get one row and one `None`, never a constraint error.
+    let inserted = on_engine!(conn, |c| diesel::insert_into(clusters::table)
         .values((
             clusters::cluster_uid.eq(uid),
             clusters::name.eq(name),
@@ -105,11 +101,89 @@ pub fn create(
             clusters::created_at.eq(to_db(at)),
             clusters::updated_at.eq(to_db(at)),
         ))
-        .execute(conn)?;
+        .on_conflict_do_nothing()
+        .execute(c))?;
+    if inserted == 0 {
+        return Ok(None);
+    }
     get(conn, uid)
 }
 
+/// Forgets a cluster in one transaction: its pending commands are cancelled and its row
+/// (with its agent token, events and node metrics) deleted. Command history stays.
+/// Returns whether the row existed.
+pub fn forget(conn: &mut DbConn, uid: &str, at: DateTime<Utc>) -> Result<bool, DbError> {
+    conn.transaction(|c| {
+        super::commands::cancel_pending_of(c, uid, at)?;
+        delete(c, uid)
+    })
+}
+
 /// Deletes a cluster row (its agent token goes with it); returns whether it existed.
-pub fn delete(conn: &mut SqliteConnection, uid: &str) -> Result<bool, DbError> {
+pub fn delete(conn: &mut DbConn, uid: &str) -> Result<bool, DbError> {
     Ok(diesel::delete(clusters::table.filter(clusters::cluster_uid.eq(uid))).execute(conn)? > 0)
+}
+
+/// The `clusters` table. Async; see [`super::Db`] for where reads and writes run.
+#[derive(Clone, Copy)]
+pub struct Clusters<'a>(pub(super) &'a super::Db);
+
+impl Clusters<'_> {
+    /// Every stored cluster, by id.
+    pub async fn list(&self) -> Result<Vec<ClusterRow>, DbError> {
+        self.0.read(list_all).await
+    }
+
+    /// One cluster.
+    pub async fn get(&self, uid: &str) -> Result<Option<ClusterRow>, DbError> {
+        let uid = uid.to_owned();
+        self.0.read(move |c| get(c, &uid)).await
+    }
+
+    /// Creates a cluster; `None` when one with that id exists.
+    pub async fn create(
+        &self,
+        uid: &str,
+        name: &str,
+        environment: &str,
+        description: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Option<ClusterRow>, DbError> {
+        let (uid, name, env, desc) = (
+            uid.to_owned(),
+            name.to_owned(),
+            environment.to_owned(),
+            description.to_owned(),
+        );
+        self.0
+            .write(move |c| create(c, &uid, &name, &env, &desc, at))
+            .await
+    }
+
+    /// Stores a cluster first seen at `at` (nothing if known).
+    pub async fn register(&self, uid: &str, at: DateTime<Utc>) -> Result<(), DbError> {
+        let uid = uid.to_owned();
+        self.0.write(move |c| register(c, &uid, at)).await
+    }
+
+    /// Records when clusters were last seen, in one write.
+    pub async fn record_last_seen(
+        &self,
+        seen: Vec<(String, DateTime<Utc>)>,
+    ) -> Result<(), DbError> {
+        self.0
+            .write(move |c| {
+                for (uid, at) in &seen {
+                    record_last_seen(c, uid, *at)?;
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    /// Forgets a cluster: pending commands cancelled, row deleted (see [`forget`]).
+    pub async fn forget(&self, uid: &str, at: DateTime<Utc>) -> Result<bool, DbError> {
+        let uid = uid.to_owned();
+        self.0.write(move |c| forget(c, &uid, at)).await
+    }
 }

@@ -1,18 +1,20 @@
 //! The `command_history` table: the durable side of the command lifecycle.
 //!
-//! Every state change is a conditional update inside an immediate transaction on the
-//! single writer, so "the first result wins" and "only a pending command can be
-//! cancelled" hold even when requests race.
+//! Every state change is a compare-and-set: one `UPDATE … WHERE command_id = ? AND status
+//! IN (<the states it may leave>)`, and the change happened only if a row was updated. So
+//! "handed to an agent once", "the first result wins" and "only a pending command can be
+//! cancelled" hold with concurrent writers (PostgreSQL's pool, several masters), not only
+//! on SQLite's single writer.
 
+use super::MultiBackend;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
-use diesel::sqlite::Sqlite;
 
 use atlhyper_actors::command::CommandState;
 use atlhyper_actors::model::CommandResultBody;
 
 use super::schema::command_history as ch;
-use super::{from_db, to_db, DbError};
+use super::{from_db, to_db, DbConn, DbError};
 
 /// One stored command.
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -74,13 +76,13 @@ pub struct NewCommand {
 }
 
 /// Inserts a new pending command.
-pub fn insert(conn: &mut SqliteConnection, new: &NewCommand) -> Result<(), DbError> {
+pub fn insert(conn: &mut DbConn, new: &NewCommand) -> Result<(), DbError> {
     diesel::insert_into(ch::table).values(new).execute(conn)?;
     Ok(())
 }
 
 /// One command by id.
-pub fn get(conn: &mut SqliteConnection, command_id: &str) -> Result<Option<CommandRow>, DbError> {
+pub fn get(conn: &mut DbConn, command_id: &str) -> Result<Option<CommandRow>, DbError> {
     Ok(ch::table
         .filter(ch::command_id.eq(command_id))
         .select(CommandRow::as_select())
@@ -92,50 +94,50 @@ fn millis_between(from: NaiveDateTime, to: NaiveDateTime) -> i64 {
     (to - from).num_milliseconds().max(0)
 }
 
-/// Moves a command to `to` if its state is one of `from`; returns whether it changed.
+fn state_names(states: &[CommandState]) -> Vec<&'static str> {
+    states.iter().map(|s| s.as_str()).collect()
+}
+
+/// Moves a command to `to` if its state is one of `from` (compare-and-set); returns
+/// whether it changed.
 pub fn transition(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConn,
     command_id: &str,
     from: &[CommandState],
     to: CommandState,
     at: DateTime<Utc>,
 ) -> Result<bool, DbError> {
-    conn.immediate_transaction(|c| {
-        let Some(row) = get(c, command_id)? else {
-            return Ok(false);
-        };
-        if !from.contains(&row.state()?) {
-            return Ok(false);
+    let at = to_db(at);
+    let target = ch::table
+        .filter(ch::command_id.eq(command_id))
+        .filter(ch::status.eq_any(state_names(from)));
+    let changed = match to {
+        CommandState::Running => diesel::update(target)
+            .set((ch::status.eq(to.as_str()), ch::started_at.eq(Some(at))))
+            .execute(conn)?,
+        CommandState::Pending => diesel::update(target)
+            .set((
+                ch::status.eq(to.as_str()),
+                ch::started_at.eq(None::<NaiveDateTime>),
+            ))
+            .execute(conn)?,
+        _ => {
+            // The duration needs the start; the update below still decides, so a row
+            // that moved on meanwhile is left alone.
+            let Some(row) = get(conn, command_id)? else {
+                return Ok(false);
+            };
+            let duration = row.started_at.map(|s| millis_between(s, at));
+            diesel::update(target)
+                .set((
+                    ch::status.eq(to.as_str()),
+                    ch::finished_at.eq(Some(at)),
+                    ch::duration_ms.eq(duration),
+                ))
+                .execute(conn)?
         }
-        let at = to_db(at);
-        let target = ch::table.filter(ch::command_id.eq(command_id));
-        match to {
-            CommandState::Running => {
-                diesel::update(target)
-                    .set((ch::status.eq(to.as_str()), ch::started_at.eq(Some(at))))
-                    .execute(c)?;
-            }
-            CommandState::Pending => {
-                diesel::update(target)
-                    .set((
-                        ch::status.eq(to.as_str()),
-                        ch::started_at.eq(None::<NaiveDateTime>),
-                    ))
-                    .execute(c)?;
-            }
-            _ => {
-                let duration = row.started_at.map(|s| millis_between(s, at));
-                diesel::update(target)
-                    .set((
-                        ch::status.eq(to.as_str()),
-                        ch::finished_at.eq(Some(at)),
-                        ch::duration_ms.eq(duration),
-                    ))
-                    .execute(c)?;
-            }
-        }
-        Ok(true)
-    })
+    };
+    Ok(changed > 0)
 }
 
 /// What happened to an agent result.
@@ -181,13 +183,14 @@ fn cut(s: &str, max: usize) -> &str {
 /// Records an agent result: the first one wins. `claimed_cluster` is the cluster the
 /// agent spoke for, when it said.
 pub fn record_result(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConn,
     body: &CommandResultBody,
     claimed_cluster: Option<&str>,
     max_output: usize,
     at: DateTime<Utc>,
 ) -> Result<ResultOutcome, DbError> {
-    conn.immediate_transaction(|c| {
+    {
+        let c = conn;
         let Some(row) = get(c, &body.command_id)? else {
             return Ok(ResultOutcome::NotFound);
         };
@@ -225,26 +228,37 @@ pub fn record_result(
         .to_string();
         let at = to_db(at);
         let started = row.started_at.unwrap_or(at);
-        diesel::update(ch::table.filter(ch::command_id.eq(body.command_id.as_str())))
-            .set((
-                ch::status.eq(status.as_str()),
-                ch::success.eq(Some(body.success)),
-                ch::output.eq(Some(output)),
-                ch::output_truncated.eq(truncated),
-                ch::error_message.eq(error),
-                ch::executed_at.eq(executed_at),
-                ch::result.eq(Some(result_json)),
-                ch::started_at.eq(Some(started)),
-                ch::finished_at.eq(Some(at)),
-                ch::duration_ms.eq(Some(millis_between(started, at))),
-            ))
-            .execute(c)?;
+        // Compare-and-set: a concurrent result (or a cancel) that got there first leaves
+        // nothing to update, and this one is the duplicate.
+        let changed = diesel::update(
+            ch::table
+                .filter(ch::command_id.eq(body.command_id.as_str()))
+                .filter(ch::status.eq_any(state_names(CommandState::ACCEPTS_RESULT))),
+        )
+        .set((
+            ch::status.eq(status.as_str()),
+            ch::success.eq(Some(body.success)),
+            ch::output.eq(Some(output)),
+            ch::output_truncated.eq(truncated),
+            ch::error_message.eq(error),
+            ch::executed_at.eq(executed_at),
+            ch::result.eq(Some(result_json)),
+            ch::started_at.eq(Some(started)),
+            ch::finished_at.eq(Some(at)),
+            ch::duration_ms.eq(Some(millis_between(started, at))),
+        ))
+        .execute(c)?;
+        if changed == 0 {
+            return Ok(ResultOutcome::Duplicate {
+                cluster_id: row.cluster_id,
+            });
+        }
         Ok(ResultOutcome::Applied {
             cluster_id: row.cluster_id,
             action: row.action,
             status,
         })
-    })
+    }
 }
 
 /// Filters of the command history list.
@@ -262,7 +276,7 @@ pub struct CommandFilter {
     pub until: Option<DateTime<Utc>>,
 }
 
-fn filtered<'a>(cluster_id: &'a str, f: &'a CommandFilter) -> ch::BoxedQuery<'a, Sqlite> {
+fn filtered<'a>(cluster_id: &'a str, f: &'a CommandFilter) -> ch::BoxedQuery<'a, MultiBackend> {
     let mut q = ch::table.filter(ch::cluster_id.eq(cluster_id)).into_boxed();
     if !f.status.is_empty() {
         q = q.filter(ch::status.eq_any(f.status.iter().map(|s| s.as_str())));
@@ -284,7 +298,7 @@ fn filtered<'a>(cluster_id: &'a str, f: &'a CommandFilter) -> ch::BoxedQuery<'a,
 
 /// One page of a cluster's history, newest first, and the total before paging.
 pub fn list(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConn,
     cluster_id: &str,
     f: &CommandFilter,
     limit: i64,
@@ -301,7 +315,7 @@ pub fn list(
 }
 
 /// Pending and running commands, oldest first (startup).
-pub fn load_unfinished(conn: &mut SqliteConnection) -> Result<Vec<CommandRow>, DbError> {
+pub fn load_unfinished(conn: &mut DbConn) -> Result<Vec<CommandRow>, DbError> {
     Ok(ch::table
         .filter(ch::status.eq_any(["pending", "running"]))
         .select(CommandRow::as_select())
@@ -311,7 +325,7 @@ pub fn load_unfinished(conn: &mut SqliteConnection) -> Result<Vec<CommandRow>, D
 
 /// How many stored commands are in each status (`/metrics`): one grouped scan of the
 /// table, which command history retention keeps bounded.
-pub fn count_by_status(conn: &mut SqliteConnection) -> Result<Vec<(String, i64)>, DbError> {
+pub fn count_by_status(conn: &mut DbConn) -> Result<Vec<(String, i64)>, DbError> {
     Ok(ch::table
         .group_by(ch::status)
         .select((ch::status, diesel::dsl::count_star()))
@@ -320,7 +334,7 @@ pub fn count_by_status(conn: &mut SqliteConnection) -> Result<Vec<(String, i64)>
 
 /// Cancels every pending command of a cluster (the cluster is being forgotten).
 pub fn cancel_pending_of(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConn,
     cluster_id: &str,
     at: DateTime<Utc>,
 ) -> Result<usize, DbError> {
@@ -339,6 +353,75 @@ pub fn cancel_pending_of(
 /// Stored time helper for callers that show rows.
 pub fn utc(t: NaiveDateTime) -> DateTime<Utc> {
     from_db(t)
+}
+
+/// The command history and its compare-and-set lifecycle. Async; see [`super::Db`] for where reads and writes run.
+#[derive(Clone, Copy)]
+pub struct Commands<'a>(pub(super) &'a super::Db);
+
+impl Commands<'_> {
+    /// Inserts a pending command and returns it as stored.
+    pub async fn create(&self, new: NewCommand) -> Result<CommandRow, DbError> {
+        self.0
+            .write(move |c| {
+                insert(c, &new)?;
+                get(c, &new.command_id)?
+                    .ok_or_else(|| DbError::Corrupt("inserted command not found".into()))
+            })
+            .await
+    }
+
+    /// One command.
+    pub async fn get(&self, command_id: &str) -> Result<Option<CommandRow>, DbError> {
+        let id = command_id.to_owned();
+        self.0.read(move |c| get(c, &id)).await
+    }
+
+    /// Compare-and-set state change (see [`transition`]).
+    pub async fn transition(
+        &self,
+        command_id: &str,
+        from: &'static [CommandState],
+        to: CommandState,
+        at: DateTime<Utc>,
+    ) -> Result<bool, DbError> {
+        let id = command_id.to_owned();
+        self.0
+            .write(move |c| transition(c, &id, from, to, at))
+            .await
+    }
+
+    /// Records an agent result; the first one wins (see [`record_result`]).
+    pub async fn record_result(
+        &self,
+        body: CommandResultBody,
+        claimed_cluster: Option<String>,
+        max_output: usize,
+        at: DateTime<Utc>,
+    ) -> Result<ResultOutcome, DbError> {
+        self.0
+            .write(move |c| record_result(c, &body, claimed_cluster.as_deref(), max_output, at))
+            .await
+    }
+
+    /// One page of a cluster's history and the total.
+    pub async fn list(
+        &self,
+        cluster_id: &str,
+        filter: CommandFilter,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<CommandRow>, i64), DbError> {
+        let id = cluster_id.to_owned();
+        self.0
+            .read(move |c| list(c, &id, &filter, limit, offset))
+            .await
+    }
+
+    /// Stored commands per status (`/metrics`).
+    pub async fn count_by_status(&self) -> Result<Vec<(String, i64)>, DbError> {
+        self.0.read(count_by_status).await
+    }
 }
 
 #[cfg(test)]

@@ -3,13 +3,14 @@
 //! Rows are keyed by (cluster, event uid). `count` and `last_timestamp` are overwritten
 //! with the agent's values, never summed; `first_timestamp` keeps the first stored value.
 
+use super::MultiBackend;
 use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
 use diesel::prelude::*;
-use diesel::sqlite::Sqlite;
 use diesel::upsert::excluded;
+use std::sync::Arc;
 
 use super::schema::{cluster_events as ce, event_resource_snapshot as ers};
-use super::{from_db, DbError};
+use super::{from_db, on_engine, DbConn, DbError};
 
 /// Rows per multi-row `INSERT`: 17 bound columns each, well under SQLite's 32,766
 /// variables, and large enough that statement overhead stays negligible.
@@ -79,11 +80,30 @@ pub struct NewResourceSnapshot {
     pub snapshot_data: String,
 }
 
+/// Writes one persister plan in one transaction: the cluster row, the events, the
+/// involved-object copies.
+pub fn write_plan(
+    conn: &mut DbConn,
+    cluster: &str,
+    received_at: chrono::DateTime<chrono::Utc>,
+    rows: &[NewEvent],
+    resources: &[NewResourceSnapshot],
+) -> Result<usize, DbError> {
+    conn.transaction::<_, DbError, _>(|c| {
+        super::clusters::register(c, cluster, received_at)?;
+        let n = upsert(c, rows)?;
+        if !resources.is_empty() {
+            store_resource_snapshots(c, cluster, resources, super::to_db(received_at))?;
+        }
+        Ok(n)
+    })
+}
+
 /// Upserts `rows` (all of one cluster or not) by (cluster, uid). Call inside a transaction.
-pub fn upsert(conn: &mut SqliteConnection, rows: &[NewEvent]) -> Result<usize, DbError> {
+pub fn upsert(conn: &mut DbConn, rows: &[NewEvent]) -> Result<usize, DbError> {
     let mut n = 0;
     for chunk in rows.chunks(UPSERT_CHUNK) {
-        n += diesel::insert_into(ce::table)
+        n += on_engine!(conn, |c| diesel::insert_into(ce::table)
             .values(chunk)
             .on_conflict((ce::cluster_id, ce::event_uid))
             .do_update()
@@ -94,14 +114,14 @@ pub fn upsert(conn: &mut SqliteConnection, rows: &[NewEvent]) -> Result<usize, D
                 ce::reason.eq(excluded(ce::reason)),
                 ce::updated_at.eq(excluded(ce::updated_at)),
             ))
-            .execute(conn)?;
+            .execute(c))?;
     }
     Ok(n)
 }
 
 /// Stores the involved-object snapshots of `cluster`'s events that have none yet.
 pub fn store_resource_snapshots(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConn,
     cluster: &str,
     snaps: &[NewResourceSnapshot],
     at: NaiveDateTime,
@@ -139,7 +159,7 @@ pub fn store_resource_snapshots(
 
 /// What was last written per event: `(cluster, uid, count, last_timestamp)` of every row.
 pub fn written_state(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConn,
 ) -> Result<Vec<(String, String, i32, NaiveDateTime)>, DbError> {
     Ok(ce::table
         .select((ce::cluster_id, ce::event_uid, ce::count, ce::last_timestamp))
@@ -247,7 +267,7 @@ pub struct EventFilter {
     pub any_of: Option<Vec<Involved>>,
 }
 
-type Cond = Box<dyn BoxableExpression<ce::table, Sqlite, SqlType = diesel::sql_types::Bool>>;
+type Cond = Box<dyn BoxableExpression<ce::table, MultiBackend, SqlType = diesel::sql_types::Bool>>;
 
 fn node_cond(node: &str) -> Cond {
     Box::new(
@@ -267,7 +287,7 @@ fn involved_cond(i: &Involved) -> Cond {
     )
 }
 
-fn filtered<'a>(cluster: &'a str, f: &EventFilter) -> ce::BoxedQuery<'a, Sqlite> {
+fn filtered<'a>(cluster: &'a str, f: &EventFilter) -> ce::BoxedQuery<'a, MultiBackend> {
     let mut q = ce::table.filter(ce::cluster_id.eq(cluster)).into_boxed();
     if let Some(v) = &f.event_type {
         q = q.filter(ce::type_.eq(v.clone()));
@@ -300,7 +320,7 @@ fn filtered<'a>(cluster: &'a str, f: &EventFilter) -> ce::BoxedQuery<'a, Sqlite>
             .map(involved_cond);
         let cond: Cond = match conds.next() {
             Some(first) => conds.fold(first, |acc, c| Box::new(acc.or(c))),
-            None => Box::new(diesel::dsl::sql::<diesel::sql_types::Bool>("0")),
+            None => Box::new(diesel::dsl::sql::<diesel::sql_types::Bool>("1 = 0")),
         };
         q = q.filter(cond);
     }
@@ -309,7 +329,7 @@ fn filtered<'a>(cluster: &'a str, f: &EventFilter) -> ce::BoxedQuery<'a, Sqlite>
 
 /// One page of `cluster`'s events, newest `last_timestamp` first, and the total matching.
 pub fn list(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConn,
     cluster: &str,
     f: &EventFilter,
     limit: usize,
@@ -323,4 +343,44 @@ pub fn list(
         .select(EventRow::as_select())
         .load(conn)?;
     Ok((rows, usize::try_from(total).unwrap_or(0)))
+}
+
+/// Stored Kubernetes events and their involved-object copies. Async; see [`super::Db`] for where reads and writes run.
+#[derive(Clone, Copy)]
+pub struct Events<'a>(pub(super) &'a super::Db);
+
+impl Events<'_> {
+    /// Writes one persister plan in one transaction (see [`write_plan`]).
+    pub async fn write_plan(
+        &self,
+        cluster: Arc<str>,
+        received_at: chrono::DateTime<chrono::Utc>,
+        rows: Arc<[NewEvent]>,
+        resources: Arc<[NewResourceSnapshot]>,
+    ) -> Result<usize, DbError> {
+        self.0
+            .write(move |c| write_plan(c, &cluster, received_at, &rows, &resources))
+            .await
+    }
+
+    /// What was last written per event (the persister's state after a restart).
+    pub async fn written_state(
+        &self,
+    ) -> Result<Vec<(String, String, i32, NaiveDateTime)>, DbError> {
+        self.0.read(written_state).await
+    }
+
+    /// One page of a cluster's events and the total matching.
+    pub async fn list(
+        &self,
+        cluster: &str,
+        filter: EventFilter,
+        limit: usize,
+        offset: usize,
+    ) -> Result<(Vec<EventRow>, usize), DbError> {
+        let cluster = cluster.to_owned();
+        self.0
+            .read(move |c| list(c, &cluster, &filter, limit, offset))
+            .await
+    }
 }

@@ -5,9 +5,10 @@ use diesel::dsl::{max, sql};
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 use diesel::upsert::excluded;
+use std::sync::Arc;
 
 use super::schema::{node_metrics_history as hist, node_metrics_latest as latest};
-use super::{clusters, DbError};
+use super::{clusters, on_engine, DbConn, DbError, Engine};
 
 /// The latest metrics of one node, as written on every snapshot.
 #[derive(Debug, Clone, Insertable)]
@@ -79,16 +80,16 @@ pub struct HistoryPoint {
 /// Writes one snapshot's node metrics in one transaction: registers the cluster, upserts
 /// every latest row and inserts the sampled history rows (a repeated timestamp is ignored).
 pub fn persist(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConn,
     cluster_id: &str,
     seen_at: chrono::DateTime<chrono::Utc>,
     latest_rows: &[NewLatest],
     history_rows: &[NewHistory],
 ) -> Result<(), DbError> {
-    conn.immediate_transaction(|conn| {
+    conn.transaction(|conn| {
         clusters::register(conn, cluster_id, seen_at)?;
         for row in latest_rows {
-            diesel::insert_into(latest::table)
+            on_engine!(conn, |c| diesel::insert_into(latest::table)
                 .values(row)
                 .on_conflict((latest::cluster_id, latest::node_name))
                 .do_update()
@@ -101,34 +102,39 @@ pub fn persist(
                     latest::temperature.eq(excluded(latest::temperature)),
                     latest::updated_at.eq(excluded(latest::updated_at)),
                 ))
-                .execute(conn)?;
+                .execute(c))?;
         }
         for row in history_rows {
-            diesel::insert_or_ignore_into(hist::table)
+            on_engine!(conn, |c| diesel::insert_into(hist::table)
                 .values(row)
-                .execute(conn)?;
+                .on_conflict_do_nothing()
+                .execute(c))?;
         }
         Ok(())
     })
 }
 
 /// Inserts history rows as they are (benches and tests that need a long history).
-pub fn insert_history(conn: &mut SqliteConnection, rows: &[NewHistory]) -> Result<usize, DbError> {
-    conn.immediate_transaction(|conn| {
+pub fn insert_history(conn: &mut DbConn, rows: &[NewHistory]) -> Result<usize, DbError> {
+    conn.transaction(|conn| {
         let mut n = 0;
         for chunk in rows.chunks(1_000) {
-            n += diesel::insert_or_ignore_into(hist::table)
-                .values(chunk)
-                .execute(conn)?;
+            n += match conn {
+                DbConn::Sqlite(c) => diesel::insert_or_ignore_into(hist::table)
+                    .values(chunk)
+                    .execute(c)?,
+                DbConn::Postgres(c) => diesel::insert_into(hist::table)
+                    .values(chunk)
+                    .on_conflict_do_nothing()
+                    .execute(c)?,
+            };
         }
         Ok(n)
     })
 }
 
 /// The newest history timestamp of every (cluster, node): the sampling state after a restart.
-pub fn last_samples(
-    conn: &mut SqliteConnection,
-) -> Result<Vec<(String, String, NaiveDateTime)>, DbError> {
+pub fn last_samples(conn: &mut DbConn) -> Result<Vec<(String, String, NaiveDateTime)>, DbError> {
     let rows: Vec<(String, String, Option<NaiveDateTime>)> = hist::table
         .group_by((hist::cluster_id, hist::node_name))
         .select((hist::cluster_id, hist::node_name, max(hist::timestamp)))
@@ -140,10 +146,7 @@ pub fn last_samples(
 }
 
 /// Every latest row of a cluster as (node name, snapshot JSON), by node name.
-pub fn list_latest(
-    conn: &mut SqliteConnection,
-    cluster_id: &str,
-) -> Result<Vec<(String, String)>, DbError> {
+pub fn list_latest(conn: &mut DbConn, cluster_id: &str) -> Result<Vec<(String, String)>, DbError> {
     Ok(latest::table
         .filter(latest::cluster_id.eq(cluster_id))
         .select((latest::node_name, latest::snapshot))
@@ -153,7 +156,7 @@ pub fn list_latest(
 
 /// The latest snapshot JSON of one node.
 pub fn get_latest(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConn,
     cluster_id: &str,
     node_name: &str,
 ) -> Result<Option<String>, DbError> {
@@ -167,22 +170,24 @@ pub fn get_latest(
 
 /// The history of one node at or after `since`, oldest first.
 pub fn history(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConn,
     cluster_id: &str,
     node_name: &str,
     since: NaiveDateTime,
 ) -> Result<Vec<HistoryPoint>, DbError> {
+    // The engine turns the stored time into unix ms itself: parsing 8,640 timestamps with
+    // chrono was most of a 30-day query. Both keep milliseconds, as the API does.
+    let unix_ms = match conn.engine() {
+        Engine::Sqlite => "CAST(ROUND((julianday(timestamp) - 2440587.5) * 86400000.0) AS INTEGER)",
+        Engine::Postgres => "CAST(ROUND(EXTRACT(EPOCH FROM timestamp) * 1000) AS BIGINT)",
+    };
     Ok(hist::table
         .filter(hist::cluster_id.eq(cluster_id))
         .filter(hist::node_name.eq(node_name))
         .filter(hist::timestamp.ge(since))
         .order(hist::timestamp.asc())
         .select((
-            // SQLite turns the stored text into unix ms itself: parsing 8,640 timestamps
-            // with chrono was most of a 30-day query. SQLite keeps milliseconds, as the API.
-            sql::<BigInt>(
-                "CAST(ROUND((julianday(timestamp) - 2440587.5) * 86400000.0) AS INTEGER)",
-            ),
+            sql::<BigInt>(unix_ms),
             hist::cpu_usage,
             hist::mem_usage,
             hist::disk_usage,
@@ -191,4 +196,55 @@ pub fn history(
             hist::temperature,
         ))
         .load(conn)?)
+}
+
+/// Latest node metrics and the sampled history. Async; see [`super::Db`] for where reads and writes run.
+#[derive(Clone, Copy)]
+pub struct NodeMetrics<'a>(pub(super) &'a super::Db);
+
+impl NodeMetrics<'_> {
+    /// Writes one snapshot's node metrics in one transaction (see [`persist`]).
+    pub async fn persist(
+        &self,
+        cluster_id: Arc<str>,
+        seen_at: chrono::DateTime<chrono::Utc>,
+        latest_rows: Vec<NewLatest>,
+        history_rows: Vec<NewHistory>,
+    ) -> Result<(), DbError> {
+        self.0
+            .write(move |c| persist(c, &cluster_id, seen_at, &latest_rows, &history_rows))
+            .await
+    }
+
+    /// The newest history timestamp of every (cluster, node).
+    pub async fn last_samples(&self) -> Result<Vec<(String, String, NaiveDateTime)>, DbError> {
+        self.0.read(last_samples).await
+    }
+
+    /// Every latest row of a cluster as (node, snapshot JSON).
+    pub async fn list_latest(&self, cluster_id: &str) -> Result<Vec<(String, String)>, DbError> {
+        let id = cluster_id.to_owned();
+        self.0.read(move |c| list_latest(c, &id)).await
+    }
+
+    /// The latest snapshot JSON of one node.
+    pub async fn get_latest(
+        &self,
+        cluster_id: &str,
+        node: &str,
+    ) -> Result<Option<String>, DbError> {
+        let (id, node) = (cluster_id.to_owned(), node.to_owned());
+        self.0.read(move |c| get_latest(c, &id, &node)).await
+    }
+
+    /// One node's history at or after `since`, oldest first.
+    pub async fn history(
+        &self,
+        cluster_id: &str,
+        node: &str,
+        since: NaiveDateTime,
+    ) -> Result<Vec<HistoryPoint>, DbError> {
+        let (id, node) = (cluster_id.to_owned(), node.to_owned());
+        self.0.read(move |c| history(c, &id, &node, since)).await
+    }
 }

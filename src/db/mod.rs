@@ -1,17 +1,29 @@
-//! The embedded database: diesel on bundled SQLite.
+//! The storage layer: diesel on bundled SQLite (the default) or PostgreSQL.
 //!
-//! - **One writer.** Every write runs on a single `SyncArbiter` thread that owns the only
-//!   writing connection, so SQLite never sees two writers fight over its lock and writes
-//!   are applied in the order they were submitted.
-//! - **Pooled readers.** Reads run on the blocking pool with their own connections; WAL
-//!   lets them proceed while the writer commits.
-//! - **Durability.** WAL with `synchronous=NORMAL`: a committed transaction survives a
-//!   process crash (`kill -9`); only a power loss may lose the last few.
-//! - Migrations are embedded and run at startup.
+//! Every query, every transaction and the connection type live under `db/`; the rest of
+//! the master calls the named async functions of the repositories (one module per
+//! aggregate: `db.users()`, `db.commands()`, `db.notify()`, …), never a connection. Each
+//! repository method runs one named function of its module, as a read on the pool or as
+//! a write (see [`Db::write`]); transactions are opened inside those functions only.
+//!
+//! - **SQLite: one writer.** Every write runs on a single `SyncArbiter` thread that owns
+//!   the only writing connection, so SQLite never sees two writers fight over its lock.
+//!   Reads run on the blocking pool with their own connections; WAL lets them proceed
+//!   while the writer commits. WAL with `synchronous=NORMAL`: a committed transaction
+//!   survives `kill -9`; only a power loss may lose the last few.
+//! - **PostgreSQL: a pool.** Reads and writes share one pool of `MASTER_DB_MAX_CONNS`
+//!   connections and run concurrently, so every state change that must happen once is a
+//!   compare-and-set in SQL (`UPDATE … WHERE status = 'pending'`), never read-then-write.
+//!   A lost connection fails the request with 503, shows on `/ready` and `/metrics`, and
+//!   is replaced on the next checkout.
+//! - Migrations are embedded per engine (`migrations/sqlite`, `migrations/postgres`, the
+//!   same semantics) and run at startup.
 
 pub mod audit;
 pub mod clusters;
 pub mod commands;
+mod conn;
+pub mod copy;
 pub mod events;
 pub mod metrics;
 pub mod notify;
@@ -19,6 +31,9 @@ pub mod retention;
 pub mod schema;
 pub mod store;
 pub mod users;
+
+pub(crate) use conn::on_engine;
+pub use conn::{sql, DbConn, Engine, MultiBackend};
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -28,19 +43,29 @@ use std::time::Duration;
 use actix::prelude::*;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::connection::SimpleConnection;
-use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool};
-use diesel::SqliteConnection;
+use diesel::r2d2::{ManageConnection, Pool, R2D2Connection};
+use diesel::Connection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 use tokio::sync::oneshot;
 
-/// The migrations in `migrations/`, compiled in.
-pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+/// The SQLite migrations, compiled in.
+pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+/// The PostgreSQL migrations (the same schema, in PostgreSQL's types), compiled in.
+pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 
 /// How long a connection waits on a locked database before failing. Long enough to ride
 /// out a checkpoint or a backup, short enough to surface a real deadlock.
 const BUSY_TIMEOUT_MS: u32 = 5_000;
 
-type SqlitePool = Pool<ConnectionManager<SqliteConnection>>;
+/// How long a request waits for a pooled connection before answering 503. A PostgreSQL
+/// that is down must fail requests quickly, not hold every worker.
+const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long startup keeps retrying a PostgreSQL that does not answer yet (a database
+/// container that starts beside the master), before it gives up with the reason.
+const STARTUP_RETRY: Duration = Duration::from_secs(30);
+
+type DbPool = Pool<Manager>;
 
 /// A database failure. Shown to operators in logs only; clients get a generic 500/503.
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +85,9 @@ pub enum DbError {
     /// Stored data that does not parse (a corrupted row).
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    /// What this engine cannot do (e.g. an online file backup of PostgreSQL).
+    #[error("{0}")]
+    Unsupported(&'static str),
     /// The writer thread or blocking pool is gone (shutdown).
     #[error("database worker unavailable")]
     Gone,
@@ -71,31 +99,116 @@ impl From<diesel::r2d2::PoolError> for DbError {
     }
 }
 
-#[derive(Debug)]
-struct Pragmas;
+/// Where the data lives.
+#[derive(Clone)]
+pub enum Location {
+    /// A SQLite file (created with its directory when missing).
+    Sqlite(PathBuf),
+    /// A PostgreSQL URL (`postgres://…`).
+    Postgres(String),
+}
 
-impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for Pragmas {
-    fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
-        conn.batch_execute(&format!(
-            "PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}; PRAGMA journal_mode = WAL; \
-             PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;"
-        ))
-        .map_err(diesel::r2d2::Error::QueryError)
+impl std::fmt::Debug for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Location::Sqlite(p) => write!(f, "sqlite:{}", p.display()),
+            // The URL may carry a password: never printed.
+            Location::Postgres(_) => f.write_str("postgres:[REDACTED]"),
+        }
     }
 }
 
-type JobFn = Box<dyn FnOnce(Result<&mut SqliteConnection, DbError>) + Send>;
+impl Location {
+    /// The engine this target runs on.
+    pub fn engine(&self) -> Engine {
+        match self {
+            Location::Sqlite(_) => Engine::Sqlite,
+            Location::Postgres(_) => Engine::Postgres,
+        }
+    }
 
-/// One unit of work for the writer thread.
+    /// The target the settings name.
+    pub fn from_settings(s: &crate::config::Settings) -> Result<Location, DbError> {
+        use secrecy::ExposeSecret;
+        match s.db_type {
+            crate::config::DbType::Sqlite => Ok(Location::Sqlite(s.db_path.clone())),
+            crate::config::DbType::Postgres => s
+                .db_dsn
+                .as_ref()
+                .map(|d| Location::Postgres(d.expose_secret().to_owned()))
+                .ok_or(DbError::Pool("db_type = postgres requires db_dsn".into())),
+        }
+    }
+
+    /// Opens one connection (no pool), with the engine's session settings.
+    pub fn connect(&self) -> Result<DbConn, DbError> {
+        Manager::new(self.clone())
+            .connect()
+            .map_err(|e| DbError::Pool(e.to_string()))
+    }
+}
+
+/// Makes connections of one engine; applies SQLite's pragmas to each.
+#[derive(Debug)]
+struct Manager {
+    target: Location,
+}
+
+impl Manager {
+    fn new(target: Location) -> Self {
+        Self { target }
+    }
+}
+
+impl ManageConnection for Manager {
+    type Connection = DbConn;
+    type Error = diesel::r2d2::Error;
+
+    fn connect(&self) -> Result<DbConn, Self::Error> {
+        use diesel::r2d2::Error;
+        match &self.target {
+            Location::Sqlite(path) => {
+                let mut c = diesel::SqliteConnection::establish(&path.to_string_lossy())
+                    .map_err(Error::ConnectionError)?;
+                c.batch_execute(&format!(
+                    "PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}; PRAGMA journal_mode = WAL; \
+                     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;"
+                ))
+                .map_err(Error::QueryError)?;
+                Ok(DbConn::Sqlite(c))
+            }
+            Location::Postgres(url) => {
+                let mut c = diesel::PgConnection::establish(url).map_err(Error::ConnectionError)?;
+                // Times are `timestamp without time zone` holding UTC; `now()` in SQL must
+                // agree with them.
+                c.batch_execute("SET TIME ZONE 'UTC'")
+                    .map_err(Error::QueryError)?;
+                Ok(DbConn::Postgres(c))
+            }
+        }
+    }
+
+    fn is_valid(&self, conn: &mut DbConn) -> Result<(), Self::Error> {
+        conn.ping().map_err(diesel::r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut DbConn) -> bool {
+        conn.is_broken()
+    }
+}
+
+type JobFn = Box<dyn FnOnce(Result<&mut DbConn, DbError>) + Send>;
+
+/// One unit of work for the SQLite writer thread.
 struct Job(JobFn);
 
 impl Message for Job {
     type Result = ();
 }
 
-/// The single writer. Owns a one-connection pool (so a broken connection is replaced).
+/// SQLite's single writer. Owns a one-connection pool (so a broken connection is replaced).
 struct DbWriter {
-    pool: SqlitePool,
+    pool: DbPool,
 }
 
 impl Actor for DbWriter {
@@ -112,27 +225,40 @@ impl Handler<Job> for DbWriter {
     }
 }
 
+/// Where writes go.
+#[derive(Clone)]
+enum Writer {
+    /// SQLite: the one writer thread, in submission order.
+    Single(Addr<DbWriter>),
+    /// PostgreSQL: the shared pool, concurrently.
+    Pooled,
+}
+
 /// Handle to the database. Cheap to clone.
 #[derive(Clone)]
 pub struct Db {
-    readers: SqlitePool,
-    writer: Addr<DbWriter>,
+    pool: DbPool,
+    writer: Writer,
     /// Writes submitted and not finished yet (the writer's backlog, for `/metrics`).
     writer_queue: Arc<AtomicU64>,
-    path: PathBuf,
+    target: Location,
+    /// Checkouts that failed since start (`/metrics`: a lost PostgreSQL shows here).
+    checkout_errors: Arc<AtomicU64>,
 }
 
-/// The reader pool and the writer queue right now (`/metrics`).
+/// The connection pool and the writer queue right now (`/metrics`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PoolUsage {
-    /// Reader connections open.
+    /// Pooled connections open.
     pub connections: u32,
-    /// Reader connections open and idle.
+    /// Pooled connections open and idle.
     pub idle: u32,
-    /// The reader pool's size limit (`db_max_conns`).
+    /// The pool's size limit (`db_max_conns`).
     pub max: u32,
-    /// Writes waiting for, or running on, the single writer.
+    /// Writes waiting for, or running on, a writer.
     pub writer_queue: u64,
+    /// Connection checkouts that failed since start.
+    pub checkout_errors: u64,
 }
 
 /// One write counted in the writer queue until it is finished or dropped unrun.
@@ -151,99 +277,229 @@ impl Drop for Queued {
     }
 }
 
+fn pool(target: &Location, size: u32) -> DbPool {
+    Pool::builder()
+        .max_size(size.max(1))
+        .min_idle(Some(0))
+        .connection_timeout(CHECKOUT_TIMEOUT)
+        .build_unchecked(Manager::new(target.clone()))
+}
+
+/// Runs the engine's migrations on `conn`.
+pub fn migrate(conn: &mut DbConn) -> Result<(), DbError> {
+    let result = match conn {
+        DbConn::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(drop),
+        DbConn::Postgres(c) => c.run_pending_migrations(POSTGRES_MIGRATIONS).map(drop),
+    };
+    result.map_err(|e| DbError::Migration(e.to_string()))
+}
+
 impl Db {
     /// Opens (creating it and its directory if needed) the SQLite file at `path`, runs the
     /// migrations and starts the writer thread. Must run inside an actix `System`.
     pub fn open(path: &Path, max_readers: u32) -> Result<Db, DbError> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)?;
+        Db::connect(Location::Sqlite(path.to_path_buf()), max_readers)
+    }
+
+    /// Opens `target`, runs its migrations and starts its writer. PostgreSQL that does not
+    /// answer yet is retried for a while. Must run inside an actix `System`.
+    pub fn connect(target: Location, max_conns: u32) -> Result<Db, DbError> {
+        let checkout_errors = Arc::new(AtomicU64::new(0));
+        let writer_queue = Arc::new(AtomicU64::new(0));
+        match &target {
+            Location::Sqlite(path) => {
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir)?;
+                }
+                let writer_pool = pool(&target, 1);
+                migrate(&mut *writer_pool.get()?)?;
+                let readers = pool(&target, max_conns);
+                let writer = SyncArbiter::start(1, move || DbWriter {
+                    pool: writer_pool.clone(),
+                });
+                Ok(Db {
+                    pool: readers,
+                    writer: Writer::Single(writer),
+                    writer_queue,
+                    target,
+                    checkout_errors,
+                })
+            }
+            Location::Postgres(_) => {
+                let pool = pool(&target, max_conns);
+                let deadline = std::time::Instant::now() + STARTUP_RETRY;
+                let mut conn = loop {
+                    match pool.get() {
+                        Ok(c) => break c,
+                        Err(e) if std::time::Instant::now() < deadline => {
+                            tracing::warn!(error = %e, "PostgreSQL not reachable yet; retrying");
+                            std::thread::sleep(Duration::from_secs(1));
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
+                };
+                migrate(&mut conn)?;
+                drop(conn);
+                Ok(Db {
+                    pool,
+                    writer: Writer::Pooled,
+                    writer_queue,
+                    target,
+                    checkout_errors,
+                })
+            }
         }
-        let url = path.to_string_lossy().into_owned();
-        let build = |size: u32| {
-            Pool::builder()
-                .max_size(size)
-                .connection_timeout(Duration::from_secs(10))
-                .connection_customizer(Box::new(Pragmas))
-                .build(ConnectionManager::<SqliteConnection>::new(url.clone()))
-        };
-        let writer_pool = build(1)?;
-        {
-            let mut conn = writer_pool.get()?;
-            conn.run_pending_migrations(MIGRATIONS)
-                .map_err(|e| DbError::Migration(e.to_string()))?;
+    }
+
+    /// The engine in use.
+    pub fn engine(&self) -> Engine {
+        self.target.engine()
+    }
+
+    /// The SQLite file, if that is the engine.
+    pub fn path(&self) -> Option<&Path> {
+        match &self.target {
+            Location::Sqlite(p) => Some(p),
+            Location::Postgres(_) => None,
         }
-        let readers = build(max_readers.max(1))?;
-        let writer = SyncArbiter::start(1, move || DbWriter {
-            pool: writer_pool.clone(),
-        });
-        Ok(Db {
-            readers,
-            writer,
-            writer_queue: Arc::new(AtomicU64::new(0)),
-            path: path.to_path_buf(),
+    }
+
+    fn checkout(&self) -> Result<diesel::r2d2::PooledConnection<Manager>, DbError> {
+        self.pool.get().map_err(|e| {
+            self.checkout_errors.fetch_add(1, Ordering::Relaxed);
+            DbError::from(e)
         })
     }
 
-    /// The database file.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// Runs `f` on the single writer thread. The work is done even if the caller stops
-    /// waiting, so an acknowledged write is never half-abandoned.
+    /// Runs `f` as a write: on SQLite's single writer thread, on PostgreSQL on a pooled
+    /// connection. The work is done even if the caller stops waiting, so an acknowledged
+    /// write is never half-abandoned.
+    ///
+    /// For the storage layer, and for tests and benches that set up or inspect rows; the
+    /// rest of the master calls the repositories (a test in `db::layering` holds that).
     pub async fn write<R, F>(&self, f: F) -> Result<R, DbError>
     where
         R: Send + 'static,
-        F: FnOnce(&mut SqliteConnection) -> Result<R, DbError> + Send + 'static,
+        F: FnOnce(&mut DbConn) -> Result<R, DbError> + Send + 'static,
     {
-        let (tx, rx) = oneshot::channel();
         let queued = Queued::new(&self.writer_queue);
-        self.writer.do_send(Job(Box::new(move |conn| {
-            let _ = tx.send(conn.and_then(f));
-            drop(queued);
-        })));
-        rx.await.map_err(|_| DbError::Gone)?
+        match &self.writer {
+            Writer::Single(writer) => {
+                let (tx, rx) = oneshot::channel();
+                writer.do_send(Job(Box::new(move |conn| {
+                    let _ = tx.send(conn.and_then(f));
+                    drop(queued);
+                })));
+                rx.await.map_err(|_| DbError::Gone)?
+            }
+            Writer::Pooled => {
+                let db = self.clone();
+                tokio::task::spawn_blocking(move || {
+                    let mut conn = db.checkout()?;
+                    let r = f(&mut conn);
+                    drop(queued);
+                    r
+                })
+                .await
+                .map_err(|_| DbError::Gone)?
+            }
+        }
     }
 
-    /// Runs `f` on the blocking pool with a reader connection.
+    /// Runs `f` on the blocking pool with a pooled connection (see [`Db::write`] on who
+    /// may call it).
     pub async fn read<R, F>(&self, f: F) -> Result<R, DbError>
     where
         R: Send + 'static,
-        F: FnOnce(&mut SqliteConnection) -> Result<R, DbError> + Send + 'static,
+        F: FnOnce(&mut DbConn) -> Result<R, DbError> + Send + 'static,
     {
-        let pool = self.readers.clone();
+        let db = self.clone();
         tokio::task::spawn_blocking(move || {
-            let mut conn = pool.get()?;
+            let mut conn = db.checkout()?;
             f(&mut conn)
         })
         .await
         .map_err(|_| DbError::Gone)?
     }
 
-    /// Runs `f` synchronously with a reader connection (startup only).
-    pub fn read_now<R>(
+    /// Runs `f` synchronously with a pooled connection (startup only, before the writer
+    /// has work).
+    pub(crate) fn now<R>(
         &self,
-        f: impl FnOnce(&mut SqliteConnection) -> Result<R, DbError>,
+        f: impl FnOnce(&mut DbConn) -> Result<R, DbError>,
     ) -> Result<R, DbError> {
-        let mut conn = self.readers.get()?;
+        let mut conn = self.checkout()?;
         f(&mut conn)
     }
 
-    /// The reader pool's connections and the writer's backlog (cheap: one short lock).
+    /// Users, their tokens and the agent tokens.
+    pub fn users(&self) -> users::Users<'_> {
+        users::Users(self)
+    }
+
+    /// The cluster registry's rows.
+    pub fn clusters(&self) -> clusters::Clusters<'_> {
+        clusters::Clusters(self)
+    }
+
+    /// The durable command lifecycle.
+    pub fn commands(&self) -> commands::Commands<'_> {
+        commands::Commands(self)
+    }
+
+    /// Stored Kubernetes events.
+    pub fn events(&self) -> events::Events<'_> {
+        events::Events(self)
+    }
+
+    /// Node metrics: latest rows and sampled history.
+    pub fn node_metrics(&self) -> metrics::NodeMetrics<'_> {
+        metrics::NodeMetrics(self)
+    }
+
+    /// The audit log and security events.
+    pub fn audit(&self) -> audit::Audit<'_> {
+        audit::Audit(self)
+    }
+
+    /// Alert rules, alerts, silences, channels and the delivery outbox.
+    pub fn notify(&self) -> notify::Notify<'_> {
+        notify::Notify(self)
+    }
+
+    /// The retention policy, batched deletes and backups.
+    pub fn retention(&self) -> retention::Retention<'_> {
+        retention::Retention(self)
+    }
+
+    /// The pool's connections and the writer's backlog (cheap: one short lock).
     pub fn pool_usage(&self) -> PoolUsage {
-        let state = self.readers.state();
+        let state = self.pool.state();
         PoolUsage {
             connections: state.connections,
             idle: state.idle_connections,
-            max: self.readers.max_size(),
+            max: self.pool.max_size(),
             writer_queue: self.writer_queue.load(Ordering::Relaxed),
+            checkout_errors: self.checkout_errors.load(Ordering::Relaxed),
         }
     }
 
-    /// True when a trivial query answers (readiness probe).
+    /// Ok when a trivial query answers (readiness probe); the error says why not.
     pub async fn ping(&self) -> Result<(), DbError> {
         self.read(|c| {
             c.batch_execute("SELECT 1")?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Flushes what the engine buffers (SQLite: checkpoints the WAL into the main file) at
+    /// shutdown.
+    pub async fn checkpoint(&self) -> Result<(), DbError> {
+        self.write(|c| {
+            if let DbConn::Sqlite(c) = c {
+                c.batch_execute("PRAGMA wal_checkpoint(TRUNCATE);")?;
+            }
             Ok(())
         })
         .await

@@ -2,13 +2,13 @@
 //! 000005). Channel configs arrive here already encrypted; nothing in this module sees a
 //! secret in clear.
 
+use super::MultiBackend;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
-use diesel::sqlite::Sqlite;
 
 use super::schema::{alert_history as ah, alert_rules as ar, notify_channels as nc};
 use super::schema::{notify_deliveries as nd, silences as si};
-use super::{to_db, DbError};
+use super::{on_engine, to_db, DbConn, DbError};
 
 // ---------------------------------------------------------------------------------------
 // Rules
@@ -73,7 +73,7 @@ fn is_unique_violation(e: &diesel::result::Error) -> bool {
 }
 
 /// Every rule, by id.
-pub fn list_rules(conn: &mut SqliteConnection) -> Result<Vec<RuleRow>, DbError> {
+pub fn list_rules(conn: &mut DbConn) -> Result<Vec<RuleRow>, DbError> {
     Ok(ar::table
         .select(RuleRow::as_select())
         .order(ar::id.asc())
@@ -81,7 +81,7 @@ pub fn list_rules(conn: &mut SqliteConnection) -> Result<Vec<RuleRow>, DbError> 
 }
 
 /// One rule.
-pub fn get_rule(conn: &mut SqliteConnection, id: i32) -> Result<Option<RuleRow>, DbError> {
+pub fn get_rule(conn: &mut DbConn, id: i32) -> Result<Option<RuleRow>, DbError> {
     Ok(ar::table
         .find(id)
         .select(RuleRow::as_select())
@@ -91,12 +91,12 @@ pub fn get_rule(conn: &mut SqliteConnection, id: i32) -> Result<Option<RuleRow>,
 
 /// Creates a rule.
 pub fn insert_rule(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConn,
     fields: &RuleFields,
     by: Option<i32>,
     now: DateTime<Utc>,
 ) -> Result<RuleWrite, DbError> {
-    let res = diesel::insert_into(ar::table)
+    let res = on_engine!(conn, |c| diesel::insert_into(ar::table)
         .values((
             fields,
             ar::created_at.eq(to_db(now)),
@@ -104,7 +104,7 @@ pub fn insert_rule(
             ar::created_by.eq(by),
         ))
         .returning(RuleRow::as_returning())
-        .get_result(conn);
+        .get_result(c));
     match res {
         Ok(r) => Ok(RuleWrite::Ok(Box::new(r))),
         Err(e) if is_unique_violation(&e) => Ok(RuleWrite::NameTaken),
@@ -114,16 +114,16 @@ pub fn insert_rule(
 
 /// Replaces a rule's writable columns.
 pub fn update_rule(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConn,
     id: i32,
     fields: &RuleFields,
     now: DateTime<Utc>,
 ) -> Result<RuleWrite, DbError> {
-    let res = diesel::update(ar::table.find(id))
+    let res = on_engine!(conn, |c| diesel::update(ar::table.find(id))
         .set((fields, ar::updated_at.eq(to_db(now))))
         .returning(RuleRow::as_returning())
-        .get_result(conn)
-        .optional();
+        .get_result(c)
+        .optional());
     match res {
         Ok(Some(r)) => Ok(RuleWrite::Ok(Box::new(r))),
         Ok(None) => Ok(RuleWrite::NotFound),
@@ -133,7 +133,7 @@ pub fn update_rule(
 }
 
 /// Deletes a user rule; built-in rules are kept (`Ok(false)` when nothing was deleted).
-pub fn delete_rule(conn: &mut SqliteConnection, id: i32) -> Result<bool, DbError> {
+pub fn delete_rule(conn: &mut DbConn, id: i32) -> Result<bool, DbError> {
     let n = diesel::delete(ar::table.find(id).filter(ar::builtin.is_null())).execute(conn)?;
     Ok(n > 0)
 }
@@ -218,16 +218,30 @@ pub enum HistoryOp {
     },
 }
 
+/// Applies the engine's history changes and queues their deliveries, in one transaction.
+pub fn apply_changes(
+    conn: &mut DbConn,
+    ops: &[HistoryOp],
+    deliveries: &[NewDelivery],
+) -> Result<(), DbError> {
+    conn.transaction(|conn| {
+        for op in ops {
+            apply_history(conn, op)?;
+        }
+        insert_deliveries(conn, deliveries)
+    })
+}
+
 /// Applies one history change.
-pub fn apply_history(conn: &mut SqliteConnection, op: &HistoryOp) -> Result<(), DbError> {
+pub fn apply_history(conn: &mut DbConn, op: &HistoryOp) -> Result<(), DbError> {
     match op {
         HistoryOp::Fire(row) => {
             // The partial unique index keeps one firing row per fingerprint; a duplicate
             // (possible only if memory and disk disagree) keeps the stored one.
-            diesel::insert_into(ah::table)
+            on_engine!(conn, |c| diesel::insert_into(ah::table)
                 .values(row.as_ref())
                 .on_conflict_do_nothing()
-                .execute(conn)?;
+                .execute(c))?;
         }
         HistoryOp::Resolve { uid, at } => {
             diesel::update(
@@ -257,7 +271,7 @@ pub fn apply_history(conn: &mut SqliteConnection, op: &HistoryOp) -> Result<(), 
 }
 
 /// Every firing alert (the engine's state after a restart).
-pub fn firing_alerts(conn: &mut SqliteConnection) -> Result<Vec<AlertRow>, DbError> {
+pub fn firing_alerts(conn: &mut DbConn) -> Result<Vec<AlertRow>, DbError> {
     Ok(ah::table
         .filter(ah::status.eq("firing"))
         .select(AlertRow::as_select())
@@ -278,7 +292,7 @@ pub struct AlertFilter {
     pub since: Option<DateTime<Utc>>,
 }
 
-fn alerts_filtered(f: &AlertFilter) -> ah::BoxedQuery<'_, Sqlite> {
+fn alerts_filtered(f: &AlertFilter) -> ah::BoxedQuery<'_, MultiBackend> {
     let mut q = ah::table.into_boxed();
     if let Some(s) = &f.status {
         q = q.filter(ah::status.eq(s));
@@ -297,7 +311,7 @@ fn alerts_filtered(f: &AlertFilter) -> ah::BoxedQuery<'_, Sqlite> {
 
 /// One page of alerts, newest first, and the number matching.
 pub fn list_alerts(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConn,
     f: &AlertFilter,
     limit: i64,
     offset: i64,
@@ -347,18 +361,15 @@ pub struct NewSilence {
 }
 
 /// Creates a silence.
-pub fn insert_silence(conn: &mut SqliteConnection, s: &NewSilence) -> Result<SilenceRow, DbError> {
-    Ok(diesel::insert_into(si::table)
+pub fn insert_silence(conn: &mut DbConn, s: &NewSilence) -> Result<SilenceRow, DbError> {
+    Ok(on_engine!(conn, |c| diesel::insert_into(si::table)
         .values(s)
         .returning(SilenceRow::as_returning())
-        .get_result(conn)?)
+        .get_result(c))?)
 }
 
 /// Silences that have not ended by `now` (the engine's set).
-pub fn current_silences(
-    conn: &mut SqliteConnection,
-    now: DateTime<Utc>,
-) -> Result<Vec<SilenceRow>, DbError> {
+pub fn current_silences(conn: &mut DbConn, now: DateTime<Utc>) -> Result<Vec<SilenceRow>, DbError> {
     Ok(si::table
         .filter(si::ends_at.gt(to_db(now)))
         .select(SilenceRow::as_select())
@@ -368,7 +379,7 @@ pub fn current_silences(
 
 /// One page of silences, newest first; `active_only` keeps those not ended by `now`.
 pub fn list_silences(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConn,
     active_only: bool,
     now: DateTime<Utc>,
     limit: i64,
@@ -393,7 +404,7 @@ pub fn list_silences(
 
 /// Expires a silence now (ends it; an already ended one is left as it was).
 pub fn expire_silence(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConn,
     id: i32,
     now: DateTime<Utc>,
 ) -> Result<Option<SilenceRow>, DbError> {
@@ -413,12 +424,12 @@ pub fn expire_silence(
         to_db(now),
         row.starts_at + chrono::Duration::microseconds(1),
     );
-    Ok(Some(
-        diesel::update(si::table.find(id))
-            .set(si::ends_at.eq(end))
-            .returning(SilenceRow::as_returning())
-            .get_result(conn)?,
-    ))
+    Ok(Some(on_engine!(conn, |c| diesel::update(
+        si::table.find(id)
+    )
+    .set(si::ends_at.eq(end))
+    .returning(SilenceRow::as_returning())
+    .get_result(c))?))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -440,7 +451,7 @@ pub struct ChannelRow {
 }
 
 /// Every stored channel.
-pub fn list_channels(conn: &mut SqliteConnection) -> Result<Vec<ChannelRow>, DbError> {
+pub fn list_channels(conn: &mut DbConn) -> Result<Vec<ChannelRow>, DbError> {
     Ok(nc::table
         .select(ChannelRow::as_select())
         .order(nc::id.asc())
@@ -449,7 +460,7 @@ pub fn list_channels(conn: &mut SqliteConnection) -> Result<Vec<ChannelRow>, DbE
 
 /// Creates or replaces the channel of `kind`.
 pub fn upsert_channel(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConn,
     kind: &str,
     name: &str,
     enabled: bool,
@@ -457,7 +468,7 @@ pub fn upsert_channel(
     by: Option<i32>,
     now: DateTime<Utc>,
 ) -> Result<ChannelRow, DbError> {
-    Ok(diesel::insert_into(nc::table)
+    Ok(on_engine!(conn, |c| diesel::insert_into(nc::table)
         .values((
             nc::type_.eq(kind),
             nc::name.eq(name),
@@ -477,7 +488,7 @@ pub fn upsert_channel(
             nc::updated_by.eq(by),
         ))
         .returning(ChannelRow::as_returning())
-        .get_result(conn)?)
+        .get_result(c))?)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -525,16 +536,18 @@ pub struct NewDelivery {
 }
 
 /// Queues messages.
-pub fn insert_deliveries(conn: &mut SqliteConnection, rows: &[NewDelivery]) -> Result<(), DbError> {
+pub fn insert_deliveries(conn: &mut DbConn, rows: &[NewDelivery]) -> Result<(), DbError> {
     if !rows.is_empty() {
-        diesel::insert_into(nd::table).values(rows).execute(conn)?;
+        on_engine!(conn, |c| diesel::insert_into(nd::table)
+            .values(rows)
+            .execute(c))?;
     }
     Ok(())
 }
 
 /// Every pending delivery, oldest first (the dispatcher's queue; small by construction:
 /// budgets fold overflow into digests).
-pub fn pending_deliveries(conn: &mut SqliteConnection) -> Result<Vec<DeliveryRow>, DbError> {
+pub fn pending_deliveries(conn: &mut DbConn) -> Result<Vec<DeliveryRow>, DbError> {
     Ok(nd::table
         .filter(nd::status.eq("pending"))
         .select(DeliveryRow::as_select())
@@ -544,9 +557,7 @@ pub fn pending_deliveries(conn: &mut SqliteConnection) -> Result<Vec<DeliveryRow
 
 /// How many outbox rows each (channel, status) holds (`/metrics`): one grouped query;
 /// finished rows are kept `audit_retention_days`.
-pub fn count_deliveries(
-    conn: &mut SqliteConnection,
-) -> Result<Vec<(String, String, i64)>, DbError> {
+pub fn count_deliveries(conn: &mut DbConn) -> Result<Vec<(String, String, i64)>, DbError> {
     Ok(nd::table
         .group_by((nd::channel, nd::status))
         .select((nd::channel, nd::status, diesel::dsl::count_star()))
@@ -574,7 +585,7 @@ pub enum Attempt {
 
 /// Records an attempt on a pending delivery.
 pub fn record_attempt(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConn,
     id: i32,
     attempt: &Attempt,
     now: DateTime<Utc>,
@@ -612,11 +623,11 @@ pub fn record_attempt(
 
 /// Folds pending deliveries `ids` into a new digest row; returns the digest's id.
 pub fn fold_into_digest(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConn,
     ids: &[i32],
     digest: &NewDelivery,
 ) -> Result<i32, DbError> {
-    conn.immediate_transaction(|conn| {
+    conn.transaction(|conn| {
         let id: i32 = diesel::insert_into(nd::table)
             .values(digest)
             .returning(nd::id)
@@ -647,7 +658,7 @@ pub struct DeliveryFilter {
     pub alert_uid: Option<String>,
 }
 
-fn deliveries_filtered(f: &DeliveryFilter) -> nd::BoxedQuery<'_, Sqlite> {
+fn deliveries_filtered(f: &DeliveryFilter) -> nd::BoxedQuery<'_, MultiBackend> {
     let mut q = nd::table.into_boxed();
     if let Some(c) = &f.channel {
         q = q.filter(nd::channel.eq(c));
@@ -663,7 +674,7 @@ fn deliveries_filtered(f: &DeliveryFilter) -> nd::BoxedQuery<'_, Sqlite> {
 
 /// One page of deliveries, newest first, and the number matching.
 pub fn list_deliveries(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConn,
     f: &DeliveryFilter,
     limit: i64,
     offset: i64,
@@ -676,4 +687,15 @@ pub fn list_deliveries(
         .offset(offset)
         .load(conn)?;
     Ok((rows, total))
+}
+
+/// Alert rules, alert history, silences, channels and the outbox. Async; see [`super::Db`] for where reads and writes run.
+#[derive(Clone, Copy)]
+pub struct Notify<'a>(pub(super) &'a super::Db);
+
+impl Notify<'_> {
+    /// Every stored channel (configs still sealed).
+    pub async fn list_channels(&self) -> Result<Vec<ChannelRow>, DbError> {
+        self.0.read(list_channels).await
+    }
 }

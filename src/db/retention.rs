@@ -4,14 +4,16 @@
 //! Every delete removes at most a given number of rows in one statement, so the caller can
 //! give each batch its own trip through the single writer and let ingestion interleave.
 
+use super::MultiBackend;
+use std::sync::Arc;
+
 use chrono::{DateTime, Duration, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text, Timestamp};
-use diesel::sqlite::Sqlite;
 use serde::{Deserialize, Serialize};
 
 use super::schema::settings;
-use super::{to_db, DbError};
+use super::{on_engine, sql, to_db, DbConn, DbError, Engine};
 use crate::config::Settings;
 
 /// The `settings` key the policy is stored under.
@@ -122,10 +124,7 @@ impl PolicyError {
 
 /// The policy in force: the stored one, or `defaults` when none is stored. A stored policy
 /// missing fields (written by an older version) takes them from `defaults`.
-pub fn load(
-    conn: &mut SqliteConnection,
-    defaults: RetentionPolicy,
-) -> Result<RetentionPolicy, DbError> {
+pub fn load(conn: &mut DbConn, defaults: RetentionPolicy) -> Result<RetentionPolicy, DbError> {
     let raw: Option<String> = settings::table
         .find(SETTINGS_KEY)
         .select(settings::value)
@@ -143,21 +142,28 @@ pub fn load(
 
 /// Stores `policy` as the one in force.
 pub fn save(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConn,
     policy: &RetentionPolicy,
     by: Option<i32>,
     at: DateTime<Utc>,
 ) -> Result<(), DbError> {
     let value = serde_json::to_string(policy).map_err(|e| DbError::Corrupt(e.to_string()))?;
-    diesel::replace_into(settings::table)
+    on_engine!(conn, |c| diesel::insert_into(settings::table)
         .values((
             settings::key.eq(SETTINGS_KEY),
-            settings::value.eq(value),
+            settings::value.eq(&value),
             settings::description.eq("retention policy (admin/retention)"),
             settings::updated_at.eq(to_db(at)),
             settings::updated_by.eq(by),
         ))
-        .execute(conn)?;
+        .on_conflict(settings::key)
+        .do_update()
+        .set((
+            settings::value.eq(&value),
+            settings::updated_at.eq(to_db(at)),
+            settings::updated_by.eq(by),
+        ))
+        .execute(c))?;
     Ok(())
 }
 
@@ -224,7 +230,8 @@ impl Target {
 #[derive(Debug, Clone)]
 pub struct Rule {
     table: &'static str,
-    /// The row key the batch selects on (`rowid` for tables without an integer id).
+    /// The row key the batch selects on (the whole primary key for tables without an
+    /// integer id: a row value, portable to both engines).
     key: &'static str,
     cond: &'static str,
     cluster: Option<String>,
@@ -276,7 +283,7 @@ impl Rule {
     pub fn metrics_latest(cluster: Option<&str>, now: DateTime<Utc>, days: u32) -> Self {
         Self::new(
             "node_metrics_latest",
-            "rowid",
+            "cluster_id, node_name",
             "updated_at < ?",
             cluster,
             cutoff(now, days),
@@ -301,7 +308,7 @@ impl Rule {
         Self::new(
             "security_events",
             "id",
-            "resolved = 1 AND timestamp < ?",
+            "resolved AND timestamp < ?",
             None,
             cutoff(now, days),
         )
@@ -338,8 +345,9 @@ impl Rule {
 
     fn bind<'a>(
         &self,
-        q: diesel::query_builder::BoxedSqlQuery<'a, Sqlite, diesel::query_builder::SqlQuery>,
-    ) -> diesel::query_builder::BoxedSqlQuery<'a, Sqlite, diesel::query_builder::SqlQuery> {
+        q: diesel::query_builder::BoxedSqlQuery<'a, MultiBackend, diesel::query_builder::SqlQuery>,
+    ) -> diesel::query_builder::BoxedSqlQuery<'a, MultiBackend, diesel::query_builder::SqlQuery>
+    {
         let q = match &self.cluster {
             Some(c) => q.bind::<Text, _>(c.clone()),
             None => q,
@@ -348,26 +356,26 @@ impl Rule {
     }
 
     /// How many rows match.
-    pub fn count(&self, conn: &mut SqliteConnection) -> Result<u64, DbError> {
-        let sql = format!(
+    pub fn count(&self, conn: &mut DbConn) -> Result<u64, DbError> {
+        let text = format!(
             "SELECT COUNT(*) AS n FROM {} WHERE {}",
             self.table,
             self.filter()
         );
-        let q = self.bind(diesel::sql_query(sql).into_boxed());
+        let q = self.bind(diesel::sql_query(sql(conn.engine(), &text)).into_boxed());
         Ok(to_u64(q.get_result::<Count>(conn)?.n))
     }
 
     /// Deletes at most `limit` matching rows; returns how many went.
-    pub fn delete_batch(&self, conn: &mut SqliteConnection, limit: i64) -> Result<u64, DbError> {
-        let sql = format!(
-            "DELETE FROM {t} WHERE {k} IN (SELECT {k} FROM {t} WHERE {f} LIMIT ?)",
+    pub fn delete_batch(&self, conn: &mut DbConn, limit: i64) -> Result<u64, DbError> {
+        let text = format!(
+            "DELETE FROM {t} WHERE ({k}) IN (SELECT {k} FROM {t} WHERE {f} LIMIT ?)",
             t = self.table,
             k = self.key,
             f = self.filter()
         );
         let q = self
-            .bind(diesel::sql_query(sql).into_boxed())
+            .bind(diesel::sql_query(sql(conn.engine(), &text)).into_boxed())
             .bind::<BigInt, _>(limit);
         Ok(q.execute(conn)? as u64)
     }
@@ -392,7 +400,7 @@ fn to_u64(n: i64) -> u64 {
 /// Every cluster the database knows, connected or not. The `clusters` table covers every
 /// table with a foreign key to it (events, node metrics); command history has none, so its
 /// cluster ids are added.
-pub fn known_clusters(conn: &mut SqliteConnection) -> Result<Vec<String>, DbError> {
+pub fn known_clusters(conn: &mut DbConn) -> Result<Vec<String>, DbError> {
     let rows: Vec<ClusterId> = diesel::sql_query(
         "SELECT cluster_uid AS id FROM clusters \
          UNION SELECT DISTINCT cluster_id AS id FROM command_history ORDER BY id",
@@ -402,36 +410,151 @@ pub fn known_clusters(conn: &mut SqliteConnection) -> Result<Vec<String>, DbErro
 }
 
 /// Events stored for `cluster`.
-pub fn event_count(conn: &mut SqliteConnection, cluster: &str) -> Result<u64, DbError> {
-    let q = diesel::sql_query("SELECT COUNT(*) AS n FROM cluster_events WHERE cluster_id = ?")
-        .bind::<Text, _>(cluster);
+pub fn event_count(conn: &mut DbConn, cluster: &str) -> Result<u64, DbError> {
+    let q = diesel::sql_query(sql(
+        conn.engine(),
+        "SELECT COUNT(*) AS n FROM cluster_events WHERE cluster_id = ?",
+    ))
+    .bind::<Text, _>(cluster);
     Ok(to_u64(q.get_result::<Count>(conn)?.n))
 }
 
 /// Deletes the oldest `limit` events of `cluster` (by `last_timestamp`, then id; a reverse
 /// walk of the (cluster, time) index).
-pub fn delete_oldest_events(
-    conn: &mut SqliteConnection,
-    cluster: &str,
-    limit: i64,
-) -> Result<u64, DbError> {
+pub fn delete_oldest_events(conn: &mut DbConn, cluster: &str, limit: i64) -> Result<u64, DbError> {
     let n = limit;
-    let q = diesel::sql_query(
+    let q = diesel::sql_query(sql(
+        conn.engine(),
         "DELETE FROM cluster_events WHERE id IN (SELECT id FROM cluster_events \
          WHERE cluster_id = ? ORDER BY last_timestamp ASC, id ASC LIMIT ?)",
-    )
+    ))
     .bind::<Text, _>(cluster)
     .bind::<BigInt, _>(n);
     Ok(q.execute(conn)? as u64)
 }
 
-/// Writes an online, consistent copy of the database to `dest` (`VACUUM INTO`: one read
-/// transaction, so it runs on a reader connection while the writer keeps committing).
-pub fn vacuum_into(conn: &mut SqliteConnection, dest: &str) -> Result<(), DbError> {
+/// Runs `f`, timing it (on the writer: the time the writer was held).
+fn timed(f: impl FnOnce() -> Result<u64, DbError>) -> Result<(u64, std::time::Duration), DbError> {
+    let start = std::time::Instant::now();
+    let n = f()?;
+    Ok((n, start.elapsed()))
+}
+
+/// What a backup of PostgreSQL is made with instead of [`vacuum_into`].
+pub const PG_BACKUP_HINT: &str = "online backup is built in for the embedded SQLite database only; \
+     on PostgreSQL use pg_dump (e.g. `pg_dump -Fc -f master.dump \"$MASTER_DB_DSN\"`), which takes a \
+     consistent snapshot without stopping the master";
+
+/// Writes an online, consistent copy of the database to `dest` (SQLite's `VACUUM INTO`:
+/// one read transaction, so it runs on a reader connection while the writer keeps
+/// committing). PostgreSQL: [`DbError::Unsupported`], see [`PG_BACKUP_HINT`].
+pub fn vacuum_into(conn: &mut DbConn, dest: &str) -> Result<(), DbError> {
+    if conn.engine() != Engine::Sqlite {
+        return Err(DbError::Unsupported(PG_BACKUP_HINT));
+    }
     diesel::sql_query("VACUUM INTO ?")
         .bind::<Text, _>(dest)
         .execute(conn)?;
     Ok(())
+}
+
+/// The retention policy, batched deletes and backups. Async; see [`super::Db`] for where reads and writes run.
+#[derive(Clone, Copy)]
+pub struct Retention<'a>(pub(super) &'a super::Db);
+
+impl Retention<'_> {
+    /// The policy in force (`defaults` where nothing is stored).
+    pub async fn load(&self, defaults: RetentionPolicy) -> Result<RetentionPolicy, DbError> {
+        self.0.read(move |c| load(c, defaults)).await
+    }
+
+    /// Merges `patch` into the policy in force and stores the result, in one write (two
+    /// admins patching different fields at once both keep their change). `Ok(Err(_))`
+    /// names the field that does not validate; nothing is stored then.
+    pub async fn patch(
+        &self,
+        defaults: RetentionPolicy,
+        patch: serde_json::Map<String, serde_json::Value>,
+        by: Option<i32>,
+        at: DateTime<Utc>,
+    ) -> Result<Result<RetentionPolicy, PolicyError>, DbError> {
+        self.0
+            .write(move |c| {
+                c.transaction(|c| {
+                    let current = load(c, defaults)?;
+                    match current.apply(&patch) {
+                        Ok(next) => {
+                            save(c, &next, by, at)?;
+                            Ok(Ok(next))
+                        }
+                        Err(e) => Ok(Err(e)),
+                    }
+                })
+            })
+            .await
+    }
+
+    /// Every cluster the database knows, connected or not.
+    pub async fn known_clusters(&self) -> Result<Vec<String>, DbError> {
+        self.0.read(known_clusters).await
+    }
+
+    /// Rows `rule` matches (dry run).
+    pub async fn count(&self, rule: Arc<Rule>) -> Result<u64, DbError> {
+        self.0.read(move |c| rule.count(c)).await
+    }
+
+    /// Deletes at most `limit` rows `rule` matches, as one write; returns how many went
+    /// and how long the writer was held.
+    pub async fn delete_batch(
+        &self,
+        rule: Arc<Rule>,
+        limit: i64,
+    ) -> Result<(u64, std::time::Duration), DbError> {
+        self.0
+            .write(move |c| timed(|| rule.delete_batch(c, limit)))
+            .await
+    }
+
+    /// Events stored for `cluster`.
+    pub async fn event_count(&self, cluster: &str) -> Result<u64, DbError> {
+        let cluster = cluster.to_owned();
+        self.0.read(move |c| event_count(c, &cluster)).await
+    }
+
+    /// Deletes the oldest `limit` events of `cluster`; returns how many went and how long
+    /// the writer was held.
+    pub async fn delete_oldest_events(
+        &self,
+        cluster: &str,
+        limit: i64,
+    ) -> Result<(u64, std::time::Duration), DbError> {
+        let cluster = cluster.to_owned();
+        self.0
+            .write(move |c| timed(|| delete_oldest_events(c, &cluster, limit)))
+            .await
+    }
+
+    /// Writes a consistent copy of the SQLite file into `dir` (created if needed), named
+    /// `file_name`; returns its path and size. PostgreSQL: [`DbError::Unsupported`].
+    pub async fn backup(
+        &self,
+        dir: std::path::PathBuf,
+        file_name: String,
+    ) -> Result<(String, u64), DbError> {
+        if self.0.engine() != Engine::Sqlite {
+            return Err(DbError::Unsupported(PG_BACKUP_HINT));
+        }
+        self.0
+            .read(move |c| {
+                std::fs::create_dir_all(&dir)?;
+                let dest = dir.join(file_name).to_string_lossy().into_owned();
+                vacuum_into(c, &dest)?;
+                let bytes = std::fs::metadata(&dest)?.len();
+                Ok((dest, bytes))
+            })
+            .await
+    }
 }
 
 #[cfg(test)]

@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use diesel::SqliteConnection;
 use tracing::{info, warn};
 
 use atlhyper_actors::cluster::Restore;
@@ -16,7 +15,7 @@ use atlhyper_actors::registry::ClusterInfo;
 use atlhyper_actors::store::{Store, StoreError, StoreFuture};
 
 use super::commands::CommandRow;
-use super::{clusters, commands, from_db, Db, DbError};
+use super::{clusters, commands, from_db, Db, DbConn, DbError};
 
 /// [`Store`] on the embedded database. Writes go through the single writer, so
 /// transitions are applied in the order they were asked for.
@@ -91,7 +90,7 @@ pub fn wire_command(row: &CommandRow) -> Command {
 /// pending commands older than the pending TTL become `expired`, running commands past
 /// their result deadline become `timeout`.
 pub fn load_initial_state(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConn,
     pending_ttl: Duration,
     result_timeout: Duration,
     now: DateTime<Utc>,

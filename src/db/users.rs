@@ -4,7 +4,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
 use super::schema::{agent_tokens, tokens, users};
-use super::{to_db, DbError};
+use super::{on_engine, to_db, DbConn, DbError};
 
 /// A stored user.
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -42,14 +42,14 @@ pub struct TokenRow {
 }
 
 /// How many users exist.
-pub fn count(c: &mut SqliteConnection) -> Result<i64, DbError> {
+pub fn count(c: &mut DbConn) -> Result<i64, DbError> {
     Ok(users::table.count().get_result(c)?)
 }
 
 /// Inserts a user; returns it.
 #[allow(clippy::too_many_arguments, reason = "one argument per column")]
 pub fn insert(
-    c: &mut SqliteConnection,
+    c: &mut DbConn,
     username: &str,
     password_hash: &str,
     display_name: &str,
@@ -73,7 +73,7 @@ pub fn insert(
 }
 
 /// A user by name.
-pub fn by_name(c: &mut SqliteConnection, username: &str) -> Result<Option<UserRow>, DbError> {
+pub fn by_name(c: &mut DbConn, username: &str) -> Result<Option<UserRow>, DbError> {
     Ok(users::table
         .filter(users::username.eq(username))
         .select(UserRow::as_select())
@@ -82,7 +82,7 @@ pub fn by_name(c: &mut SqliteConnection, username: &str) -> Result<Option<UserRo
 }
 
 /// A user by id.
-pub fn by_id(c: &mut SqliteConnection, id: i32) -> Result<Option<UserRow>, DbError> {
+pub fn by_id(c: &mut DbConn, id: i32) -> Result<Option<UserRow>, DbError> {
     Ok(users::table
         .find(id)
         .select(UserRow::as_select())
@@ -91,7 +91,7 @@ pub fn by_id(c: &mut SqliteConnection, id: i32) -> Result<Option<UserRow>, DbErr
 }
 
 /// Every user, by id.
-pub fn list(c: &mut SqliteConnection) -> Result<Vec<UserRow>, DbError> {
+pub fn list(c: &mut DbConn) -> Result<Vec<UserRow>, DbError> {
     Ok(users::table
         .order(users::id)
         .select(UserRow::as_select())
@@ -99,7 +99,7 @@ pub fn list(c: &mut SqliteConnection) -> Result<Vec<UserRow>, DbError> {
 }
 
 /// Active admins.
-pub fn active_admins(c: &mut SqliteConnection) -> Result<i64, DbError> {
+pub fn active_admins(c: &mut DbConn) -> Result<i64, DbError> {
     Ok(users::table
         .filter(users::role.eq(3))
         .filter(users::status.eq(1))
@@ -121,24 +121,19 @@ pub struct UserChanges {
 }
 
 /// Applies changes to a user.
-pub fn update(c: &mut SqliteConnection, id: i32, ch: &UserChanges) -> Result<(), DbError> {
+pub fn update(c: &mut DbConn, id: i32, ch: &UserChanges) -> Result<(), DbError> {
     diesel::update(users::table.find(id)).set(ch).execute(c)?;
     Ok(())
 }
 
 /// Deletes a user (their tokens go with them).
-pub fn delete(c: &mut SqliteConnection, id: i32) -> Result<(), DbError> {
+pub fn delete(c: &mut DbConn, id: i32) -> Result<(), DbError> {
     diesel::delete(users::table.find(id)).execute(c)?;
     Ok(())
 }
 
 /// Records a successful login.
-pub fn record_login(
-    c: &mut SqliteConnection,
-    id: i32,
-    at: DateTime<Utc>,
-    ip: &str,
-) -> Result<(), DbError> {
+pub fn record_login(c: &mut DbConn, id: i32, at: DateTime<Utc>, ip: &str) -> Result<(), DbError> {
     diesel::update(users::table.find(id))
         .set((
             users::last_login_at.eq(Some(to_db(at))),
@@ -151,7 +146,7 @@ pub fn record_login(
 /// Stores a token hash; returns the row.
 #[allow(clippy::too_many_arguments, reason = "one argument per column")]
 pub fn insert_token(
-    c: &mut SqliteConnection,
+    c: &mut DbConn,
     user_id: i32,
     hash: &str,
     name: &str,
@@ -178,10 +173,7 @@ pub fn insert_token(
 }
 
 /// A token and its user, by the token's hash.
-pub fn lookup(
-    c: &mut SqliteConnection,
-    hash: &str,
-) -> Result<Option<(TokenRow, UserRow)>, DbError> {
+pub fn lookup(c: &mut DbConn, hash: &str) -> Result<Option<(TokenRow, UserRow)>, DbError> {
     Ok(tokens::table
         .inner_join(users::table)
         .filter(tokens::token_hash.eq(hash))
@@ -191,7 +183,7 @@ pub fn lookup(
 }
 
 /// A token by id.
-pub fn token_by_id(c: &mut SqliteConnection, id: i32) -> Result<Option<TokenRow>, DbError> {
+pub fn token_by_id(c: &mut DbConn, id: i32) -> Result<Option<TokenRow>, DbError> {
     Ok(tokens::table
         .find(id)
         .select(TokenRow::as_select())
@@ -200,11 +192,7 @@ pub fn token_by_id(c: &mut SqliteConnection, id: i32) -> Result<Option<TokenRow>
 }
 
 /// A user's tokens of one kind, newest first.
-pub fn tokens_of(
-    c: &mut SqliteConnection,
-    user_id: i32,
-    kind: i32,
-) -> Result<Vec<TokenRow>, DbError> {
+pub fn tokens_of(c: &mut DbConn, user_id: i32, kind: i32) -> Result<Vec<TokenRow>, DbError> {
     Ok(tokens::table
         .filter(tokens::user_id.eq(user_id))
         .filter(tokens::kind.eq(kind))
@@ -214,7 +202,7 @@ pub fn tokens_of(
 }
 
 /// Revokes one token.
-pub fn revoke(c: &mut SqliteConnection, id: i32, at: DateTime<Utc>) -> Result<(), DbError> {
+pub fn revoke(c: &mut DbConn, id: i32, at: DateTime<Utc>) -> Result<(), DbError> {
     diesel::update(tokens::table.find(id).filter(tokens::revoked_at.is_null()))
         .set(tokens::revoked_at.eq(Some(to_db(at))))
         .execute(c)?;
@@ -222,11 +210,7 @@ pub fn revoke(c: &mut SqliteConnection, id: i32, at: DateTime<Utc>) -> Result<()
 }
 
 /// Revokes every token of a user.
-pub fn revoke_all(
-    c: &mut SqliteConnection,
-    user_id: i32,
-    at: DateTime<Utc>,
-) -> Result<(), DbError> {
+pub fn revoke_all(c: &mut DbConn, user_id: i32, at: DateTime<Utc>) -> Result<(), DbError> {
     diesel::update(
         tokens::table
             .filter(tokens::user_id.eq(user_id))
@@ -237,8 +221,29 @@ pub fn revoke_all(
     Ok(())
 }
 
+/// Lock key of user administration (an arbitrary constant: "ATLU").
+const USERS_LOCK: i64 = 0x4154_4C55;
+
+/// Runs `f` in one transaction during which no other user-administration transaction
+/// runs, so a rule that reads users and then writes (the last active admin is never
+/// disabled, demoted or deleted) holds with concurrent writers. SQLite's single writer
+/// serializes already; PostgreSQL takes a transaction-scoped advisory lock.
+pub fn serialized<R>(
+    c: &mut DbConn,
+    f: impl FnOnce(&mut DbConn) -> Result<R, DbError>,
+) -> Result<R, DbError> {
+    c.transaction(|c| {
+        if c.engine() == super::Engine::Postgres {
+            diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
+                .bind::<diesel::sql_types::BigInt, _>(USERS_LOCK)
+                .execute(c)?;
+        }
+        f(c)
+    })
+}
+
 /// Every (cluster, agent token hash) (startup).
-pub fn agent_token_hashes(c: &mut SqliteConnection) -> Result<Vec<(String, String)>, DbError> {
+pub fn agent_token_hashes(c: &mut DbConn) -> Result<Vec<(String, String)>, DbError> {
     Ok(agent_tokens::table
         .select((agent_tokens::cluster_uid, agent_tokens::token_hash))
         .load(c)?)
@@ -246,22 +251,44 @@ pub fn agent_token_hashes(c: &mut SqliteConnection) -> Result<Vec<(String, Strin
 
 /// Sets (creates or replaces) a cluster's agent token hash.
 pub fn set_agent_token(
-    c: &mut SqliteConnection,
+    c: &mut DbConn,
     cluster: &str,
     hash: &str,
     at: DateTime<Utc>,
 ) -> Result<(), DbError> {
-    diesel::replace_into(agent_tokens::table)
+    on_engine!(c, |c| diesel::insert_into(agent_tokens::table)
         .values((
             agent_tokens::cluster_uid.eq(cluster),
             agent_tokens::token_hash.eq(hash),
             agent_tokens::created_at.eq(to_db(at)),
         ))
-        .execute(c)?;
+        .on_conflict(agent_tokens::cluster_uid)
+        .do_update()
+        .set((
+            agent_tokens::token_hash.eq(hash),
+            agent_tokens::created_at.eq(to_db(at)),
+        ))
+        .execute(c))?;
     Ok(())
 }
 
 /// Removes a cluster's agent token; returns whether there was one.
-pub fn revoke_agent_token(c: &mut SqliteConnection, cluster: &str) -> Result<bool, DbError> {
+pub fn revoke_agent_token(c: &mut DbConn, cluster: &str) -> Result<bool, DbError> {
     Ok(diesel::delete(agent_tokens::table.find(cluster)).execute(c)? > 0)
+}
+
+/// Users, their session tokens and API keys, and the agent tokens. Async; see [`super::Db`] for where reads and writes run.
+#[derive(Clone, Copy)]
+pub struct Users<'a>(pub(super) &'a super::Db);
+
+impl Users<'_> {
+    /// How many users exist.
+    pub async fn count(&self) -> Result<i64, DbError> {
+        self.0.read(count).await
+    }
+
+    /// Every (cluster, agent token hash).
+    pub async fn agent_token_hashes(&self) -> Result<Vec<(String, String)>, DbError> {
+        self.0.read(agent_token_hashes).await
+    }
 }

@@ -43,6 +43,12 @@ pub(super) async fn collect(state: &AppState, metrics: &Metrics) -> Registry {
     if let Some((online, offline)) = clusters {
         clusters_family(&mut reg, online, offline);
     }
+    plain_gauge(
+        &mut reg,
+        "atlhyper_db_up",
+        "1 when the database answered this scrape's queries, 0 when it did not (see /ready)",
+        i64::from(counts.is_some()),
+    );
     if let Some(counts) = counts {
         commands_family(&mut reg, &counts.commands);
         deliveries_family(&mut reg, &counts.deliveries);
@@ -312,20 +318,26 @@ fn pool_families(reg: &mut Registry, p: PoolUsage) {
     gauge_family(
         reg,
         "atlhyper_db_pool_connections",
-        "Open reader connections of the database pool, idle or busy",
+        "Open connections of the database pool, idle or busy (SQLite: the readers)",
         &conns,
     );
     plain_gauge(
         reg,
         "atlhyper_db_pool_max_connections",
-        "The reader pool's size limit (db_max_conns)",
+        "The pool's size limit (db_max_conns)",
         i64::from(p.max),
     );
     plain_gauge(
         reg,
         "atlhyper_db_writer_queue",
-        "Writes waiting for or running on the single database writer",
+        "Writes waiting for or running on a database writer (SQLite: the single writer)",
         i64::try_from(p.writer_queue).unwrap_or(i64::MAX),
+    );
+    counter_family(
+        reg,
+        "atlhyper_db_checkout_errors",
+        "Database connections that could not be had (PostgreSQL down or the pool exhausted)",
+        &[(Vec::new(), p.checkout_errors)],
     );
 }
 

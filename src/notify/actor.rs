@@ -246,15 +246,8 @@ impl Notifier {
         let kick = !deliveries.is_empty();
         let db = self.db.clone();
         let write = async move {
-            db.write(move |conn| {
-                conn.immediate_transaction(|conn| {
-                    for op in &ops {
-                        repo::apply_history(conn, op)?;
-                    }
-                    repo::insert_deliveries(conn, &deliveries)
-                })
-            })
-            .await
+            db.write(move |conn| repo::apply_changes(conn, &ops, &deliveries))
+                .await
         };
         Some(Box::pin(write.into_actor(self).map(
             move |res, act, _| match res {

@@ -247,9 +247,7 @@ async fn save_rule<F>(
     write: F,
 ) -> Result<HttpResponse, ApiError>
 where
-    F: FnOnce(&mut diesel::SqliteConnection) -> Result<RuleWrite, crate::db::DbError>
-        + Send
-        + 'static,
+    F: FnOnce(&mut crate::db::DbConn) -> Result<RuleWrite, crate::db::DbError> + Send + 'static,
 {
     let w = state.db.write(write).await?;
     state.notify.reload().await;

@@ -366,8 +366,10 @@ impl Handle {
 }
 
 async fn make_backup(db: &Db) -> Result<Backup, DbError> {
-    let dir = db
-        .path()
+    let Some(path) = db.path() else {
+        return Err(DbError::Unsupported(retention::PG_BACKUP_HINT));
+    };
+    let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(std::path::Path::new("."))

@@ -27,7 +27,7 @@ use atlhyper_actors::model::{ClusterSnapshot, Event, ResourceMeta, Text};
 
 use crate::config::Settings;
 use crate::db::events::{NewEvent, NewResourceSnapshot};
-use crate::db::{to_db, Db, DbError};
+use crate::db::{to_db, Db};
 use crate::metrics::Metrics;
 
 /// This persister's name on the bus and in metrics.
@@ -187,25 +187,6 @@ fn involved_object(snap: &ClusterSnapshot, e: &Event) -> Option<NewResourceSnaps
     }
 }
 
-/// Writes one plan in one transaction: the cluster row, the events, the object copies.
-pub fn write_plan(
-    conn: &mut diesel::SqliteConnection,
-    cluster: &str,
-    received_at: DateTime<Utc>,
-    rows: &[NewEvent],
-    resources: &[NewResourceSnapshot],
-) -> Result<usize, DbError> {
-    use diesel::Connection;
-    conn.transaction::<_, DbError, _>(|c| {
-        crate::db::clusters::register(c, cluster, received_at)?;
-        let n = crate::db::events::upsert(c, rows)?;
-        if !resources.is_empty() {
-            crate::db::events::store_resource_snapshots(c, cluster, resources, to_db(received_at))?;
-        }
-        Ok(n)
-    })
-}
-
 /// Replies once everything received so far is committed.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -250,7 +231,7 @@ impl EventPersister {
         let db = self.db.clone();
         let c = Arc::clone(&cluster);
         let write = async move {
-            db.write(move |conn| write_plan(conn, &c, at, &rows, &resources))
+            db.write(move |conn| crate::db::events::write_plan(conn, &c, at, &rows, &resources))
                 .await
         };
         Some(Box::pin(write.into_actor(self).map(

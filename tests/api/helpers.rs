@@ -1,4 +1,5 @@
-//! `spawn_app()`: the real master on port 0 with a temporary SQLite file and short timers.
+//! `spawn_app()`: the real master on port 0 with a temporary database (SQLite, or a
+//! PostgreSQL schema: `support/db.rs`) and short timers.
 
 use std::io::{Read, Write};
 use std::sync::Arc;
@@ -8,6 +9,8 @@ use atlhyper_master::config::Settings;
 use atlhyper_master::http::AppState;
 use atlhyper_master::startup::{Application, Stopper};
 use serde_json::Value;
+
+pub use crate::db::TestDb;
 
 /// The bootstrap agent token every test app accepts.
 pub const AGENT_TOKEN: &str = "test-bootstrap-token";
@@ -28,17 +31,17 @@ pub struct TestApp {
     pub admin_token: String,
     stopper: Stopper,
     done: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
-    dir: Arc<tempfile::TempDir>,
+    /// The test's database (kept across restarts).
+    pub db: TestDb,
     tweak: Arc<dyn Fn(&mut Settings)>,
 }
 
-/// Settings for tests: ephemeral ports, a temp DB, short timers.
-pub fn test_settings(dir: &tempfile::TempDir) -> Settings {
-    Settings {
+/// Settings for tests: ephemeral ports, the test's database, short timers.
+pub fn test_settings(db: &TestDb) -> Settings {
+    let mut s = Settings {
         bind: "127.0.0.1".parse().unwrap(),
         http_port: 0,
         agent_port: 0,
-        db_path: dir.path().join("master.db"),
         agent_token: Some(AGENT_TOKEN.to_owned().into()),
         heartbeat_timeout: Duration::from_secs(45),
         command_poll_timeout: Duration::from_secs(3),
@@ -47,7 +50,9 @@ pub fn test_settings(dir: &tempfile::TempDir) -> Settings {
         shutdown_timeout: Duration::from_secs(3),
         admin_password: Some(ADMIN_PASSWORD.to_owned().into()),
         ..Settings::default()
-    }
+    };
+    db.apply(&mut s);
+    s
 }
 
 /// The master with the test settings.
@@ -57,12 +62,11 @@ pub async fn spawn_app() -> TestApp {
 
 /// The master with the test settings changed by `tweak`.
 pub async fn spawn_with(tweak: impl Fn(&mut Settings) + 'static) -> TestApp {
-    let dir = Arc::new(tempfile::tempdir().unwrap());
-    start(dir, Arc::new(tweak)).await
+    start(TestDb::new(), Arc::new(tweak)).await
 }
 
-async fn start(dir: Arc<tempfile::TempDir>, tweak: Arc<dyn Fn(&mut Settings)>) -> TestApp {
-    let mut s = test_settings(&dir);
+async fn start(db: TestDb, tweak: Arc<dyn Fn(&mut Settings)>) -> TestApp {
+    let mut s = test_settings(&db);
     tweak(&mut s);
     let app = Application::build(s).await.expect("app builds");
     let http = format!("http://127.0.0.1:{}", app.http_port());
@@ -80,7 +84,7 @@ async fn start(dir: Arc<tempfile::TempDir>, tweak: Arc<dyn Fn(&mut Settings)>) -
         admin_token,
         stopper,
         done,
-        dir,
+        db,
         tweak,
     }
 }
@@ -126,7 +130,7 @@ impl TestApp {
             old(s);
             more(s);
         });
-        start(Arc::clone(&self.dir), tweak).await
+        start(self.db.clone(), tweak).await
     }
 
     /// An agent request with the bootstrap token and `X-Cluster-ID`.

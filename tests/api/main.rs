@@ -1,9 +1,12 @@
-//! HTTP tests through the real server on port 0 with a real SQLite file.
+//! HTTP tests through the real server on port 0 with a real SQLite file, or a real
+//! PostgreSQL schema when `MASTER_TEST_PG_URL` is set (see `support/db.rs`).
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
 mod agent;
 mod cleanup;
 mod commands;
+#[path = "../support/db.rs"]
+mod db;
 mod events;
 mod helpers;
 mod liveness;
@@ -14,3 +17,4 @@ mod resources;
 mod security;
 #[path = "../support/sinks.rs"]
 mod sinks;
+mod storage;

@@ -520,8 +520,41 @@ async fn channel_secrets_never_appear_in_replies_and_are_encrypted_at_rest() {
     assert_eq!(back["effective"], true, "{back}");
     // At rest: the database file holds none of them in clear.
     app.state.audit.flush().await;
-    let raw = std::fs::read(app.state.db.path()).unwrap();
-    let wal = std::fs::read(app.state.db.path().with_extension("db-wal")).unwrap_or_default();
+    let (raw, wal) = match app.state.db.path() {
+        Some(path) => (
+            std::fs::read(path).unwrap(),
+            std::fs::read(path.with_extension("db-wal")).unwrap_or_default(),
+        ),
+        // PostgreSQL: every text column a secret could have reached.
+        None => {
+            use atlhyper_master::db::schema::{audit_logs, notify_channels, notify_deliveries};
+            use diesel::prelude::*;
+            let text = app
+                .state
+                .db
+                .read(|c| {
+                    let mut all: Vec<String> = notify_channels::table
+                        .select(notify_channels::config)
+                        .load(c)?;
+                    all.extend(
+                        audit_logs::table
+                            .select(audit_logs::request_body)
+                            .load::<Option<String>>(c)?
+                            .into_iter()
+                            .flatten(),
+                    );
+                    all.extend(
+                        notify_deliveries::table
+                            .select(notify_deliveries::message)
+                            .load::<String>(c)?,
+                    );
+                    Ok(all.join("\n"))
+                })
+                .await
+                .unwrap();
+            (text.into_bytes(), Vec::new())
+        }
+    };
     for s in secrets {
         for bytes in [&raw, &wal] {
             assert!(

@@ -112,6 +112,11 @@ pub async fn post_backup(
             "backup_running",
             "a backup is already running",
         )),
+        Err(BackupError::Db(crate::db::DbError::Unsupported(why))) => Err(ApiError::new(
+            actix_web::http::StatusCode::NOT_IMPLEMENTED,
+            "backup_unsupported",
+            why,
+        )),
         Err(BackupError::Db(e)) => Err(e.into()),
     }
 }

@@ -324,7 +324,7 @@ pub async fn patch_user(
     let updated = state
         .db
         .write(move |c| {
-            c.immediate_transaction(|c| {
+            users::serialized(c, |c| {
                 let Some(before) = users::by_id(c, id)? else {
                     return Ok(Err("not_found"));
                 };
@@ -368,7 +368,7 @@ pub async fn delete_user(
     let done = state
         .db
         .write(move |c| {
-            c.immediate_transaction(|c| {
+            users::serialized(c, |c| {
                 let Some(u) = users::by_id(c, id)? else {
                     return Ok(Err("not_found"));
                 };

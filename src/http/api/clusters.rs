@@ -353,12 +353,7 @@ pub async fn delete_cluster(
     let id2 = id.clone();
     let existed = state
         .db
-        .write(move |c| {
-            c.immediate_transaction(|c| {
-                crate::db::commands::cancel_pending_of(c, &id2, Utc::now())?;
-                crate::db::clusters::delete(c, &id2)
-            })
-        })
+        .write(move |c| crate::db::clusters::forget(c, &id2, Utc::now()))
         .await?;
     state.agent_tokens.remove(&id);
     let known = state

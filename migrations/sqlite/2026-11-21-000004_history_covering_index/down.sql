@@ -1,0 +1,1 @@
+DROP INDEX idx_history_node_range;
