@@ -22,8 +22,9 @@ use atlhyper_master::config::Settings;
 use atlhyper_master::db::audit::{
     list_audit, list_security, AuditFilter, AuditRow, SecurityFilter,
 };
-use atlhyper_master::http::{api, audit_mw, AppState};
+use atlhyper_master::http::{api, audit_mw};
 use atlhyper_master::startup::{Application, Stopper};
+use atlhyper_master::state::AppState;
 
 /// A secret that must never reach the database.
 const PASSWORD: &str = "Hunter2-never-stored-9f3a";
@@ -268,7 +269,7 @@ macro_rules! echo_app {
     ($state:expr) => {
         test::init_service(
             App::new()
-                .app_data(web::Data::new($state.clone()))
+                .configure(|cfg| $state.register(cfg))
                 .app_data(web::PayloadConfig::new(8 * 1024 * 1024))
                 .wrap(from_fn(audit_mw::audit))
                 .default_service(web::to(echo)),
@@ -500,7 +501,7 @@ macro_rules! admin_app {
     ($state:expr) => {
         test::init_service(
             App::new()
-                .app_data(web::Data::new($state.clone()))
+                .configure(|cfg| $state.register(cfg))
                 .app_data(api::json_config())
                 .app_data(api::path_config())
                 .wrap(from_fn(authenticate_mw))

@@ -21,7 +21,8 @@ use super::{secret_hash, Principal, Role, TokenKind};
 use crate::audit::{SecurityEvent, SecurityKind};
 use crate::db::{from_db, users};
 use crate::error::ApiError;
-use crate::http::{bearer, client_ip, AppState};
+use crate::http::{bearer, client_ip};
+use crate::state::AppState;
 
 /// The least role a route needs.
 pub trait MinRole: 'static {

@@ -13,6 +13,8 @@ use base64::Engine as _;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::error::ApiError;
+
 /// A role. Checks are "at least".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -153,6 +155,26 @@ impl AgentTokens {
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .retain(|_, c| c != cluster);
+    }
+}
+
+/// Longest accepted user name.
+pub const MAX_USERNAME: usize = 64;
+
+/// Checks a user name: 1–64 characters, letters (any script), digits, `._@-`.
+pub fn check_username(name: &str) -> Result<(), ApiError> {
+    let ok = !name.is_empty()
+        && name.chars().count() <= MAX_USERNAME
+        && name
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '@' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::invalid_param(
+            "username",
+            "1-64 letters, digits or . _ @ -",
+        ))
     }
 }
 

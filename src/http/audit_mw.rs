@@ -38,7 +38,8 @@ use futures_util::{stream, Stream, StreamExt};
 
 use crate::audit::{body_username, sanitize_body, AuditEntry};
 use crate::auth::{Principal, TokenKind};
-use crate::http::{client_ip, AppState};
+use crate::http::client_ip;
+use crate::state::AppState;
 
 /// Largest body that is read and recorded: the dashboard's JSON limit, so every body a
 /// handler can accept is recorded, and nothing larger is ever buffered here.

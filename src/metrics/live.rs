@@ -17,8 +17,8 @@ use prometheus_client::registry::Registry;
 use super::process::{self, ProcessStats};
 use super::{Metrics, ASK_TIMEOUT};
 use crate::db::{commands, notify, PoolUsage};
-use crate::http::AppState;
 use crate::notify::dispatch::{ChannelHealth, GetHealth};
+use crate::state::AppState;
 
 /// Label pairs of a per-scrape family.
 type Labels = Vec<(&'static str, String)>;

@@ -39,7 +39,8 @@ use subtle::ConstantTimeEq;
 
 use crate::config::Settings;
 use crate::error::ApiError;
-use crate::http::{bearer, AppState};
+use crate::http::bearer;
+use crate::state::AppState;
 
 /// Where the exposition is served (dashboard port).
 pub const PATH: &str = "/metrics";

@@ -14,7 +14,8 @@ use crate::auth::extract::{Admin, Operator, Viewer};
 use crate::db::notify::{self as repo, AlertFilter, DeliveryFilter, RuleFields, RuleWrite};
 use crate::db::{from_db, to_db};
 use crate::error::ApiError;
-use crate::http::{validate_cluster_id, AppState, ListReply, Page, QueryParams};
+use crate::http::{validate_cluster_id, ListReply, Page, QueryParams};
+use crate::state::AppState;
 
 /// Longest cooldown a rule may have: a week (longer is "disabled").
 const MAX_COOLDOWN_SEC: i64 = 7 * 86_400;

@@ -16,7 +16,8 @@ use crate::db::metrics as repo;
 use crate::db::to_db;
 use crate::error::ApiError;
 use crate::http::api::{Access, Routes};
-use crate::http::{AppState, QueryParams};
+use crate::http::QueryParams;
+use crate::state::AppState;
 
 /// History window when `hours` is not given: one day, as v2.1's charts.
 const DEFAULT_HOURS: i64 = 24;
