@@ -6,9 +6,11 @@
 //! - Secrets (session tokens, API keys, agent tokens) are 256 random bits; only their
 //!   SHA-256 is stored. Passwords are hashed with argon2id.
 
+pub mod access;
 pub mod extract;
 pub mod password;
 
+use actix_web::HttpRequest;
 use base64::Engine as _;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -176,6 +178,28 @@ pub fn check_username(name: &str) -> Result<(), ApiError> {
             "1-64 letters, digits or . _ @ -",
         ))
     }
+}
+
+/// The bearer token of `Authorization: Bearer <token>`, if any.
+pub fn bearer(req: &HttpRequest) -> Option<&str> {
+    let v = req
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let (scheme, token) = v.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+/// The caller's IP, as audit rows and security events record it: the connection's peer
+/// (proxies' headers are not trusted by default).
+pub fn client_ip(req: &HttpRequest) -> String {
+    req.peer_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_default()
 }
 
 /// A fresh secret: `prefix` + 256 random bits, base64url. `Err` only if the OS RNG fails.

@@ -54,27 +54,6 @@ pub fn pick_cluster_id(first: Option<&str>, second: Option<&str>) -> Result<Stri
     Ok(id.to_owned())
 }
 
-/// The client IP: the connection's peer (proxies' headers are not trusted by default).
-pub fn client_ip(req: &HttpRequest) -> String {
-    req.peer_addr()
-        .map(|a| a.ip().to_string())
-        .unwrap_or_default()
-}
-
-/// The bearer token of `Authorization: Bearer <token>`, if any.
-pub fn bearer(req: &HttpRequest) -> Option<&str> {
-    let v = req
-        .headers()
-        .get(actix_web::http::header::AUTHORIZATION)?
-        .to_str()
-        .ok()?;
-    let (scheme, token) = v.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim())
-        .filter(|t| !t.is_empty())
-}
-
 /// The `X-Cluster-ID` header, if present and valid UTF-8.
 pub fn header_cluster_id(req: &HttpRequest) -> Option<&str> {
     req.headers()

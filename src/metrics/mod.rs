@@ -37,9 +37,9 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use subtle::ConstantTimeEq;
 
+use crate::auth::bearer;
 use crate::config::Settings;
 use crate::error::ApiError;
-use crate::http::bearer;
 use crate::state::AppState;
 
 /// Where the exposition is served (dashboard port).

@@ -847,8 +847,8 @@ pub async fn list_deliveries(
 
 /// Registers the routes.
 pub fn routes(t: &mut crate::http::api::Routes) {
+    use crate::auth::access::Access;
     use crate::auth::Role;
-    use crate::http::api::Access;
     use actix_web::http::Method as M;
     const VIEWER: Access = Access::Role(Role::Viewer);
     const OPERATOR: Access = Access::Role(Role::Operator);

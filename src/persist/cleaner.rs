@@ -401,7 +401,8 @@ pub fn start(db: &Db, _bus: &Bus, settings: &Arc<Settings>) -> Handle {
 
 /// The admin routes: retention policy, cleanup, backup.
 pub fn routes(t: &mut crate::http::api::Routes) {
-    use crate::http::api::{admin, Access};
+    use crate::auth::access::Access;
+    use crate::http::api::admin;
     use actix_web::http::Method;
     let admin_only = Access::Role(crate::auth::Role::Admin);
     t.add(

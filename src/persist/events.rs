@@ -368,8 +368,9 @@ pub fn start_measured(db: &Db, bus: &Bus, _settings: &Arc<Settings>, metrics: &M
 
 /// This module's dashboard routes.
 pub fn routes(t: &mut crate::http::api::Routes) {
+    use crate::auth::access::Access;
     use crate::auth::Role;
-    use crate::http::api::{events, Access};
+    use crate::http::api::events;
     use actix_web::http::Method;
     t.add(
         Method::GET,

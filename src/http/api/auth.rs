@@ -8,12 +8,12 @@ use serde_json::json;
 use crate::audit::{SecurityEvent, SecurityKind};
 use crate::auth::extract::{Admin, Viewer};
 use crate::auth::{
-    check_username, new_secret, password, secret_hash, Principal, Role, TokenKind, MAX_USERNAME,
+    check_username, client_ip, new_secret, password, secret_hash, Principal, Role, TokenKind,
+    MAX_USERNAME,
 };
 use crate::db::users::{self, TokenRow, UserChanges, UserRow};
 use crate::db::{from_db, to_db};
 use crate::error::ApiError;
-use crate::http::client_ip;
 use crate::state::AppState;
 
 /// Prefix of session tokens (`ats_`) and API keys (`atk_`), so a leaked one is recognisable.

@@ -19,6 +19,7 @@ pub mod subscribe;
 use actix_web::http::Method;
 use actix_web::{web, FromRequest, Handler, Responder, Route};
 
+use crate::auth::access::{Access, RouteAccess};
 use crate::auth::Role;
 use crate::error::ApiError;
 use crate::http::resource;
@@ -55,17 +56,6 @@ pub fn path_config() -> web::PathConfig {
     web::PathConfig::default().error_handler(|err, _| {
         ApiError::bad_request("invalid_path", format!("invalid path parameter: {err}")).into()
     })
-}
-
-/// Who may call a route.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Access {
-    /// No token needed.
-    Public,
-    /// At least this role.
-    Role(Role),
-    /// A scrape: public, or with `metrics_token` set, that bearer token (never a user's).
-    Scrape,
 }
 
 /// One row of the route table.
@@ -118,8 +108,15 @@ impl Routes {
         &self.specs
     }
 
-    /// Registers every route, in table order (literal paths before patterns).
+    /// Registers every route, in table order (literal paths before patterns), and the
+    /// declared access of each as [`RouteAccess`] app data for the authentication
+    /// middleware.
     pub fn configure(self, cfg: &mut web::ServiceConfig) {
+        let mut access = RouteAccess::default();
+        for spec in self.specs {
+            access.declare(spec.method, spec.path, spec.access);
+        }
+        cfg.app_data(web::Data::new(access));
         for (path, routes) in self.groups {
             let mut r = resource(path);
             for route in routes {

@@ -10,12 +10,13 @@ use serde::Serialize;
 
 use atlhyper_actors::model::NodeMetricsSnapshot;
 
+use crate::auth::access::Access;
 use crate::auth::extract::Viewer;
 use crate::auth::Role;
 use crate::db::metrics as repo;
 use crate::db::to_db;
 use crate::error::ApiError;
-use crate::http::api::{Access, Routes};
+use crate::http::api::Routes;
 use crate::http::QueryParams;
 use crate::state::AppState;
 
