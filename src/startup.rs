@@ -27,7 +27,7 @@ use atlhyper_actors::registry::{DrainAll, Registry};
 use crate::config::{AgentAuthMode, DatahubType, DbType, Settings};
 use crate::db::store::{load_initial_state, SqlStore};
 use crate::db::{clusters, Db};
-use crate::http::{self};
+use crate::http;
 use crate::secrets::SecretBox;
 use crate::state::AppState;
 
