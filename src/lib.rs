@@ -13,4 +13,5 @@ pub mod persist;
 pub mod ratelimit;
 pub mod secrets;
 pub mod startup;
+pub mod state;
 pub mod telemetry;

@@ -26,8 +26,9 @@ use atlhyper_actors::registry::{DrainAll, Registry};
 use crate::config::{AgentAuthMode, DatahubType, Settings};
 use crate::db::store::{load_initial_state, SqlStore};
 use crate::db::{clusters, Db};
-use crate::http::{self, AppState};
+use crate::http;
 use crate::secrets::SecretBox;
+use crate::state::AppState;
 
 /// Head of a request (line and headers) must arrive within this.
 const REQUEST_HEAD_TIMEOUT: Duration = Duration::from_secs(10);
@@ -155,10 +156,10 @@ impl Application {
                 )
             })?;
         let agent_port = agent_listener.local_addr()?.port();
-        let agent_state = web::Data::new(state.clone());
+        let agent_state = state.clone();
         let agent = HttpServer::new(move || {
             App::new()
-                .app_data(agent_state.clone())
+                .configure(|cfg| agent_state.register(cfg))
                 .wrap(middleware::from_fn(http::middleware::access_log))
                 .wrap(middleware::from_fn(http::headers::security_headers))
                 // Outermost: counts and times everything, refusals included.
@@ -186,10 +187,10 @@ impl Application {
                 )
             })?;
         let http_port = http_listener.local_addr()?.port();
-        let api_state = web::Data::new(state.clone());
+        let api_state = state.clone();
         let dashboard = HttpServer::new(move || {
             App::new()
-                .app_data(api_state.clone())
+                .configure(|cfg| api_state.register(cfg))
                 .app_data(http::api::json_config())
                 .app_data(http::api::path_config())
                 // Inside the access log (preflights are logged), outside everything else
@@ -400,7 +401,7 @@ fn ensure_admin(db: &Db, settings: &Settings) -> anyhow::Result<()> {
     if db.now(crate::db::users::count)? > 0 {
         return Ok(());
     }
-    crate::http::api::auth::check_username(&settings.admin_username)
+    crate::auth::check_username(&settings.admin_username)
         .map_err(|e| anyhow::anyhow!("MASTER_ADMIN_USERNAME: {}", e.message()))?;
     let (password, generated) = match &settings.admin_password {
         Some(p) => (p.expose_secret().to_owned(), false),

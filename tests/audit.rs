@@ -23,8 +23,9 @@ use atlhyper_master::config::Settings;
 use atlhyper_master::db::audit::{
     list_audit, list_security, AuditFilter, AuditRow, SecurityFilter,
 };
-use atlhyper_master::http::{api, audit_mw, AppState};
+use atlhyper_master::http::{api, audit_mw};
 use atlhyper_master::startup::{Application, Stopper};
+use atlhyper_master::state::AppState;
 
 #[path = "support/db.rs"]
 mod db;
@@ -297,7 +298,7 @@ macro_rules! echo_app {
     ($state:expr) => {
         test::init_service(
             App::new()
-                .app_data(web::Data::new($state.clone()))
+                .configure(|cfg| $state.register(cfg))
                 .app_data(web::PayloadConfig::new(8 * 1024 * 1024))
                 .wrap(from_fn(audit_mw::audit))
                 .default_service(web::to(echo)),
@@ -529,7 +530,7 @@ macro_rules! admin_app {
     ($state:expr) => {
         test::init_service(
             App::new()
-                .app_data(web::Data::new($state.clone()))
+                .configure(|cfg| $state.register(cfg))
                 .app_data(api::json_config())
                 .app_data(api::path_config())
                 .wrap(from_fn(authenticate_mw))

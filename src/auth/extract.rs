@@ -17,11 +17,12 @@ use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 use chrono::Utc;
 use serde_json::json;
 
-use super::{secret_hash, Principal, Role, TokenKind};
-use crate::audit::{SecurityEvent, SecurityKind};
-use crate::db::{from_db, users};
+use super::access::RouteAccess;
+use super::{bearer, client_ip, secret_hash, Principal, Role, TokenKind};
+use crate::audit::{Audit, SecurityEvent, SecurityKind};
+use crate::db::{from_db, users, Db};
 use crate::error::ApiError;
-use crate::http::{bearer, client_ip, AppState};
+use crate::ratelimit::Limits;
 
 /// The least role a route needs.
 pub trait MinRole: 'static {
@@ -61,13 +62,13 @@ pub type Operator = Auth<OperatorRole>;
 pub type Admin = Auth<AdminRole>;
 
 fn security(
-    state: &AppState,
+    audit: &Audit,
     req: &HttpRequest,
     kind: SecurityKind,
     p: Option<&Principal>,
     details: serde_json::Value,
 ) {
-    state.audit.security(SecurityEvent {
+    audit.security(SecurityEvent {
         kind,
         ip: client_ip(req),
         user_id: p.map(|p| p.user_id),
@@ -77,19 +78,24 @@ fn security(
     });
 }
 
-/// Authenticates the request's bearer token (no role check).
-pub async fn authenticate(state: &AppState, req: &HttpRequest) -> Result<Principal, ApiError> {
+/// Authenticates the request's bearer token (no role check); refusals are recorded in
+/// `audit`.
+pub async fn authenticate(
+    db: &Db,
+    audit: &Audit,
+    req: &HttpRequest,
+) -> Result<Principal, ApiError> {
     let Some(token) = bearer(req) else {
         return Err(ApiError::unauthorized(
             "authentication required: send Authorization: Bearer <token>",
         ));
     };
     let hash = secret_hash(token);
-    let found = state.db.read(move |c| users::lookup(c, &hash)).await?;
+    let found = db.read(move |c| users::lookup(c, &hash)).await?;
     let now = Utc::now();
     let refused = |why: &str| {
         security(
-            state,
+            audit,
             req,
             SecurityKind::InvalidToken,
             None,
@@ -140,15 +146,21 @@ enum Authn {
 /// extraction (actix polls a handler's extractors together, so an async check inside the
 /// extractor could lose the race to a body error). The outcome goes into the request
 /// extensions; [`Auth`] enforces it.
+///
+/// Whether the bearer is a user token at all is what the route table declares for the
+/// matched route ([`RouteAccess`]): a scrape route's bearer is not looked up.
 pub async fn authenticate_mw(
     req: actix_web::dev::ServiceRequest,
     next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
 ) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
-    // A scrape's bearer is the metrics token, checked by its handler: looking it up as a
-    // user token would cost a query and record a security event on every scrape.
-    if bearer(req.request()).is_some() && req.path() != crate::metrics::PATH {
-        if let Some(state) = req.app_data::<web::Data<AppState>>().cloned() {
-            let outcome = match authenticate(&state, req.request()).await {
+    let user_token = req
+        .app_data::<web::Data<RouteAccess>>()
+        .is_none_or(|t| t.takes_user_token(req.method(), req.match_pattern().as_deref()));
+    if bearer(req.request()).is_some() && user_token {
+        let db = req.app_data::<web::Data<Db>>().cloned();
+        let audit = req.app_data::<web::Data<Audit>>().cloned();
+        if let (Some(db), Some(audit)) = (db, audit) {
+            let outcome = match authenticate(&db, &audit, req.request()).await {
                 Ok(p) => {
                     req.extensions_mut().insert(p.clone());
                     Authn::Ok(p)
@@ -162,8 +174,13 @@ pub async fn authenticate_mw(
 }
 
 fn extract<R: MinRole>(req: &HttpRequest) -> Result<Auth<R>, ApiError> {
-    let Some(state) = req.app_data::<web::Data<AppState>>() else {
-        return Err(ApiError::internal("app state missing"));
+    let (Some(audit), Some(limits)) = (
+        req.app_data::<web::Data<Audit>>(),
+        req.app_data::<web::Data<Limits>>(),
+    ) else {
+        return Err(ApiError::internal(
+            "audit or limits missing from the app data",
+        ));
     };
     let outcome = req.extensions().get::<Authn>().cloned();
     let principal = match outcome {
@@ -177,7 +194,7 @@ fn extract<R: MinRole>(req: &HttpRequest) -> Result<Auth<R>, ApiError> {
     };
     if principal.role < R::ROLE {
         security(
-            state,
+            audit,
             req,
             SecurityKind::PermissionDenied,
             Some(&principal),
@@ -192,9 +209,9 @@ fn extract<R: MinRole>(req: &HttpRequest) -> Result<Auth<R>, ApiError> {
             ),
         ));
     }
-    if let Err(retry) = state.limits.check_api(principal.token_id) {
+    if let Err(retry) = limits.check_api(principal.token_id) {
         security(
-            state,
+            audit,
             req,
             SecurityKind::RateLimit,
             Some(&principal),

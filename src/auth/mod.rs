@@ -6,12 +6,16 @@
 //! - Secrets (session tokens, API keys, agent tokens) are 256 random bits; only their
 //!   SHA-256 is stored. Passwords are hashed with argon2id.
 
+pub mod access;
 pub mod extract;
 pub mod password;
 
+use actix_web::HttpRequest;
 use base64::Engine as _;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+
+use crate::error::ApiError;
 
 /// A role. Checks are "at least".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -154,6 +158,48 @@ impl AgentTokens {
             .unwrap_or_else(|e| e.into_inner())
             .retain(|_, c| c != cluster);
     }
+}
+
+/// Longest accepted user name.
+pub const MAX_USERNAME: usize = 64;
+
+/// Checks a user name: 1–64 characters, letters (any script), digits, `._@-`.
+pub fn check_username(name: &str) -> Result<(), ApiError> {
+    let ok = !name.is_empty()
+        && name.chars().count() <= MAX_USERNAME
+        && name
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '@' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::invalid_param(
+            "username",
+            "1-64 letters, digits or . _ @ -",
+        ))
+    }
+}
+
+/// The bearer token of `Authorization: Bearer <token>`, if any.
+pub fn bearer(req: &HttpRequest) -> Option<&str> {
+    let v = req
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let (scheme, token) = v.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+/// The caller's IP, as audit rows and security events record it: the connection's peer
+/// (proxies' headers are not trusted by default).
+pub fn client_ip(req: &HttpRequest) -> String {
+    req.peer_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_default()
 }
 
 /// A fresh secret: `prefix` + 256 random bits, base64url. `Err` only if the OS RNG fails.

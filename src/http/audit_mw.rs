@@ -37,8 +37,8 @@ use chrono::Utc;
 use futures_util::{stream, Stream, StreamExt};
 
 use crate::audit::{body_username, sanitize_body, AuditEntry};
-use crate::auth::{Principal, TokenKind};
-use crate::http::{client_ip, AppState};
+use crate::auth::{client_ip, Principal, TokenKind};
+use crate::state::AppState;
 
 /// Largest body that is read and recorded: the dashboard's JSON limit, so every body a
 /// handler can accept is recorded, and nothing larger is ever buffered here.

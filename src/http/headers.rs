@@ -15,7 +15,7 @@ use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::{Condition, Next};
 use actix_web::{web, HttpResponse, ResponseError};
 
-use crate::http::AppState;
+use crate::state::AppState;
 
 /// Always set: no MIME sniffing, no framing, no referrer leaking dashboard URLs.
 const FIXED: [(HeaderName, &str); 3] = [

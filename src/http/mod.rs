@@ -7,94 +7,9 @@ pub mod audit_mw;
 pub mod headers;
 pub mod middleware;
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-
-use actix::Addr;
 use actix_web::{web, HttpRequest, HttpResponse};
-use tokio::sync::{watch, Semaphore};
 
-use atlhyper_actors::cluster::ClusterActor;
-use atlhyper_actors::messages::Bus;
-use atlhyper_actors::registry::{Registry, Resolve};
-
-use crate::config::Settings;
-use crate::db::Db;
 use crate::error::ApiError;
-
-/// What every handler can reach. Cheap to clone.
-#[derive(Clone)]
-pub struct AppState {
-    /// The settings, loaded once.
-    pub settings: Arc<Settings>,
-    /// The database.
-    pub db: Db,
-    /// The cluster directory.
-    pub registry: Addr<Registry>,
-    /// The actors' publish points.
-    pub bus: Bus,
-    /// Bounds how many snapshots are decompressed and parsed at once (and so the memory
-    /// that decoding can take: permits × `MASTER_AGENT_MAX_SNAPSHOT`).
-    pub decode_permits: Arc<Semaphore>,
-    /// Becomes `true` when shutdown starts.
-    pub shutdown: watch::Receiver<bool>,
-    /// Set at shutdown: new long polls are answered at once.
-    pub draining: Arc<AtomicBool>,
-    /// Encrypts secrets at rest (notification channel credentials).
-    pub secrets: Arc<crate::secrets::SecretBox>,
-    /// Audit rows and security events.
-    pub audit: crate::audit::Audit,
-    /// Rate limits and login lockout.
-    pub limits: crate::ratelimit::Limits,
-    /// The persistence actors.
-    pub persist: crate::persist::Persisters,
-    /// The notifier and the outbox dispatcher.
-    pub notify: crate::notify::Notify,
-    /// Per-cluster agent tokens (hashes), in memory, mirrored in the database.
-    pub agent_tokens: crate::auth::AgentTokens,
-    /// What `/metrics` exposes.
-    pub metrics: crate::metrics::Metrics,
-}
-
-impl AppState {
-    /// The actor of `cluster_id`: `register` creates it on first contact (agents only).
-    pub async fn cluster(
-        &self,
-        cluster_id: &str,
-        register: bool,
-    ) -> Result<Addr<ClusterActor>, ApiError> {
-        self.registry
-            .send(Resolve {
-                cluster_id: cluster_id.to_owned(),
-                register,
-            })
-            .await?
-            .map_err(|_| {
-                ApiError::new(
-                    actix_web::http::StatusCode::TOO_MANY_REQUESTS,
-                    "cluster_limit",
-                    "the master already holds its maximum number of clusters",
-                )
-            })?
-            .ok_or_else(|| {
-                ApiError::not_found(
-                    "cluster_not_found",
-                    format!("cluster {cluster_id:?} is unknown"),
-                )
-            })
-    }
-
-    /// True once shutdown has started.
-    pub fn is_draining(&self) -> bool {
-        self.draining.load(Ordering::SeqCst)
-    }
-
-    /// Resolves when shutdown starts.
-    pub async fn shutting_down(&self) {
-        let mut rx = self.shutdown.clone();
-        let _ = rx.wait_for(|v| *v).await;
-    }
-}
 
 /// Longest accepted cluster id. Kubernetes UIDs are 36 characters, names 63.
 pub const MAX_CLUSTER_ID_LEN: usize = 128;
@@ -137,27 +52,6 @@ pub fn pick_cluster_id(first: Option<&str>, second: Option<&str>) -> Result<Stri
     };
     validate_cluster_id(id)?;
     Ok(id.to_owned())
-}
-
-/// The client IP: the connection's peer (proxies' headers are not trusted by default).
-pub fn client_ip(req: &HttpRequest) -> String {
-    req.peer_addr()
-        .map(|a| a.ip().to_string())
-        .unwrap_or_default()
-}
-
-/// The bearer token of `Authorization: Bearer <token>`, if any.
-pub fn bearer(req: &HttpRequest) -> Option<&str> {
-    let v = req
-        .headers()
-        .get(actix_web::http::header::AUTHORIZATION)?
-        .to_str()
-        .ok()?;
-    let (scheme, token) = v.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim())
-        .filter(|t| !t.is_empty())
 }
 
 /// The `X-Cluster-ID` header, if present and valid UTF-8.

@@ -15,10 +15,9 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 use super::process::{self, ProcessStats};
-use super::{Metrics, ASK_TIMEOUT};
+use super::{LiveState, Metrics, ASK_TIMEOUT};
 use crate::db::{commands, notify, PoolUsage};
-use crate::http::AppState;
-use crate::notify::dispatch::{ChannelHealth, GetHealth};
+use crate::notify::dispatch::ChannelHealth;
 
 /// Label pairs of a per-scrape family.
 type Labels = Vec<(&'static str, String)>;
@@ -30,7 +29,7 @@ struct Counts {
 }
 
 /// Every live value, asked of its owner.
-pub(super) async fn collect(state: &AppState, metrics: &Metrics) -> Registry {
+pub(super) async fn collect(state: &LiveState<'_>, metrics: &Metrics) -> Registry {
     // Read before the query below takes a reader connection of its own.
     let pool = state.db.pool_usage();
     let (clusters, counts, health, proc) = tokio::join!(
@@ -56,7 +55,7 @@ pub(super) async fn collect(state: &AppState, metrics: &Metrics) -> Registry {
     if let Some(health) = health {
         breaker_families(&mut reg, &health);
     }
-    bus_families(&mut reg, &state.bus);
+    bus_families(&mut reg, state.bus);
     pool_families(&mut reg, pool);
     if let Some(p) = proc {
         process_families(&mut reg, &p);
@@ -97,7 +96,7 @@ async fn process_stats(metrics: &Metrics) -> Option<ProcessStats> {
 
 /// (online, offline) over every known cluster; "not heard from since start" is offline,
 /// as in the API.
-async fn cluster_liveness(state: &AppState) -> Option<(i64, i64)> {
+async fn cluster_liveness(state: &LiveState<'_>) -> Option<(i64, i64)> {
     let handles = state.registry.send(ListClusters).await.ok()?;
     let replies =
         futures_util::future::join_all(handles.iter().map(|h| h.addr.send(GetLiveness))).await;
@@ -111,7 +110,7 @@ async fn cluster_liveness(state: &AppState) -> Option<(i64, i64)> {
     Some((online, offline))
 }
 
-async fn stored_counts(state: &AppState) -> Option<Counts> {
+async fn stored_counts(state: &LiveState<'_>) -> Option<Counts> {
     let res = state
         .db
         .read(|c| {
@@ -125,8 +124,8 @@ async fn stored_counts(state: &AppState) -> Option<Counts> {
         .ok()
 }
 
-async fn channel_health(state: &AppState) -> Option<HashMap<String, ChannelHealth>> {
-    state.notify.dispatcher()?.send(GetHealth).await.ok()
+async fn channel_health(state: &LiveState<'_>) -> Option<HashMap<String, ChannelHealth>> {
+    state.notify.channel_health().await
 }
 
 /// A label value as the text encoder needs it: it writes values verbatim, so `\`, `"` and

@@ -13,8 +13,8 @@
 //!
 //! A scrape is bounded: each owner gets [`ASK_TIMEOUT`]; an owner that does not answer in
 //! time is left out of that scrape and counted in `atlhyper_metrics_collect_errors_total`.
-//! Access: public, or, with `metrics_token` set, `Authorization: Bearer <metrics_token>`.
-//! The scrape is not rate-limited and a successful one is not audited.
+//! The handler of `GET /metrics` (its access check and the reply) is in
+//! `http/api/metrics.rs`; this module renders what it serves.
 
 mod live;
 pub mod process;
@@ -22,11 +22,12 @@ pub mod process;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use actix::Addr;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::Method;
 use actix_web::middleware::Next;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::web;
 use chrono::{DateTime, Utc};
 use prometheus_client::encoding::text::{encode_eof, encode_registry};
 use prometheus_client::encoding::EncodeLabelSet;
@@ -35,11 +36,11 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
-use subtle::ConstantTimeEq;
 
-use crate::config::Settings;
-use crate::error::ApiError;
-use crate::http::{bearer, AppState};
+use atlhyper_actors::messages::Bus;
+
+use crate::db::Db;
+use crate::notify::Notify;
 
 /// Where the exposition is served (dashboard port).
 pub const PATH: &str = "/metrics";
@@ -130,6 +131,18 @@ struct Inner {
     persister_lag: Family<PersisterLabels, Histogram>,
     persister_failures: Family<PersisterLabels, Counter>,
     collect_errors: Family<SourceLabels, Counter>,
+}
+
+/// The owners of the state a scrape asks for ([`live`]).
+pub struct LiveState<'a> {
+    /// Stored rows (grouped counts) and the pool and writer queue.
+    pub db: &'a Db,
+    /// The cluster actors, for liveness.
+    pub registry: &'a Addr<atlhyper_actors::registry::Registry>,
+    /// The bus topics' delivered, coalesced and dropped counts.
+    pub bus: &'a Bus,
+    /// The dispatcher's breakers.
+    pub notify: &'a Notify,
 }
 
 /// The master's metrics: the families recorded as things happen, and the scrape. Cheap to
@@ -315,7 +328,7 @@ impl Metrics {
     }
 
     /// The whole exposition: the recorded families, then the live state, then `# EOF`.
-    pub async fn render(&self, state: &AppState) -> Result<String, std::fmt::Error> {
+    pub async fn render(&self, state: &LiveState<'_>) -> Result<String, std::fmt::Error> {
         let live = live::collect(state, self).await;
         let mut out = String::with_capacity(32 * 1024);
         encode_registry(&mut out, &self.inner.registry)?;
@@ -362,8 +375,8 @@ async fn track<B: MessageBody + 'static>(
     next: Next<B>,
 ) -> Result<ServiceResponse<B>, actix_web::Error> {
     let Some(metrics) = req
-        .app_data::<web::Data<AppState>>()
-        .map(|s| s.metrics.clone())
+        .app_data::<web::Data<Metrics>>()
+        .map(|m| Metrics::clone(m))
     else {
         return next.call(req).await;
     };
@@ -382,33 +395,4 @@ async fn track<B: MessageBody + 'static>(
     };
     metrics.observe_request(server, method, route, status, start.elapsed());
     res
-}
-
-/// With `metrics_token` set, the scrape must carry it as a bearer token (compared in
-/// constant time); dashboard user tokens are not accepted here.
-fn check_token(settings: &Settings, req: &HttpRequest) -> Result<(), ApiError> {
-    let Some(want) = settings.expose_metrics_token() else {
-        return Ok(());
-    };
-    match bearer(req) {
-        Some(got) if bool::from(got.as_bytes().ct_eq(want.as_bytes())) => Ok(()),
-        _ => Err(ApiError::unauthorized(
-            "metrics require Authorization: Bearer <metrics_token>",
-        )),
-    }
-}
-
-/// `GET /metrics`.
-#[tracing::instrument(skip_all)]
-pub async fn get_metrics(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    check_token(&state.settings, &req)?;
-    let body = state
-        .metrics
-        .render(&state)
-        .await
-        .map_err(|e| ApiError::internal(format!("encoding metrics: {e}")))?;
-    Ok(HttpResponse::Ok().content_type(CONTENT_TYPE).body(body))
 }

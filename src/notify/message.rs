@@ -169,6 +169,26 @@ pub struct Message {
     pub at: DateTime<Utc>,
 }
 
+impl Message {
+    /// The message `POST /api/v2/notify/channels/{type}/test` sends through the channel
+    /// of type `channel` named `name`.
+    pub fn test(channel: &str, name: &str, at: DateTime<Utc>) -> Message {
+        Message {
+            kind: MessageKind::Test,
+            severity: Severity::Info,
+            title: "[TEST] atlhyper-master notification test".into(),
+            summary: format!(
+                "A test message for the {channel} channel {name:?}. If you can read this, alerts will reach you here."
+            ),
+            cluster_id: String::new(),
+            rule: String::new(),
+            alerts: Vec::new(),
+            omitted: 0,
+            at,
+        }
+    }
+}
+
 /// Alerts listed in one message; chat robots truncate or refuse long messages, and the
 /// dashboard holds the full list anyway.
 pub const MAX_LINES: usize = 20;

@@ -6,9 +6,11 @@
 //! - [`dispatch::Dispatcher`] sends what the outbox holds, with retries, a circuit breaker
 //!   and a message budget per channel.
 //! - [`channel`] speaks to Slack, email, webhooks, DingTalk and Feishu.
+//!
+//! The dashboard handlers of rules, alerts, silences, channels and deliveries are in
+//! `http/api/notify.rs`; this module keeps what they call.
 
 pub mod actor;
-pub mod api;
 pub mod channel;
 pub mod dispatch;
 pub mod engine;
@@ -16,6 +18,7 @@ pub mod message;
 pub mod render;
 pub mod rules;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use actix::prelude::*;
@@ -109,6 +112,23 @@ pub async fn load_channels(
     Ok(out)
 }
 
+/// The one stored channel of type `kind`, decrypted and validated, or
+/// [`LoadedChannel::unconfigured`] when it has never been set.
+pub async fn load_channel(
+    db: &Db,
+    secrets: &SecretBox,
+    kind: ChannelKind,
+) -> Result<LoadedChannel, crate::db::DbError> {
+    let all = load_channels(db, secrets).await?;
+    Ok(all
+        .into_iter()
+        .find(|c| c.kind == kind)
+        .unwrap_or_else(|| LoadedChannel::unconfigured(kind)))
+}
+
+/// The dispatcher's breaker and budget state, by channel type.
+pub type HealthByChannel = HashMap<String, dispatch::ChannelHealth>;
+
 /// Handles to the notifier actors.
 #[derive(Clone, Default)]
 pub struct Notify {
@@ -155,13 +175,14 @@ impl Notify {
         }
     }
 
+    /// The breaker and budget state of every channel; `None` when the dispatcher is not
+    /// running or does not answer.
+    pub async fn channel_health(&self) -> Option<HealthByChannel> {
+        self.dispatcher()?.send(dispatch::GetHealth).await.ok()
+    }
+
     /// The dispatcher, for test sends through the channels' breakers.
     pub fn dispatcher(&self) -> Option<&Addr<dispatch::Dispatcher>> {
         self.dispatcher.as_ref()
     }
-}
-
-/// The notifier's dashboard routes.
-pub fn routes(t: &mut crate::http::api::Routes) {
-    api::routes(t);
 }

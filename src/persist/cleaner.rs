@@ -401,37 +401,6 @@ pub fn start(db: &Db, _bus: &Bus, settings: &Arc<Settings>) -> Handle {
     }
 }
 
-/// The admin routes: retention policy, cleanup, backup.
-pub fn routes(t: &mut crate::http::api::Routes) {
-    use crate::http::api::{admin, Access};
-    use actix_web::http::Method;
-    let admin_only = Access::Role(crate::auth::Role::Admin);
-    t.add(
-        Method::GET,
-        "/api/v2/admin/retention",
-        admin_only,
-        admin::get_retention,
-    )
-    .add(
-        Method::PUT,
-        "/api/v2/admin/retention",
-        admin_only,
-        admin::put_retention,
-    )
-    .add(
-        Method::POST,
-        "/api/v2/admin/cleanup",
-        admin_only,
-        admin::post_cleanup,
-    )
-    .add(
-        Method::POST,
-        "/api/v2/admin/backup",
-        admin_only,
-        admin::post_backup,
-    );
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -347,25 +347,6 @@ pub fn start_measured(db: &Db, bus: &Bus, _settings: &Arc<Settings>, metrics: &M
     Handle { addr: Some(addr) }
 }
 
-/// This module's dashboard routes.
-pub fn routes(t: &mut crate::http::api::Routes) {
-    use crate::auth::Role;
-    use crate::http::api::{events, Access};
-    use actix_web::http::Method;
-    t.add(
-        Method::GET,
-        "/api/v2/clusters/{id}/events",
-        Access::Role(Role::Viewer),
-        events::list_events,
-    )
-    .add(
-        Method::GET,
-        "/api/v2/clusters/{id}/events/related",
-        Access::Role(Role::Viewer),
-        events::related_events,
-    );
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 mod tests {

@@ -66,11 +66,6 @@ pub fn start(db: &Db, bus: &Bus, settings: &Arc<Settings>, metrics: &Metrics) ->
     Handle { addr: Some(addr) }
 }
 
-/// This module's dashboard routes.
-pub fn routes(t: &mut crate::http::api::Routes) {
-    crate::http::api::node_metrics::routes(t);
-}
-
 /// Writes what has been received so far, then answers.
 #[derive(Debug, Message)]
 #[rtype(result = "()")]

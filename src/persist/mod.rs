@@ -42,10 +42,3 @@ impl Persisters {
         self.cleaner.flush().await;
     }
 }
-
-/// The persisters' dashboard routes.
-pub fn routes(t: &mut crate::http::api::Routes) {
-    events::routes(t);
-    metrics::routes(t);
-    cleaner::routes(t);
-}

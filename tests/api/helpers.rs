@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use atlhyper_master::config::Settings;
-use atlhyper_master::http::AppState;
 use atlhyper_master::startup::{Application, Stopper};
+use atlhyper_master::state::AppState;
 use serde_json::Value;
 
 pub use crate::db::TestDb;

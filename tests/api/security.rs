@@ -2,8 +2,9 @@
 
 use std::time::Duration;
 
+use atlhyper_master::auth::access::Access;
 use atlhyper_master::auth::Role;
-use atlhyper_master::http::api::{table, Access};
+use atlhyper_master::http::api::table;
 use reqwest::Method;
 use serde_json::{json, Value};
 

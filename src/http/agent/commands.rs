@@ -8,7 +8,8 @@ use atlhyper_actors::model::CommandResponse;
 
 use super::AgentIdentity;
 use crate::error::ApiError;
-use crate::http::{header_cluster_id, pick_cluster_id, AppState, QueryParams};
+use crate::http::{header_cluster_id, pick_cluster_id, QueryParams};
+use crate::state::AppState;
 
 fn no_command() -> HttpResponse {
     HttpResponse::Ok().json(CommandResponse {

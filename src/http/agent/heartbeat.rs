@@ -7,7 +7,8 @@ use atlhyper_actors::messages::{AgentMeta, Heartbeat};
 
 use super::{body, AgentIdentity};
 use crate::error::ApiError;
-use crate::http::{header_cluster_id, pick_cluster_id, status_ok, AppState};
+use crate::http::{header_cluster_id, pick_cluster_id, status_ok};
+use crate::state::AppState;
 
 /// A heartbeat body is optional metadata; anything larger is not a heartbeat.
 const MAX_HEARTBEAT_BODY: u64 = 64 * 1024;

@@ -16,9 +16,11 @@ use actix_web::{web, FromRequest, HttpRequest};
 use subtle::ConstantTimeEq;
 
 use crate::audit::{SecurityEvent, SecurityKind};
+use crate::auth::{bearer, client_ip};
 use crate::config::AgentAuthMode;
 use crate::error::ApiError;
-use crate::http::{bearer, client_ip, header_cluster_id, resource, AppState};
+use crate::http::{header_cluster_id, resource};
+use crate::state::AppState;
 
 /// How an agent request authenticated.
 #[derive(Debug, Clone, PartialEq, Eq)]

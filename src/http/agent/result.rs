@@ -10,7 +10,8 @@ use atlhyper_actors::model::CommandResultBody;
 use super::{body, AgentIdentity};
 use crate::db::commands::{record_result, ResultOutcome};
 use crate::error::ApiError;
-use crate::http::{header_cluster_id, pick_cluster_id, status_ok, AppState};
+use crate::http::{header_cluster_id, pick_cluster_id, status_ok};
+use crate::state::AppState;
 
 #[derive(Deserialize, Default)]
 #[serde(default)]

@@ -9,7 +9,8 @@ use atlhyper_actors::model::SloPushRequest;
 
 use super::{body, AgentIdentity};
 use crate::error::ApiError;
-use crate::http::{header_cluster_id, pick_cluster_id, AppState};
+use crate::http::{header_cluster_id, pick_cluster_id};
+use crate::state::AppState;
 
 /// Takes an SLO push (plain or gzip JSON) and answers 202 with an empty body, as v2.1 did.
 /// The cluster id comes from the body first, then the header (the v2.1 order).

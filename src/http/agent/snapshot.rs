@@ -11,8 +11,9 @@ use atlhyper_actors::model::ClusterSnapshot;
 
 use super::{body, AgentIdentity};
 use crate::error::ApiError;
-use crate::http::{header_cluster_id, pick_cluster_id, status_ok, AppState};
+use crate::http::{header_cluster_id, pick_cluster_id, status_ok};
 use crate::metrics::Metrics;
+use crate::state::AppState;
 
 /// Takes a full cluster snapshot. Decoding and parsing run on the blocking pool; the
 /// reply is sent as soon as the cluster actor holds the snapshot. Nothing is written to

@@ -7,8 +7,9 @@ use serde::Deserialize;
 use crate::auth::extract::Admin;
 use crate::db::retention::{self, RetentionPolicy, Target};
 use crate::error::ApiError;
-use crate::http::{validate_cluster_id, AppState};
+use crate::http::validate_cluster_id;
 use crate::persist::cleaner::{BackupError, RunCleanup};
+use crate::state::AppState;
 
 /// Body of `POST /api/v2/admin/cleanup`.
 #[derive(Debug, Deserialize)]

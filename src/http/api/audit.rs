@@ -11,7 +11,8 @@ use crate::auth::Role;
 use crate::db::audit::{self as repo, AuditFilter, AuditRow, SecurityEventRow, SecurityFilter};
 use crate::db::from_db;
 use crate::error::ApiError;
-use crate::http::{AppState, ListReply, Page, QueryParams};
+use crate::http::{ListReply, Page, QueryParams};
+use crate::state::AppState;
 
 /// An audit row as the API shows it.
 #[derive(Serialize)]

@@ -7,17 +7,18 @@ use serde_json::json;
 
 use crate::audit::{SecurityEvent, SecurityKind};
 use crate::auth::extract::{Admin, Viewer};
-use crate::auth::{new_secret, password, secret_hash, Principal, Role, TokenKind};
+use crate::auth::{
+    check_username, client_ip, new_secret, password, secret_hash, Principal, Role, TokenKind,
+    MAX_USERNAME,
+};
 use crate::db::users::{self, TokenRow, UserChanges, UserRow};
 use crate::db::{from_db, to_db};
 use crate::error::ApiError;
-use crate::http::{client_ip, AppState};
+use crate::state::AppState;
 
 /// Prefix of session tokens (`ats_`) and API keys (`atk_`), so a leaked one is recognisable.
 const SESSION_PREFIX: &str = "ats_";
 const API_KEY_PREFIX: &str = "atk_";
-/// Longest accepted user name.
-const MAX_USERNAME: usize = 64;
 
 /// A user as the API shows it (never the hash).
 #[derive(Serialize)]
@@ -44,23 +45,6 @@ fn user_view(u: UserRow) -> UserView {
         display_name: u.display_name,
         email: u.email,
         last_login_ip: u.last_login_ip,
-    }
-}
-
-/// Checks a user name: 1–64 characters, letters (any script), digits, `._@-`.
-pub fn check_username(name: &str) -> Result<(), ApiError> {
-    let ok = !name.is_empty()
-        && name.chars().count() <= MAX_USERNAME
-        && name
-            .chars()
-            .all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '@' | '-'));
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::invalid_param(
-            "username",
-            "1-64 letters, digits or . _ @ -",
-        ))
     }
 }
 

@@ -13,7 +13,8 @@ use atlhyper_actors::registry::{ClusterHandle, ClusterInfo, GetCluster, ListClus
 
 use crate::auth::extract::Viewer;
 use crate::error::ApiError;
-use crate::http::{AppState, ListReply, Page, QueryParams};
+use crate::http::{ListReply, Page, QueryParams};
+use crate::state::AppState;
 
 /// A cluster as the list and item endpoints show it.
 #[derive(Debug, Serialize)]

@@ -18,7 +18,8 @@ use crate::db::commands::{self as repo, CommandFilter, CommandRow, NewCommand};
 use crate::db::store::wire_command;
 use crate::db::to_db;
 use crate::error::ApiError;
-use crate::http::{AppState, ListReply, Page, QueryParams};
+use crate::http::{ListReply, Page, QueryParams};
+use crate::state::AppState;
 
 /// Longest `?wait=` a client may ask for.
 const MAX_WAIT: Duration = Duration::from_secs(60);

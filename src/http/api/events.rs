@@ -9,7 +9,8 @@ use super::clusters::latest;
 use crate::auth::extract::Viewer;
 use crate::db::events::{EventFilter, Involved};
 use crate::error::ApiError;
-use crate::http::{AppState, ListReply, Page, QueryParams};
+use crate::http::{ListReply, Page, QueryParams};
+use crate::state::AppState;
 
 /// Reads the list filters of `GET /clusters/{id}/events`.
 fn filter_of(q: &QueryParams) -> Result<EventFilter, ApiError> {

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use atlhyper_actors::registry::ListClusters;
 
-use crate::http::AppState;
+use crate::state::AppState;
 
 /// How long a readiness check may take before it counts as failed.
 const READY_CHECK_TIMEOUT: Duration = Duration::from_secs(2);

@@ -12,13 +12,16 @@ pub mod clusters;
 pub mod commands;
 pub mod events;
 pub mod health;
+pub mod metrics;
 pub mod node_metrics;
+pub mod notify;
 pub mod resources;
 pub mod subscribe;
 
 use actix_web::http::Method;
 use actix_web::{web, FromRequest, Handler, Responder, Route};
 
+use crate::auth::access::{Access, RouteAccess};
 use crate::auth::Role;
 use crate::error::ApiError;
 use crate::http::resource;
@@ -55,17 +58,6 @@ pub fn path_config() -> web::PathConfig {
     web::PathConfig::default().error_handler(|err, _| {
         ApiError::bad_request("invalid_path", format!("invalid path parameter: {err}")).into()
     })
-}
-
-/// Who may call a route.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Access {
-    /// No token needed.
-    Public,
-    /// At least this role.
-    Role(Role),
-    /// A scrape: public, or with `metrics_token` set, that bearer token (never a user's).
-    Scrape,
 }
 
 /// One row of the route table.
@@ -118,8 +110,15 @@ impl Routes {
         &self.specs
     }
 
-    /// Registers every route, in table order (literal paths before patterns).
+    /// Registers every route, in table order (literal paths before patterns), and the
+    /// declared access of each as [`RouteAccess`] app data for the authentication
+    /// middleware.
     pub fn configure(self, cfg: &mut web::ServiceConfig) {
+        let mut access = RouteAccess::default();
+        for spec in self.specs {
+            access.declare(spec.method, spec.path, spec.access);
+        }
+        cfg.app_data(web::Data::new(access));
         for (path, routes) in self.groups {
             let mut r = resource(path);
             for route in routes {
@@ -144,7 +143,7 @@ pub fn table() -> Routes {
             M::GET,
             crate::metrics::PATH,
             Access::Scrape,
-            crate::metrics::get_metrics,
+            metrics::get_metrics,
         )
         // Auth and users.
         .add(M::POST, "/api/v2/auth/login", Public, auth::login)
@@ -266,13 +265,136 @@ pub fn table() -> Routes {
             "/api/v2/security/events/{id}",
             ADMIN,
             audit::resolve_security_event,
+        )
+        // Events and node metrics (stored by the persisters).
+        .add(
+            M::GET,
+            "/api/v2/clusters/{id}/events",
+            VIEWER,
+            events::list_events,
+        )
+        .add(
+            M::GET,
+            "/api/v2/clusters/{id}/events/related",
+            VIEWER,
+            events::related_events,
+        )
+        .add(
+            M::GET,
+            "/api/v2/clusters/{id}/node-metrics",
+            VIEWER,
+            node_metrics::list_node_metrics,
+        )
+        .add(
+            M::GET,
+            "/api/v2/clusters/{id}/node-metrics/{node}/history",
+            VIEWER,
+            node_metrics::get_node_history,
+        )
+        .add(
+            M::GET,
+            "/api/v2/clusters/{id}/node-metrics/{node}",
+            VIEWER,
+            node_metrics::get_node_metrics,
+        )
+        // Retention, cleanup and backup (the cleaner).
+        .add(
+            M::GET,
+            "/api/v2/admin/retention",
+            ADMIN,
+            admin::get_retention,
+        )
+        .add(
+            M::PUT,
+            "/api/v2/admin/retention",
+            ADMIN,
+            admin::put_retention,
+        )
+        .add(M::POST, "/api/v2/admin/cleanup", ADMIN, admin::post_cleanup)
+        .add(M::POST, "/api/v2/admin/backup", ADMIN, admin::post_backup)
+        // Alerts and notifications.
+        .add(M::GET, "/api/v2/alert-rules", VIEWER, notify::list_rules)
+        .add(M::POST, "/api/v2/alert-rules", ADMIN, notify::create_rule)
+        .add(M::GET, "/api/v2/alert-rules/{id}", VIEWER, notify::get_rule)
+        .add(
+            M::PATCH,
+            "/api/v2/alert-rules/{id}",
+            ADMIN,
+            notify::patch_rule,
+        )
+        .add(
+            M::DELETE,
+            "/api/v2/alert-rules/{id}",
+            ADMIN,
+            notify::delete_rule,
+        )
+        .add(M::GET, "/api/v2/alerts", VIEWER, notify::list_alerts)
+        .add(M::GET, "/api/v2/silences", VIEWER, notify::list_silences)
+        .add(
+            M::POST,
+            "/api/v2/silences",
+            OPERATOR,
+            notify::create_silence,
+        )
+        .add(
+            M::DELETE,
+            "/api/v2/silences/{id}",
+            OPERATOR,
+            notify::expire_silence,
+        )
+        .add(
+            M::GET,
+            "/api/v2/notify/channels",
+            ADMIN,
+            notify::list_channels,
+        )
+        .add(
+            M::GET,
+            "/api/v2/notify/channels/{type}",
+            ADMIN,
+            notify::get_channel,
+        )
+        .add(
+            M::PUT,
+            "/api/v2/notify/channels/{type}",
+            ADMIN,
+            notify::put_channel,
+        )
+        .add(
+            M::POST,
+            "/api/v2/notify/channels/{type}/test",
+            ADMIN,
+            notify::test_channel,
+        )
+        .add(
+            M::GET,
+            "/api/v2/notify/deliveries",
+            ADMIN,
+            notify::list_deliveries,
         );
-    crate::persist::routes(&mut t);
-    crate::notify::routes(&mut t);
     t
 }
 
 /// Registers the dashboard routes.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     table().configure(cfg);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_route_is_declared_once() {
+        let t = table();
+        let mut seen = std::collections::HashSet::new();
+        for s in t.specs() {
+            assert!(
+                seen.insert((s.method.clone(), s.path)),
+                "{} {} is declared twice",
+                s.method,
+                s.path
+            );
+        }
+    }
 }

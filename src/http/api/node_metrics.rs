@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 
-use actix_web::http::Method;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{Duration, Utc};
 use serde::Serialize;
@@ -11,12 +10,11 @@ use serde::Serialize;
 use atlhyper_actors::model::NodeMetricsSnapshot;
 
 use crate::auth::extract::Viewer;
-use crate::auth::Role;
 use crate::db::metrics as repo;
 use crate::db::to_db;
 use crate::error::ApiError;
-use crate::http::api::{Access, Routes};
-use crate::http::{AppState, QueryParams};
+use crate::http::QueryParams;
+use crate::state::AppState;
 
 /// History window when `hours` is not given: one day, as v2.1's charts.
 const DEFAULT_HOURS: i64 = 24;
@@ -26,29 +24,6 @@ const MAX_HOURS: i64 = 720;
 const WARN_USAGE_PERCENT: f64 = 80.0;
 /// A cpu temperature at or above this marks a node as warning (seed 001 §5.1).
 const WARN_TEMP_CELSIUS: f64 = 75.0;
-
-/// Registers the node-metrics routes.
-pub fn routes(t: &mut Routes) {
-    const VIEWER: Access = Access::Role(Role::Viewer);
-    t.add(
-        Method::GET,
-        "/api/v2/clusters/{id}/node-metrics",
-        VIEWER,
-        list_node_metrics,
-    )
-    .add(
-        Method::GET,
-        "/api/v2/clusters/{id}/node-metrics/{node}/history",
-        VIEWER,
-        get_node_history,
-    )
-    .add(
-        Method::GET,
-        "/api/v2/clusters/{id}/node-metrics/{node}",
-        VIEWER,
-        get_node_metrics,
-    );
-}
 
 /// The cluster summary of the latest node metrics (seed 001 §5.3).
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]

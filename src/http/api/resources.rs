@@ -8,7 +8,8 @@ use atlhyper_actors::model::{ClusterSnapshot, ResourceMeta};
 use super::clusters::latest;
 use crate::auth::extract::{Operator, Viewer};
 use crate::error::ApiError;
-use crate::http::{AppState, ListReply, Page, QueryParams};
+use crate::http::{ListReply, Page, QueryParams};
+use crate::state::AppState;
 
 /// The kinds a snapshot carries, with their URL names and whether they are namespaced.
 const KINDS: &[(&str, Kind, bool)] = &[

@@ -13,7 +13,8 @@ use serde::Serialize;
 
 use crate::auth::extract::Viewer;
 use crate::error::ApiError;
-use crate::http::{AppState, QueryParams};
+use crate::http::QueryParams;
+use crate::state::AppState;
 
 /// A comment line this often keeps proxies from closing an idle stream.
 const KEEPALIVE: Duration = Duration::from_secs(15);

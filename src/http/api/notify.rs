@@ -1,4 +1,6 @@
-//! Dashboard routes of alerts and notifications (`spec/api.md`, "Alerts and notifications").
+//! Dashboard handlers of alerts and notifications (`spec/api.md`, "Alerts and
+//! notifications"): rules, alerts, silences, channels, deliveries. The notifier, the
+//! dispatcher and the channels themselves live in `crate::notify`.
 
 use std::collections::BTreeMap;
 
@@ -7,14 +9,16 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use super::channel::{self, ChannelKind};
-use super::message::{Message, MessageKind, ResourceId, Severity};
-use super::rules::{Condition, Scope};
 use crate::auth::extract::{Admin, Operator, Viewer};
 use crate::db::notify::{self as repo, AlertFilter, DeliveryFilter, RuleFields, RuleWrite};
 use crate::db::{from_db, to_db};
 use crate::error::ApiError;
-use crate::http::{validate_cluster_id, AppState, ListReply, Page, QueryParams};
+use crate::http::{validate_cluster_id, ListReply, Page, QueryParams};
+use crate::notify::channel::{self, ChannelKind};
+use crate::notify::message::{Message, ResourceId, Severity};
+use crate::notify::rules::{Condition, Scope};
+use crate::notify::{HealthByChannel, LoadedChannel};
+use crate::state::AppState;
 
 /// Longest cooldown a rule may have: a week (longer is "disabled").
 const MAX_COOLDOWN_SEC: i64 = 7 * 86_400;
@@ -609,18 +613,11 @@ fn channel_kind(raw: &str) -> Result<ChannelKind, ApiError> {
 }
 
 /// The dispatcher's breaker and budget state of every channel.
-async fn health(state: &AppState) -> Option<Health> {
-    state
-        .notify
-        .dispatcher()?
-        .send(super::dispatch::GetHealth)
-        .await
-        .ok()
+async fn health(state: &AppState) -> Option<HealthByChannel> {
+    state.notify.channel_health().await
 }
 
-type Health = std::collections::HashMap<String, super::dispatch::ChannelHealth>;
-
-fn channel_json(c: &super::LoadedChannel, health: Option<&Health>) -> Value {
+fn channel_json(c: &LoadedChannel, health: Option<&HealthByChannel>) -> Value {
     json!({
         "type": c.kind.as_str(),
         "name": c.name,
@@ -633,12 +630,8 @@ fn channel_json(c: &super::LoadedChannel, health: Option<&Health>) -> Value {
     })
 }
 
-async fn loaded(state: &AppState, kind: ChannelKind) -> Result<super::LoadedChannel, ApiError> {
-    let all = super::load_channels(&state.db, &state.secrets).await?;
-    Ok(all
-        .into_iter()
-        .find(|c| c.kind == kind)
-        .unwrap_or_else(|| super::LoadedChannel::unconfigured(kind)))
+async fn loaded(state: &AppState, kind: ChannelKind) -> Result<LoadedChannel, ApiError> {
+    Ok(crate::notify::load_channel(&state.db, &state.secrets, kind).await?)
 }
 
 /// `GET /api/v2/notify/channels`: every type, configured or not, secrets masked.
@@ -647,7 +640,7 @@ pub async fn list_channels(
     _auth: Admin,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let all = super::load_channels(&state.db, &state.secrets).await?;
+    let all = crate::notify::load_channels(&state.db, &state.secrets).await?;
     let health = health(&state).await;
     let items: Vec<Value> = all
         .iter()
@@ -757,22 +750,7 @@ pub async fn test_channel(
             "effective": false,
         })));
     }
-    let now = Utc::now();
-    let msg = Message {
-        kind: MessageKind::Test,
-        severity: Severity::Info,
-        title: "[TEST] atlhyper-master notification test".into(),
-        summary: format!(
-            "A test message for the {} channel {:?}. If you can read this, alerts will reach you here.",
-            kind.as_str(),
-            c.name
-        ),
-        cluster_id: String::new(),
-        rule: String::new(),
-        alerts: Vec::new(),
-        omitted: 0,
-        at: now,
-    };
+    let msg = Message::test(kind.as_str(), &c.name, Utc::now());
     let res = channel::Sender::new().send(kind, &c.config, &msg).await;
     Ok(HttpResponse::Ok().json(match res {
         Ok(()) => json!({"success": true, "effective": c.effective()}),
@@ -840,33 +818,4 @@ pub async fn list_deliveries(
         })
         .collect();
     Ok(HttpResponse::Ok().json(ListReply::of_page(items, total, page)))
-}
-
-/// Registers the routes.
-pub fn routes(t: &mut crate::http::api::Routes) {
-    use crate::auth::Role;
-    use crate::http::api::Access;
-    use actix_web::http::Method as M;
-    const VIEWER: Access = Access::Role(Role::Viewer);
-    const OPERATOR: Access = Access::Role(Role::Operator);
-    const ADMIN: Access = Access::Role(Role::Admin);
-    t.add(M::GET, "/api/v2/alert-rules", VIEWER, list_rules)
-        .add(M::POST, "/api/v2/alert-rules", ADMIN, create_rule)
-        .add(M::GET, "/api/v2/alert-rules/{id}", VIEWER, get_rule)
-        .add(M::PATCH, "/api/v2/alert-rules/{id}", ADMIN, patch_rule)
-        .add(M::DELETE, "/api/v2/alert-rules/{id}", ADMIN, delete_rule)
-        .add(M::GET, "/api/v2/alerts", VIEWER, list_alerts)
-        .add(M::GET, "/api/v2/silences", VIEWER, list_silences)
-        .add(M::POST, "/api/v2/silences", OPERATOR, create_silence)
-        .add(M::DELETE, "/api/v2/silences/{id}", OPERATOR, expire_silence)
-        .add(M::GET, "/api/v2/notify/channels", ADMIN, list_channels)
-        .add(M::GET, "/api/v2/notify/channels/{type}", ADMIN, get_channel)
-        .add(M::PUT, "/api/v2/notify/channels/{type}", ADMIN, put_channel)
-        .add(
-            M::POST,
-            "/api/v2/notify/channels/{type}/test",
-            ADMIN,
-            test_channel,
-        )
-        .add(M::GET, "/api/v2/notify/deliveries", ADMIN, list_deliveries);
 }
