@@ -12,6 +12,7 @@ pub mod notify;
 pub mod persist;
 pub mod ratelimit;
 pub mod secrets;
+pub mod service;
 pub mod startup;
 pub mod state;
 pub mod telemetry;

@@ -1,0 +1,1 @@
+//! Clusters services (see `service`).

@@ -1,0 +1,1 @@
+//! Commands services (see `service`).

@@ -1,0 +1,1 @@
+//! Notify services (see `service`).
