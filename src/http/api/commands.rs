@@ -6,19 +6,16 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use atlhyper_actors::command::{valid_topic, CommandSpec, CommandState, DEFAULT_TOPIC};
-use atlhyper_actors::messages::{
-    CancelCommand, CancelOutcome, EnqueueCommand, QueuedCommand, WaitCommand,
-};
+use atlhyper_actors::command::CommandState;
+use atlhyper_actors::messages::WaitCommand;
 
 use crate::auth::extract::{Operator, Viewer};
 use crate::auth::Role;
 use crate::config::parse_duration;
-use crate::db::commands::{self as repo, CommandFilter, CommandRow, NewCommand};
-use crate::db::store::wire_command;
-use crate::db::to_db;
+use crate::db::commands::{self as repo, CommandFilter, CommandRow};
 use crate::error::ApiError;
 use crate::http::{ListReply, Page, QueryParams};
+use crate::service::commands::{self, CommandError, CommandRequest, Creator};
 use crate::state::AppState;
 
 /// Longest `?wait=` a client may ask for.
@@ -112,88 +109,61 @@ fn view(row: CommandRow, viewer: Role) -> CommandView {
     }
 }
 
+impl From<CommandError> for ApiError {
+    fn from(e: CommandError) -> Self {
+        match e {
+            CommandError::Invalid { field, message } => {
+                ApiError::bad_request("invalid_command", message)
+                    .with_extra(serde_json::json!({"field": field}))
+            }
+            CommandError::BadTopic => ApiError::invalid_param(
+                "topic",
+                "1-64 characters of letters, digits, '_', '-' or '.'",
+            ),
+            CommandError::NotFound(_) => ApiError::not_found("command_not_found", e.to_string()),
+            CommandError::NotPending(_) => ApiError::conflict("not_pending", e.to_string()),
+            CommandError::Actor(m) => m.into(),
+            CommandError::Store(_) => ApiError::internal(e),
+            CommandError::Db(d) => d.into(),
+        }
+    }
+}
+
 /// `POST /api/v2/command`: validates, commits the command, then queues it. `202` means
 /// it is durable.
+#[tracing::instrument(skip_all)]
 pub async fn create_command(
     auth: Operator,
     body: web::Json<CreateCommand>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
-    let mut spec = CommandSpec {
-        action: body.action,
-        kind: body.kind,
-        namespace: body.namespace,
-        name: body.name,
-        params: body.params.unwrap_or_default(),
-    };
-    spec.validate().map_err(|e| {
-        ApiError::bad_request("invalid_command", e.to_string())
-            .with_extra(serde_json::json!({"field": e.field}))
-    })?;
-    let topic = body
-        .topic
-        .filter(|t| !t.is_empty())
-        .unwrap_or_else(|| DEFAULT_TOPIC.to_owned());
-    if !valid_topic(&topic) {
-        return Err(ApiError::invalid_param(
-            "topic",
-            "1-64 characters of letters, digits, '_', '-' or '.'",
-        ));
-    }
     crate::http::validate_cluster_id(&body.cluster_id)?;
     let addr = state.cluster(&body.cluster_id, false).await?;
-    let created_at = Utc::now();
-    let new = NewCommand {
-        command_id: uuid::Uuid::new_v4().to_string(),
-        cluster_id: body.cluster_id.clone(),
-        topic: topic.clone(),
-        source: if topic == "ai" {
-            "ai".into()
-        } else {
-            "web".into()
+    let row = commands::create(
+        &state.db,
+        &addr,
+        CommandRequest {
+            cluster_id: body.cluster_id,
+            action: body.action,
+            kind: body.kind,
+            namespace: body.namespace,
+            name: body.name,
+            params: body.params.unwrap_or_default(),
+            topic: body.topic,
         },
-        user_id: Some(auth.principal.user_id),
-        created_by: Some(auth.principal.username.clone()),
-        action: spec.action,
-        target_kind: spec.kind,
-        target_namespace: spec.namespace,
-        target_name: spec.name,
-        params: serde_json::Value::Object(spec.params).to_string(),
-        status: CommandState::Pending.as_str().into(),
-        created_at: to_db(created_at),
-    };
-    let command_id = new.command_id.clone();
-    let row = state
-        .db
-        .write(move |c| {
-            repo::insert(c, &new)?;
-            repo::get(c, &new.command_id)
-        })
-        .await?
-        .ok_or_else(|| ApiError::internal("inserted command not found"))?;
-    tracing::info!(cluster_id = %row.cluster_id, %command_id, action = %row.action, "command created");
-    addr.send(EnqueueCommand {
-        queued: QueuedCommand {
-            command: wire_command(&row),
-            topic,
-            created_at,
+        Creator {
+            user_id: auth.principal.user_id,
+            username: auth.principal.username.clone(),
         },
-    })
+    )
     .await?;
     Ok(HttpResponse::Accepted()
-        .json(serde_json::json!({"command_id": command_id, "status": "pending"})))
+        .json(serde_json::json!({"command_id": row.command_id, "status": "pending"})))
 }
 
 async fn load(state: &AppState, id: &str) -> Result<CommandRow, ApiError> {
-    let id2 = id.to_owned();
-    state
-        .db
-        .read(move |c| repo::get(c, &id2))
-        .await?
-        .ok_or_else(|| {
-            ApiError::not_found("command_not_found", format!("command {id:?} is unknown"))
-        })
+    Ok(commands::get(&state.db, id).await?)
 }
 
 /// `GET /api/v2/commands/{id}`; `?wait=30s` (at most 60 s) holds the request until the
@@ -269,7 +239,8 @@ pub async fn list_cluster_commands(
     let (limit, offset) = (page.limit as i64, page.offset as i64);
     let (rows, total) = state
         .db
-        .read(move |c| repo::list(c, &cluster_id, &filter, limit, offset))
+        .commands()
+        .list(&cluster_id, filter, limit, offset)
         .await?;
     Ok(HttpResponse::Ok().json(ListReply::of_page(
         rows.into_iter().map(|r| view(r, role)).collect(),
@@ -279,50 +250,14 @@ pub async fn list_cluster_commands(
 }
 
 /// `POST /api/v2/commands/{id}/cancel`: pending → cancelled, otherwise 409.
+#[tracing::instrument(skip_all)]
 pub async fn cancel_command(
     auth: Operator,
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let row = load(&state, &path).await?;
-    let conflict = |status: &str| {
-        ApiError::conflict(
-            "not_pending",
-            format!("only a pending command can be cancelled; this one is {status}"),
-        )
-    };
-    if row.state()? != CommandState::Pending {
-        return Err(conflict(&row.status));
-    }
     let addr = state.cluster(&row.cluster_id, false).await?;
-    let outcome = addr
-        .send(CancelCommand {
-            command_id: row.command_id.clone(),
-        })
-        .await?
-        .map_err(ApiError::internal)?;
-    match outcome {
-        CancelOutcome::Cancelled => {}
-        CancelOutcome::NotPending => return Err(conflict(&load(&state, &path).await?.status)),
-        CancelOutcome::NotHere => {
-            // Stored as pending but not queued (it never reached the actor): settle it.
-            let id = row.command_id.clone();
-            let applied = state
-                .db
-                .write(move |c| {
-                    repo::transition(
-                        c,
-                        &id,
-                        &[CommandState::Pending],
-                        CommandState::Cancelled,
-                        Utc::now(),
-                    )
-                })
-                .await?;
-            if !applied {
-                return Err(conflict(&load(&state, &path).await?.status));
-            }
-        }
-    }
-    Ok(HttpResponse::Ok().json(view(load(&state, &path).await?, auth.principal.role)))
+    let row = commands::cancel(&state.db, &addr, &row).await?;
+    Ok(HttpResponse::Ok().json(view(row, auth.principal.role)))
 }
