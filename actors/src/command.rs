@@ -5,6 +5,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::model::Kind;
+
 /// Where a command is in its life.
 ///
 /// `pending → running → success | failed | timeout`, and `pending → cancelled | expired`.
@@ -115,17 +117,6 @@ pub const AGENT_ACTIONS: &[&str] = &[
 /// Actions v2.1's master accepted but its agent rejects with `unknown action`.
 pub const UNSUPPORTED_ACTIONS: &[&str] = &["delete_pod", "exec", "drain"];
 
-/// Kinds whose objects have no namespace.
-const CLUSTER_SCOPED_KINDS: &[&str] = &[
-    "Node",
-    "Namespace",
-    "PersistentVolume",
-    "ClusterRole",
-    "ClusterRoleBinding",
-    "StorageClass",
-    "CustomResourceDefinition",
-];
-
 /// The `command` values the agent's `dynamic` action understands.
 const DYNAMIC_COMMANDS: &[&str] = &["get", "list", "describe", "get_events"];
 
@@ -169,11 +160,11 @@ impl CommandSpec {
         Ok(())
     }
 
-    fn kind_is(&mut self, want: &str) -> Result<(), InvalidCommand> {
+    fn kind_is(&mut self, want: Kind) -> Result<(), InvalidCommand> {
         if self.kind.is_empty() {
-            self.kind = want.to_owned();
+            self.kind = want.as_str().to_owned();
         }
-        if !self.kind.eq_ignore_ascii_case(want) {
+        if self.kind.parse() != Ok(want) {
             return Err(invalid(
                 "kind",
                 format!(
@@ -182,7 +173,7 @@ impl CommandSpec {
                 ),
             ));
         }
-        self.kind = want.to_owned();
+        self.kind = want.as_str().to_owned();
         Ok(())
     }
 
@@ -262,18 +253,18 @@ impl CommandSpec {
         }
         match action.as_str() {
             "scale" => {
-                self.kind_is("Deployment")?;
+                self.kind_is(Kind::Deployment)?;
                 self.require("namespace", &self.namespace)?;
                 self.require("name", &self.name)?;
                 self.int_param("replicas", true, 0, i64::from(i32::MAX))?;
             }
             "restart" => {
-                self.kind_is("Deployment")?;
+                self.kind_is(Kind::Deployment)?;
                 self.require("namespace", &self.namespace)?;
                 self.require("name", &self.name)?;
             }
             "update_image" => {
-                self.kind_is("Deployment")?;
+                self.kind_is(Kind::Deployment)?;
                 self.require("namespace", &self.namespace)?;
                 self.require("name", &self.name)?;
                 self.str_param("image", true)?;
@@ -282,21 +273,18 @@ impl CommandSpec {
             "delete" => {
                 self.require("kind", &self.kind)?;
                 self.require("name", &self.name)?;
-                if !CLUSTER_SCOPED_KINDS
-                    .iter()
-                    .any(|k| k.eq_ignore_ascii_case(&self.kind))
-                {
+                if !Kind::is_cluster_scoped_name(&self.kind) {
                     self.require("namespace", &self.namespace)?;
                 }
                 self.int_param("gracePeriodSeconds", false, 0, i64::MAX)?;
                 self.bool_param("force")?;
             }
             "cordon" | "uncordon" => {
-                self.kind_is("Node")?;
+                self.kind_is(Kind::Node)?;
                 self.require("name", &self.name)?;
             }
             "get_logs" => {
-                self.kind_is("Pod")?;
+                self.kind_is(Kind::Pod)?;
                 self.require("namespace", &self.namespace)?;
                 self.require("name", &self.name)?;
                 self.str_param("container", false)?;
@@ -307,12 +295,12 @@ impl CommandSpec {
                 self.bool_param("previous")?;
             }
             "get_configmap" => {
-                self.kind_is("ConfigMap")?;
+                self.kind_is(Kind::ConfigMap)?;
                 self.require("namespace", &self.namespace)?;
                 self.require("name", &self.name)?;
             }
             "get_secret" => {
-                self.kind_is("Secret")?;
+                self.kind_is(Kind::Secret)?;
                 self.require("namespace", &self.namespace)?;
                 self.require("name", &self.name)?;
             }
@@ -421,6 +409,25 @@ mod tests {
             .unwrap();
         assert_eq!(
             spec("delete", "Pod", "", "p", serde_json::json!({}))
+                .validate()
+                .unwrap_err()
+                .field,
+            "namespace"
+        );
+        // Cluster-scoped in Kubernetes, so no namespace; the validator used to demand one
+        // for PriorityClass, which the rule evaluator already knew to be cluster-scoped.
+        for kind in [
+            "PriorityClass",
+            "priorityclass",
+            "ClusterRole",
+            "persistentvolume",
+        ] {
+            spec("delete", kind, "", "x", serde_json::json!({}))
+                .validate()
+                .unwrap();
+        }
+        assert_eq!(
+            spec("delete", "Role", "", "x", serde_json::json!({}))
                 .validate()
                 .unwrap_err()
                 .field,

@@ -4,10 +4,8 @@
 use std::io::Read;
 
 use atlhyper_actors::model::{
-    parse_snapshot, ClusterSnapshot, Command, CommandResponse, CommandResultBody, ConfigMap,
-    CronJob, DaemonSet, Deployment, Event, GoTime, Ingress, Job, LimitRange, Namespace,
-    NetworkPolicy, Node, PersistentVolume, PersistentVolumeClaim, Pod, ReplicaSet, ResourceMeta,
-    ResourceQuota, Secret, Service, ServiceAccount, SloPushRequest, StatefulSet,
+    parse_snapshot, ClusterSnapshot, Command, CommandResponse, CommandResultBody, Deployment,
+    Event, GoTime, Job, Kind, Node, Pod, ResourceMeta, SloPushRequest, VisitItems,
 };
 use serde_json::Value;
 
@@ -239,45 +237,36 @@ fn snapshot_summary_matches_the_reference_rules() {
     }
 }
 
-/// Checks kind, identity and labels of one list through the generic trait.
-fn check_meta<T: ResourceMeta>(items: &[T], kind: &str, namespaced: bool) {
-    assert_eq!(T::kind_name(), kind);
-    for it in items {
-        assert!(!it.name().is_empty(), "{kind} without name");
-        assert_eq!(
-            !it.namespace().is_empty(),
-            namespaced,
-            "{kind} {}: namespace {:?}",
-            it.name(),
-            it.namespace()
-        );
-        let _ = (it.labels().len(), it.uid());
+/// Checks kind, identity and labels of one list through the generic trait: every object
+/// has a name, and a namespace exactly when [`Kind::is_namespaced`] says so.
+struct CheckMeta(Kind);
+
+impl VisitItems<'_> for CheckMeta {
+    type Output = ();
+    fn visit<T: ResourceMeta + serde::Serialize + 'static>(self, items: &[T]) {
+        let kind = self.0;
+        assert_eq!(T::kind(), kind);
+        assert!(!items.is_empty(), "fixture without {kind}");
+        for it in items {
+            assert!(!it.name().is_empty(), "{kind} without name");
+            assert_eq!(
+                !it.namespace().is_empty(),
+                kind.is_namespaced(),
+                "{kind} {}: namespace {:?}",
+                it.name(),
+                it.namespace()
+            );
+            let _ = (it.labels().len(), it.uid());
+        }
     }
 }
 
 #[test]
 fn resource_meta_on_every_snapshot_list() {
     let s = parse_snapshot(&fixture("small.json.gz")).unwrap();
-    check_meta::<Pod>(&s.pods, "Pod", true);
-    check_meta::<Deployment>(&s.deployments, "Deployment", true);
-    check_meta::<StatefulSet>(&s.statefulsets, "StatefulSet", true);
-    check_meta::<DaemonSet>(&s.daemonsets, "DaemonSet", true);
-    check_meta::<ReplicaSet>(&s.replicasets, "ReplicaSet", true);
-    check_meta::<Job>(&s.jobs, "Job", true);
-    check_meta::<CronJob>(&s.cronjobs, "CronJob", true);
-    check_meta::<Service>(&s.services, "Service", true);
-    check_meta::<Ingress>(&s.ingresses, "Ingress", true);
-    check_meta::<Namespace>(&s.namespaces, "Namespace", false);
-    check_meta::<ConfigMap>(&s.configmaps, "ConfigMap", true);
-    check_meta::<Secret>(&s.secrets, "Secret", true);
-    check_meta::<ResourceQuota>(&s.resource_quotas, "ResourceQuota", true);
-    check_meta::<LimitRange>(&s.limit_ranges, "LimitRange", true);
-    check_meta::<NetworkPolicy>(&s.network_policies, "NetworkPolicy", true);
-    check_meta::<ServiceAccount>(&s.service_accounts, "ServiceAccount", true);
-    check_meta::<PersistentVolume>(&s.pvs, "PersistentVolume", false);
-    check_meta::<PersistentVolumeClaim>(&s.pvcs, "PersistentVolumeClaim", true);
-    check_meta::<Node>(&s.nodes, "Node", false);
-    check_meta::<Event>(&s.events, "Event", true);
+    for kind in Kind::ALL {
+        kind.visit(&s, CheckMeta(kind));
+    }
     assert!(s
         .pods
         .iter()

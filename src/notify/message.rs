@@ -2,6 +2,7 @@
 //! as JSON, and every channel renders it in its own format at send time, so a message
 //! queued before a restart is sent exactly as it was decided.
 
+use atlhyper_actors::model::Kind;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -90,23 +91,31 @@ impl ResourceId {
     }
 
     /// The dashboard API path that shows this resource, ready to be appended to the
-    /// operator's base URL; `None` for kinds the API has no page for.
+    /// operator's base URL; `None` for the kinds alerts do not link to (storage, config,
+    /// policy, events) and for unknown kinds.
     pub fn link(&self, cluster_id: &str) -> Option<String> {
-        let plural = match self.kind.as_str() {
+        let kind = match self.kind.as_str() {
             "Cluster" => return Some(format!("/api/v2/clusters/{cluster_id}/status")),
             "Command" => return Some(format!("/api/v2/commands/{}", self.name)),
-            "Pod" => "pods",
-            "Deployment" => "deployments",
-            "StatefulSet" => "statefulsets",
-            "DaemonSet" => "daemonsets",
-            "ReplicaSet" => "replicasets",
-            "Job" => "jobs",
-            "CronJob" => "cronjobs",
-            "Service" => "services",
-            "Ingress" => "ingresses",
-            "Node" => "nodes",
-            _ => return None,
+            k => Kind::from_kind_name(k)?,
         };
+        let linked = matches!(
+            kind,
+            Kind::Pod
+                | Kind::Deployment
+                | Kind::StatefulSet
+                | Kind::DaemonSet
+                | Kind::ReplicaSet
+                | Kind::Job
+                | Kind::CronJob
+                | Kind::Service
+                | Kind::Ingress
+                | Kind::Node
+        );
+        if !linked {
+            return None;
+        }
+        let plural = kind.plural();
         Some(if self.namespace.is_empty() {
             format!(
                 "/api/v2/clusters/{cluster_id}/resources/{plural}/{}",
@@ -200,5 +209,42 @@ pub fn severity_emoji(s: Severity, kind: MessageKind) -> &'static str {
         (_, Severity::Critical) => "🔴",
         (_, Severity::Warning) => "🟡",
         (_, Severity::Info) => "🟢",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(kind: &str, namespace: &str, name: &str) -> ResourceId {
+        ResourceId {
+            kind: kind.into(),
+            namespace: namespace.into(),
+            name: name.into(),
+        }
+    }
+
+    #[test]
+    fn links_use_the_api_plural_of_the_kind() {
+        let link = |r: ResourceId| r.link("c1");
+        assert_eq!(
+            link(id("Pod", "shop", "web-1")).as_deref(),
+            Some("/api/v2/clusters/c1/resources/pods/shop/web-1")
+        );
+        assert_eq!(
+            link(id("Node", "", "n1")).as_deref(),
+            Some("/api/v2/clusters/c1/resources/nodes/n1")
+        );
+        assert_eq!(
+            link(id("Cluster", "", "c1")).as_deref(),
+            Some("/api/v2/clusters/c1/status")
+        );
+        assert_eq!(
+            link(id("Command", "", "42")).as_deref(),
+            Some("/api/v2/commands/42")
+        );
+        for unlinked in ["PersistentVolume", "Secret", "Event", "pod", "Widget"] {
+            assert_eq!(link(id(unlinked, "", "x")), None, "{unlinked}");
+        }
     }
 }

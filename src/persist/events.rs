@@ -23,7 +23,7 @@ use tokio::sync::oneshot;
 
 use atlhyper_actors::bus::Subscription;
 use atlhyper_actors::messages::{Bus, SnapshotReceived};
-use atlhyper_actors::model::{ClusterSnapshot, Event, ResourceMeta, Text};
+use atlhyper_actors::model::{ClusterSnapshot, Event, Kind, ResourceMeta, Text, VisitItems};
 
 use crate::config::Settings;
 use crate::db::events::{NewEvent, NewResourceSnapshot};
@@ -148,43 +148,51 @@ fn new_event(cluster: &str, e: &Event, (count, last): Mark, now: NaiveDateTime) 
 
 /// The involved object of `e`, found by kind, namespace and name in `snap`, as JSON.
 fn involved_object(snap: &ClusterSnapshot, e: &Event) -> Option<NewResourceSnapshot> {
-    fn find<T: ResourceMeta + serde::Serialize>(
-        items: &[T],
-        e: &Event,
-    ) -> Option<NewResourceSnapshot> {
-        let io = &e.involved_object;
-        let r = items
-            .iter()
-            .find(|r| r.name() == io.name && r.namespace() == io.namespace)?;
-        Some(NewResourceSnapshot {
-            event_uid: e.uid.to_string(),
-            resource_kind: io.kind.to_string(),
-            resource_name: io.name.to_string(),
-            resource_namespace: io.namespace.to_string(),
-            resource_uid: if io.uid.is_empty() {
-                r.uid().to_owned()
-            } else {
-                io.uid.to_string()
-            },
-            snapshot_data: serde_json::to_string(r).ok()?,
-        })
+    struct CopyOf<'e>(&'e Event);
+    impl VisitItems<'_> for CopyOf<'_> {
+        type Output = Option<NewResourceSnapshot>;
+        fn visit<T: ResourceMeta + serde::Serialize + 'static>(
+            self,
+            items: &[T],
+        ) -> Option<NewResourceSnapshot> {
+            let e = self.0;
+            let io = &e.involved_object;
+            let r = items
+                .iter()
+                .find(|r| r.name() == io.name && r.namespace() == io.namespace)?;
+            Some(NewResourceSnapshot {
+                event_uid: e.uid.to_string(),
+                resource_kind: io.kind.to_string(),
+                resource_name: io.name.to_string(),
+                resource_namespace: io.namespace.to_string(),
+                resource_uid: if io.uid.is_empty() {
+                    r.uid().to_owned()
+                } else {
+                    io.uid.to_string()
+                },
+                snapshot_data: serde_json::to_string(r).ok()?,
+            })
+        }
     }
-    match e.involved_object.kind.as_str() {
-        "Pod" => find(&snap.pods, e),
-        "Deployment" => find(&snap.deployments, e),
-        "StatefulSet" => find(&snap.statefulsets, e),
-        "DaemonSet" => find(&snap.daemonsets, e),
-        "ReplicaSet" => find(&snap.replicasets, e),
-        "Job" => find(&snap.jobs, e),
-        "CronJob" => find(&snap.cronjobs, e),
-        "Service" => find(&snap.services, e),
-        "Ingress" => find(&snap.ingresses, e),
-        "Node" => find(&snap.nodes, e),
-        "PersistentVolumeClaim" => find(&snap.pvcs, e),
-        "PersistentVolume" => find(&snap.pvs, e),
-        // Secrets and anything else: no copy.
-        _ => None,
-    }
+    let kind = Kind::from_kind_name(&e.involved_object.kind)?;
+    // Workloads, services, nodes and volumes get a copy; Secrets never, nor config,
+    // policy, namespaces or events.
+    let copied = matches!(
+        kind,
+        Kind::Pod
+            | Kind::Deployment
+            | Kind::StatefulSet
+            | Kind::DaemonSet
+            | Kind::ReplicaSet
+            | Kind::Job
+            | Kind::CronJob
+            | Kind::Service
+            | Kind::Ingress
+            | Kind::Node
+            | Kind::PersistentVolumeClaim
+            | Kind::PersistentVolume
+    );
+    copied.then(|| kind.visit(snap, CopyOf(e))).flatten()
 }
 
 /// Replies once everything received so far is committed.

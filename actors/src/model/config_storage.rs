@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::meta::{common_meta_struct, summary_meta};
 use super::serde_util::{null_default, null_vec};
-use super::{empty_labels, ResourceMeta, StrMap, Text};
+use super::{empty_labels, Kind, ResourceMeta, StrMap, Text};
 
 /// One Namespace (no CommonMeta).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -115,7 +115,7 @@ pub struct NamespaceResources {
 
 common_meta_struct! {
     /// One ConfigMap (CommonMeta keys inline; values are never sent).
-    pub struct ConfigMap: "ConfigMap" {
+    pub struct ConfigMap: Kind::ConfigMap {
         /// Data keys.
         #[serde(
             default,
@@ -128,7 +128,7 @@ common_meta_struct! {
 
 common_meta_struct! {
     /// One Secret (CommonMeta keys inline; values are never sent).
-    pub struct Secret: "Secret" {
+    pub struct Secret: Kind::Secret {
         /// Secret type.
         #[serde(rename = "type")]
         pub type_: Text,
@@ -288,7 +288,7 @@ pub struct ServiceAccount {
 
 common_meta_struct! {
     /// One PersistentVolume (CommonMeta keys inline).
-    pub struct PersistentVolume: "PersistentVolume" {
+    pub struct PersistentVolume: Kind::PersistentVolume {
         /// Capacity.
         pub capacity: Text,
         /// Phase.
@@ -311,7 +311,7 @@ common_meta_struct! {
 
 common_meta_struct! {
     /// One PersistentVolumeClaim (CommonMeta keys inline).
-    pub struct PersistentVolumeClaim: "PersistentVolumeClaim" {
+    pub struct PersistentVolumeClaim: Kind::PersistentVolumeClaim {
         /// Phase.
         pub phase: Text,
         /// Bound volume.
@@ -335,13 +335,13 @@ common_meta_struct! {
     }
 }
 
-summary_meta!(Namespace, "Namespace", cluster_scoped);
+summary_meta!(Namespace, Kind::Namespace, cluster_scoped);
 
 /// Implements [`ResourceMeta`] for the flat types that have `name` and `namespace` but no labels.
 macro_rules! unlabelled_meta {
-    ($ty:ty, $kind:literal) => {
+    ($ty:ty, $kind:path) => {
         impl ResourceMeta for $ty {
-            fn kind_name() -> &'static str {
+            fn kind() -> Kind {
                 $kind
             }
             fn namespace(&self) -> &str {
@@ -357,10 +357,10 @@ macro_rules! unlabelled_meta {
     };
 }
 
-unlabelled_meta!(ResourceQuota, "ResourceQuota");
-unlabelled_meta!(LimitRange, "LimitRange");
-unlabelled_meta!(NetworkPolicy, "NetworkPolicy");
-unlabelled_meta!(ServiceAccount, "ServiceAccount");
+unlabelled_meta!(ResourceQuota, Kind::ResourceQuota);
+unlabelled_meta!(LimitRange, Kind::LimitRange);
+unlabelled_meta!(NetworkPolicy, Kind::NetworkPolicy);
+unlabelled_meta!(ServiceAccount, Kind::ServiceAccount);
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]

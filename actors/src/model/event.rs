@@ -4,11 +4,11 @@
 
 use super::meta::common_meta_struct;
 use super::serde_util::null_default;
-use super::{GoTime, ResourceRef, Text};
+use super::{GoTime, Kind, ResourceRef, Text};
 
 common_meta_struct! {
     /// One Kubernetes event (CommonMeta keys inline).
-    pub struct Event: "Event" {
+    pub struct Event: Kind::Event {
         /// Normal or Warning.
         #[serde(rename = "type")]
         pub type_: Text,

@@ -10,12 +10,12 @@
 /// The macro writes `#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]` and
 /// `#[serde(default)]` itself (no `rename_all`: the `CommonMeta` keys are snake_case); the attributes given
 /// (the doc comment) are kept, as are the own fields with their attributes and docs, in order.
-/// The string after the name is the Kubernetes kind returned by `kind_name()`.
+/// The path after the name is the [`Kind`](super::Kind) returned by `kind()`.
 ///
 /// ```text
 /// common_meta_struct! {
 ///     /// One Job (CommonMeta keys inline).
-///     pub struct Job: "Job" {
+///     pub struct Job: Kind::Job {
 ///         /// Active pods.
 ///         pub active: i32,
 ///     }
@@ -24,7 +24,7 @@
 macro_rules! common_meta_struct {
     (
         $(#[$attr:meta])*
-        pub struct $name:ident: $kind:literal {
+        pub struct $name:ident: $kind:path {
             $(
                 $(#[$field_attr:meta])*
                 pub $field:ident: $ty:ty
@@ -69,7 +69,7 @@ macro_rules! common_meta_struct {
         }
 
         impl $crate::model::ResourceMeta for $name {
-            fn kind_name() -> &'static str {
+            fn kind() -> $crate::model::Kind {
                 $kind
             }
             fn namespace(&self) -> &str {
@@ -91,8 +91,10 @@ macro_rules! common_meta_struct {
 /// Implements [`ResourceMeta`](super::ResourceMeta) for a type whose name (and namespace) live in its
 /// `summary` and whose labels are its top-level `labels`.
 ///
-/// `summary_meta!(Service, "Service")` reads `summary.namespace`; `summary_meta!(Node, "Node", cluster_scoped)`
-/// is for a cluster-scoped type and returns `""` as the namespace. `uid()` keeps the trait default (`""`).
+/// `summary_meta!(Service, Kind::Service)` reads `summary.namespace`; `summary_meta!(Node, Kind::Node,
+/// cluster_scoped)` is for a cluster-scoped type (its summary has no namespace) and returns `""` as the
+/// namespace. Either form fails to compile when it disagrees with [`Kind::is_namespaced`](super::Kind).
+/// `uid()` keeps the trait default (`""`).
 macro_rules! summary_meta {
     (@namespace $this:ident) => {
         &$this.summary.namespace
@@ -100,9 +102,16 @@ macro_rules! summary_meta {
     (@namespace $this:ident, cluster_scoped) => {
         ""
     };
-    ($ty:ty, $kind:literal $(, $cluster_scoped:ident)?) => {
+    (@check $kind:path) => {
+        const _: () = assert!($kind.is_namespaced(), "a namespaced kind reads summary.namespace");
+    };
+    (@check $kind:path, cluster_scoped) => {
+        const _: () = assert!(!$kind.is_namespaced(), "cluster_scoped on a namespaced kind");
+    };
+    ($ty:ty, $kind:path $(, $cluster_scoped:ident)?) => {
+        $crate::model::meta::summary_meta!(@check $kind $(, $cluster_scoped)?);
         impl $crate::model::ResourceMeta for $ty {
-            fn kind_name() -> &'static str {
+            fn kind() -> $crate::model::Kind {
                 $kind
             }
             fn namespace(&self) -> &str {

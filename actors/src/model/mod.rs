@@ -10,6 +10,7 @@ mod command;
 mod common;
 mod config_storage;
 mod event;
+mod kind;
 mod meta;
 mod metrics;
 mod network;
@@ -30,6 +31,7 @@ pub use command::*;
 pub use common::*;
 pub use config_storage::*;
 pub use event::*;
+pub use kind::{Kind, UnknownKind, VisitItems};
 pub use metrics::*;
 pub use network::*;
 pub use node::*;
@@ -47,10 +49,17 @@ static EMPTY: std::sync::LazyLock<StrMap> = std::sync::LazyLock::new(StrMap::new
 
 /// Identity of an element of one of the [`ClusterSnapshot`] lists.
 pub trait ResourceMeta {
-    /// Kubernetes kind of the type, e.g. `"Pod"`.
-    fn kind_name() -> &'static str
+    /// The [`Kind`] of the type, e.g. [`Kind::Pod`].
+    fn kind() -> Kind
     where
         Self: Sized;
+    /// Kubernetes kind name of the type, e.g. `"Pod"`.
+    fn kind_name() -> &'static str
+    where
+        Self: Sized,
+    {
+        Self::kind().as_str()
+    }
     /// Namespace, `""` for cluster-scoped objects.
     fn namespace(&self) -> &str;
     /// Object name.

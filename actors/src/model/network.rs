@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::meta::summary_meta;
 use super::serde_util::{is_false, is_zero_i32, is_zero_i64, null_default, null_vec};
-use super::{GoTime, StrMap, Text};
+use super::{GoTime, Kind, StrMap, Text};
 
 /// One Service.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -498,8 +498,8 @@ pub struct IngressStatus {
     pub load_balancer: Vec<Text>,
 }
 
-summary_meta!(Service, "Service");
-summary_meta!(Ingress, "Ingress");
+summary_meta!(Service, Kind::Service);
+summary_meta!(Ingress, Kind::Ingress);
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]

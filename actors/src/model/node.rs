@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::meta::summary_meta;
 use super::serde_util::{is_false, is_zero_f64, null_default, null_vec};
-use super::{GoTime, StrMap, Text};
+use super::{GoTime, Kind, StrMap, Text};
 
 /// One cluster node.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -298,7 +298,7 @@ pub struct PressureFlags {
     pub network_unavailable: bool,
 }
 
-summary_meta!(Node, "Node", cluster_scoped);
+summary_meta!(Node, Kind::Node, cluster_scoped);
 
 impl Node {
     /// True when the node's Ready condition is `"True"` (the summary rule of §2.2).

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::serde_util::{is_false, null_default, null_vec};
 use super::{
-    Affinity, ContainerPort, EnvVar, GoTime, Probe, ResourceMeta, StrMap, Text, Toleration,
+    Affinity, ContainerPort, EnvVar, GoTime, Kind, Probe, ResourceMeta, StrMap, Text, Toleration,
     VolumeMount, VolumeSpec,
 };
 
@@ -320,8 +320,8 @@ impl Pod {
 }
 
 impl ResourceMeta for Pod {
-    fn kind_name() -> &'static str {
-        "Pod"
+    fn kind() -> Kind {
+        Kind::Pod
     }
     fn namespace(&self) -> &str {
         Pod::namespace(self)

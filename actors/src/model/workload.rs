@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::meta::{common_meta_struct, summary_meta};
 use super::serde_util::{is_false, is_zero_i32, is_zero_i64, null_default, null_vec};
-use super::{GoTime, LabelSelector, PodTemplate, StrMap, Text};
+use super::{GoTime, Kind, LabelSelector, PodTemplate, StrMap, Text};
 
 /// One Deployment.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -586,7 +586,7 @@ pub struct DaemonSetStatus {
 
 common_meta_struct! {
     /// One ReplicaSet (CommonMeta keys inline).
-    pub struct ReplicaSet: "ReplicaSet" {
+    pub struct ReplicaSet: Kind::ReplicaSet {
         /// Desired replicas.
         pub replicas: i32,
         /// Ready replicas.
@@ -605,7 +605,7 @@ common_meta_struct! {
 
 common_meta_struct! {
     /// One Job (CommonMeta keys inline).
-    pub struct Job: "Job" {
+    pub struct Job: Kind::Job {
         /// Active pods.
         pub active: i32,
         /// Succeeded pods.
@@ -625,7 +625,7 @@ common_meta_struct! {
 
 common_meta_struct! {
     /// One CronJob (CommonMeta keys inline).
-    pub struct CronJob: "CronJob" {
+    pub struct CronJob: Kind::CronJob {
         /// Cron schedule.
         pub schedule: Text,
         /// Suspended.
@@ -641,9 +641,9 @@ common_meta_struct! {
     }
 }
 
-summary_meta!(Deployment, "Deployment");
-summary_meta!(StatefulSet, "StatefulSet");
-summary_meta!(DaemonSet, "DaemonSet");
+summary_meta!(Deployment, Kind::Deployment);
+summary_meta!(StatefulSet, Kind::StatefulSet);
+summary_meta!(DaemonSet, Kind::DaemonSet);
 
 impl Deployment {
     /// Healthy per §2.2: `ready == replicas` and `replicas > 0` (from the summary).

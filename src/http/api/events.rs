@@ -3,7 +3,7 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use atlhyper_actors::model::ClusterSnapshot;
+use atlhyper_actors::model::{ClusterSnapshot, Kind};
 
 use super::clusters::latest;
 use crate::auth::extract::Viewer;
@@ -114,21 +114,23 @@ pub async fn related_events(
     let cluster_id = path.into_inner();
     let addr = state.cluster(&cluster_id, false).await?;
     let mut filter = EventFilter::default();
-    if kind.eq_ignore_ascii_case("Deployment") {
-        let snap = latest(&addr).await?;
-        filter.any_of = Some(deployment_family(
-            snap.as_ref().map(|l| &*l.snapshot),
-            &ns,
-            &name,
-        ));
-    } else if kind.eq_ignore_ascii_case("Node") {
-        filter.node = Some(name);
-    } else {
-        filter.any_of = Some(vec![Involved {
-            kind: kind.to_owned(),
-            namespace: ns,
-            names: vec![name],
-        }]);
+    match kind.parse() {
+        Ok(Kind::Deployment) => {
+            let snap = latest(&addr).await?;
+            filter.any_of = Some(deployment_family(
+                snap.as_ref().map(|l| &*l.snapshot),
+                &ns,
+                &name,
+            ));
+        }
+        Ok(Kind::Node) => filter.node = Some(name),
+        _ => {
+            filter.any_of = Some(vec![Involved {
+                kind: kind.to_owned(),
+                namespace: ns,
+                names: vec![name],
+            }]);
+        }
     }
     page_of(&state, cluster_id, filter, page).await
 }

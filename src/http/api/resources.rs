@@ -3,7 +3,7 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
 
-use atlhyper_actors::model::{ClusterSnapshot, ResourceMeta};
+use atlhyper_actors::model::{ClusterSnapshot, Kind, ResourceMeta, VisitItems};
 
 use super::clusters::latest;
 use crate::auth::extract::{Operator, Viewer};
@@ -11,88 +11,15 @@ use crate::error::ApiError;
 use crate::http::{ListReply, Page, QueryParams};
 use crate::state::AppState;
 
-/// The kinds a snapshot carries, with their URL names and whether they are namespaced.
-const KINDS: &[(&str, Kind, bool)] = &[
-    ("pods", Kind::Pods, true),
-    ("deployments", Kind::Deployments, true),
-    ("statefulsets", Kind::StatefulSets, true),
-    ("daemonsets", Kind::DaemonSets, true),
-    ("replicasets", Kind::ReplicaSets, true),
-    ("jobs", Kind::Jobs, true),
-    ("cronjobs", Kind::CronJobs, true),
-    ("services", Kind::Services, true),
-    ("ingresses", Kind::Ingresses, true),
-    ("namespaces", Kind::Namespaces, false),
-    ("configmaps", Kind::ConfigMaps, true),
-    ("secrets", Kind::Secrets, true),
-    ("resourcequotas", Kind::ResourceQuotas, true),
-    ("limitranges", Kind::LimitRanges, true),
-    ("networkpolicies", Kind::NetworkPolicies, true),
-    ("serviceaccounts", Kind::ServiceAccounts, true),
-    ("pvs", Kind::Pvs, false),
-    ("pvcs", Kind::Pvcs, true),
-    ("nodes", Kind::Nodes, false),
-    ("events", Kind::Events, true),
-];
-
-/// A resource kind of the snapshot.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    #[allow(missing_docs, reason = "names say it")]
-    Pods,
-    #[allow(missing_docs, reason = "names say it")]
-    Deployments,
-    #[allow(missing_docs, reason = "names say it")]
-    StatefulSets,
-    #[allow(missing_docs, reason = "names say it")]
-    DaemonSets,
-    #[allow(missing_docs, reason = "names say it")]
-    ReplicaSets,
-    #[allow(missing_docs, reason = "names say it")]
-    Jobs,
-    #[allow(missing_docs, reason = "names say it")]
-    CronJobs,
-    #[allow(missing_docs, reason = "names say it")]
-    Services,
-    #[allow(missing_docs, reason = "names say it")]
-    Ingresses,
-    #[allow(missing_docs, reason = "names say it")]
-    Namespaces,
-    #[allow(missing_docs, reason = "names say it")]
-    ConfigMaps,
-    #[allow(missing_docs, reason = "names say it")]
-    Secrets,
-    #[allow(missing_docs, reason = "names say it")]
-    ResourceQuotas,
-    #[allow(missing_docs, reason = "names say it")]
-    LimitRanges,
-    #[allow(missing_docs, reason = "names say it")]
-    NetworkPolicies,
-    #[allow(missing_docs, reason = "names say it")]
-    ServiceAccounts,
-    #[allow(missing_docs, reason = "names say it")]
-    Pvs,
-    #[allow(missing_docs, reason = "names say it")]
-    Pvcs,
-    #[allow(missing_docs, reason = "names say it")]
-    Nodes,
-    #[allow(missing_docs, reason = "names say it")]
-    Events,
-}
-
-/// Parses a `{kind}` path segment; `400` for an unknown kind.
-pub fn parse_kind(s: &str) -> Result<(Kind, bool), ApiError> {
-    KINDS
-        .iter()
-        .find(|(n, _, _)| *n == s)
-        .map(|(_, k, ns)| (*k, *ns))
-        .ok_or_else(|| {
-            let names: Vec<&str> = KINDS.iter().map(|(n, _, _)| *n).collect();
-            ApiError::bad_request(
-                "unknown_kind",
-                format!("unknown kind {s:?}; one of: {}", names.join(" ")),
-            )
-        })
+/// Parses a `{kind}` path segment (its [`Kind::plural`]); `400` for an unknown kind.
+pub fn parse_kind(s: &str) -> Result<Kind, ApiError> {
+    Kind::from_plural(s).ok_or_else(|| {
+        let names: Vec<&str> = Kind::ALL.iter().map(|k| k.plural()).collect();
+        ApiError::bad_request(
+            "unknown_kind",
+            format!("unknown kind {s:?}; one of: {}", names.join(" ")),
+        )
+    })
 }
 
 #[derive(Debug)]
@@ -159,10 +86,10 @@ impl Filter {
                 .into_iter()
                 .map(LabelSel::parse)
                 .collect::<Result<_, _>>()?,
-            node: only("node", kind == Kind::Pods, "pods")?,
-            phase: only("phase", kind == Kind::Pods, "pods")?,
-            event_type: only("type", kind == Kind::Events, "events")?,
-            reason: only("reason", kind == Kind::Events, "events")?,
+            node: only("node", kind == Kind::Pod, "pods")?,
+            phase: only("phase", kind == Kind::Pod, "pods")?,
+            event_type: only("type", kind == Kind::Event, "events")?,
+            reason: only("reason", kind == Kind::Event, "events")?,
         })
     }
 
@@ -189,36 +116,9 @@ fn page_of<T: ResourceMeta + Serialize>(
     HttpResponse::Ok().json(ListReply::paged(hits, page))
 }
 
-macro_rules! each_kind {
-    ($snap:expr, $kind:expr, $f:ident, $on:ident) => {
-        match $kind {
-            Kind::Pods => $f(&$snap.pods, $on),
-            Kind::Deployments => $f(&$snap.deployments, $on),
-            Kind::StatefulSets => $f(&$snap.statefulsets, $on),
-            Kind::DaemonSets => $f(&$snap.daemonsets, $on),
-            Kind::ReplicaSets => $f(&$snap.replicasets, $on),
-            Kind::Jobs => $f(&$snap.jobs, $on),
-            Kind::CronJobs => $f(&$snap.cronjobs, $on),
-            Kind::Services => $f(&$snap.services, $on),
-            Kind::Ingresses => $f(&$snap.ingresses, $on),
-            Kind::Namespaces => $f(&$snap.namespaces, $on),
-            Kind::ConfigMaps => $f(&$snap.configmaps, $on),
-            Kind::Secrets => $f(&$snap.secrets, $on),
-            Kind::ResourceQuotas => $f(&$snap.resource_quotas, $on),
-            Kind::LimitRanges => $f(&$snap.limit_ranges, $on),
-            Kind::NetworkPolicies => $f(&$snap.network_policies, $on),
-            Kind::ServiceAccounts => $f(&$snap.service_accounts, $on),
-            Kind::Pvs => $f(&$snap.pvs, $on),
-            Kind::Pvcs => $f(&$snap.pvcs, $on),
-            Kind::Nodes => $f(&$snap.nodes, $on),
-            Kind::Events => $f(&$snap.events, $on),
-        }
-    };
-}
-
 fn list(snap: &ClusterSnapshot, kind: Kind, f: &Filter, page: Page) -> HttpResponse {
     match kind {
-        Kind::Pods => page_of(
+        Kind::Pod => page_of(
             &snap.pods,
             f,
             |p| {
@@ -227,18 +127,21 @@ fn list(snap: &ClusterSnapshot, kind: Kind, f: &Filter, page: Page) -> HttpRespo
             },
             page,
         ),
-        Kind::Events => page_of(
+        Kind::Event => page_of(
             &snap.events,
             f,
             |e| eq_ci(f.event_type.as_deref(), &e.type_) && eq_ci(f.reason.as_deref(), &e.reason),
             page,
         ),
         _ => {
-            fn plain<T: ResourceMeta + Serialize>(items: &[T], a: (&Filter, Page)) -> HttpResponse {
-                page_of(items, a.0, |_| true, a.1)
+            struct Plain<'f>(&'f Filter, Page);
+            impl VisitItems<'_> for Plain<'_> {
+                type Output = HttpResponse;
+                fn visit<T: ResourceMeta + Serialize + 'static>(self, items: &[T]) -> HttpResponse {
+                    page_of(items, self.0, |_| true, self.1)
+                }
             }
-            let args = (f, page);
-            each_kind!(snap, kind, plain, args)
+            kind.visit(snap, Plain(f, page))
         }
     }
 }
@@ -249,19 +152,22 @@ fn find_one(
     namespace: &str,
     name: &str,
 ) -> Option<HttpResponse> {
-    fn one<T: ResourceMeta + Serialize>(items: &[T], key: (&str, &str)) -> Option<HttpResponse> {
-        items
-            .iter()
-            .find(|r| r.namespace() == key.0 && r.name() == key.1)
-            .map(|r| HttpResponse::Ok().json(r))
+    struct One<'k>(&'k str, &'k str);
+    impl VisitItems<'_> for One<'_> {
+        type Output = Option<HttpResponse>;
+        fn visit<T: ResourceMeta + Serialize + 'static>(self, items: &[T]) -> Self::Output {
+            items
+                .iter()
+                .find(|r| r.namespace() == self.0 && r.name() == self.1)
+                .map(|r| HttpResponse::Ok().json(r))
+        }
     }
-    let key = (namespace, name);
-    each_kind!(snap, kind, one, key)
+    kind.visit(snap, One(namespace, name))
 }
 
 /// Secrets have routes of their own (operator); the generic routes do not serve them.
 fn not_secrets(kind: Kind) -> Result<(), ApiError> {
-    if kind == Kind::Secrets {
+    if kind == Kind::Secret {
         return Err(ApiError::not_found(
             "unknown_path",
             "secrets are served by /resources/secrets",
@@ -294,7 +200,7 @@ pub async fn list_resources(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let (cluster_id, kind) = path.into_inner();
-    let (kind, _) = parse_kind(&kind)?;
+    let kind = parse_kind(&kind)?;
     not_secrets(kind)?;
     list_kind(&req, &state, &cluster_id, kind).await
 }
@@ -307,7 +213,7 @@ pub async fn list_secrets(
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    list_kind(&req, &state, &path, Kind::Secrets).await
+    list_kind(&req, &state, &path, Kind::Secret).await
 }
 
 /// `GET /api/v2/clusters/{id}/resources/secrets/{namespace}/{name}` (operator).
@@ -317,7 +223,7 @@ pub async fn get_secret(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let (cluster_id, ns, name) = path.into_inner();
-    get_object(&state, &cluster_id, Kind::Secrets, &ns, &name).await
+    get_object(&state, &cluster_id, Kind::Secret, &ns, &name).await
 }
 
 async fn get_object(
@@ -347,9 +253,9 @@ pub async fn get_namespaced(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let (cluster_id, kind, ns, name) = path.into_inner();
-    let (kind_v, namespaced) = parse_kind(&kind)?;
+    let kind_v = parse_kind(&kind)?;
     not_secrets(kind_v)?;
-    if !namespaced {
+    if !kind_v.is_namespaced() {
         return Err(ApiError::bad_request(
             "cluster_scoped_kind",
             format!("{kind} are cluster-scoped: use /resources/{kind}/{{name}}"),
@@ -365,13 +271,42 @@ pub async fn get_cluster_scoped(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let (cluster_id, kind, name) = path.into_inner();
-    let (kind_v, namespaced) = parse_kind(&kind)?;
+    let kind_v = parse_kind(&kind)?;
     not_secrets(kind_v)?;
-    if namespaced {
+    if kind_v.is_namespaced() {
         return Err(ApiError::bad_request(
             "namespaced_kind",
             format!("{kind} are namespaced: use /resources/{kind}/{{namespace}}/{{name}}"),
         ));
     }
     get_object(&state, &cluster_id, kind_v, "", &name).await
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+    use super::*;
+
+    /// The `{kind}` segments, their order in the error and the error code are the API's.
+    #[test]
+    fn kind_path_segments_are_unchanged() {
+        let plurals = "pods deployments statefulsets daemonsets replicasets jobs cronjobs \
+                       services ingresses namespaces configmaps secrets resourcequotas \
+                       limitranges networkpolicies serviceaccounts pvs pvcs nodes events";
+        for p in plurals.split(' ') {
+            assert_eq!(parse_kind(p).unwrap().plural(), p);
+        }
+        let cluster_scoped: Vec<&str> = plurals
+            .split(' ')
+            .filter(|p| !parse_kind(p).unwrap().is_namespaced())
+            .collect();
+        assert_eq!(cluster_scoped, ["namespaces", "pvs", "nodes"]);
+        let err = parse_kind("widgets").unwrap_err();
+        assert_eq!(err.code(), "unknown_kind");
+        assert_eq!(
+            err.message(),
+            format!("unknown kind \"widgets\"; one of: {plurals}")
+        );
+        assert_eq!(parse_kind("Pods").unwrap_err().code(), "unknown_kind");
+    }
 }

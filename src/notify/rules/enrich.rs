@@ -7,7 +7,7 @@ use std::cell::OnceCell;
 use std::collections::HashMap;
 
 use atlhyper_actors::model::{
-    ClusterSnapshot, Deployment, Node, Pod, ReplicaSet, ResourceMeta, StrMap,
+    ClusterSnapshot, Deployment, Kind, Node, Pod, ReplicaSet, ResourceMeta, StrMap,
 };
 
 use crate::notify::message::ResourceId;
@@ -39,13 +39,6 @@ fn index<T: ResourceMeta>(items: &[T]) -> HashMap<Key<'_>, &T> {
         map.entry((item.namespace(), item.name())).or_insert(item);
     }
     map
-}
-
-/// The first item of a list with this namespace and name (for kinds seldom looked up).
-fn find<'a, T: ResourceMeta>(items: &'a [T], ns: &str, name: &str) -> Option<&'a T> {
-    items
-        .iter()
-        .find(|i| i.name() == name && i.namespace() == ns)
 }
 
 impl<'a> Lookup<'a> {
@@ -89,35 +82,44 @@ impl<'a> Lookup<'a> {
         map.get(name).copied()
     }
 
-    /// The labels of a resource of the snapshot, by kind; `None` when it is not there.
+    /// The labels of a resource of the snapshot, by kind; `None` when it is not there, or
+    /// its kind is one label scopes do not look at.
     pub(super) fn labels_of(&self, r: &ResourceId) -> Option<&'a StrMap> {
-        let (ns, name) = (r.namespace.as_str(), r.name.as_str());
-        let s = self.snap;
-        match r.kind.as_str() {
-            "Pod" => self.pod(ns, name).map(|p| &p.labels),
-            "Deployment" => self.deployment(ns, name).map(|d| &d.labels),
-            "ReplicaSet" => self.replicaset(ns, name).map(|x| &x.labels),
-            "Node" => self.node(name).map(|n| &n.labels),
-            "StatefulSet" => find(&s.statefulsets, ns, name).map(ResourceMeta::labels),
-            "DaemonSet" => find(&s.daemonsets, ns, name).map(ResourceMeta::labels),
-            "Job" => find(&s.jobs, ns, name).map(ResourceMeta::labels),
-            "CronJob" => find(&s.cronjobs, ns, name).map(ResourceMeta::labels),
-            "Service" => find(&s.services, ns, name).map(ResourceMeta::labels),
-            "Ingress" => find(&s.ingresses, ns, name).map(ResourceMeta::labels),
-            "PersistentVolumeClaim" => find(&s.pvcs, ns, name).map(ResourceMeta::labels),
-            "Namespace" => find(&s.namespaces, "", name).map(ResourceMeta::labels),
-            _ => None,
+        let kind = Kind::from_kind_name(&r.kind)?;
+        // A cluster-scoped object is found without a namespace, whatever the id carries.
+        let ns = if kind.is_namespaced() {
+            r.namespace.as_str()
+        } else {
+            ""
+        };
+        let name = r.name.as_str();
+        match kind {
+            // The kinds most alerts are about: through the indexes.
+            Kind::Pod => self.pod(ns, name).map(|p| &p.labels),
+            Kind::Deployment => self.deployment(ns, name).map(|d| &d.labels),
+            Kind::ReplicaSet => self.replicaset(ns, name).map(|x| &x.labels),
+            Kind::Node => self.node(name).map(|n| &n.labels),
+            // Never matched by label scopes (an event about one is dropped by such a rule).
+            Kind::ConfigMap
+            | Kind::Secret
+            | Kind::ResourceQuota
+            | Kind::LimitRange
+            | Kind::NetworkPolicy
+            | Kind::ServiceAccount
+            | Kind::PersistentVolume
+            | Kind::Event => None,
+            _ => kind.find(self.snap, ns, name).map(|x| x.labels()),
         }
     }
 
     /// See [`enrich`].
     pub(super) fn enrich(&self, r: &ResourceId) -> Vec<(String, String)> {
         let (ns, name) = (r.namespace.as_str(), r.name.as_str());
-        match r.kind.as_str() {
-            "Pod" => self.pod(ns, name).map(|p| self.pod_details(p)),
-            "Node" => self.node(name).map(node_details),
-            "Deployment" => self.deployment(ns, name).map(deployment_details),
-            "ReplicaSet" => self
+        match Kind::from_kind_name(&r.kind) {
+            Some(Kind::Pod) => self.pod(ns, name).map(|p| self.pod_details(p)),
+            Some(Kind::Node) => self.node(name).map(node_details),
+            Some(Kind::Deployment) => self.deployment(ns, name).map(deployment_details),
+            Some(Kind::ReplicaSet) => self
                 .deployment_of_replicaset(ns, name)
                 .map(|d| vec![("deployment".to_owned(), d.to_owned())]),
             _ => None,
@@ -344,7 +346,10 @@ mod tests {
         let s: ClusterSnapshot = serde_json::from_value(json!({
             "pods": [{"summary": {"name": "p", "namespace": "a"}, "labels": {"app": "p"}}],
             "nodes": [{"summary": {"name": "n"}, "labels": {"role": "w"}}],
-            "statefulsets": [{"summary": {"name": "db", "namespace": "a"}, "labels": {"app": "db"}}]
+            "statefulsets": [{"summary": {"name": "db", "namespace": "a"}, "labels": {"app": "db"}}],
+            "namespaces": [{"summary": {"name": "a"}, "labels": {"team": "t"}}],
+            "pvcs": [{"name": "data", "namespace": "a", "labels": {"app": "pvc"}}],
+            "pvs": [{"name": "pv-1", "labels": {"app": "pv"}}]
         }))
         .unwrap();
         let l = Lookup::new(&s);
@@ -363,5 +368,14 @@ mod tests {
         );
         assert_eq!(app(&id("Pod", "b", "p")), None);
         assert_eq!(app(&id("Widget", "a", "p")), None);
+        // A cluster-scoped kind is found whatever namespace the id carries.
+        assert_eq!(app(&id("Namespace", "a", "a")), Some(vec!["t".to_owned()]));
+        assert_eq!(
+            app(&id("PersistentVolumeClaim", "a", "data")),
+            Some(vec!["pvc".to_owned()])
+        );
+        // Kinds label scopes do not look at, and names in another case.
+        assert_eq!(app(&id("PersistentVolume", "", "pv-1")), None);
+        assert_eq!(app(&id("pod", "a", "p")), None);
     }
 }

@@ -10,7 +10,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
-use atlhyper_actors::model::{ClusterSnapshot, Event, GoTime, Pod, Text};
+use atlhyper_actors::model::{ClusterSnapshot, Event, GoTime, Kind, Pod, Text};
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::condition::{Condition, Metric};
@@ -28,18 +28,6 @@ pub const RECENT_RESTARTS_WINDOW: Duration = Duration::from_secs(15 * 60);
 /// kubelet repeats the events of an ongoing problem (BackOff, Unhealthy) every few
 /// minutes, while Kubernetes keeps old events for an hour, long after the problem ended.
 pub const EVENT_ACTIVE_WINDOW: Duration = Duration::from_secs(15 * 60);
-
-/// Kinds without a namespace, for events whose involved object names none.
-const CLUSTER_SCOPED_KINDS: [&str; 8] = [
-    "Node",
-    "Namespace",
-    "PersistentVolume",
-    "StorageClass",
-    "ClusterRole",
-    "ClusterRoleBinding",
-    "CustomResourceDefinition",
-    "PriorityClass",
-];
 
 /// One resource for which a condition holds.
 #[derive(Debug, Clone, PartialEq)]
@@ -382,10 +370,11 @@ fn last_seen(e: &Event) -> Option<DateTime<Utc>> {
 }
 
 /// The namespace of an event's involved object; the event's own when the object names
-/// none and its kind is namespaced.
+/// none and its kind is namespaced ([`Kind::is_cluster_scoped_name`], the same test the
+/// command validator uses).
 fn involved_namespace(e: &Event) -> &str {
     let o = &e.involved_object;
-    if o.namespace.is_empty() && !CLUSTER_SCOPED_KINDS.contains(&o.kind.as_str()) {
+    if o.namespace.is_empty() && !Kind::is_cluster_scoped_name(&o.kind) {
         &e.namespace
     } else {
         &o.namespace
@@ -1290,5 +1279,48 @@ mod tests {
                 println!("  {} {:?}: {t:?} ({n})", c.metric, sc.labels);
             }
         }
+    }
+
+    /// An event's involved object gets no namespace exactly when the command validator
+    /// lets a delete of that kind go without one: both ask [`Kind::is_cluster_scoped_name`].
+    /// They used to keep two lists, and disagreed on PriorityClass (cluster-scoped in
+    /// Kubernetes; the validator demanded a namespace).
+    #[test]
+    fn evaluator_and_command_validator_agree_on_cluster_scoped_kinds() {
+        use atlhyper_actors::command::CommandSpec;
+        let names = Kind::ALL.iter().map(|k| k.as_str()).chain([
+            "StorageClass",
+            "ClusterRole",
+            "ClusterRoleBinding",
+            "CustomResourceDefinition",
+            "PriorityClass",
+            "Role",
+            "HorizontalPodAutoscaler",
+        ]);
+        for kind in names {
+            let e: Event =
+                serde_json::from_value(ev(kind, "", "x", "R", 1, "2026-01-01T00:00:00Z", "m"))
+                    .unwrap();
+            let no_namespace = involved_namespace(&e).is_empty();
+            let mut delete = CommandSpec {
+                action: "delete".into(),
+                kind: kind.into(),
+                name: "x".into(),
+                ..CommandSpec::default()
+            };
+            assert_eq!(no_namespace, delete.validate().is_ok(), "{kind}");
+            assert_eq!(no_namespace, Kind::is_cluster_scoped_name(kind), "{kind}");
+        }
+        let pc: Event = serde_json::from_value(ev(
+            "PriorityClass",
+            "",
+            "high",
+            "R",
+            1,
+            "2026-01-01T00:00:00Z",
+            "m",
+        ))
+        .unwrap();
+        assert_eq!(involved_namespace(&pc), "");
     }
 }
