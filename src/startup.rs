@@ -25,7 +25,7 @@ use atlhyper_actors::registry::{DrainAll, Registry};
 
 use crate::config::{AgentAuthMode, DatahubType, Settings};
 use crate::db::store::{load_initial_state, SqlStore};
-use crate::db::{clusters, Db};
+use crate::db::Db;
 use crate::http;
 use crate::secrets::SecretBox;
 use crate::state::AppState;
@@ -90,15 +90,14 @@ impl Application {
             .with_context(|| format!("opening database {location:?}"))?;
         let secrets =
             Arc::new(SecretBox::from_settings(&settings).context("loading the secret key")?);
-        check_secret_key(&db, &secrets)?;
-        let initial = db.now(|c| {
-            load_initial_state(
-                c,
-                settings.command_pending_ttl,
-                settings.command_result_timeout,
-                Utc::now(),
-            )
-        })?;
+        check_secret_key(&db, &secrets).await?;
+        let initial = load_initial_state(
+            &db,
+            settings.command_pending_ttl,
+            settings.command_result_timeout,
+            Utc::now(),
+        )
+        .await?;
         let bus = Bus::default();
         let cfg = ClusterConfig {
             heartbeat_timeout: settings.heartbeat_timeout,
@@ -124,7 +123,7 @@ impl Application {
         };
         ensure_admin(&db, &settings)?;
         let agent_tokens =
-            crate::auth::AgentTokens::from_pairs(db.now(crate::db::users::agent_token_hashes)?);
+            crate::auth::AgentTokens::from_pairs(db.users().agent_token_hashes().await?);
         let metrics = crate::metrics::Metrics::new();
         let persist = crate::persist::Persisters::start(&db, &bus, &settings, &metrics);
         let notify = crate::notify::Notify::start(&db, &bus, &settings, &secrets);
@@ -298,15 +297,7 @@ impl Application {
         state.audit.flush().await;
         state.persist.flush().await;
         state.notify.flush().await;
-        let flushed = state
-            .db
-            .write(move |c| {
-                for (id, at) in &seen {
-                    clusters::record_last_seen(c, id, *at)?;
-                }
-                Ok(())
-            })
-            .await;
+        let flushed = state.db.clusters().record_last_seen(seen).await;
         let flushed = match flushed {
             Ok(()) => state.db.checkpoint().await,
             Err(e) => Err(e),
@@ -378,8 +369,8 @@ fn tls_config(settings: &Settings) -> anyhow::Result<Option<rustls::ServerConfig
 /// Refuses to start when the key cannot open the secrets already stored (a database
 /// copied or moved without its `secret.key`, or another `MASTER_SECRET_KEY`): running on
 /// would silently break every notification channel.
-fn check_secret_key(db: &Db, secrets: &SecretBox) -> anyhow::Result<()> {
-    let sealed = db.now(crate::db::notify::list_channels)?;
+async fn check_secret_key(db: &Db, secrets: &SecretBox) -> anyhow::Result<()> {
+    let sealed = db.notify().list_channels().await?;
     for row in sealed {
         if secrets.decrypt(&row.config).is_err() {
             anyhow::bail!(

@@ -109,6 +109,43 @@ pub fn create(
     get(conn, uid)
 }
 
+/// Creates a cluster with its agent token hash, in one transaction; `None` when the id
+/// is taken (nothing is written then).
+pub fn create_with_agent_token(
+    conn: &mut DbConn,
+    uid: &str,
+    name: &str,
+    environment: &str,
+    description: &str,
+    token_hash: &str,
+    at: DateTime<Utc>,
+) -> Result<Option<ClusterRow>, DbError> {
+    conn.transaction(|c| {
+        let Some(row) = create(c, uid, name, environment, description, at)? else {
+            return Ok(None);
+        };
+        super::users::set_agent_token(c, uid, token_hash, at)?;
+        Ok(Some(row))
+    })
+}
+
+/// Sets a known cluster's agent token hash; false (nothing written) when the cluster is
+/// unknown.
+pub fn set_agent_token_if_known(
+    conn: &mut DbConn,
+    uid: &str,
+    token_hash: &str,
+    at: DateTime<Utc>,
+) -> Result<bool, DbError> {
+    conn.transaction(|c| {
+        if get(c, uid)?.is_none() {
+            return Ok(false);
+        }
+        super::users::set_agent_token(c, uid, token_hash, at)?;
+        Ok(true)
+    })
+}
+
 /// Forgets a cluster in one transaction: its pending commands are cancelled and its row
 /// (with its agent token, events and node metrics) deleted. Command history stays.
 /// Returns whether the row existed.
@@ -157,6 +194,50 @@ impl Clusters<'_> {
         );
         self.0
             .write(move |c| create(c, &uid, &name, &env, &desc, at))
+            .await
+    }
+
+    /// Creates a cluster with its agent token hash, atomically; `None` when the id is
+    /// taken.
+    pub async fn create_with_agent_token(
+        &self,
+        uid: &str,
+        name: &str,
+        environment: &str,
+        description: &str,
+        token_hash: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Option<ClusterRow>, DbError> {
+        let (uid, name, env, desc, hash) = (
+            uid.to_owned(),
+            name.to_owned(),
+            environment.to_owned(),
+            description.to_owned(),
+            token_hash.to_owned(),
+        );
+        self.0
+            .write(move |c| create_with_agent_token(c, &uid, &name, &env, &desc, &hash, at))
+            .await
+    }
+
+    /// Replaces a known cluster's agent token hash; false when the cluster is unknown.
+    pub async fn set_agent_token(
+        &self,
+        uid: &str,
+        token_hash: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool, DbError> {
+        let (uid, hash) = (uid.to_owned(), token_hash.to_owned());
+        self.0
+            .write(move |c| set_agent_token_if_known(c, &uid, &hash, at))
+            .await
+    }
+
+    /// Removes a cluster's agent token; returns whether there was one.
+    pub async fn revoke_agent_token(&self, uid: &str) -> Result<bool, DbError> {
+        let uid = uid.to_owned();
+        self.0
+            .write(move |c| super::users::revoke_agent_token(c, &uid))
             .await
     }
 

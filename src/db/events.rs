@@ -355,8 +355,8 @@ impl Events<'_> {
         &self,
         cluster: Arc<str>,
         received_at: chrono::DateTime<chrono::Utc>,
-        rows: Arc<[NewEvent]>,
-        resources: Arc<[NewResourceSnapshot]>,
+        rows: Vec<NewEvent>,
+        resources: Vec<NewResourceSnapshot>,
     ) -> Result<usize, DbError> {
         self.0
             .write(move |c| write_plan(c, &cluster, received_at, &rows, &resources))

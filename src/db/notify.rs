@@ -694,6 +694,11 @@ pub fn list_deliveries(
 pub struct Notify<'a>(pub(super) &'a super::Db);
 
 impl Notify<'_> {
+    /// Stored deliveries per (channel, status) (`/metrics`).
+    pub async fn count_deliveries(&self) -> Result<Vec<(String, String, i64)>, DbError> {
+        self.0.read(count_deliveries).await
+    }
+
     /// Every stored channel (configs still sealed).
     pub async fn list_channels(&self) -> Result<Vec<ChannelRow>, DbError> {
         self.0.read(list_channels).await

@@ -89,7 +89,18 @@ pub fn wire_command(row: &CommandRow) -> Command {
 /// Rebuilds what the registry starts from, and settles what the downtime decided:
 /// pending commands older than the pending TTL become `expired`, running commands past
 /// their result deadline become `timeout`.
-pub fn load_initial_state(
+pub async fn load_initial_state(
+    db: &Db,
+    pending_ttl: Duration,
+    result_timeout: Duration,
+    now: DateTime<Utc>,
+) -> Result<Vec<(ClusterInfo, Restore)>, DbError> {
+    db.write(move |c| settle_and_load(c, pending_ttl, result_timeout, now))
+        .await
+}
+
+/// The body of [`load_initial_state`], on the writer (it settles what the downtime decided).
+fn settle_and_load(
     conn: &mut DbConn,
     pending_ttl: Duration,
     result_timeout: Duration,

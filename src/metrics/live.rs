@@ -16,7 +16,7 @@ use prometheus_client::registry::Registry;
 
 use super::process::{self, ProcessStats};
 use super::{LiveState, Metrics, ASK_TIMEOUT};
-use crate::db::{commands, notify, PoolUsage};
+use crate::db::PoolUsage;
 use crate::notify::dispatch::ChannelHealth;
 
 /// Label pairs of a per-scrape family.
@@ -111,15 +111,13 @@ async fn cluster_liveness(state: &LiveState<'_>) -> Option<(i64, i64)> {
 }
 
 async fn stored_counts(state: &LiveState<'_>) -> Option<Counts> {
-    let res = state
-        .db
-        .read(|c| {
-            Ok(Counts {
-                commands: commands::count_by_status(c)?,
-                deliveries: notify::count_deliveries(c)?,
-            })
+    let res = async {
+        Ok::<_, crate::db::DbError>(Counts {
+            commands: state.db.commands().count_by_status().await?,
+            deliveries: state.db.notify().count_deliveries().await?,
         })
-        .await;
+    }
+    .await;
     res.map_err(|e| tracing::warn!(error = %e, "metrics: counting stored rows failed"))
         .ok()
 }

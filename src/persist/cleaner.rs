@@ -172,11 +172,11 @@ async fn run(
     msg: &RunCleanup,
 ) -> Result<CleanupReport, DbError> {
     let started = Instant::now();
-    let policy = db.read(move |c| retention::load(c, defaults)).await?;
+    let policy = db.retention().load(defaults).await?;
     let now = Utc::now();
     let clusters = match &msg.cluster_id {
         Some(id) => vec![id.clone()],
-        None => db.read(retention::known_clusters).await?,
+        None => db.retention().known_clusters().await?,
     };
     let cluster = msg.cluster_id.as_deref();
     let mut deleted = BTreeMap::new();
@@ -236,29 +236,22 @@ async fn run(
 /// Applies one age rule: counts it (dry run) or deletes it batch by batch, each batch its
 /// own write so other writes get the writer in between.
 async fn apply(db: &Db, rule: Rule, dry_run: bool, b: &mut Batcher) -> Result<u64, DbError> {
-    if dry_run {
-        return db.read(move |c| rule.count(c)).await;
-    }
     let rule = Arc::new(rule);
+    if dry_run {
+        return db.retention().count(rule).await;
+    }
     let mut total = 0;
     loop {
-        let (r, limit) = (Arc::clone(&rule), b.rows);
         let (n, took) = db
-            .write(move |c| timed(|| r.delete_batch(c, limit)))
+            .retention()
+            .delete_batch(Arc::clone(&rule), b.rows)
             .await?;
         b.observe(n, took);
         total += n;
-        if n < limit as u64 {
+        if n < b.rows as u64 {
             return Ok(total);
         }
     }
-}
-
-/// Runs `f`, timing it (on the writer thread: the time the writer was held).
-fn timed(f: impl FnOnce() -> Result<u64, DbError>) -> Result<(u64, Duration), DbError> {
-    let start = Instant::now();
-    let n = f()?;
-    Ok((n, start.elapsed()))
 }
 
 /// Events of one cluster: past their age first, then the oldest beyond the max count.
@@ -279,8 +272,7 @@ async fn clean_events(
     if policy.event_max_count == 0 {
         return Ok(aged);
     }
-    let id = cluster.to_owned();
-    let stored = db.read(move |c| retention::event_count(c, &id)).await?;
+    let stored = db.retention().event_count(cluster).await?;
     // In a dry run the aged rows are still there: count them as gone.
     let remaining = if dry_run {
         stored.saturating_sub(aged)
@@ -294,11 +286,8 @@ async fn clean_events(
     // The excess is fixed at the start: events stored meanwhile are newer and stay.
     let mut trimmed = 0;
     while excess > 0 {
-        let id = cluster.to_owned();
         let limit = i64::try_from(excess).unwrap_or(i64::MAX).min(b.rows);
-        let (n, took) = db
-            .write(move |c| timed(|| retention::delete_oldest_events(c, &id, limit)))
-            .await?;
+        let (n, took) = db.retention().delete_oldest_events(cluster, limit).await?;
         b.observe(n, took);
         if n == 0 {
             break;
@@ -374,18 +363,9 @@ async fn make_backup(db: &Db) -> Result<Backup, DbError> {
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(std::path::Path::new("."))
         .join("backups");
-    let file = dir.join(format!(
-        "master-{}.db",
-        Utc::now().format("%Y%m%dT%H%M%S%.3fZ")
-    ));
-    let dest = file.to_string_lossy().into_owned();
-    db.read(move |c| {
-        std::fs::create_dir_all(&dir)?;
-        retention::vacuum_into(c, &dest)?;
-        let bytes = std::fs::metadata(&dest)?.len();
-        Ok(Backup { path: dest, bytes })
-    })
-    .await
+    let file = format!("master-{}.db", Utc::now().format("%Y%m%dT%H%M%S%.3fZ"));
+    let (path, bytes) = db.retention().backup(dir, file).await?;
+    Ok(Backup { path, bytes })
 }
 
 /// Starts the cleaner. Runs inside the actix System.

@@ -238,10 +238,7 @@ impl EventPersister {
         let (rows, resources, marks) = (plan.rows, plan.resources, plan.marks);
         let db = self.db.clone();
         let c = Arc::clone(&cluster);
-        let write = async move {
-            db.write(move |conn| crate::db::events::write_plan(conn, &c, at, &rows, &resources))
-                .await
-        };
+        let write = async move { db.events().write_plan(c, at, rows, resources).await };
         Some(Box::pin(write.into_actor(self).map(
             move |res, act, _| match res {
                 Ok(n) => {
@@ -266,7 +263,7 @@ impl Actor for EventPersister {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         let db = self.db.clone();
-        let load = async move { db.read(crate::db::events::written_state).await };
+        let load = async move { db.events().written_state().await };
         ctx.wait(load.into_actor(self).map(|res, act, _| match res {
             Ok(rows) => {
                 act.written = Written::from_rows(rows);

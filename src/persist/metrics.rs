@@ -27,7 +27,7 @@ use atlhyper_actors::messages::{Bus, SnapshotReceived};
 use atlhyper_actors::model::NodeMetricsSnapshot;
 
 use crate::config::Settings;
-use crate::db::metrics::{self as repo, NewHistory, NewLatest};
+use crate::db::metrics::{NewHistory, NewLatest};
 use crate::db::{from_db, to_db, Db};
 use crate::metrics::Metrics;
 
@@ -88,7 +88,7 @@ impl Actor for MetricsPersister {
         let db = self.db.clone();
         // `wait` holds the stream back until the sampling state is rebuilt.
         ctx.wait(
-            async move { db.read(repo::last_samples).await }
+            async move { db.node_metrics().last_samples().await }
                 .into_actor(self)
                 .map(|res, act, _| match res {
                     Ok(rows) => {
@@ -191,15 +191,13 @@ async fn commit(db: Db, batch: Batch, metrics: Metrics) {
     }
     let cluster_id = Arc::clone(&batch.cluster_id);
     let res = db
-        .write(move |conn| {
-            repo::persist(
-                conn,
-                &batch.cluster_id,
-                batch.received_at,
-                &batch.latest,
-                &batch.history,
-            )
-        })
+        .node_metrics()
+        .persist(
+            batch.cluster_id,
+            batch.received_at,
+            batch.latest,
+            batch.history,
+        )
         .await;
     match res {
         Ok(()) => metrics.persisted(NAME, received_at),

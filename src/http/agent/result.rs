@@ -8,7 +8,7 @@ use atlhyper_actors::messages::{ResultRecorded, Touch};
 use atlhyper_actors::model::CommandResultBody;
 
 use super::{body, AgentIdentity};
-use crate::db::commands::{record_result, ResultOutcome};
+use crate::db::commands::ResultOutcome;
 use crate::error::ApiError;
 use crate::http::{header_cluster_id, pick_cluster_id, status_ok};
 use crate::state::AppState;
@@ -59,19 +59,11 @@ pub async fn post_result(
         None => None,
     };
     let max_output = usize::try_from(s.command_max_output).unwrap_or(usize::MAX);
-    let claimed_for_db = claimed.clone();
     let command_id = result.command_id.to_string();
     let outcome = state
         .db
-        .write(move |c| {
-            record_result(
-                c,
-                &result,
-                claimed_for_db.as_deref(),
-                max_output,
-                Utc::now(),
-            )
-        })
+        .commands()
+        .record_result(result, claimed.clone(), max_output, Utc::now())
         .await?;
     match outcome {
         ResultOutcome::NotFound => Err(ApiError::not_found(

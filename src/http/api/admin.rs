@@ -5,7 +5,7 @@ use chrono::Utc;
 use serde::Deserialize;
 
 use crate::auth::extract::Admin;
-use crate::db::retention::{self, RetentionPolicy, Target};
+use crate::db::retention::{RetentionPolicy, Target};
 use crate::error::ApiError;
 use crate::http::validate_cluster_id;
 use crate::persist::cleaner::{BackupError, RunCleanup};
@@ -34,7 +34,7 @@ pub async fn get_retention(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let d = defaults(&state);
-    let policy = state.db.read(move |c| retention::load(c, d)).await?;
+    let policy = state.db.retention().load(d).await?;
     Ok(HttpResponse::Ok().json(policy))
 }
 
@@ -51,13 +51,8 @@ pub async fn put_retention(
     // Read, change and store in one write so two PUTs cannot lose each other's fields.
     let policy = state
         .db
-        .write(move |c| {
-            let next = retention::load(c, d)?.apply(&patch);
-            if let Ok(p) = &next {
-                retention::save(c, p, Some(by), Utc::now())?;
-            }
-            Ok(next)
-        })
+        .retention()
+        .patch(d, patch, Some(by), Utc::now())
         .await?
         .map_err(|e| ApiError::invalid_param(&e.field, e.why))?;
     Ok(HttpResponse::Ok().json(policy))

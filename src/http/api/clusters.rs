@@ -14,6 +14,7 @@ use atlhyper_actors::registry::{ClusterHandle, ClusterInfo, GetCluster, ListClus
 use crate::auth::extract::Viewer;
 use crate::error::ApiError;
 use crate::http::{ListReply, Page, QueryParams};
+use crate::service::clusters::{self, ClusterError};
 use crate::state::AppState;
 
 /// A cluster as the list and item endpoints show it.
@@ -217,9 +218,6 @@ pub async fn get_snapshot(
         .body(body))
 }
 
-/// Prefix of agent tokens, so a leaked one is recognisable.
-const AGENT_TOKEN_PREFIX: &str = "ata_";
-
 /// Body of `POST /api/v2/clusters`.
 #[derive(Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -233,19 +231,22 @@ pub struct NewCluster {
     description: String,
 }
 
-async fn issue_agent_token(state: &AppState, cluster_id: &str) -> Result<String, ApiError> {
-    let secret = crate::auth::new_secret(AGENT_TOKEN_PREFIX).map_err(ApiError::internal)?;
-    let hash = crate::auth::secret_hash(&secret);
-    let (id, h) = (cluster_id.to_owned(), hash.clone());
-    state
-        .db
-        .write(move |c| crate::db::users::set_agent_token(c, &id, &h, Utc::now()))
-        .await?;
-    state.agent_tokens.set(cluster_id, hash);
-    Ok(secret)
+impl From<ClusterError> for ApiError {
+    fn from(e: ClusterError) -> Self {
+        match e {
+            ClusterError::TooLong => ApiError::bad_request("invalid_parameter", e.to_string()),
+            ClusterError::Exists(_) => ApiError::conflict("cluster_exists", e.to_string()),
+            ClusterError::NotFound(_) => ApiError::not_found("cluster_not_found", e.to_string()),
+            ClusterError::NoToken(_) => ApiError::not_found("agent_token_not_found", e.to_string()),
+            ClusterError::Random(_) => ApiError::internal(e),
+            ClusterError::Actor(m) => m.into(),
+            ClusterError::Db(d) => d.into(),
+        }
+    }
 }
 
 /// `POST /api/v2/clusters` (admin) → 201 with the cluster's agent token, shown only here.
+#[tracing::instrument(skip_all)]
 pub async fn create_cluster(
     _auth: crate::auth::extract::Admin,
     body: web::Json<NewCluster>,
@@ -253,39 +254,18 @@ pub async fn create_cluster(
 ) -> Result<HttpResponse, ApiError> {
     let b = body.into_inner();
     crate::http::validate_cluster_id(&b.cluster_id)?;
-    let name = if b.name.trim().is_empty() {
-        b.cluster_id.clone()
-    } else {
-        b.name.trim().to_owned()
-    };
-    if name.chars().count() > 128
-        || b.environment.chars().count() > 64
-        || b.description.chars().count() > 1024
-    {
-        return Err(ApiError::bad_request(
-            "invalid_parameter",
-            "name (128), environment (64) or description (1024) too long",
-        ));
-    }
-    let (id, n, env, desc) = (b.cluster_id.clone(), name, b.environment, b.description);
-    let row = state
-        .db
-        .write(move |c| crate::db::clusters::create(c, &id, &n, &env, &desc, Utc::now()))
-        .await?
-        .ok_or_else(|| {
-            ApiError::conflict(
-                "cluster_exists",
-                format!(
-                    "cluster {:?} already exists; rotate its agent token instead",
-                    b.cluster_id
-                ),
-            )
-        })?;
-    let token = issue_agent_token(&state, &row.cluster_uid).await?;
-    state
-        .registry
-        .send(atlhyper_actors::registry::UpsertCluster { info: row.info() })
-        .await?;
+    let (row, token) = clusters::create(
+        &state.db,
+        &state.agent_tokens,
+        &state.registry,
+        clusters::NewCluster {
+            cluster_id: b.cluster_id,
+            name: b.name,
+            environment: b.environment,
+            description: b.description,
+        },
+    )
+    .await?;
     let info = row.info();
     Ok(HttpResponse::Created().json(serde_json::json!({
         "cluster_id": info.cluster_id,
@@ -299,75 +279,38 @@ pub async fn create_cluster(
 
 /// `POST /api/v2/clusters/{id}/agent-token` (admin): a new agent token; the old one stops
 /// working at once.
+#[tracing::instrument(skip_all)]
 pub async fn rotate_agent_token(
     _auth: crate::auth::extract::Admin,
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
-    let id2 = id.clone();
-    if state
-        .db
-        .read(move |c| crate::db::clusters::get(c, &id2))
-        .await?
-        .is_none()
-    {
-        return Err(ApiError::not_found(
-            "cluster_not_found",
-            format!("cluster {id:?} is unknown"),
-        ));
-    }
-    let token = issue_agent_token(&state, &id).await?;
+    let token = clusters::rotate_agent_token(&state.db, &state.agent_tokens, &id).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({"cluster_id": id, "agent_token": token})))
 }
 
 /// `DELETE /api/v2/clusters/{id}/agent-token` (admin): revokes it.
+#[tracing::instrument(skip_all)]
 pub async fn revoke_agent_token(
     _auth: crate::auth::extract::Admin,
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
-    let id2 = id.clone();
-    let had = state
-        .db
-        .write(move |c| crate::db::users::revoke_agent_token(c, &id2))
-        .await?;
-    state.agent_tokens.remove(&id);
-    if !had {
-        return Err(ApiError::not_found(
-            "agent_token_not_found",
-            format!("cluster {id:?} has no agent token"),
-        ));
-    }
+    clusters::revoke_agent_token(&state.db, &state.agent_tokens, &id).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({"status": "ok"})))
 }
 
 /// `DELETE /api/v2/clusters/{id}` (admin): forgets the cluster, revokes its token and
 /// cancels its pending commands. Command history is kept.
+#[tracing::instrument(skip_all)]
 pub async fn delete_cluster(
     _auth: crate::auth::extract::Admin,
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
-    let id2 = id.clone();
-    let existed = state
-        .db
-        .write(move |c| crate::db::clusters::forget(c, &id2, Utc::now()))
-        .await?;
-    state.agent_tokens.remove(&id);
-    let known = state
-        .registry
-        .send(atlhyper_actors::registry::ForgetCluster {
-            cluster_id: id.clone(),
-        })
-        .await?;
-    if !existed && !known {
-        return Err(ApiError::not_found(
-            "cluster_not_found",
-            format!("cluster {id:?} is unknown"),
-        ));
-    }
+    clusters::delete(&state.db, &state.agent_tokens, &state.registry, &id).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({"status": "ok", "cluster_id": id})))
 }

@@ -36,7 +36,8 @@ async fn page_of(
 ) -> Result<HttpResponse, ApiError> {
     let (rows, total) = state
         .db
-        .read(move |c| crate::db::events::list(c, &cluster_id, &filter, page.limit, page.offset))
+        .events()
+        .list(&cluster_id, filter, page.limit, page.offset)
         .await?;
     Ok(HttpResponse::Ok().json(ListReply {
         items: rows.iter().map(|r| r.to_json()).collect(),

@@ -10,7 +10,6 @@ use serde::Serialize;
 use atlhyper_actors::model::NodeMetricsSnapshot;
 
 use crate::auth::extract::Viewer;
-use crate::db::metrics as repo;
 use crate::db::to_db;
 use crate::error::ApiError;
 use crate::http::QueryParams;
@@ -127,8 +126,7 @@ pub async fn list_node_metrics(
 ) -> Result<HttpResponse, ApiError> {
     let cluster_id = path.into_inner();
     state.cluster(&cluster_id, false).await?;
-    let id = cluster_id.clone();
-    let rows = state.db.read(move |c| repo::list_latest(c, &id)).await?;
+    let rows = state.db.node_metrics().list_latest(&cluster_id).await?;
     let mut nodes = BTreeMap::new();
     for (name, json) in rows {
         // One unreadable row must not hide the other nodes.
@@ -156,10 +154,10 @@ pub async fn get_node_metrics(
 ) -> Result<HttpResponse, ApiError> {
     let (cluster_id, node) = path.into_inner();
     state.cluster(&cluster_id, false).await?;
-    let n = node.clone();
     let json = state
         .db
-        .read(move |c| repo::get_latest(c, &cluster_id, &n))
+        .node_metrics()
+        .get_latest(&cluster_id, &node)
         .await?
         .ok_or_else(|| node_not_found(&node))?;
     let m: NodeMetricsSnapshot = serde_json::from_str(&json).map_err(ApiError::internal)?;
@@ -186,10 +184,10 @@ pub async fn get_node_history(
     let (cluster_id, node) = path.into_inner();
     state.cluster(&cluster_id, false).await?;
     let since = to_db(Utc::now() - Duration::hours(hours));
-    let n = node.clone();
     let rows = state
         .db
-        .read(move |c| repo::history(c, &cluster_id, &n, since))
+        .node_metrics()
+        .history(&cluster_id, &node, since)
         .await?;
     let history: Vec<HistoryPointView> = rows
         .into_iter()
