@@ -19,7 +19,7 @@ use atlhyper_actors::registry::{Registry, Resolve};
 use crate::audit::Audit;
 use crate::config::Settings;
 use crate::db::Db;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::metrics::Metrics;
 use crate::ratelimit::Limits;
 
@@ -83,13 +83,13 @@ impl AppState {
             .map_err(|_| {
                 ApiError::new(
                     actix_web::http::StatusCode::TOO_MANY_REQUESTS,
-                    "cluster_limit",
+                    ErrorCode::ClusterLimit,
                     "the master already holds its maximum number of clusters",
                 )
             })?
             .ok_or_else(|| {
                 ApiError::not_found(
-                    "cluster_not_found",
+                    ErrorCode::ClusterNotFound,
                     format!("cluster {cluster_id:?} is unknown"),
                 )
             })

@@ -6,7 +6,7 @@ use serde::Deserialize;
 
 use crate::auth::extract::Admin;
 use crate::db::retention::{self, RetentionPolicy, Target};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::http::validate_cluster_id;
 use crate::persist::cleaner::{BackupError, RunCleanup};
 use crate::state::AppState;
@@ -110,7 +110,7 @@ pub async fn post_backup(
     match state.persist.cleaner.backup(&state.db).await {
         Ok(b) => Ok(HttpResponse::Ok().json(b)),
         Err(BackupError::Busy) => Err(ApiError::conflict(
-            "backup_running",
+            ErrorCode::BackupRunning,
             "a backup is already running",
         )),
         Err(BackupError::Db(e)) => Err(e.into()),

@@ -12,7 +12,7 @@ use atlhyper_actors::model::ClusterSummary;
 use atlhyper_actors::registry::{ClusterHandle, ClusterInfo, GetCluster, ListClusters};
 
 use crate::auth::extract::Viewer;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::http::{ListReply, Page, QueryParams};
 use crate::state::AppState;
 
@@ -62,7 +62,10 @@ async fn find(state: &AppState, id: &str) -> Result<ClusterHandle, ApiError> {
         })
         .await?
         .ok_or_else(|| {
-            ApiError::not_found("cluster_not_found", format!("cluster {id:?} is unknown"))
+            ApiError::not_found(
+                ErrorCode::ClusterNotFound,
+                format!("cluster {id:?} is unknown"),
+            )
         })
 }
 
@@ -183,7 +186,7 @@ pub async fn get_snapshot(
     let addr = state.cluster(&path, false).await?;
     let Some(latest) = latest(&addr).await? else {
         return Err(ApiError::not_found(
-            "no_snapshot",
+            ErrorCode::NoSnapshot,
             "this cluster has not sent a snapshot yet",
         ));
     };
@@ -263,7 +266,7 @@ pub async fn create_cluster(
         || b.description.chars().count() > 1024
     {
         return Err(ApiError::bad_request(
-            "invalid_parameter",
+            ErrorCode::InvalidParameter,
             "name (128), environment (64) or description (1024) too long",
         ));
     }
@@ -274,7 +277,7 @@ pub async fn create_cluster(
         .await?
         .ok_or_else(|| {
             ApiError::conflict(
-                "cluster_exists",
+                ErrorCode::ClusterExists,
                 format!(
                     "cluster {:?} already exists; rotate its agent token instead",
                     b.cluster_id
@@ -313,7 +316,7 @@ pub async fn rotate_agent_token(
         .is_none()
     {
         return Err(ApiError::not_found(
-            "cluster_not_found",
+            ErrorCode::ClusterNotFound,
             format!("cluster {id:?} is unknown"),
         ));
     }
@@ -336,7 +339,7 @@ pub async fn revoke_agent_token(
     state.agent_tokens.remove(&id);
     if !had {
         return Err(ApiError::not_found(
-            "agent_token_not_found",
+            ErrorCode::AgentTokenNotFound,
             format!("cluster {id:?} has no agent token"),
         ));
     }
@@ -370,7 +373,7 @@ pub async fn delete_cluster(
         .await?;
     if !existed && !known {
         return Err(ApiError::not_found(
-            "cluster_not_found",
+            ErrorCode::ClusterNotFound,
             format!("cluster {id:?} is unknown"),
         ));
     }

@@ -17,7 +17,7 @@ use crate::config::parse_duration;
 use crate::db::commands::{self as repo, CommandFilter, CommandRow, NewCommand};
 use crate::db::store::wire_command;
 use crate::db::to_db;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::http::{ListReply, Page, QueryParams};
 use crate::state::AppState;
 
@@ -128,7 +128,7 @@ pub async fn create_command(
         params: body.params.unwrap_or_default(),
     };
     spec.validate().map_err(|e| {
-        ApiError::bad_request("invalid_command", e.to_string())
+        ApiError::bad_request(ErrorCode::InvalidCommand, e.to_string())
             .with_extra(serde_json::json!({"field": e.field}))
     })?;
     let topic = body
@@ -192,7 +192,10 @@ async fn load(state: &AppState, id: &str) -> Result<CommandRow, ApiError> {
         .read(move |c| repo::get(c, &id2))
         .await?
         .ok_or_else(|| {
-            ApiError::not_found("command_not_found", format!("command {id:?} is unknown"))
+            ApiError::not_found(
+                ErrorCode::CommandNotFound,
+                format!("command {id:?} is unknown"),
+            )
         })
 }
 
@@ -287,7 +290,7 @@ pub async fn cancel_command(
     let row = load(&state, &path).await?;
     let conflict = |status: &str| {
         ApiError::conflict(
-            "not_pending",
+            ErrorCode::NotPending,
             format!("only a pending command can be cancelled; this one is {status}"),
         )
     };

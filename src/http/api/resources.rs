@@ -7,7 +7,7 @@ use atlhyper_actors::model::{ClusterSnapshot, ResourceMeta};
 
 use super::clusters::latest;
 use crate::auth::extract::{Operator, Viewer};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::http::{ListReply, Page, QueryParams};
 use crate::state::AppState;
 
@@ -89,7 +89,7 @@ pub fn parse_kind(s: &str) -> Result<(Kind, bool), ApiError> {
         .ok_or_else(|| {
             let names: Vec<&str> = KINDS.iter().map(|(n, _, _)| *n).collect();
             ApiError::bad_request(
-                "unknown_kind",
+                ErrorCode::UnknownKind,
                 format!("unknown kind {s:?}; one of: {}", names.join(" ")),
             )
         })
@@ -263,7 +263,7 @@ fn find_one(
 fn not_secrets(kind: Kind) -> Result<(), ApiError> {
     if kind == Kind::Secrets {
         return Err(ApiError::not_found(
-            "unknown_path",
+            ErrorCode::UnknownPath,
             "secrets are served by /resources/secrets",
         ));
     }
@@ -336,7 +336,10 @@ async fn get_object(
             } else {
                 format!("{ns}/{name}")
             };
-            ApiError::not_found("resource_not_found", format!("no such object {what}"))
+            ApiError::not_found(
+                ErrorCode::ResourceNotFound,
+                format!("no such object {what}"),
+            )
         })
 }
 
@@ -351,7 +354,7 @@ pub async fn get_namespaced(
     not_secrets(kind_v)?;
     if !namespaced {
         return Err(ApiError::bad_request(
-            "cluster_scoped_kind",
+            ErrorCode::ClusterScopedKind,
             format!("{kind} are cluster-scoped: use /resources/{kind}/{{name}}"),
         ));
     }
@@ -369,7 +372,7 @@ pub async fn get_cluster_scoped(
     not_secrets(kind_v)?;
     if namespaced {
         return Err(ApiError::bad_request(
-            "namespaced_kind",
+            ErrorCode::NamespacedKind,
             format!("{kind} are namespaced: use /resources/{kind}/{{namespace}}/{{name}}"),
         ));
     }
