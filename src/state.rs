@@ -1,8 +1,9 @@
 //! What the handlers of both ports can reach, built once by `startup` and shared.
 //!
 //! [`AppState`] bundles every running part; [`AppState::register`] also puts the narrow
-//! pieces ([`Db`], [`Audit`], [`Limits`], [`Metrics`]) into the app data on their own, so
-//! that an extractor or middleware can take `web::Data<Db>` instead of the whole state.
+//! pieces ([`Settings`], [`Db`], [`Audit`], [`Limits`], [`Metrics`]) into the app data on
+//! their own, so that an extractor or middleware can take `web::Data<Db>` instead of the
+//! whole state.
 //! This module sits beside `http/`, not in it: modules below `http/` never import from it.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,7 +20,7 @@ use atlhyper_actors::registry::{Registry, Resolve};
 use crate::audit::Audit;
 use crate::config::Settings;
 use crate::db::Db;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::metrics::Metrics;
 use crate::ratelimit::Limits;
 
@@ -62,6 +63,7 @@ impl AppState {
     /// (`App::new().configure(|c| state.register(c))`).
     pub fn register(&self, cfg: &mut web::ServiceConfig) {
         cfg.app_data(web::Data::new(self.clone()))
+            .app_data(web::Data::from(Arc::clone(&self.settings)))
             .app_data(web::Data::new(self.db.clone()))
             .app_data(web::Data::new(self.audit.clone()))
             .app_data(web::Data::new(self.limits.clone()))
@@ -83,13 +85,13 @@ impl AppState {
             .map_err(|_| {
                 ApiError::new(
                     actix_web::http::StatusCode::TOO_MANY_REQUESTS,
-                    "cluster_limit",
+                    ErrorCode::ClusterLimit,
                     "the master already holds its maximum number of clusters",
                 )
             })?
             .ok_or_else(|| {
                 ApiError::not_found(
-                    "cluster_not_found",
+                    ErrorCode::ClusterNotFound,
                     format!("cluster {cluster_id:?} is unknown"),
                 )
             })

@@ -21,7 +21,7 @@ use super::access::RouteAccess;
 use super::{bearer, client_ip, secret_hash, Principal, Role, TokenKind};
 use crate::audit::{Audit, SecurityEvent, SecurityKind};
 use crate::db::{from_db, users, Db};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::ratelimit::Limits;
 
 /// The least role a route needs.
@@ -201,7 +201,7 @@ fn extract<R: MinRole>(req: &HttpRequest) -> Result<Auth<R>, ApiError> {
             json!({"role": principal.role.as_str(), "required": R::ROLE.as_str()}),
         );
         return Err(ApiError::forbidden(
-            "forbidden",
+            ErrorCode::Forbidden,
             format!(
                 "this needs the {} role; you are {}",
                 R::ROLE.as_str(),
@@ -218,7 +218,7 @@ fn extract<R: MinRole>(req: &HttpRequest) -> Result<Auth<R>, ApiError> {
             json!({"limit": "api"}),
         );
         return Err(ApiError::too_many(
-            "rate_limited",
+            ErrorCode::RateLimited,
             "too many requests for this token",
             retry,
         ));

@@ -36,9 +36,8 @@ use actix_web::HttpMessage;
 use chrono::Utc;
 use futures_util::{stream, Stream, StreamExt};
 
-use crate::audit::{body_username, sanitize_body, AuditEntry};
+use crate::audit::{body_username, sanitize_body, Audit, AuditEntry};
 use crate::auth::{client_ip, Principal, TokenKind};
-use crate::state::AppState;
 
 /// Largest body that is read and recorded: the dashboard's JSON limit, so every body a
 /// handler can accept is recorded, and nothing larger is ever buffered here.
@@ -110,7 +109,7 @@ pub async fn audit(
     mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
+    let Some(audit) = req.app_data::<web::Data<Audit>>().cloned() else {
         return next.call(req).await;
     };
     let start = Instant::now();
@@ -161,7 +160,7 @@ pub async fn audit(
         ),
         None => (None, login_user.unwrap_or_default(), None, "web"),
     };
-    state.audit.log(AuditEntry {
+    audit.log(AuditEntry {
         timestamp,
         user_id,
         username,

@@ -15,7 +15,7 @@ use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::{Condition, Next};
 use actix_web::{web, HttpResponse, ResponseError};
 
-use crate::state::AppState;
+use crate::config::Settings;
 
 /// Always set: no MIME sniffing, no framing, no referrer leaking dashboard URLs.
 const FIXED: [(HeaderName, &str); 3] = [
@@ -45,8 +45,8 @@ pub async fn security_headers(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let hsts = req
-        .app_data::<web::Data<AppState>>()
-        .is_some_and(|state| state.settings.tls_enabled());
+        .app_data::<web::Data<Settings>>()
+        .is_some_and(|settings| settings.tls_enabled());
     match next.call(req).await {
         Ok(mut res) => {
             apply(res.headers_mut(), hsts);

@@ -9,7 +9,7 @@ pub mod middleware;
 
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 
 /// Longest accepted cluster id. Kubernetes UIDs are 36 characters, names 63.
 pub const MAX_CLUSTER_ID_LEN: usize = 128;
@@ -18,7 +18,7 @@ pub const MAX_CLUSTER_ID_LEN: usize = 128;
 pub fn validate_cluster_id(id: &str) -> Result<(), ApiError> {
     if id.is_empty() {
         return Err(ApiError::bad_request(
-            "missing_cluster_id",
+            ErrorCode::MissingClusterId,
             "cluster_id is required",
         ));
     }
@@ -28,7 +28,7 @@ pub fn validate_cluster_id(id: &str) -> Result<(), ApiError> {
             .any(|c| c.is_whitespace() || c.is_control() || c == '/')
     {
         return Err(ApiError::bad_request(
-            "invalid_cluster_id",
+            ErrorCode::InvalidClusterId,
             format!("invalid cluster_id: at most {MAX_CLUSTER_ID_LEN} characters, no whitespace, control characters or '/'"),
         ));
     }
@@ -43,7 +43,7 @@ pub fn pick_cluster_id(first: Option<&str>, second: Option<&str>) -> Result<Stri
     let id = match (first, second) {
         (Some(a), Some(b)) if a != b => {
             return Err(ApiError::bad_request(
-                "cluster_id_mismatch",
+                ErrorCode::ClusterIdMismatch,
                 format!("cluster id {a:?} in the header differs from {b:?} in the request"),
             ))
         }
@@ -191,7 +191,7 @@ pub fn status_ok() -> HttpResponse {
 /// JSON 404 for paths no route matches.
 pub async fn unknown_path(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     Err(ApiError::not_found(
-        "unknown_path",
+        ErrorCode::UnknownPath,
         format!("no route for {}", req.path()),
     ))
 }
@@ -200,7 +200,7 @@ pub async fn unknown_path(req: HttpRequest) -> Result<HttpResponse, ApiError> {
 pub async fn wrong_method(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     Err(ApiError::new(
         actix_web::http::StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
+        ErrorCode::MethodNotAllowed,
         format!("method {} is not allowed on {}", req.method(), req.path()),
     ))
 }

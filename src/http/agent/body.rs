@@ -17,7 +17,7 @@ use bytes::{Bytes, BytesMut};
 use flate2::read::MultiGzDecoder;
 use futures_util::StreamExt;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 
 /// How a body is encoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,7 +41,7 @@ pub fn encoding(req: &HttpRequest) -> Result<Encoding, ApiError> {
     } else {
         Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_encoding",
+            ErrorCode::UnsupportedEncoding,
             format!("unsupported Content-Encoding {v:?}: use gzip or identity"),
         ))
     }
@@ -69,7 +69,10 @@ pub async fn read(
     let collect = async {
         while let Some(chunk) = payload.next().await {
             let chunk = chunk.map_err(|e| {
-                ApiError::bad_request("body_read_failed", format!("could not read the body: {e}"))
+                ApiError::bad_request(
+                    ErrorCode::BodyReadFailed,
+                    format!("could not read the body: {e}"),
+                )
             })?;
             if buf.len() + chunk.len() > cap {
                 return Err(ApiError::too_large(format!(
@@ -85,7 +88,7 @@ pub async fn read(
         Err(_) => {
             return Err(ApiError::new(
                 StatusCode::REQUEST_TIMEOUT,
-                "body_timeout",
+                ErrorCode::BodyTimeout,
                 format!("the body did not arrive within {}s", deadline.as_secs()),
             ))
         }
@@ -119,7 +122,7 @@ pub fn decode(raw: Bytes, enc: Encoding, max_decoded: u64) -> Result<Bytes, ApiE
                 .take(max_decoded.saturating_add(1))
                 .read_to_end(&mut out)
                 .map_err(|e| {
-                    ApiError::bad_request("invalid_gzip", format!("invalid gzip body: {e}"))
+                    ApiError::bad_request(ErrorCode::InvalidGzip, format!("invalid gzip body: {e}"))
                 })?;
             if out.len() > cap {
                 return Err(too_large());
@@ -142,7 +145,7 @@ pub fn parse_object<T: serde::de::DeserializeOwned>(json: &[u8]) -> Result<T, Ap
             .or_else(|_| interned(json.len(), || serde_json::from_slice(json)))
             .map_err(|e| json_error(&e)),
         _ => Err(ApiError::bad_request(
-            "invalid_json",
+            ErrorCode::InvalidJson,
             "the body must be a JSON object",
         )),
     }
@@ -151,7 +154,7 @@ pub fn parse_object<T: serde::de::DeserializeOwned>(json: &[u8]) -> Result<T, Ap
 /// A JSON error as a 400 that names where the problem is.
 pub fn json_error(e: &serde_json::Error) -> ApiError {
     ApiError::bad_request(
-        "invalid_json",
+        ErrorCode::InvalidJson,
         format!(
             "invalid JSON at line {} column {}: {e}",
             e.line(),
@@ -184,19 +187,19 @@ mod tests {
             decode(gz(&data), Encoding::Gzip, 999_999)
                 .unwrap_err()
                 .code(),
-            "payload_too_large"
+            ErrorCode::PayloadTooLarge
         );
         assert_eq!(
             decode(Bytes::from_static(b"not gzip"), Encoding::Gzip, 100)
                 .unwrap_err()
                 .code(),
-            "invalid_gzip"
+            ErrorCode::InvalidGzip
         );
         assert_eq!(
             decode(Bytes::from_static(b"{}"), Encoding::Identity, 1)
                 .unwrap_err()
                 .code(),
-            "payload_too_large"
+            ErrorCode::PayloadTooLarge
         );
     }
 

@@ -18,7 +18,7 @@ use subtle::ConstantTimeEq;
 use crate::audit::{SecurityEvent, SecurityKind};
 use crate::auth::{bearer, client_ip};
 use crate::config::AgentAuthMode;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::http::{header_cluster_id, resource};
 use crate::state::AppState;
 
@@ -56,7 +56,7 @@ impl AgentIdentity {
                     details: serde_json::json!({"token_cluster": own, "requested_cluster": cluster_id}),
                 });
                 Err(ApiError::forbidden(
-                    "agent_token_mismatch",
+                    ErrorCode::AgentTokenMismatch,
                     "this agent token is not valid for the requested cluster",
                 ))
             }
@@ -133,7 +133,7 @@ fn authenticate(req: &HttpRequest) -> Result<AgentIdentity, ApiError> {
                 details: serde_json::json!({"api": "agent", "cluster_id": c}),
             });
             return Err(ApiError::too_many(
-                "rate_limited",
+                ErrorCode::RateLimited,
                 "too many agent requests for this cluster",
                 retry,
             ));

@@ -9,7 +9,7 @@ use atlhyper_actors::model::CommandResultBody;
 
 use super::{body, AgentIdentity};
 use crate::db::commands::ResultOutcome;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::http::{header_cluster_id, pick_cluster_id, status_ok};
 use crate::state::AppState;
 
@@ -41,7 +41,7 @@ pub async fn post_result(
     .await??;
     if result.command_id.trim().is_empty() {
         return Err(ApiError::bad_request(
-            "missing_command_id",
+            ErrorCode::MissingCommandId,
             "command_id is required",
         ));
     }
@@ -67,13 +67,13 @@ pub async fn post_result(
         .await?;
     match outcome {
         ResultOutcome::NotFound => Err(ApiError::not_found(
-            "command_not_found",
+            ErrorCode::CommandNotFound,
             "unknown command_id",
         )),
         ResultOutcome::WrongCluster => {
             tracing::warn!(claimed = ?claimed, "result for another cluster's command refused");
             Err(ApiError::forbidden(
-                "command_cluster_mismatch",
+                ErrorCode::CommandClusterMismatch,
                 "the command belongs to another cluster",
             ))
         }

@@ -6,7 +6,7 @@ use serde::Deserialize;
 
 use crate::auth::extract::Admin;
 use crate::db::retention::{RetentionPolicy, Target};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::http::validate_cluster_id;
 use crate::persist::cleaner::{BackupError, RunCleanup};
 use crate::state::AppState;
@@ -105,12 +105,12 @@ pub async fn post_backup(
     match state.persist.cleaner.backup(&state.db).await {
         Ok(b) => Ok(HttpResponse::Ok().json(b)),
         Err(BackupError::Busy) => Err(ApiError::conflict(
-            "backup_running",
+            ErrorCode::BackupRunning,
             "a backup is already running",
         )),
         Err(BackupError::Db(crate::db::DbError::Unsupported(why))) => Err(ApiError::new(
             actix_web::http::StatusCode::NOT_IMPLEMENTED,
-            "backup_unsupported",
+            ErrorCode::BackupUnsupported,
             why,
         )),
         Err(BackupError::Db(e)) => Err(e.into()),

@@ -10,7 +10,7 @@ use crate::auth::extract::Admin;
 use crate::auth::Role;
 use crate::db::audit::{self as repo, AuditFilter, AuditRow, SecurityEventRow, SecurityFilter};
 use crate::db::from_db;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::http::{ListReply, Page, QueryParams};
 use crate::state::AppState;
 
@@ -185,7 +185,7 @@ pub async fn resolve_security_event(
         .await?
         .ok_or_else(|| {
             ApiError::not_found(
-                "security_event_not_found",
+                ErrorCode::SecurityEventNotFound,
                 format!("security event {id} is unknown"),
             )
         })?;

@@ -13,7 +13,7 @@ use crate::auth::{
 };
 use crate::db::users::{self, TokenRow, UserChanges, UserRow};
 use crate::db::{from_db, to_db};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 
 /// Prefix of session tokens (`ats_`) and API keys (`atk_`), so a leaked one is recognisable.
@@ -87,7 +87,7 @@ pub async fn login(
     if let Some(left) = state.limits.login_locked(&username, &ip) {
         event(SecurityKind::LoginLocked, None);
         return Err(ApiError::too_many(
-            "login_locked",
+            ErrorCode::LoginLocked,
             "too many failed logins; try again later",
             left,
         ));
@@ -220,7 +220,7 @@ pub async fn create_user(
     let role = parse_role(&b.role)?;
     if b.display_name.chars().count() > 128 || b.email.chars().count() > 254 {
         return Err(ApiError::bad_request(
-            "invalid_parameter",
+            ErrorCode::InvalidParameter,
             "display_name or email too long",
         ));
     }
@@ -247,7 +247,7 @@ pub async fn create_user(
     match created {
         Some(u) => Ok(HttpResponse::Created().json(user_view(u))),
         None => Err(ApiError::conflict(
-            "user_exists",
+            ErrorCode::UserExists,
             format!("user {:?} already exists", b.username),
         )),
     }
@@ -288,7 +288,7 @@ pub async fn patch_user(
     let self_edit = id == auth.principal.user_id;
     if self_edit && (status == Some(0) || role.is_some_and(|r| r < Role::Admin)) {
         return Err(ApiError::conflict(
-            "self_lockout",
+            ErrorCode::SelfLockout,
             "you cannot disable or demote yourself",
         ));
     }
@@ -329,10 +329,10 @@ pub async fn patch_user(
     match updated {
         Ok(u) => Ok(HttpResponse::Ok().json(user_view(u))),
         Err("last_admin") => Err(ApiError::conflict(
-            "last_admin",
+            ErrorCode::LastAdmin,
             "the last active admin cannot be disabled or demoted",
         )),
-        Err(_) => Err(ApiError::not_found("user_not_found", "no such user")),
+        Err(_) => Err(ApiError::not_found(ErrorCode::UserNotFound, "no such user")),
     }
 }
 
@@ -345,7 +345,7 @@ pub async fn delete_user(
     let id = path.into_inner();
     if id == auth.principal.user_id {
         return Err(ApiError::conflict(
-            "self_lockout",
+            ErrorCode::SelfLockout,
             "you cannot delete yourself",
         ));
     }
@@ -368,10 +368,10 @@ pub async fn delete_user(
     match done {
         Ok(()) => Ok(HttpResponse::Ok().json(json!({"status": "ok"}))),
         Err("last_admin") => Err(ApiError::conflict(
-            "last_admin",
+            ErrorCode::LastAdmin,
             "the last active admin cannot be deleted",
         )),
-        Err(_) => Err(ApiError::not_found("user_not_found", "no such user")),
+        Err(_) => Err(ApiError::not_found(ErrorCode::UserNotFound, "no such user")),
     }
 }
 
@@ -439,7 +439,7 @@ pub async fn create_token(
     };
     if role > auth.principal.role {
         return Err(ApiError::forbidden(
-            "role_too_high",
+            ErrorCode::RoleTooHigh,
             format!(
                 "an API key cannot exceed your own role ({})",
                 auth.principal.role.as_str()
@@ -493,6 +493,9 @@ pub async fn delete_token(
             Ok(HttpResponse::Ok().json(json!({"status": "ok"})))
         }
         // Someone else's token looks the same as no token: nothing to learn.
-        _ => Err(ApiError::not_found("token_not_found", "no such token")),
+        _ => Err(ApiError::not_found(
+            ErrorCode::TokenNotFound,
+            "no such token",
+        )),
     }
 }

@@ -12,7 +12,7 @@ use atlhyper_actors::model::ClusterSummary;
 use atlhyper_actors::registry::{ClusterHandle, ClusterInfo, GetCluster, ListClusters};
 
 use crate::auth::extract::Viewer;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::http::{ListReply, Page, QueryParams};
 use crate::service::clusters::{self, ClusterError};
 use crate::state::AppState;
@@ -63,7 +63,10 @@ async fn find(state: &AppState, id: &str) -> Result<ClusterHandle, ApiError> {
         })
         .await?
         .ok_or_else(|| {
-            ApiError::not_found("cluster_not_found", format!("cluster {id:?} is unknown"))
+            ApiError::not_found(
+                ErrorCode::ClusterNotFound,
+                format!("cluster {id:?} is unknown"),
+            )
         })
 }
 
@@ -184,7 +187,7 @@ pub async fn get_snapshot(
     let addr = state.cluster(&path, false).await?;
     let Some(latest) = latest(&addr).await? else {
         return Err(ApiError::not_found(
-            "no_snapshot",
+            ErrorCode::NoSnapshot,
             "this cluster has not sent a snapshot yet",
         ));
     };
@@ -234,10 +237,16 @@ pub struct NewCluster {
 impl From<ClusterError> for ApiError {
     fn from(e: ClusterError) -> Self {
         match e {
-            ClusterError::TooLong => ApiError::bad_request("invalid_parameter", e.to_string()),
-            ClusterError::Exists(_) => ApiError::conflict("cluster_exists", e.to_string()),
-            ClusterError::NotFound(_) => ApiError::not_found("cluster_not_found", e.to_string()),
-            ClusterError::NoToken(_) => ApiError::not_found("agent_token_not_found", e.to_string()),
+            ClusterError::TooLong => {
+                ApiError::bad_request(ErrorCode::InvalidParameter, e.to_string())
+            }
+            ClusterError::Exists(_) => ApiError::conflict(ErrorCode::ClusterExists, e.to_string()),
+            ClusterError::NotFound(_) => {
+                ApiError::not_found(ErrorCode::ClusterNotFound, e.to_string())
+            }
+            ClusterError::NoToken(_) => {
+                ApiError::not_found(ErrorCode::AgentTokenNotFound, e.to_string())
+            }
             ClusterError::Random(_) => ApiError::internal(e),
             ClusterError::Actor(m) => m.into(),
             ClusterError::Db(d) => d.into(),

@@ -13,7 +13,7 @@ use crate::auth::extract::{Operator, Viewer};
 use crate::auth::Role;
 use crate::config::parse_duration;
 use crate::db::commands::{self as repo, CommandFilter, CommandRow};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::http::{ListReply, Page, QueryParams};
 use crate::service::commands::{self, CommandError, CommandRequest, Creator};
 use crate::state::AppState;
@@ -113,15 +113,17 @@ impl From<CommandError> for ApiError {
     fn from(e: CommandError) -> Self {
         match e {
             CommandError::Invalid { field, message } => {
-                ApiError::bad_request("invalid_command", message)
+                ApiError::bad_request(ErrorCode::InvalidCommand, message)
                     .with_extra(serde_json::json!({"field": field}))
             }
             CommandError::BadTopic => ApiError::invalid_param(
                 "topic",
                 "1-64 characters of letters, digits, '_', '-' or '.'",
             ),
-            CommandError::NotFound(_) => ApiError::not_found("command_not_found", e.to_string()),
-            CommandError::NotPending(_) => ApiError::conflict("not_pending", e.to_string()),
+            CommandError::NotFound(_) => {
+                ApiError::not_found(ErrorCode::CommandNotFound, e.to_string())
+            }
+            CommandError::NotPending(_) => ApiError::conflict(ErrorCode::NotPending, e.to_string()),
             CommandError::Actor(m) => m.into(),
             CommandError::Store(_) => ApiError::internal(e),
             CommandError::Db(d) => d.into(),

@@ -7,6 +7,7 @@ use serde_json::json;
 
 use atlhyper_actors::registry::ListClusters;
 
+use crate::error::ErrorCode;
 use crate::state::AppState;
 
 /// How long a readiness check may take before it counts as failed.
@@ -44,7 +45,7 @@ pub async fn get_ready(state: web::Data<AppState>) -> HttpResponse {
         };
         HttpResponse::ServiceUnavailable().json(json!({
             "error": format!("not ready: {failing} check failed"),
-            "code": "not_ready",
+            "code": ErrorCode::NotReady.as_str(),
             "checks": checks,
         }))
     }

@@ -23,7 +23,7 @@ use actix_web::{web, FromRequest, Handler, Responder, Route};
 
 use crate::auth::access::{Access, RouteAccess};
 use crate::auth::Role;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::http::resource;
 
 /// Largest JSON body the dashboard API accepts.
@@ -41,13 +41,15 @@ pub fn json_config() -> web::JsonConfig {
                 }
                 E::ContentType => ApiError::new(
                     actix_web::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    "unsupported_media_type",
+                    ErrorCode::UnsupportedMediaType,
                     "send Content-Type: application/json",
                 ),
                 E::Deserialize(d) => {
-                    ApiError::bad_request("invalid_json", format!("invalid JSON body: {d}"))
+                    ApiError::bad_request(ErrorCode::InvalidJson, format!("invalid JSON body: {d}"))
                 }
-                other => ApiError::bad_request("invalid_body", format!("invalid body: {other}")),
+                other => {
+                    ApiError::bad_request(ErrorCode::InvalidBody, format!("invalid body: {other}"))
+                }
             };
             e.into()
         })
@@ -56,7 +58,11 @@ pub fn json_config() -> web::JsonConfig {
 /// Path segments that fail to parse are 400s naming the problem.
 pub fn path_config() -> web::PathConfig {
     web::PathConfig::default().error_handler(|err, _| {
-        ApiError::bad_request("invalid_path", format!("invalid path parameter: {err}")).into()
+        ApiError::bad_request(
+            ErrorCode::InvalidPath,
+            format!("invalid path parameter: {err}"),
+        )
+        .into()
     })
 }
 

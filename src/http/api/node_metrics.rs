@@ -11,7 +11,7 @@ use atlhyper_actors::model::NodeMetricsSnapshot;
 
 use crate::auth::extract::Viewer;
 use crate::db::to_db;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::http::QueryParams;
 use crate::state::AppState;
 
@@ -211,7 +211,7 @@ pub async fn get_node_history(
 
 fn node_not_found(node: &str) -> ApiError {
     ApiError::not_found(
-        "node_not_found",
+        ErrorCode::NodeNotFound,
         format!("no metrics for node {node:?} in this cluster"),
     )
 }

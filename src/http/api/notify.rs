@@ -12,7 +12,7 @@ use serde_json::{json, Map, Value};
 use crate::auth::extract::{Admin, Operator, Viewer};
 use crate::db::notify::{self as repo, AlertFilter, DeliveryFilter, RuleFields, RuleWrite};
 use crate::db::{from_db, to_db};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::http::{validate_cluster_id, ListReply, Page, QueryParams};
 use crate::notify::channel::{self, ChannelKind};
 use crate::notify::message::{Message, ResourceId, Severity};
@@ -84,13 +84,13 @@ fn rule_fields(body: RuleBody) -> Result<(RuleFields, Condition), ApiError> {
         validate_cluster_id(c)?;
     }
     let condition = Condition::parse(&body.resource_type, &body.condition, body.for_.as_deref())
-        .map_err(|e| ApiError::bad_request("invalid_condition", e))?;
+        .map_err(|e| ApiError::bad_request(ErrorCode::InvalidCondition, e))?;
     let scope = Scope::parse(
         body.cluster_id.clone(),
         body.namespace.clone(),
         body.labels.as_ref(),
     )
-    .map_err(|e| ApiError::bad_request("invalid_scope", e))?;
+    .map_err(|e| ApiError::bad_request(ErrorCode::InvalidScope, e))?;
     let severity = Severity::parse(&body.severity).ok_or_else(|| {
         ApiError::invalid_param("severity", "must be one of info, warning, critical")
     })?;
@@ -170,7 +170,8 @@ fn parse_body<T: serde::de::DeserializeOwned>(
             m.remove(*k);
         }
     }
-    serde_json::from_value(v).map_err(|e| ApiError::bad_request("invalid_body", e.to_string()))
+    serde_json::from_value(v)
+        .map_err(|e| ApiError::bad_request(ErrorCode::InvalidBody, e.to_string()))
 }
 
 /// `GET /api/v2/alert-rules`.
@@ -197,7 +198,7 @@ pub async fn get_rule(
     match state.db.read(move |c| repo::get_rule(c, id)).await? {
         Some(r) => Ok(HttpResponse::Ok().json(rule_json(&r))),
         None => Err(ApiError::not_found(
-            "rule_not_found",
+            ErrorCode::RuleNotFound,
             format!("no alert rule {id}"),
         )),
     }
@@ -211,10 +212,13 @@ fn write_reply(w: RuleWrite, name: &str, created: bool) -> Result<HttpResponse, 
             HttpResponse::Ok().json(rule_json(&r))
         }),
         RuleWrite::NameTaken => Err(ApiError::conflict(
-            "rule_name_taken",
+            ErrorCode::RuleNameTaken,
             format!("an alert rule named {name:?} already exists"),
         )),
-        RuleWrite::NotFound => Err(ApiError::not_found("rule_not_found", "no such alert rule")),
+        RuleWrite::NotFound => Err(ApiError::not_found(
+            ErrorCode::RuleNotFound,
+            "no such alert rule",
+        )),
     }
 }
 
@@ -228,7 +232,7 @@ pub async fn create_rule(
     let (fields, cond) = rule_fields(parse_body(body.into_inner(), RULE_READ_ONLY)?)?;
     if !cond.metric.from_snapshot() {
         return Err(ApiError::bad_request(
-            "invalid_condition",
+            ErrorCode::InvalidCondition,
             format!(
                 "condition.metric: {} is evaluated by a built-in rule only; tune that rule instead",
                 cond.metric.name()
@@ -270,7 +274,7 @@ pub async fn patch_rule(
     let id = path_id(&path, "rule")?;
     let Some(current) = state.db.read(move |c| repo::get_rule(c, id)).await? else {
         return Err(ApiError::not_found(
-            "rule_not_found",
+            ErrorCode::RuleNotFound,
             format!("no alert rule {id}"),
         ));
     };
@@ -300,13 +304,13 @@ pub async fn patch_rule(
             .unwrap_or_default();
         if fields.name != current.name || cond.metric.name() != stored_metric {
             return Err(ApiError::bad_request(
-                "builtin_rule",
+                ErrorCode::BuiltinRule,
                 format!("the built-in rule {key:?} keeps its name and metric; change its threshold, for, scope, severity, channels or enabled"),
             ));
         }
     } else if !cond.metric.from_snapshot() {
         return Err(ApiError::bad_request(
-            "invalid_condition",
+            ErrorCode::InvalidCondition,
             format!(
                 "condition.metric: {} is evaluated by a built-in rule only",
                 cond.metric.name()
@@ -330,13 +334,13 @@ pub async fn delete_rule(
     let id = path_id(&path, "rule")?;
     let Some(current) = state.db.read(move |c| repo::get_rule(c, id)).await? else {
         return Err(ApiError::not_found(
-            "rule_not_found",
+            ErrorCode::RuleNotFound,
             format!("no alert rule {id}"),
         ));
     };
     if current.builtin.is_some() {
         return Err(ApiError::conflict(
-            "builtin_rule",
+            ErrorCode::BuiltinRule,
             "built-in rules cannot be deleted; PATCH {\"enabled\": false} turns one off",
         ));
     }
@@ -592,7 +596,7 @@ pub async fn expire_silence(
             Ok(HttpResponse::Ok().json(silence_json(&s, now)))
         }
         None => Err(ApiError::not_found(
-            "silence_not_found",
+            ErrorCode::SilenceNotFound,
             format!("no silence {id}"),
         )),
     }
@@ -604,7 +608,7 @@ pub async fn expire_silence(
 fn channel_kind(raw: &str) -> Result<ChannelKind, ApiError> {
     ChannelKind::parse(raw).ok_or_else(|| {
         ApiError::not_found(
-            "channel_not_found",
+            ErrorCode::ChannelNotFound,
             format!(
                 "unknown channel type {raw:?}; expected slack, email, webhook, dingtalk or feishu"
             ),

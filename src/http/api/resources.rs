@@ -7,7 +7,7 @@ use atlhyper_actors::model::{ClusterSnapshot, Kind, ResourceMeta, VisitItems};
 
 use super::clusters::latest;
 use crate::auth::extract::{Operator, Viewer};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::http::{ListReply, Page, QueryParams};
 use crate::state::AppState;
 
@@ -16,7 +16,7 @@ pub fn parse_kind(s: &str) -> Result<Kind, ApiError> {
     Kind::from_plural(s).ok_or_else(|| {
         let names: Vec<&str> = Kind::ALL.iter().map(|k| k.plural()).collect();
         ApiError::bad_request(
-            "unknown_kind",
+            ErrorCode::UnknownKind,
             format!("unknown kind {s:?}; one of: {}", names.join(" ")),
         )
     })
@@ -169,7 +169,7 @@ fn find_one(
 fn not_secrets(kind: Kind) -> Result<(), ApiError> {
     if kind == Kind::Secret {
         return Err(ApiError::not_found(
-            "unknown_path",
+            ErrorCode::UnknownPath,
             "secrets are served by /resources/secrets",
         ));
     }
@@ -242,7 +242,10 @@ async fn get_object(
             } else {
                 format!("{ns}/{name}")
             };
-            ApiError::not_found("resource_not_found", format!("no such object {what}"))
+            ApiError::not_found(
+                ErrorCode::ResourceNotFound,
+                format!("no such object {what}"),
+            )
         })
 }
 
@@ -257,7 +260,7 @@ pub async fn get_namespaced(
     not_secrets(kind_v)?;
     if !kind_v.is_namespaced() {
         return Err(ApiError::bad_request(
-            "cluster_scoped_kind",
+            ErrorCode::ClusterScopedKind,
             format!("{kind} are cluster-scoped: use /resources/{kind}/{{name}}"),
         ));
     }
@@ -275,7 +278,7 @@ pub async fn get_cluster_scoped(
     not_secrets(kind_v)?;
     if kind_v.is_namespaced() {
         return Err(ApiError::bad_request(
-            "namespaced_kind",
+            ErrorCode::NamespacedKind,
             format!("{kind} are namespaced: use /resources/{kind}/{{namespace}}/{{name}}"),
         ));
     }
@@ -302,11 +305,14 @@ mod tests {
             .collect();
         assert_eq!(cluster_scoped, ["namespaces", "pvs", "nodes"]);
         let err = parse_kind("widgets").unwrap_err();
-        assert_eq!(err.code(), "unknown_kind");
+        assert_eq!(err.code().as_str(), "unknown_kind");
         assert_eq!(
             err.message(),
             format!("unknown kind \"widgets\"; one of: {plurals}")
         );
-        assert_eq!(parse_kind("Pods").unwrap_err().code(), "unknown_kind");
+        assert_eq!(
+            parse_kind("Pods").unwrap_err().code().as_str(),
+            "unknown_kind"
+        );
     }
 }
