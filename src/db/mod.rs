@@ -61,6 +61,10 @@ const BUSY_TIMEOUT_MS: u32 = 5_000;
 /// that is down must fail requests quickly, not hold every worker.
 const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How long the readiness probe waits for a connection: under `/ready`'s own 2 s limit,
+/// so the reply carries the connection error rather than "timed out".
+const PING_CHECKOUT: Duration = Duration::from_millis(1_500);
+
 /// How long startup keeps retrying a PostgreSQL that does not answer yet (a database
 /// container that starts beside the master), before it gives up with the reason.
 const STARTUP_RETRY: Duration = Duration::from_secs(30);
@@ -484,13 +488,20 @@ impl Db {
         }
     }
 
-    /// Ok when a trivial query answers (readiness probe); the error says why not.
+    /// Ok when a trivial query answers (readiness probe); the error says why not (for a
+    /// PostgreSQL that is gone: the connection error, e.g. "connection refused").
     pub async fn ping(&self) -> Result<(), DbError> {
-        self.read(|c| {
-            c.batch_execute("SELECT 1")?;
+        let db = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = db.pool.get_timeout(PING_CHECKOUT).map_err(|e| {
+                db.checkout_errors.fetch_add(1, Ordering::Relaxed);
+                DbError::from(e)
+            })?;
+            conn.batch_execute("SELECT 1")?;
             Ok(())
         })
         .await
+        .map_err(|_| DbError::Gone)?
     }
 
     /// Flushes what the engine buffers (SQLite: checkpoints the WAL into the main file) at

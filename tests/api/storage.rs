@@ -306,3 +306,138 @@ async fn db_copy_moves_an_embedded_install_to_postgres_with_ids_and_secrets() {
     assert!(e.contains("secret key cannot open"), "{e}");
     let _ = ADMIN_PASSWORD;
 }
+
+/// A TCP forwarder to PostgreSQL that the test can cut and restore: a database that goes
+/// away under a running master.
+struct Proxy {
+    port: u16,
+    up: Arc<std::sync::atomic::AtomicBool>,
+    conns: Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+}
+
+impl Proxy {
+    /// Runs on its own thread and runtime: the master's startup blocks the test's runtime
+    /// while it connects, and must still reach PostgreSQL through the proxy.
+    async fn start(target: std::net::SocketAddr) -> Proxy {
+        let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        std_listener.set_nonblocking(true).unwrap();
+        let port = std_listener.local_addr().unwrap().port();
+        let up = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let conns: Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>> = Arc::default();
+        let (up2, conns2) = (Arc::clone(&up), Arc::clone(&conns));
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(std_listener).unwrap();
+                while let Ok((mut inbound, _)) = listener.accept().await {
+                    if !up2.load(std::sync::atomic::Ordering::SeqCst) {
+                        continue; // dropped: the master sees the connection closed
+                    }
+                    let task = tokio::spawn(async move {
+                        if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
+                            let _ =
+                                tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                        }
+                    });
+                    conns2.lock().unwrap().push(task);
+                }
+            });
+        });
+        Proxy { port, up, conns }
+    }
+
+    /// Cuts every open connection and refuses new ones.
+    fn cut(&self) {
+        self.up.store(false, std::sync::atomic::Ordering::SeqCst);
+        for t in self.conns.lock().unwrap().drain(..) {
+            t.abort();
+        }
+    }
+
+    fn restore(&self) {
+        self.up.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[actix_web::test]
+async fn a_lost_postgres_shows_on_ready_and_metrics_and_requests_recover() {
+    if crate::db::pg_url().is_none() {
+        return; // needs PostgreSQL (MASTER_TEST_PG_URL)
+    }
+    let db = TestDb::new();
+    let dsn = db.dsn().unwrap();
+    // The same server, reached through the proxy.
+    let url = url_host_port(&dsn);
+    let proxy = Proxy::start(url.1).await;
+    let proxied = dsn.replacen(&url.0, &format!("127.0.0.1:{}", proxy.port), 1);
+    let app = spawn_with(move |s| {
+        s.db_dsn = Some(proxied.clone().into());
+        s.db_type = atlhyper_master::config::DbType::Postgres;
+    })
+    .await;
+    let ready = |app: &TestApp| {
+        let (client, url) = (app.client.clone(), format!("{}/ready", app.http));
+        async move {
+            let r = client.get(url).send().await.unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    assert_eq!(ready(&app).await.0, 200);
+
+    proxy.cut();
+    let (status, body) = ready(&app).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["code"], "not_ready");
+    assert!(
+        body["checks"]["database"]
+            .as_str()
+            .unwrap()
+            .starts_with("failed"),
+        "{body}"
+    );
+    // A request that needs the database: a clear 503, no panic, the process lives on.
+    let (status, body) = app.get("/api/v2/users").await;
+    assert_eq!(status, 503, "{body}");
+    let metrics = app
+        .client
+        .get(format!("{}/metrics", app.http))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("atlhyper_db_up 0"), "{metrics}");
+    let errors = metrics
+        .lines()
+        .find(|l| l.starts_with("atlhyper_db_checkout_errors_total"))
+        .and_then(|l| l.split_whitespace().last())
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(0.0);
+    assert!(errors >= 1.0, "{metrics}");
+
+    proxy.restore();
+    crate::helpers::eventually(std::time::Duration::from_secs(30), || async {
+        (ready(&app).await.0 == 200).then_some(())
+    })
+    .await;
+    assert_eq!(app.get("/api/v2/users").await.0, 200);
+}
+
+/// `(host:port as written in the URL, resolved address)` of a `postgres://` URL.
+fn url_host_port(url: &str) -> (String, std::net::SocketAddr) {
+    let rest = url.split("://").nth(1).unwrap();
+    let hostport = rest.split('/').next().unwrap();
+    let hostport = hostport.rsplit('@').next().unwrap().to_owned();
+    let with_port = if hostport.contains(':') {
+        hostport.clone()
+    } else {
+        format!("{hostport}:5432")
+    };
+    use std::net::ToSocketAddrs;
+    let addr = with_port.to_socket_addrs().unwrap().next().unwrap();
+    (hostport, addr)
+}
