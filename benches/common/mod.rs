@@ -593,3 +593,66 @@ pub fn open_files_limit() -> u64 {
         })
         .unwrap_or(0)
 }
+
+// ---------------------------------------------------------------------------------------
+// Engines: the persistence benches (events, metrics) measure SQLite and PostgreSQL side by
+// side in one run. The PostgreSQL schema comes from `tests/support/db.rs` (`TestDb`).
+// ---------------------------------------------------------------------------------------
+
+use atlhyper_master::db::Engine;
+
+/// Where `tests/support/db.rs` reads the PostgreSQL base URL.
+pub const PG_URL_ENV: &str = "MASTER_TEST_PG_URL";
+
+/// The engines to measure, in order: `--engines sqlite,postgres` (or `pg`). By default
+/// SQLite, plus PostgreSQL when a base URL is given by `--pg-url URL` or
+/// `MASTER_TEST_PG_URL`. `--pg-url` is exported as `MASTER_TEST_PG_URL` for `TestDb`, so
+/// call this first thing in `main`, before any other thread runs.
+pub fn engines() -> Vec<Engine> {
+    let url = arg_str("--pg-url", "");
+    if !url.trim().is_empty() {
+        std::env::set_var(PG_URL_ENV, url.trim());
+    }
+    let has_pg = std::env::var(PG_URL_ENV).is_ok_and(|v| !v.trim().is_empty());
+    let default = if has_pg { "sqlite,postgres" } else { "sqlite" };
+    let mut out = Vec::new();
+    for name in arg_str("--engines", default)
+        .split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+    {
+        let engine = match name {
+            "sqlite" => Engine::Sqlite,
+            "postgres" | "postgresql" | "pg" => Engine::Postgres,
+            other => panic!("--engines: unknown engine {other:?} (sqlite, postgres)"),
+        };
+        assert!(
+            engine != Engine::Postgres || has_pg,
+            "--engines postgres needs --pg-url URL or {PG_URL_ENV}"
+        );
+        if !out.contains(&engine) {
+            out.push(engine);
+        }
+    }
+    assert!(!out.is_empty(), "--engines: no engine given");
+    out
+}
+
+/// `engines` rotated by `i`: the order to visit them in on iteration `i`, so that no
+/// engine always runs first (right after the other one's work, or a quiet moment).
+pub fn rotated<T: Copy>(engines: &[T], i: usize) -> Vec<T> {
+    let mut v = engines.to_vec();
+    if !v.is_empty() {
+        let k = i % v.len();
+        v.rotate_left(k);
+    }
+    v
+}
+
+/// The engine's name in tables.
+pub fn engine_label(engine: Engine) -> &'static str {
+    match engine {
+        Engine::Sqlite => "SQLite",
+        Engine::Postgres => "PostgreSQL",
+    }
+}
