@@ -526,3 +526,64 @@ pub fn to_db(t: DateTime<Utc>) -> NaiveDateTime {
 pub fn from_db(t: NaiveDateTime) -> DateTime<Utc> {
     DateTime::from_naive_utc_and_offset(t, Utc)
 }
+
+#[cfg(test)]
+mod layering {
+    //! The storage layer is the only home of diesel, SQL, transactions and connections:
+    //! every other module under `src/` calls named repository methods.
+    #![allow(clippy::unwrap_used, reason = "test")]
+
+    /// What only `src/db/` may write (whitespace removed before matching, so a call
+    /// split over lines is still found).
+    const FORBIDDEN: [&str; 14] = [
+        "diesel::",
+        "usediesel",
+        "DbConn",
+        "SqliteConnection",
+        "PgConnection",
+        "sql_query",
+        "transaction(",
+        ".read(move|",
+        ".read(|",
+        ".write(move|",
+        ".write(|",
+        "db.read(",
+        "db.write(",
+        "db.now(",
+    ];
+
+    fn rust_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                rust_files(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+
+    #[test]
+    fn only_the_storage_layer_touches_the_database() {
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut files = Vec::new();
+        rust_files(&src, &mut files);
+        let mut found = Vec::new();
+        for file in files.iter().filter(|f| !f.starts_with(src.join("db"))) {
+            let text = std::fs::read_to_string(file).unwrap();
+            let code: String = text
+                .lines()
+                .filter(|l| !l.trim_start().starts_with("//"))
+                .collect::<String>()
+                .split_whitespace()
+                .collect();
+            for needle in FORBIDDEN {
+                if code.contains(needle) {
+                    found.push(format!("{}: {needle}", file.display()));
+                }
+            }
+        }
+        assert!(found.is_empty(), "outside src/db/:\n{}", found.join("\n"));
+        assert!(files.len() > 50, "the scan saw the source tree");
+    }
+}
