@@ -147,6 +147,10 @@ impl SecretBox {
             path: path.to_path_buf(),
             source,
         };
+        // On PostgreSQL nothing else creates the directory of `db_path` the key sits in.
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(io)?;
+        }
         let mut options = std::fs::OpenOptions::new();
         options.write(true).create_new(true);
         #[cfg(unix)]
