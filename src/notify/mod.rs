@@ -73,7 +73,7 @@ pub async fn load_channels(
     db: &Db,
     secrets: &SecretBox,
 ) -> Result<Vec<LoadedChannel>, crate::db::DbError> {
-    let rows = db.read(crate::db::notify::list_channels).await?;
+    let rows = db.notify().list_channels().await?;
     let mut out: Vec<LoadedChannel> = ChannelKind::ALL
         .iter()
         .map(|k| LoadedChannel::unconfigured(*k))
