@@ -5,8 +5,9 @@
 //!   holds up ingestion), the rule [`Evaluator`] (restart memory per pod) and the
 //!   [`Engine`] (pending/firing alerts, groups, cooldowns, silences, offline clusters).
 //! - **Per input** it asks the engine what changes; the history rows and outbox messages
-//!   of one input are written in one transaction on the single writer, strictly in order
-//!   (`ctx.wait`), and the [`Dispatcher`] is kicked. Sending is the dispatcher's job.
+//!   of one input are written in one transaction (`db.notify().apply_changes`), strictly
+//!   in order (`ctx.wait`), and the [`Dispatcher`] is kicked. Sending is the dispatcher's
+//!   job.
 //! - A timer ticks the engine (pending → firing after `for`, group flushes, reminders).
 //! - **Survives a restart:** the rules, silences, channels, the firing alerts (with their
 //!   notified/suppressed state) and the outbox. `started()` reloads them all before it
