@@ -140,13 +140,17 @@ impl SecretBox {
         ))
     }
 
-    /// The key in `path`, created (mode 0600, 32 random bytes as base64) when absent. A file
+    /// The key in `path`, created (mode 0600, 32 random bytes as base64) when absent, with
+    /// its directory: on PostgreSQL nothing else creates the directory of `db_path`. A file
     /// that group or others may access is refused.
     pub fn from_key_file(path: &Path) -> Result<SecretBox, SecretError> {
         let io = |source| SecretError::KeyFile {
             path: path.to_path_buf(),
             source,
         };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(io)?;
+        }
         let mut options = std::fs::OpenOptions::new();
         options.write(true).create_new(true);
         #[cfg(unix)]
@@ -360,6 +364,14 @@ mod tests {
             key_file_path(Path::new("master.db")),
             PathBuf::from(KEY_FILE)
         );
+    }
+
+    #[test]
+    fn a_missing_key_directory_is_created() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = key_file_path(&dir.path().join("data").join("master.db"));
+        assert!(SecretBox::from_key_file(&path).is_ok());
+        assert!(path.is_file());
     }
 
     #[test]
