@@ -43,8 +43,8 @@ use std::time::{Duration, Instant};
 use atlhyper_master::config::Settings;
 use atlhyper_master::db::metrics::{self as repo, NewHistory};
 use atlhyper_master::db::{to_db, Engine};
-use atlhyper_master::http::AppState;
 use atlhyper_master::startup::{Application, Stopper};
+use atlhyper_master::state::AppState;
 use chrono::Utc;
 
 const TOKEN: &str = "bench-token";

@@ -621,6 +621,22 @@ pub fn record_attempt(
     Ok(())
 }
 
+/// Records the same outcome on each of the pending deliveries `ids`, in one transaction
+/// (a delivery that is no longer pending is left as it is).
+pub fn record_attempts(
+    conn: &mut DbConn,
+    ids: &[i32],
+    attempt: &Attempt,
+    now: DateTime<Utc>,
+) -> Result<(), DbError> {
+    conn.transaction(|conn| {
+        for id in ids {
+            record_attempt(conn, *id, attempt, now)?;
+        }
+        Ok(())
+    })
+}
+
 /// Folds pending deliveries `ids` into a new digest row; returns the digest's id.
 pub fn fold_into_digest(
     conn: &mut DbConn,
@@ -694,13 +710,191 @@ pub fn list_deliveries(
 pub struct Notify<'a>(pub(super) &'a super::Db);
 
 impl Notify<'_> {
-    /// Stored deliveries per (channel, status) (`/metrics`).
-    pub async fn count_deliveries(&self) -> Result<Vec<(String, String, i64)>, DbError> {
-        self.0.read(count_deliveries).await
+    // Rules
+
+    /// Every rule, by id.
+    pub async fn list_rules(&self) -> Result<Vec<RuleRow>, DbError> {
+        self.0.read(list_rules).await
     }
+
+    /// One rule.
+    pub async fn get_rule(&self, id: i32) -> Result<Option<RuleRow>, DbError> {
+        self.0.read(move |c| get_rule(c, id)).await
+    }
+
+    /// Creates a rule (see [`insert_rule`]).
+    pub async fn insert_rule(
+        &self,
+        fields: RuleFields,
+        by: Option<i32>,
+        now: DateTime<Utc>,
+    ) -> Result<RuleWrite, DbError> {
+        self.0
+            .write(move |c| insert_rule(c, &fields, by, now))
+            .await
+    }
+
+    /// Replaces a rule's writable columns (see [`update_rule`]).
+    pub async fn update_rule(
+        &self,
+        id: i32,
+        fields: RuleFields,
+        now: DateTime<Utc>,
+    ) -> Result<RuleWrite, DbError> {
+        self.0
+            .write(move |c| update_rule(c, id, &fields, now))
+            .await
+    }
+
+    /// Deletes a user rule; built-in rules are kept (see [`delete_rule`]).
+    pub async fn delete_rule(&self, id: i32) -> Result<bool, DbError> {
+        self.0.write(move |c| delete_rule(c, id)).await
+    }
+
+    // History
+
+    /// Applies history changes and queues their deliveries in one transaction (see
+    /// [`apply_changes`]).
+    pub async fn apply_changes(
+        &self,
+        ops: Vec<HistoryOp>,
+        deliveries: Vec<NewDelivery>,
+    ) -> Result<(), DbError> {
+        self.0
+            .write(move |c| apply_changes(c, &ops, &deliveries))
+            .await
+    }
+
+    /// Every firing alert.
+    pub async fn firing_alerts(&self) -> Result<Vec<AlertRow>, DbError> {
+        self.0.read(firing_alerts).await
+    }
+
+    /// One page of alerts, newest first, and the number matching.
+    pub async fn list_alerts(
+        &self,
+        filter: AlertFilter,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<AlertRow>, i64), DbError> {
+        self.0
+            .read(move |c| list_alerts(c, &filter, limit, offset))
+            .await
+    }
+
+    // Silences
+
+    /// Creates a silence.
+    pub async fn insert_silence(&self, silence: NewSilence) -> Result<SilenceRow, DbError> {
+        self.0.write(move |c| insert_silence(c, &silence)).await
+    }
+
+    /// Silences that have not ended by `now`.
+    pub async fn current_silences(&self, now: DateTime<Utc>) -> Result<Vec<SilenceRow>, DbError> {
+        self.0.read(move |c| current_silences(c, now)).await
+    }
+
+    /// One page of silences, newest first (see [`list_silences`]).
+    pub async fn list_silences(
+        &self,
+        active_only: bool,
+        now: DateTime<Utc>,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<SilenceRow>, i64), DbError> {
+        self.0
+            .read(move |c| list_silences(c, active_only, now, limit, offset))
+            .await
+    }
+
+    /// Expires a silence now (see [`expire_silence`]); `None` when there is no such silence.
+    pub async fn expire_silence(
+        &self,
+        id: i32,
+        now: DateTime<Utc>,
+    ) -> Result<Option<SilenceRow>, DbError> {
+        self.0.write(move |c| expire_silence(c, id, now)).await
+    }
+
+    // Channels
 
     /// Every stored channel (configs still sealed).
     pub async fn list_channels(&self) -> Result<Vec<ChannelRow>, DbError> {
         self.0.read(list_channels).await
+    }
+
+    /// Creates or replaces the channel of `kind`; `encrypted_config` is already sealed.
+    pub async fn upsert_channel(
+        &self,
+        kind: &str,
+        name: String,
+        enabled: bool,
+        encrypted_config: String,
+        by: Option<i32>,
+        now: DateTime<Utc>,
+    ) -> Result<ChannelRow, DbError> {
+        let kind = kind.to_owned();
+        self.0
+            .write(move |c| upsert_channel(c, &kind, &name, enabled, &encrypted_config, by, now))
+            .await
+    }
+
+    // Deliveries
+
+    /// Every pending delivery, oldest first.
+    pub async fn pending_deliveries(&self) -> Result<Vec<DeliveryRow>, DbError> {
+        self.0.read(pending_deliveries).await
+    }
+
+    /// Records an attempt on a pending delivery.
+    pub async fn record_attempt(
+        &self,
+        id: i32,
+        attempt: Attempt,
+        now: DateTime<Utc>,
+    ) -> Result<(), DbError> {
+        self.0
+            .write(move |c| record_attempt(c, id, &attempt, now))
+            .await
+    }
+
+    /// Records the same outcome on several pending deliveries (see [`record_attempts`]).
+    pub async fn record_attempts(
+        &self,
+        ids: Vec<i32>,
+        attempt: Attempt,
+        now: DateTime<Utc>,
+    ) -> Result<(), DbError> {
+        self.0
+            .write(move |c| record_attempts(c, &ids, &attempt, now))
+            .await
+    }
+
+    /// Folds pending deliveries into a new digest row; returns the digest's id.
+    pub async fn fold_into_digest(
+        &self,
+        ids: Vec<i32>,
+        digest: NewDelivery,
+    ) -> Result<i32, DbError> {
+        self.0
+            .write(move |c| fold_into_digest(c, &ids, &digest))
+            .await
+    }
+
+    /// How many outbox rows each (channel, status) holds.
+    pub async fn count_deliveries(&self) -> Result<Vec<(String, String, i64)>, DbError> {
+        self.0.read(count_deliveries).await
+    }
+
+    /// One page of deliveries, newest first, and the number matching.
+    pub async fn list_deliveries(
+        &self,
+        filter: DeliveryFilter,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<DeliveryRow>, i64), DbError> {
+        self.0
+            .read(move |c| list_deliveries(c, &filter, limit, offset))
+            .await
     }
 }

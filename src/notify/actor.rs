@@ -5,8 +5,9 @@
 //!   holds up ingestion), the rule [`Evaluator`] (restart memory per pod) and the
 //!   [`Engine`] (pending/firing alerts, groups, cooldowns, silences, offline clusters).
 //! - **Per input** it asks the engine what changes; the history rows and outbox messages
-//!   of one input are written in one transaction on the single writer, strictly in order
-//!   (`ctx.wait`), and the [`Dispatcher`] is kicked. Sending is the dispatcher's job.
+//!   of one input are written in one transaction (`db.notify().apply_changes`), strictly
+//!   in order (`ctx.wait`), and the [`Dispatcher`] is kicked. Sending is the dispatcher's
+//!   job.
 //! - A timer ticks the engine (pending → firing after `for`, group flushes, reminders).
 //! - **Survives a restart:** the rules, silences, channels, the firing alerts (with their
 //!   notified/suppressed state) and the outbox. `started()` reloads them all before it
@@ -34,7 +35,7 @@ use super::engine::{
 use super::message::{ResourceId, Severity};
 use super::rules::{Condition, Evaluator, Observation, Scope};
 use crate::config::Settings;
-use crate::db::notify::{self as repo, HistoryOp, NewAlertRow, NewDelivery};
+use crate::db::notify::{AlertRow, HistoryOp, NewAlertRow, NewDelivery, RuleRow};
 use crate::db::{from_db, to_db, Db};
 use crate::secrets::SecretBox;
 
@@ -245,10 +246,7 @@ impl Notifier {
         }
         let kick = !deliveries.is_empty();
         let db = self.db.clone();
-        let write = async move {
-            db.write(move |conn| repo::apply_changes(conn, &ops, &deliveries))
-                .await
-        };
+        let write = async move { db.notify().apply_changes(ops, deliveries).await };
         Some(Box::pin(write.into_actor(self).map(
             move |res, act, _| match res {
                 Ok(()) => {
@@ -275,11 +273,11 @@ impl Notifier {
         let db = self.db.clone();
         let secrets = Arc::clone(&self.secrets);
         let load = async move {
-            let rules = db.read(repo::list_rules).await?;
-            let silences = db.read(|c| repo::current_silences(c, Utc::now())).await?;
+            let rules = db.notify().list_rules().await?;
+            let silences = db.notify().current_silences(Utc::now()).await?;
             let channels = super::load_channels(&db, &secrets).await?;
             let firing = if restore {
-                Some(db.read(repo::firing_alerts).await?)
+                Some(db.notify().firing_alerts().await?)
             } else {
                 None
             };
@@ -324,7 +322,7 @@ impl Notifier {
 }
 
 /// A stored rule as the engine needs it; a rule that no longer parses is skipped (logged).
-pub fn rule_view(r: repo::RuleRow) -> Option<RuleView> {
+pub fn rule_view(r: RuleRow) -> Option<RuleView> {
     if !r.enabled {
         return None;
     }
@@ -359,7 +357,7 @@ pub fn rule_view(r: repo::RuleRow) -> Option<RuleView> {
     }
 }
 
-fn firing_row(r: repo::AlertRow) -> Option<FiringRow> {
+fn firing_row(r: AlertRow) -> Option<FiringRow> {
     let rule_id = r.rule_id?;
     // fingerprint = rule|cluster|key
     let key = r.fingerprint.splitn(3, '|').nth(2)?.to_string();

@@ -28,7 +28,7 @@ use chrono::{DateTime, Utc};
 use super::channel::{ChannelKind, SendError, Sender};
 use super::message::{Message, MessageKind, MAX_LINES};
 use crate::config::Settings;
-use crate::db::notify::{self as repo, Attempt, DeliveryRow, NewDelivery};
+use crate::db::notify::{Attempt, DeliveryRow, NewDelivery};
 use crate::db::{from_db, to_db, Db};
 use crate::secrets::SecretBox;
 
@@ -147,7 +147,7 @@ impl Dispatcher {
         let read_at = self.epoch;
         let db = self.db.clone();
         ctx.spawn(
-            async move { db.read(repo::pending_deliveries).await }
+            async move { db.notify().pending_deliveries().await }
                 .into_actor(self)
                 .map(move |res, act, ctx| {
                     match res {
@@ -231,22 +231,13 @@ impl Dispatcher {
     fn finish(&mut self, ids: Vec<i32>, attempt: Attempt, ctx: &mut Context<Self>) {
         let db = self.db.clone();
         ctx.spawn(
-            async move {
-                let now = Utc::now();
-                db.write(move |c| {
-                    for id in ids {
-                        repo::record_attempt(c, id, &attempt, now)?;
+            async move { db.notify().record_attempts(ids, attempt, Utc::now()).await }
+                .into_actor(self)
+                .map(|res, _, _| {
+                    if let Err(e) = res {
+                        tracing::warn!(error = %e, "delivery outcome could not be written");
                     }
-                    Ok(())
-                })
-                .await
-            }
-            .into_actor(self)
-            .map(|res, _, _| {
-                if let Err(e) = res {
-                    tracing::warn!(error = %e, "delivery outcome could not be written");
-                }
-            }),
+                }),
         );
     }
 
@@ -283,23 +274,20 @@ impl Dispatcher {
         let n = ids.len();
         let db = self.db.clone();
         ctx.wait(
-            async move {
-                db.write(move |c| repo::fold_into_digest(c, &ids, &row))
-                    .await
-            }
-            .into_actor(self)
-            .map(move |res, act, ctx| match res {
-                Ok(id) => {
-                    tracing::info!(
-                        channel = kind.as_str(),
-                        folded = n,
-                        digest = id,
-                        "budget overflow folded into a digest"
-                    );
-                    act.pass(ctx);
-                }
-                Err(e) => tracing::warn!(error = %e, "digest could not be written"),
-            }),
+            async move { db.notify().fold_into_digest(ids, row).await }
+                .into_actor(self)
+                .map(move |res, act, ctx| match res {
+                    Ok(id) => {
+                        tracing::info!(
+                            channel = kind.as_str(),
+                            folded = n,
+                            digest = id,
+                            "budget overflow folded into a digest"
+                        );
+                        act.pass(ctx);
+                    }
+                    Err(e) => tracing::warn!(error = %e, "digest could not be written"),
+                }),
         );
     }
 
@@ -354,8 +342,7 @@ impl Dispatcher {
                             )),
                     },
                 };
-                let a = attempt.clone();
-                let written = db.write(move |c| repo::record_attempt(c, id, &a, now)).await;
+                let written = db.notify().record_attempt(id, attempt.clone(), now).await;
                 (res, attempt, written)
             }
             .into_actor(self)

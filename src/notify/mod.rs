@@ -8,7 +8,8 @@
 //! - [`channel`] speaks to Slack, email, webhooks, DingTalk and Feishu.
 //!
 //! The dashboard handlers of rules, alerts, silences, channels and deliveries are in
-//! `http/api/notify.rs`; this module keeps what they call.
+//! `http/api/notify.rs`; the rules they apply (validation, the PATCH merge, channel
+//! secrets) are in `service/notify.rs`, which calls [`load_channels`] and [`Notify`].
 
 pub mod actor;
 pub mod channel;
@@ -73,7 +74,7 @@ pub async fn load_channels(
     db: &Db,
     secrets: &SecretBox,
 ) -> Result<Vec<LoadedChannel>, crate::db::DbError> {
-    let rows = db.read(crate::db::notify::list_channels).await?;
+    let rows = db.notify().list_channels().await?;
     let mut out: Vec<LoadedChannel> = ChannelKind::ALL
         .iter()
         .map(|k| LoadedChannel::unconfigured(*k))
