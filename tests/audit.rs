@@ -168,7 +168,7 @@ fn entry(i: usize) -> AuditEntry {
         timestamp: Utc::now(),
         user_id: Some(1),
         username: "alice".into(),
-        role: Some(3),
+        role: Some(Role::Admin),
         source: "web".into(),
         action: "create".into(),
         resource: format!("/api/v2/things/{i}"),
