@@ -23,7 +23,8 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::db::{audit as repo, Db};
+use crate::auth::Role;
+use crate::db::Db;
 
 /// How many records may wait for the writer. At a few hundred refused requests a second
 /// this is well over ten seconds of backlog; a queue that fills up means the database is
@@ -69,8 +70,8 @@ pub struct AuditEntry {
     pub user_id: Option<i32>,
     /// The caller's name ("" when unknown).
     pub username: String,
-    /// The caller's role number, when known.
-    pub role: Option<i32>,
+    /// The caller's role, when known.
+    pub role: Option<Role>,
     /// `web`, `api` (API key) or `agent`.
     pub source: String,
     /// What was attempted (`create`, `update`, `delete`, `login`, ...).
@@ -261,9 +262,7 @@ async fn run_writer(db: Db, mut rx: mpsc::Receiver<Record>, dropped: Arc<AtomicU
         }
         let n = audits.len() + events.len();
         if n > 0 {
-            let written = db
-                .write(move |c| repo::insert_batch(c, &audits, &events))
-                .await;
+            let written = db.audit().insert_batch(audits, events).await;
             if let Err(e) = written {
                 let total = dropped.fetch_add(n as u64, Ordering::Relaxed) + n as u64;
                 tracing::error!(error = %e, rows = n, dropped_total = total, "audit batch not written");

@@ -121,7 +121,7 @@ impl Application {
                 )
             })
         };
-        ensure_admin(&db, &settings)?;
+        ensure_admin(&db, &settings).await?;
         let agent_tokens =
             crate::auth::AgentTokens::from_pairs(db.users().agent_token_hashes().await?);
         let metrics = crate::metrics::Metrics::new();
@@ -387,41 +387,33 @@ async fn check_secret_key(db: &Db, secrets: &SecretBox) -> anyhow::Result<()> {
 
 /// First start with no users: creates the admin from `MASTER_ADMIN_USERNAME` and
 /// `MASTER_ADMIN_PASSWORD`; without a password one is generated and logged once.
-fn ensure_admin(db: &Db, settings: &Settings) -> anyhow::Result<()> {
+async fn ensure_admin(db: &Db, settings: &Settings) -> anyhow::Result<()> {
+    use crate::service::users::{ensure_first_admin, FirstStart, UserError};
     use secrecy::ExposeSecret;
-    if db.now(crate::db::users::count)? > 0 {
-        return Ok(());
-    }
-    crate::auth::check_username(&settings.admin_username)
-        .map_err(|e| anyhow::anyhow!("MASTER_ADMIN_USERNAME: {}", e.message()))?;
-    let (password, generated) = match &settings.admin_password {
-        Some(p) => (p.expose_secret().to_owned(), false),
-        None => {
-            let s = crate::auth::new_secret("")
-                .map_err(|e| anyhow::anyhow!("random generator: {e}"))?;
-            (s.chars().take(24).collect::<String>(), true)
+    let username = &settings.admin_username;
+    let password = settings.admin_password.as_ref().map(|p| p.expose_secret());
+    match ensure_first_admin(db, username, password).await {
+        Ok(FirstStart::UsersExist) => {}
+        Ok(FirstStart::Created {
+            generated_password: Some(generated),
+        }) => {
+            // Printed once, on the first start only; it is never stored in clear.
+            warn!(username = %username, password = %generated.expose_secret(), "first start: admin created with a generated password; change it");
         }
-    };
-    crate::auth::password::check_policy(&password)
-        .map_err(|e| anyhow::anyhow!("MASTER_ADMIN_PASSWORD: {e}"))?;
-    let hash = crate::auth::password::hash(&password)
-        .map_err(|e| anyhow::anyhow!("hashing the admin password: {e}"))?;
-    db.now(|c| {
-        crate::db::users::insert(
-            c,
-            &settings.admin_username,
-            &hash,
-            "Administrator",
-            "",
-            crate::auth::Role::Admin.as_i32(),
-            Utc::now(),
-        )
-    })?;
-    if generated {
-        // Printed once, on the first start only; it is never stored in clear.
-        warn!(username = %settings.admin_username, password = %password, "first start: admin created with a generated password; change it");
-    } else {
-        info!(username = %settings.admin_username, "first start: admin created from MASTER_ADMIN_PASSWORD");
+        Ok(FirstStart::Created {
+            generated_password: None,
+        }) => {
+            info!(username = %username, "first start: admin created from MASTER_ADMIN_PASSWORD");
+        }
+        Err(UserError::Invalid { field, why }) => {
+            let var = if field == "username" {
+                "MASTER_ADMIN_USERNAME"
+            } else {
+                "MASTER_ADMIN_PASSWORD"
+            };
+            anyhow::bail!("{var}: {why}");
+        }
+        Err(e) => return Err(anyhow::Error::new(e).context("creating the first admin")),
     }
     Ok(())
 }

@@ -130,19 +130,25 @@ impl TestApp {
             .state
             .db
             .write(move |c| {
+                use atlhyper_master::db::users::{insert, insert_token, NewToken, NewUser};
                 let now = Utc::now();
-                let u =
-                    atlhyper_master::db::users::insert(c, &name, "x", "", "", role.as_i32(), now)?;
-                atlhyper_master::db::users::insert_token(
-                    c,
-                    u.id,
-                    &hash,
-                    "t",
-                    kind as i32,
-                    role.as_i32(),
-                    None,
-                    now,
-                )?;
+                let new = NewUser {
+                    username: name,
+                    password_hash: "x".into(),
+                    display_name: String::new(),
+                    email: String::new(),
+                    role,
+                };
+                let u = insert(c, &new, now)?.unwrap();
+                let token = NewToken {
+                    user_id: u.id,
+                    hash,
+                    name: "t".into(),
+                    kind,
+                    role,
+                    expires_at: None,
+                };
+                insert_token(c, &token, now)?;
                 Ok(u.id)
             })
             .await
@@ -162,7 +168,7 @@ fn entry(i: usize) -> AuditEntry {
         timestamp: Utc::now(),
         user_id: Some(1),
         username: "alice".into(),
-        role: Some(3),
+        role: Some(Role::Admin),
         source: "web".into(),
         action: "create".into(),
         resource: format!("/api/v2/things/{i}"),

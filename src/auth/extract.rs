@@ -2,10 +2,10 @@
 //!
 //! Every dashboard handler that is not public takes one of [`Viewer`], [`Operator`] or
 //! [`Admin`] as a parameter. The extractor
-//! 1. takes what [`authenticate_mw`] found for `Authorization: Bearer <token>` (the
-//!    token's hash looked up; a missing, unknown, expired or revoked token or a disabled
-//!    user is refused with 401), the [`Principal`] being in the request extensions, where
-//!    the audit log reads it;
+//! 1. takes what [`authenticate_mw`] found for `Authorization: Bearer <token>` (checked by
+//!    [`crate::service::users::authenticate`]: a missing, unknown, expired or revoked
+//!    token or a disabled user is refused with 401), the [`Principal`] being in the
+//!    request extensions, where the audit log reads it;
 //! 2. refuses (403) a role below `R`, and (429) a token over its rate limit.
 //!
 //! Refusals other than a missing token are recorded as security events.
@@ -18,11 +18,12 @@ use chrono::Utc;
 use serde_json::json;
 
 use super::access::RouteAccess;
-use super::{bearer, client_ip, secret_hash, Principal, Role, TokenKind};
+use super::{bearer, client_ip, Principal, Role};
 use crate::audit::{Audit, SecurityEvent, SecurityKind};
-use crate::db::{from_db, users, Db};
+use crate::db::Db;
 use crate::error::{ApiError, ErrorCode};
 use crate::ratelimit::Limits;
+use crate::service::users::AuthError;
 
 /// The least role a route needs.
 pub trait MinRole: 'static {
@@ -90,49 +91,20 @@ pub async fn authenticate(
             "authentication required: send Authorization: Bearer <token>",
         ));
     };
-    let hash = secret_hash(token);
-    let found = db.read(move |c| users::lookup(c, &hash)).await?;
-    let now = Utc::now();
-    let refused = |why: &str| {
-        security(
-            audit,
-            req,
-            SecurityKind::InvalidToken,
-            None,
-            json!({"reason": why}),
-        );
-        ApiError::unauthorized("invalid, expired or revoked token")
-    };
-    let Some((t, u)) = found else {
-        return Err(refused("unknown token"));
-    };
-    if t.revoked_at.is_some() {
-        return Err(refused("revoked"));
+    match crate::service::users::authenticate(db, token, Utc::now()).await {
+        Ok(p) => Ok(p),
+        Err(AuthError::Refused(why)) => {
+            security(
+                audit,
+                req,
+                SecurityKind::InvalidToken,
+                None,
+                json!({"reason": why.reason()}),
+            );
+            Err(ApiError::unauthorized("invalid, expired or revoked token"))
+        }
+        Err(AuthError::Db(e)) => Err(e.into()),
     }
-    if t.expires_at.is_some_and(|e| from_db(e) <= now) {
-        return Err(refused("expired"));
-    }
-    if u.status != 1 {
-        return Err(refused("user disabled"));
-    }
-    let (Some(token_role), Some(user_role)) = (Role::from_i32(t.role), Role::from_i32(u.role))
-    else {
-        return Err(ApiError::internal(format!(
-            "token {} has an invalid role",
-            t.id
-        )));
-    };
-    Ok(Principal {
-        user_id: u.id,
-        username: u.username,
-        role: token_role.min(user_role),
-        token_id: t.id,
-        token_kind: if t.kind == TokenKind::ApiKey as i32 {
-            TokenKind::ApiKey
-        } else {
-            TokenKind::Session
-        },
-    })
 }
 
 /// What the authentication middleware found, for the extractor.

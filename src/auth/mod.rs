@@ -15,8 +15,6 @@ use base64::Engine as _;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::error::ApiError;
-
 /// A role. Checks are "at least".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -36,12 +34,9 @@ impl Role {
     }
     /// From the stored number.
     pub fn from_i32(n: i32) -> Option<Role> {
-        match n {
-            1 => Some(Role::Viewer),
-            2 => Some(Role::Operator),
-            3 => Some(Role::Admin),
-            _ => None,
-        }
+        [Role::Viewer, Role::Operator, Role::Admin]
+            .into_iter()
+            .find(|r| r.as_i32() == n)
     }
     /// The API name.
     pub fn as_str(self) -> &'static str {
@@ -96,7 +91,62 @@ impl Role {
     }
 }
 
-/// How the caller authenticated.
+impl TryFrom<i32> for Role {
+    type Error = UnknownNumber;
+    /// Parses a stored role once, where rows are read (the column is an integer).
+    fn try_from(n: i32) -> Result<Role, UnknownNumber> {
+        Role::from_i32(n).ok_or(UnknownNumber { what: "role", n })
+    }
+}
+
+/// Whether a user may sign in. Stored as `users.status`: 1 active, 0 disabled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UserStatus {
+    /// Signs in; their tokens work.
+    Active = 1,
+    /// Refused at login and on every token.
+    Disabled = 0,
+}
+
+impl UserStatus {
+    /// The stored number.
+    pub fn as_i32(self) -> i32 {
+        self as i32
+    }
+    /// From the stored number.
+    pub fn from_i32(n: i32) -> Option<UserStatus> {
+        [UserStatus::Active, UserStatus::Disabled]
+            .into_iter()
+            .find(|s| s.as_i32() == n)
+    }
+    /// The API name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UserStatus::Active => "active",
+            UserStatus::Disabled => "disabled",
+        }
+    }
+    /// From the API name.
+    pub fn parse(s: &str) -> Option<UserStatus> {
+        [UserStatus::Active, UserStatus::Disabled]
+            .into_iter()
+            .find(|st| st.as_str() == s)
+    }
+}
+
+impl TryFrom<i32> for UserStatus {
+    type Error = UnknownNumber;
+    /// Parses a stored status once, where rows are read.
+    fn try_from(n: i32) -> Result<UserStatus, UnknownNumber> {
+        UserStatus::from_i32(n).ok_or(UnknownNumber {
+            what: "user status",
+            n,
+        })
+    }
+}
+
+/// How the caller authenticated. Stored as `tokens.kind`: 1 session, 2 API key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TokenKind {
@@ -104,6 +154,41 @@ pub enum TokenKind {
     Session = 1,
     /// An API key.
     ApiKey = 2,
+}
+
+impl TokenKind {
+    /// The stored number.
+    pub fn as_i32(self) -> i32 {
+        self as i32
+    }
+    /// From the stored number.
+    pub fn from_i32(n: i32) -> Option<TokenKind> {
+        [TokenKind::Session, TokenKind::ApiKey]
+            .into_iter()
+            .find(|k| k.as_i32() == n)
+    }
+}
+
+impl TryFrom<i32> for TokenKind {
+    type Error = UnknownNumber;
+    /// Parses a stored token kind once, where rows are read.
+    fn try_from(n: i32) -> Result<TokenKind, UnknownNumber> {
+        TokenKind::from_i32(n).ok_or(UnknownNumber {
+            what: "token kind",
+            n,
+        })
+    }
+}
+
+/// A stored number that names no role, status or kind (a corrupt row: the migrations'
+/// `CHECK`s keep them out).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {what} number {n}")]
+pub struct UnknownNumber {
+    /// What was being read.
+    pub what: &'static str,
+    /// The number found.
+    pub n: i32,
 }
 
 /// The authenticated caller of a dashboard request.
@@ -163,8 +248,9 @@ impl AgentTokens {
 /// Longest accepted user name.
 pub const MAX_USERNAME: usize = 64;
 
-/// Checks a user name: 1–64 characters, letters (any script), digits, `._@-`.
-pub fn check_username(name: &str) -> Result<(), ApiError> {
+/// Checks a user name: 1–64 characters, letters (any script), digits, `._@-`. The error
+/// says what is accepted.
+pub fn check_username(name: &str) -> Result<(), &'static str> {
     let ok = !name.is_empty()
         && name.chars().count() <= MAX_USERNAME
         && name
@@ -173,10 +259,7 @@ pub fn check_username(name: &str) -> Result<(), ApiError> {
     if ok {
         Ok(())
     } else {
-        Err(ApiError::invalid_param(
-            "username",
-            "1-64 letters, digits or . _ @ -",
-        ))
+        Err("1-64 letters, digits or . _ @ -")
     }
 }
 
@@ -232,6 +315,18 @@ mod tests {
             assert_eq!(Role::parse(r.as_str()), Some(r));
         }
         assert_eq!(Role::from_i32(0), None);
+        assert!(Role::try_from(7).is_err());
+        for s in [UserStatus::Active, UserStatus::Disabled] {
+            assert_eq!(UserStatus::try_from(s.as_i32()), Ok(s));
+            assert_eq!(UserStatus::parse(s.as_str()), Some(s));
+        }
+        assert_eq!(UserStatus::Active.as_i32(), 1);
+        assert_eq!(UserStatus::Disabled.as_i32(), 0);
+        assert!(UserStatus::try_from(2).is_err());
+        for k in [TokenKind::Session, TokenKind::ApiKey] {
+            assert_eq!(TokenKind::try_from(k.as_i32()), Ok(k));
+        }
+        assert!(TokenKind::try_from(0).is_err());
         assert!(Role::Admin.permissions().len() > Role::Viewer.permissions().len());
     }
 

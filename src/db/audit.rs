@@ -10,6 +10,7 @@ use diesel::prelude::*;
 use super::schema::{audit_logs as al, security_events as se};
 use super::{on_engine, to_db, DbConn, DbError};
 use crate::audit::{AuditEntry, SecurityEvent};
+use crate::auth::Role;
 
 /// One stored audit row.
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -77,7 +78,7 @@ pub fn insert_audit(conn: &mut DbConn, e: &AuditEntry) -> Result<(), DbError> {
             al::timestamp.eq(to_db(e.timestamp)),
             al::user_id.eq(e.user_id),
             al::username.eq(&e.username),
-            al::role.eq(e.role),
+            al::role.eq(e.role.map(Role::as_i32)),
             al::source.eq(&e.source),
             al::action.eq(&e.action),
             al::resource.eq(&e.resource),
@@ -254,6 +255,44 @@ impl Audit<'_> {
             .write(move |c| insert_batch(c, &audits, &events))
             .await
     }
+
+    /// One page of audit rows, newest first, and the number matching `filter`.
+    pub async fn list_audit(
+        &self,
+        filter: AuditFilter,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<AuditRow>, i64), DbError> {
+        self.0
+            .read(move |c| list_audit(c, &filter, limit, offset))
+            .await
+    }
+
+    /// One page of security events, newest first, and the number matching `filter`.
+    pub async fn list_security(
+        &self,
+        filter: SecurityFilter,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<SecurityEventRow>, i64), DbError> {
+        self.0
+            .read(move |c| list_security(c, &filter, limit, offset))
+            .await
+    }
+
+    /// Marks event `id` resolved by `by` at `at`, or reopens it (see [`set_resolved`]);
+    /// `None` when there is no such event.
+    pub async fn set_resolved(
+        &self,
+        id: i32,
+        resolved: bool,
+        by: i32,
+        at: DateTime<Utc>,
+    ) -> Result<Option<SecurityEventRow>, DbError> {
+        self.0
+            .write(move |c| set_resolved(c, id, resolved, by, at))
+            .await
+    }
 }
 
 #[cfg(test)]
@@ -275,7 +314,7 @@ mod tests {
             timestamp: at,
             user_id: user,
             username: user.map(|u| format!("u{u}")).unwrap_or_default(),
-            role: user.map(|_| 3),
+            role: user.map(|_| Role::Admin),
             source: "web".into(),
             action: action.into(),
             resource: "/api/v2/x".into(),

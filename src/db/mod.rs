@@ -426,16 +426,6 @@ impl Db {
         .map_err(|_| DbError::Gone)?
     }
 
-    /// Runs `f` synchronously with a pooled connection (startup only, before the writer
-    /// has work).
-    pub(crate) fn now<R>(
-        &self,
-        f: impl FnOnce(&mut DbConn) -> Result<R, DbError>,
-    ) -> Result<R, DbError> {
-        let mut conn = self.checkout()?;
-        f(&mut conn)
-    }
-
     /// Users, their tokens and the agent tokens.
     pub fn users(&self) -> users::Users<'_> {
         users::Users(self)

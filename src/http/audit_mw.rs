@@ -151,7 +151,7 @@ pub async fn audit(
         Some(p) => (
             Some(p.user_id),
             p.username,
-            Some(p.role.as_i32()),
+            Some(p.role),
             if p.token_kind == TokenKind::ApiKey {
                 "api"
             } else {

@@ -451,6 +451,106 @@ async fn api_keys_never_exceed_their_creators_role() {
 }
 
 #[actix_web::test]
+async fn a_new_password_revokes_tokens_and_only_owner_or_admin_revoke_a_key() {
+    let app = spawn_app().await;
+    let ann = app.token_for("ann", "operator").await;
+    let bob = app.token_for("bob", "operator").await;
+    let status = |r: reqwest::Response| r.status().as_u16();
+    let key = |session: String| {
+        let r = app
+            .api(Method::POST, "/api/v2/tokens", Some(&session))
+            .json(&json!({"name": "ci"}));
+        async move {
+            let v: Value = r.send().await.unwrap().json().await.unwrap();
+            (
+                v["id"].as_i64().unwrap(),
+                v["token"].as_str().unwrap().to_owned(),
+            )
+        }
+    };
+    let (ann_key_id, ann_key) = key(ann.clone()).await;
+    // Someone else's key looks like no key, and stays valid.
+    let revoke = |id: i64, by: &str| {
+        app.api(Method::DELETE, &format!("/api/v2/tokens/{id}"), Some(by))
+            .send()
+    };
+    let r = revoke(ann_key_id, &bob).await.unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(r.json::<Value>().await.unwrap()["code"], "token_not_found");
+    let me = |t: &str| app.api(Method::GET, "/api/v2/auth/me", Some(t)).send();
+    assert_eq!(status(me(&ann_key).await.unwrap()), 200);
+    // The owner may; so may an admin.
+    assert_eq!(status(revoke(ann_key_id, &ann).await.unwrap()), 200);
+    assert_eq!(status(me(&ann_key).await.unwrap()), 401);
+    let (bob_key_id, bob_key) = key(bob.clone()).await;
+    assert_eq!(
+        status(revoke(bob_key_id, &app.admin_token).await.unwrap()),
+        200
+    );
+    assert_eq!(status(me(&bob_key).await.unwrap()), 401);
+
+    // A new password revokes every token of the user; names stay editable.
+    let (_, users) = app.get("/api/v2/users").await;
+    let ann_id = users["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["username"] == "ann")
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let (_, ann_key2) = key(ann.clone()).await;
+    let patch = |body: Value| {
+        app.api(
+            Method::PATCH,
+            &format!("/api/v2/users/{ann_id}"),
+            Some(&app.admin_token),
+        )
+        .json(&body)
+        .send()
+    };
+    let r = patch(json!({"display_name": "Ann"})).await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        status(me(&ann).await.unwrap()),
+        200,
+        "a name change revokes nothing"
+    );
+    let r = patch(json!({"password": "another-long-password"}))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["display_name"], "Ann");
+    assert_eq!(status(me(&ann).await.unwrap()), 401);
+    assert_eq!(status(me(&ann_key2).await.unwrap()), 401);
+    login(&app.client, &app.http, "ann", "another-long-password").await;
+    // Bad values are refused before anything is stored.
+    for body in [
+        json!({"status": "paused"}),
+        json!({"password": "short"}),
+        json!({"display_name": "n".repeat(129)}),
+    ] {
+        let r = patch(body.clone()).await.unwrap();
+        assert_eq!(r.status(), 400, "{body}");
+        assert_eq!(
+            r.json::<Value>().await.unwrap()["code"],
+            "invalid_parameter"
+        );
+    }
+    let r = app
+        .api(
+            Method::PATCH,
+            "/api/v2/users/999999",
+            Some(&app.admin_token),
+        )
+        .json(&json!({"display_name": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+}
+
+#[actix_web::test]
 async fn secrets_need_operator() {
     let app = spawn_app().await;
     assert_eq!(

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::audit::SecurityKind;
 use crate::auth::extract::Admin;
 use crate::auth::Role;
-use crate::db::audit::{self as repo, AuditFilter, AuditRow, SecurityEventRow, SecurityFilter};
+use crate::db::audit::{AuditFilter, AuditRow, SecurityEventRow, SecurityFilter};
 use crate::db::from_db;
 use crate::error::{ApiError, ErrorCode};
 use crate::http::{ListReply, Page, QueryParams};
@@ -109,10 +109,7 @@ pub async fn list_audit_logs(
         until: q.time("until")?,
     };
     let (limit, offset) = (page.limit as i64, page.offset as i64);
-    let (rows, total) = state
-        .db
-        .read(move |c| repo::list_audit(c, &filter, limit, offset))
-        .await?;
+    let (rows, total) = state.db.audit().list_audit(filter, limit, offset).await?;
     Ok(HttpResponse::Ok().json(ListReply::of_page(
         rows.into_iter().map(audit_view).collect(),
         total,
@@ -150,7 +147,8 @@ pub async fn list_security_events(
     let (limit, offset) = (page.limit as i64, page.offset as i64);
     let (rows, total) = state
         .db
-        .read(move |c| repo::list_security(c, &filter, limit, offset))
+        .audit()
+        .list_security(filter, limit, offset)
         .await?;
     Ok(HttpResponse::Ok().json(ListReply::of_page(
         rows.into_iter().map(event_view).collect(),
@@ -181,7 +179,8 @@ pub async fn resolve_security_event(
     let resolved = body.resolved;
     let row = state
         .db
-        .write(move |c| repo::set_resolved(c, id, resolved, by, Utc::now()))
+        .audit()
+        .set_resolved(id, resolved, by, Utc::now())
         .await?
         .ok_or_else(|| {
             ApiError::not_found(

@@ -1,4 +1,5 @@
-//! Login, logout, who am I; users (admin); API keys (own).
+//! Login, logout, who am I; users (admin); API keys (own). The rules are in
+//! [`crate::service::users`]; these handlers parse, call it and shape the reply.
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
@@ -7,18 +8,33 @@ use serde_json::json;
 
 use crate::audit::{SecurityEvent, SecurityKind};
 use crate::auth::extract::{Admin, Viewer};
-use crate::auth::{
-    check_username, client_ip, new_secret, password, secret_hash, Principal, Role, TokenKind,
-    MAX_USERNAME,
-};
-use crate::db::users::{self, TokenRow, UserChanges, UserRow};
-use crate::db::{from_db, to_db};
+use crate::auth::{client_ip, Principal, Role, UserStatus, MAX_USERNAME};
+use crate::db::from_db;
+use crate::db::users::{TokenRow, UserRow};
 use crate::error::{ApiError, ErrorCode};
+use crate::service::users::{self as service, LoginError, UserError};
 use crate::state::AppState;
 
-/// Prefix of session tokens (`ats_`) and API keys (`atk_`), so a leaked one is recognisable.
-const SESSION_PREFIX: &str = "ats_";
-const API_KEY_PREFIX: &str = "atk_";
+impl From<UserError> for ApiError {
+    fn from(e: UserError) -> Self {
+        let message = e.to_string();
+        match e {
+            UserError::Invalid { field, why } => ApiError::invalid_param(field, why),
+            UserError::Exists(_) => ApiError::conflict(ErrorCode::UserExists, message),
+            UserError::NotFound => ApiError::not_found(ErrorCode::UserNotFound, message),
+            UserError::SelfLockout | UserError::SelfDelete => {
+                ApiError::conflict(ErrorCode::SelfLockout, message)
+            }
+            UserError::LastAdmin | UserError::LastAdminDelete => {
+                ApiError::conflict(ErrorCode::LastAdmin, message)
+            }
+            UserError::TokenNotFound => ApiError::not_found(ErrorCode::TokenNotFound, message),
+            UserError::RoleTooHigh(_) => ApiError::forbidden(ErrorCode::RoleTooHigh, message),
+            UserError::Db(e) => e.into(),
+            UserError::Internal(cause) => ApiError::internal(cause),
+        }
+    }
+}
 
 /// A user as the API shows it (never the hash).
 #[derive(Serialize)]
@@ -37,8 +53,8 @@ pub struct UserView {
 fn user_view(u: UserRow) -> UserView {
     UserView {
         id: u.id,
-        role: Role::from_i32(u.role).map_or("unknown", Role::as_str),
-        status: if u.status == 1 { "active" } else { "disabled" },
+        role: u.role.as_str(),
+        status: u.status.as_str(),
         created_at: from_db(u.created_at),
         last_login_at: u.last_login_at.map(from_db),
         username: u.username,
@@ -46,16 +62,6 @@ fn user_view(u: UserRow) -> UserView {
         email: u.email,
         last_login_ip: u.last_login_ip,
     }
-}
-
-fn policy(pw: &str) -> Result<(), ApiError> {
-    password::check_policy(pw).map_err(|e| ApiError::invalid_param("password", e))
-}
-
-async fn hash_password(pw: String) -> Result<String, ApiError> {
-    web::block(move || password::hash(&pw))
-        .await?
-        .map_err(ApiError::internal)
 }
 
 /// Body of `POST /api/v2/auth/login`.
@@ -84,93 +90,59 @@ pub async fn login(
             details: json!({"username": username.chars().take(MAX_USERNAME).collect::<String>()}),
         })
     };
-    if let Some(left) = state.limits.login_locked(&username, &ip) {
-        event(SecurityKind::LoginLocked, None);
-        return Err(ApiError::too_many(
-            ErrorCode::LoginLocked,
-            "too many failed logins; try again later",
-            left,
-        ));
-    }
-    let name = username.clone();
-    let user = state.db.read(move |c| users::by_name(c, &name)).await?;
-    let phc = user.as_ref().map_or_else(
-        || password::dummy_hash().to_owned(),
-        |u| u.password_hash.clone(),
-    );
-    // Verify even for an unknown user, so timing does not reveal which names exist.
-    let matches = web::block(move || password::verify(&password, &phc)).await?;
-    let user = match user {
-        Some(u) if matches && u.status == 1 => u,
-        other => {
-            let locked = state.limits.login_failed(&username, &ip);
-            event(
-                if locked {
+    let attempt = service::LoginAttempt {
+        username: username.clone(),
+        password,
+        ip: ip.clone(),
+    };
+    let session =
+        match service::login(&state.db, &state.limits, state.settings.token_ttl, attempt).await {
+            Ok(s) => s,
+            Err(LoginError::Locked(left)) => {
+                event(SecurityKind::LoginLocked, None);
+                return Err(ApiError::too_many(
+                    ErrorCode::LoginLocked,
+                    "too many failed logins; try again later",
+                    left,
+                ));
+            }
+            Err(e @ LoginError::Refused { user_id, locked }) => {
+                let kind = if locked {
                     SecurityKind::LoginLocked
                 } else {
                     SecurityKind::LoginFailed
-                },
-                other.map(|u| u.id),
-            );
-            return Err(ApiError::unauthorized("invalid username or password"));
-        }
-    };
-    state.limits.login_succeeded(&username, &ip);
-    let role =
-        Role::from_i32(user.role).ok_or_else(|| ApiError::internal("user with an invalid role"))?;
-    let secret = new_secret(SESSION_PREFIX).map_err(ApiError::internal)?;
-    let now = Utc::now();
-    let expires = now
-        + chrono::Duration::from_std(state.settings.token_ttl)
-            .unwrap_or(chrono::Duration::hours(24));
-    let (hash, uid) = (secret_hash(&secret), user.id);
-    state
-        .db
-        .write(move |c| {
-            users::insert_token(
-                c,
-                uid,
-                &hash,
-                "session",
-                TokenKind::Session as i32,
-                role.as_i32(),
-                Some(expires),
-                now,
-            )?;
-            users::record_login(c, uid, now, &ip)
-        })
-        .await?;
+                };
+                event(kind, user_id);
+                return Err(ApiError::unauthorized(e.to_string()));
+            }
+            Err(LoginError::Failed(e)) => return Err(e.into()),
+        };
+    let user = session.user;
     Ok(HttpResponse::Ok().json(json!({
-        "token": secret,
-        "expires_at": expires,
-        "user": {"id": user.id, "username": user.username, "display_name": user.display_name, "email": user.email, "role": role.as_str()},
+        "token": session.token,
+        "expires_at": session.expires_at,
+        "user": {"id": user.id, "username": user.username, "display_name": user.display_name, "email": user.email, "role": user.role.as_str()},
     })))
 }
 
 /// `POST /api/v2/auth/logout`: revokes the presented token.
 pub async fn logout(auth: Viewer, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let id = auth.principal.token_id;
-    state
-        .db
-        .write(move |c| users::revoke(c, id, Utc::now()))
-        .await?;
+    service::logout(&state.db, &auth.principal).await?;
     Ok(HttpResponse::Ok().json(json!({"status": "ok"})))
 }
 
 /// `GET /api/v2/auth/me`: the caller, their role and what it permits.
 pub async fn me(auth: Viewer, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let user = match service::current_user(&state.db, &auth.principal).await {
+        Err(UserError::NotFound) => return Err(ApiError::unauthorized("user no longer exists")),
+        other => other?,
+    };
     let Principal {
-        user_id,
         role,
         token_kind,
         token_id,
         ..
     } = auth.principal;
-    let user = state
-        .db
-        .read(move |c| users::by_id(c, user_id))
-        .await?
-        .ok_or_else(|| ApiError::unauthorized("user no longer exists"))?;
     Ok(HttpResponse::Ok().json(json!({
         "user": user_view(user),
         "role": role.as_str(),
@@ -184,7 +156,7 @@ pub async fn list_users(
     _auth: Admin,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let all = state.db.read(users::list).await?;
+    let all = service::list_users(&state.db).await?;
     let items: Vec<UserView> = all.into_iter().map(user_view).collect();
     let total = items.len();
     Ok(HttpResponse::Ok()
@@ -208,6 +180,10 @@ fn parse_role(s: &str) -> Result<Role, ApiError> {
     Role::parse(s).ok_or_else(|| ApiError::invalid_param("role", "viewer, operator or admin"))
 }
 
+fn parse_status(s: &str) -> Result<UserStatus, ApiError> {
+    UserStatus::parse(s).ok_or_else(|| ApiError::invalid_param("status", "active or disabled"))
+}
+
 /// `POST /api/v2/users` (admin) → 201.
 pub async fn create_user(
     _auth: Admin,
@@ -215,42 +191,15 @@ pub async fn create_user(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let b = body.into_inner();
-    check_username(&b.username)?;
-    policy(&b.password)?;
-    let role = parse_role(&b.role)?;
-    if b.display_name.chars().count() > 128 || b.email.chars().count() > 254 {
-        return Err(ApiError::bad_request(
-            ErrorCode::InvalidParameter,
-            "display_name or email too long",
-        ));
-    }
-    let hash = hash_password(b.password).await?;
-    let name = b.username.clone();
-    let created = state
-        .db
-        .write(move |c| {
-            if users::by_name(c, &name)?.is_some() {
-                return Ok(None);
-            }
-            users::insert(
-                c,
-                &name,
-                &hash,
-                &b.display_name,
-                &b.email,
-                role.as_i32(),
-                Utc::now(),
-            )
-            .map(Some)
-        })
-        .await?;
-    match created {
-        Some(u) => Ok(HttpResponse::Created().json(user_view(u))),
-        None => Err(ApiError::conflict(
-            ErrorCode::UserExists,
-            format!("user {:?} already exists", b.username),
-        )),
-    }
+    let new = service::NewUser {
+        role: parse_role(&b.role)?,
+        username: b.username,
+        password: b.password,
+        display_name: b.display_name,
+        email: b.email,
+    };
+    let user = service::create_user(&state.db, new).await?;
+    Ok(HttpResponse::Created().json(user_view(user)))
 }
 
 /// Body of `PATCH /api/v2/users/{id}`.
@@ -273,67 +222,16 @@ pub async fn patch_user(
     body: web::Json<PatchUser>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path.into_inner();
     let b = body.into_inner();
-    let role = b.role.as_deref().map(parse_role).transpose()?;
-    let status = match b.status.as_deref() {
-        None => None,
-        Some("active") => Some(1),
-        Some("disabled") => Some(0),
-        Some(_) => return Err(ApiError::invalid_param("status", "active or disabled")),
-    };
-    if let Some(pw) = &b.password {
-        policy(pw)?;
-    }
-    let self_edit = id == auth.principal.user_id;
-    if self_edit && (status == Some(0) || role.is_some_and(|r| r < Role::Admin)) {
-        return Err(ApiError::conflict(
-            ErrorCode::SelfLockout,
-            "you cannot disable or demote yourself",
-        ));
-    }
-    let password_hash = match b.password {
-        Some(pw) => Some(hash_password(pw).await?),
-        None => None,
-    };
-    let revoke = status == Some(0) || password_hash.is_some();
-    let changes = UserChanges {
-        role: role.map(Role::as_i32),
-        status,
-        password_hash,
+    let update = service::UserUpdate {
+        role: b.role.as_deref().map(parse_role).transpose()?,
+        status: b.status.as_deref().map(parse_status).transpose()?,
+        password: b.password,
         display_name: b.display_name,
         email: b.email,
-        updated_at: Some(to_db(Utc::now())),
     };
-    let updated = state
-        .db
-        .write(move |c| {
-            users::serialized(c, |c| {
-                let Some(before) = users::by_id(c, id)? else {
-                    return Ok(Err("not_found"));
-                };
-                let loses_admin = before.role == 3
-                    && before.status == 1
-                    && (changes.status == Some(0) || changes.role.is_some_and(|r| r < 3));
-                if loses_admin && users::active_admins(c)? <= 1 {
-                    return Ok(Err("last_admin"));
-                }
-                users::update(c, id, &changes)?;
-                if revoke {
-                    users::revoke_all(c, id, Utc::now())?;
-                }
-                Ok(users::by_id(c, id)?.ok_or("not_found"))
-            })
-        })
-        .await?;
-    match updated {
-        Ok(u) => Ok(HttpResponse::Ok().json(user_view(u))),
-        Err("last_admin") => Err(ApiError::conflict(
-            ErrorCode::LastAdmin,
-            "the last active admin cannot be disabled or demoted",
-        )),
-        Err(_) => Err(ApiError::not_found(ErrorCode::UserNotFound, "no such user")),
-    }
+    let user = service::update_user(&state.db, &auth.principal, path.into_inner(), update).await?;
+    Ok(HttpResponse::Ok().json(user_view(user)))
 }
 
 /// `DELETE /api/v2/users/{id}` (admin): the user and their tokens are gone at once.
@@ -342,37 +240,8 @@ pub async fn delete_user(
     path: web::Path<i32>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path.into_inner();
-    if id == auth.principal.user_id {
-        return Err(ApiError::conflict(
-            ErrorCode::SelfLockout,
-            "you cannot delete yourself",
-        ));
-    }
-    let done = state
-        .db
-        .write(move |c| {
-            users::serialized(c, |c| {
-                let Some(u) = users::by_id(c, id)? else {
-                    return Ok(Err("not_found"));
-                };
-                if u.role == 3 && u.status == 1 && users::active_admins(c)? <= 1 {
-                    return Ok(Err("last_admin"));
-                }
-                users::revoke_all(c, id, Utc::now())?;
-                users::delete(c, id)?;
-                Ok(Ok(()))
-            })
-        })
-        .await?;
-    match done {
-        Ok(()) => Ok(HttpResponse::Ok().json(json!({"status": "ok"}))),
-        Err("last_admin") => Err(ApiError::conflict(
-            ErrorCode::LastAdmin,
-            "the last active admin cannot be deleted",
-        )),
-        Err(_) => Err(ApiError::not_found(ErrorCode::UserNotFound, "no such user")),
-    }
+    service::delete_user(&state.db, &auth.principal, path.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(json!({"status": "ok"})))
 }
 
 #[derive(Serialize)]
@@ -388,7 +257,7 @@ struct TokenView {
 fn token_view(t: TokenRow) -> TokenView {
     TokenView {
         id: t.id,
-        role: Role::from_i32(t.role).map_or("unknown", Role::as_str),
+        role: t.role.as_str(),
         created_at: from_db(t.created_at),
         expires_at: t.expires_at.map(from_db),
         revoked: t.revoked_at.is_some(),
@@ -401,11 +270,7 @@ pub async fn list_tokens(
     auth: Viewer,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let uid = auth.principal.user_id;
-    let rows = state
-        .db
-        .read(move |c| users::tokens_of(c, uid, TokenKind::ApiKey as i32))
-        .await?;
+    let rows = service::list_api_keys(&state.db, &auth.principal).await?;
     let items: Vec<TokenView> = rows.into_iter().map(token_view).collect();
     let total = items.len();
     Ok(HttpResponse::Ok()
@@ -429,49 +294,14 @@ pub async fn create_token(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let b = body.into_inner();
-    let name = b.name.trim().to_owned();
-    if name.is_empty() || name.chars().count() > 128 || name.chars().any(char::is_control) {
-        return Err(ApiError::invalid_param("name", "1-128 characters"));
-    }
-    let role = match b.role.as_deref() {
-        Some(r) => parse_role(r)?,
-        None => auth.principal.role,
+    let key = service::NewApiKey {
+        name: b.name,
+        role: b.role.as_deref().map(parse_role).transpose()?,
+        expires_at: b.expires_at,
     };
-    if role > auth.principal.role {
-        return Err(ApiError::forbidden(
-            ErrorCode::RoleTooHigh,
-            format!(
-                "an API key cannot exceed your own role ({})",
-                auth.principal.role.as_str()
-            ),
-        ));
-    }
-    let now = Utc::now();
-    if b.expires_at.is_some_and(|e| e <= now) {
-        return Err(ApiError::invalid_param(
-            "expires_at",
-            "must be in the future",
-        ));
-    }
-    let secret = new_secret(API_KEY_PREFIX).map_err(ApiError::internal)?;
-    let (hash, uid) = (secret_hash(&secret), auth.principal.user_id);
-    let row = state
-        .db
-        .write(move |c| {
-            users::insert_token(
-                c,
-                uid,
-                &hash,
-                &name,
-                TokenKind::ApiKey as i32,
-                role.as_i32(),
-                b.expires_at,
-                now,
-            )
-        })
-        .await?;
-    let mut view = serde_json::to_value(token_view(row)).map_err(ApiError::internal)?;
-    view["token"] = json!(secret);
+    let created = service::create_api_key(&state.db, &auth.principal, key).await?;
+    let mut view = serde_json::to_value(token_view(created.row)).map_err(ApiError::internal)?;
+    view["token"] = json!(created.secret);
     Ok(HttpResponse::Created().json(view))
 }
 
@@ -481,21 +311,6 @@ pub async fn delete_token(
     path: web::Path<i32>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path.into_inner();
-    let p = auth.principal;
-    let row = state.db.read(move |c| users::token_by_id(c, id)).await?;
-    match row {
-        Some(t) if t.user_id == p.user_id || p.role == Role::Admin => {
-            state
-                .db
-                .write(move |c| users::revoke(c, id, Utc::now()))
-                .await?;
-            Ok(HttpResponse::Ok().json(json!({"status": "ok"})))
-        }
-        // Someone else's token looks the same as no token: nothing to learn.
-        _ => Err(ApiError::not_found(
-            ErrorCode::TokenNotFound,
-            "no such token",
-        )),
-    }
+    service::revoke_token(&state.db, &auth.principal, path.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(json!({"status": "ok"})))
 }
