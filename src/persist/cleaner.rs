@@ -242,13 +242,15 @@ async fn apply(db: &Db, rule: Rule, dry_run: bool, b: &mut Batcher) -> Result<u6
     }
     let mut total = 0;
     loop {
+        // The batch's own size: `observe` resizes the next one.
+        let limit = b.rows;
         let (n, took) = db
             .retention()
-            .delete_batch(Arc::clone(&rule), b.rows)
+            .delete_batch(Arc::clone(&rule), limit)
             .await?;
         b.observe(n, took);
         total += n;
-        if n < b.rows as u64 {
+        if n < limit as u64 {
             return Ok(total);
         }
     }
