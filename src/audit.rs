@@ -23,7 +23,6 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::auth::Role;
 use crate::db::Db;
 
 /// How many records may wait for the writer. At a few hundred refused requests a second
@@ -61,112 +60,9 @@ const SECRET_KEY_PARTS: &[&str] = &[
 /// webhook URLs under names that cannot all be foreseen.
 const SECRET_KEYS: &[&str] = &["config"];
 
-/// One audit row (seed 000 §9.2.3 columns). `request_body` must already be sanitized.
-#[derive(Debug, Clone)]
-pub struct AuditEntry {
-    /// Request start.
-    pub timestamp: DateTime<Utc>,
-    /// The caller, when known.
-    pub user_id: Option<i32>,
-    /// The caller's name ("" when unknown).
-    pub username: String,
-    /// The caller's role, when known.
-    pub role: Option<Role>,
-    /// `web`, `api` (API key) or `agent`.
-    pub source: String,
-    /// What was attempted (`create`, `update`, `delete`, `login`, ...).
-    pub action: String,
-    /// The resource path.
-    pub resource: String,
-    /// HTTP method.
-    pub method: String,
-    /// Sanitized body: passwords, tokens, secrets and channel configs never appear.
-    pub request_body: Option<String>,
-    /// Reply status.
-    pub status_code: i32,
-    /// 2xx.
-    pub success: bool,
-    /// Error text of a refused request.
-    pub error_message: Option<String>,
-    /// Client IP.
-    pub ip: String,
-    /// User-Agent.
-    pub user_agent: String,
-    /// Handling time.
-    pub duration_ms: i64,
-}
-
-/// Kinds of security event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SecurityKind {
-    /// A bearer token that is unknown, expired or revoked.
-    InvalidToken,
-    /// A role too low for the route.
-    PermissionDenied,
-    /// A rate limit hit.
-    RateLimit,
-    /// An agent token used for another cluster.
-    AgentTokenMismatch,
-    /// A failed login.
-    LoginFailed,
-    /// A login refused because the (user, IP) pair is locked.
-    LoginLocked,
-}
-
-impl SecurityKind {
-    /// Every kind.
-    pub const ALL: [SecurityKind; 6] = [
-        Self::InvalidToken,
-        Self::PermissionDenied,
-        Self::RateLimit,
-        Self::AgentTokenMismatch,
-        Self::LoginFailed,
-        Self::LoginLocked,
-    ];
-
-    /// The stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::InvalidToken => "invalid_token",
-            Self::PermissionDenied => "permission_denied",
-            Self::RateLimit => "rate_limit",
-            Self::AgentTokenMismatch => "agent_token_mismatch",
-            Self::LoginFailed => "login_failed",
-            Self::LoginLocked => "login_locked",
-        }
-    }
-
-    /// From the stored name.
-    pub fn parse(s: &str) -> Option<SecurityKind> {
-        Self::ALL.into_iter().find(|k| k.as_str() == s)
-    }
-
-    /// Severity: `low`, `medium`, `high` or `critical`.
-    pub fn severity(self) -> &'static str {
-        match self {
-            Self::LoginFailed | Self::RateLimit => "low",
-            Self::InvalidToken | Self::PermissionDenied => "medium",
-            Self::LoginLocked | Self::AgentTokenMismatch => "high",
-        }
-    }
-}
-
-/// A security event to record.
-#[derive(Debug, Clone)]
-pub struct SecurityEvent {
-    /// Kind.
-    pub kind: SecurityKind,
-    /// Client IP.
-    pub ip: String,
-    /// User, when known.
-    pub user_id: Option<i32>,
-    /// Token, when known.
-    pub token_id: Option<i32>,
-    /// Path or cluster concerned.
-    pub resource: String,
-    /// Details (never a secret).
-    pub details: Value,
-}
+// The rows the writer records live with their table (the storage layer defines them;
+// nothing there imports this module back).
+pub use crate::db::audit::{AuditEntry, SecurityEvent, SecurityKind};
 
 /// What travels to the writer task.
 enum Record {
