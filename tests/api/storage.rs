@@ -454,3 +454,52 @@ fn url_host_port(url: &str) -> (String, std::net::SocketAddr) {
     let addr = with_port.to_socket_addrs().unwrap().next().unwrap();
     (hostport, addr)
 }
+
+#[actix_web::test]
+async fn both_migration_trees_build_the_same_tables_and_columns() {
+    if crate::db::pg_url().is_none() {
+        return; // needs PostgreSQL (MASTER_TEST_PG_URL)
+    }
+    use diesel::RunQueryDsl;
+    #[derive(diesel::QueryableByName, Debug, PartialEq, Eq, PartialOrd, Ord)]
+    struct Col {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        t: String,
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        c: String,
+    }
+    let target = TestDb::new();
+    let pg = Location::Postgres(target.dsn().unwrap());
+    let columns = tokio::task::spawn_blocking(move || {
+        let mut lite = Location::Sqlite(":memory:".into()).connect().unwrap();
+        atlhyper_master::db::migrate(&mut lite).unwrap();
+        let mut pgc = pg.connect().unwrap();
+        atlhyper_master::db::migrate(&mut pgc).unwrap();
+        let mut l: Vec<Col> = diesel::sql_query(
+            "SELECT m.name AS t, p.name AS c FROM sqlite_master m, pragma_table_info(m.name) p \
+             WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' \
+             AND m.name <> '__diesel_schema_migrations'",
+        )
+        .load(&mut lite)
+        .unwrap();
+        let mut p: Vec<Col> = diesel::sql_query(
+            "SELECT table_name::text AS t, column_name::text AS c FROM information_schema.columns \
+             WHERE table_schema = current_schema() AND table_name <> '__diesel_schema_migrations'",
+        )
+        .load(&mut pgc)
+        .unwrap();
+        l.sort();
+        p.sort();
+        (l, p)
+    })
+    .await
+    .unwrap();
+    assert!(columns.0.len() > 100, "{}", columns.0.len());
+    assert_eq!(columns.0, columns.1, "SQLite and PostgreSQL schemas differ");
+    // Every table is one `db copy` moves.
+    let mut tables: Vec<&str> = columns.0.iter().map(|c| c.t.as_str()).collect();
+    tables.dedup();
+    let mut copied = copy::TABLES.to_vec();
+    copied.sort_unstable();
+    assert_eq!(tables, copied);
+}
