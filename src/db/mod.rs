@@ -368,8 +368,9 @@ impl Db {
         }
     }
 
-    fn checkout(&self) -> Result<diesel::r2d2::PooledConnection<Manager>, DbError> {
-        self.pool.get().map_err(|e| {
+    /// A pooled connection, waiting at most `wait`; a failure is counted for `/metrics`.
+    fn checkout(&self, wait: Duration) -> Result<diesel::r2d2::PooledConnection<Manager>, DbError> {
+        self.pool.get_timeout(wait).map_err(|e| {
             self.checkout_errors.fetch_add(1, Ordering::Relaxed);
             DbError::from(e)
         })
@@ -399,7 +400,7 @@ impl Db {
             Writer::Pooled => {
                 let db = self.clone();
                 tokio::task::spawn_blocking(move || {
-                    let mut conn = db.checkout()?;
+                    let mut conn = db.checkout(CHECKOUT_TIMEOUT)?;
                     let r = f(&mut conn);
                     drop(queued);
                     r
@@ -419,7 +420,7 @@ impl Db {
     {
         let db = self.clone();
         tokio::task::spawn_blocking(move || {
-            let mut conn = db.checkout()?;
+            let mut conn = db.checkout(CHECKOUT_TIMEOUT)?;
             f(&mut conn)
         })
         .await
@@ -483,10 +484,7 @@ impl Db {
     pub async fn ping(&self) -> Result<(), DbError> {
         let db = self.clone();
         tokio::task::spawn_blocking(move || {
-            let mut conn = db.pool.get_timeout(PING_CHECKOUT).map_err(|e| {
-                db.checkout_errors.fetch_add(1, Ordering::Relaxed);
-                DbError::from(e)
-            })?;
+            let mut conn = db.checkout(PING_CHECKOUT)?;
             conn.batch_execute("SELECT 1")?;
             Ok(())
         })

@@ -13,7 +13,7 @@ use diesel::sql_types::{BigInt, Text, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use super::schema::settings;
-use super::{on_engine, sql, to_db, DbConn, DbError, Engine};
+use super::{on_engine, sql, to_db, DbConn, DbError};
 use crate::config::Settings;
 
 /// The `settings` key the policy is stored under.
@@ -445,13 +445,9 @@ pub const PG_BACKUP_HINT: &str = "online backup is built in for the embedded SQL
      on PostgreSQL use pg_dump (e.g. `pg_dump -Fc -f master.dump \"$MASTER_DB_DSN\"`), which takes a \
      consistent snapshot without stopping the master";
 
-/// Writes an online, consistent copy of the database to `dest` (SQLite's `VACUUM INTO`:
-/// one read transaction, so it runs on a reader connection while the writer keeps
-/// committing). PostgreSQL: [`DbError::Unsupported`], see [`PG_BACKUP_HINT`].
-pub fn vacuum_into(conn: &mut DbConn, dest: &str) -> Result<(), DbError> {
-    if conn.engine() != Engine::Sqlite {
-        return Err(DbError::Unsupported(PG_BACKUP_HINT));
-    }
+/// Writes an online, consistent copy of the SQLite database to `dest` (`VACUUM INTO`: one
+/// read transaction, so it runs on a reader connection while the writer keeps committing).
+fn vacuum_into(conn: &mut DbConn, dest: &str) -> Result<(), DbError> {
     diesel::sql_query("VACUUM INTO ?")
         .bind::<Text, _>(dest)
         .execute(conn)?;
@@ -535,16 +531,18 @@ impl Retention<'_> {
             .await
     }
 
-    /// Writes a consistent copy of the SQLite file into `dir` (created if needed), named
-    /// `file_name`; returns its path and size. PostgreSQL: [`DbError::Unsupported`].
-    pub async fn backup(
-        &self,
-        dir: std::path::PathBuf,
-        file_name: String,
-    ) -> Result<(String, u64), DbError> {
-        if self.0.engine() != Engine::Sqlite {
+    /// Writes a consistent copy of the SQLite file to `backups/<file_name>` beside it
+    /// (the directory is created if needed); returns its path and size. PostgreSQL, which
+    /// has no file: [`DbError::Unsupported`], see [`PG_BACKUP_HINT`].
+    pub async fn backup(&self, file_name: String) -> Result<(String, u64), DbError> {
+        let Some(path) = self.0.path() else {
             return Err(DbError::Unsupported(PG_BACKUP_HINT));
-        }
+        };
+        let dir = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(std::path::Path::new("."))
+            .join("backups");
         self.0
             .read(move |c| {
                 std::fs::create_dir_all(&dir)?;

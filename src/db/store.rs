@@ -17,8 +17,8 @@ use atlhyper_actors::store::{Store, StoreError, StoreFuture};
 use super::commands::CommandRow;
 use super::{clusters, commands, from_db, Db, DbConn, DbError};
 
-/// [`Store`] on the embedded database. Writes go through the single writer, so
-/// transitions are applied in the order they were asked for.
+/// [`Store`] on the storage layer's repositories. Transitions are compare-and-set, so
+/// they hold on either engine (SQLite's single writer or PostgreSQL's pool).
 #[derive(Clone)]
 pub struct SqlStore {
     db: Db,
@@ -45,7 +45,8 @@ impl Store for SqlStore {
     ) -> StoreFuture<bool> {
         let (db, id) = (self.db.clone(), command_id.to_owned());
         Box::pin(async move {
-            db.write(move |c| commands::transition(c, &id, from, to, at))
+            db.commands()
+                .transition(&id, from, to, at)
                 .await
                 .map_err(store_err)
         })
@@ -53,17 +54,14 @@ impl Store for SqlStore {
 
     fn register_cluster(&self, cluster_id: &str, at: DateTime<Utc>) -> StoreFuture<()> {
         let (db, id) = (self.db.clone(), cluster_id.to_owned());
-        Box::pin(async move {
-            db.write(move |c| clusters::register(c, &id, at))
-                .await
-                .map_err(store_err)
-        })
+        Box::pin(async move { db.clusters().register(&id, at).await.map_err(store_err) })
     }
 
     fn record_last_seen(&self, cluster_id: &str, at: DateTime<Utc>) -> StoreFuture<()> {
         let (db, id) = (self.db.clone(), cluster_id.to_owned());
         Box::pin(async move {
-            db.write(move |c| clusters::record_last_seen(c, &id, at))
+            db.clusters()
+                .record_last_seen(vec![(id, at)])
                 .await
                 .map_err(store_err)
         })

@@ -357,16 +357,8 @@ impl Handle {
 }
 
 async fn make_backup(db: &Db) -> Result<Backup, DbError> {
-    let Some(path) = db.path() else {
-        return Err(DbError::Unsupported(retention::PG_BACKUP_HINT));
-    };
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(std::path::Path::new("."))
-        .join("backups");
     let file = format!("master-{}.db", Utc::now().format("%Y%m%dT%H%M%S%.3fZ"));
-    let (path, bytes) = db.retention().backup(dir, file).await?;
+    let (path, bytes) = db.retention().backup(file).await?;
     Ok(Backup { path, bytes })
 }
 
