@@ -1,8 +1,10 @@
 //! `ClusterActor`: one per cluster, the owner of everything live about it.
 //!
 //! **State it owns**
-//! - the latest snapshot (an `Arc`, shared with readers and subscribers, never copied) and
-//!   the records of the last `snapshot_retention` snapshots;
+//! - the latest snapshot (an `Arc`, shared with readers and subscribers, never copied),
+//!   its `Memo` (the hashes of its list elements, handed with it as the base of the next
+//!   parse: `GetParseBase`, see `model/memo.rs`), and the records of the last
+//!   `snapshot_retention` snapshots;
 //! - liveness: `last_seen` and one timer that fires exactly at the offline deadline. Every
 //!   agent request moves `last_seen`; when the timer fires early it re-arms itself for the
 //!   remaining time, so the transition is observed at the deadline, not by a sweep;
@@ -29,7 +31,7 @@ use tracing::{debug, info, warn};
 
 use crate::command::CommandState;
 use crate::messages::*;
-use crate::model::{GoTime, SloPushRequest};
+use crate::model::{Base, GoTime, Memo, SloPushRequest};
 use crate::store::{Store, StoreError};
 
 /// Timers of a cluster actor, from the service configuration.
@@ -84,6 +86,8 @@ pub struct ClusterActor {
     store: Arc<dyn Store>,
     bus: Bus,
     latest: Option<LatestSnapshot>,
+    /// The element hashes of `latest`, for the next parse ([`GetParseBase`]).
+    memo: Option<Arc<Memo>>,
     recent: VecDeque<SnapshotRecord>,
     slo: Option<Arc<SloPushRequest>>,
     liveness: Liveness,
@@ -153,6 +157,7 @@ impl ClusterActor {
             store,
             bus,
             latest: None,
+            memo: None,
             recent: VecDeque::new(),
             slo: None,
             liveness: Liveness::Unknown,
@@ -603,6 +608,7 @@ impl Handler<ApplySnapshot> for ClusterActor {
             received_at: msg.received_at,
             bytes: msg.bytes,
         });
+        self.memo = msg.memo;
         let previous = self.latest.replace(LatestSnapshot {
             snapshot: msg.snapshot,
             record,
@@ -797,6 +803,16 @@ impl Handler<GetSnapshot> for ClusterActor {
     type Result = Option<LatestSnapshot>;
     fn handle(&mut self, _: GetSnapshot, _: &mut Context<Self>) -> Option<LatestSnapshot> {
         self.latest.clone()
+    }
+}
+
+impl Handler<GetParseBase> for ClusterActor {
+    type Result = Option<Base>;
+    fn handle(&mut self, _: GetParseBase, _: &mut Context<Self>) -> Option<Base> {
+        Some(Base {
+            snapshot: Arc::clone(&self.latest.as_ref()?.snapshot),
+            memo: Arc::clone(self.memo.as_ref()?),
+        })
     }
 }
 

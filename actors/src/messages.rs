@@ -9,7 +9,7 @@ use tokio::sync::oneshot;
 
 use crate::bus::{Keyed, Topic};
 use crate::command::CommandState;
-use crate::model::{ClusterSnapshot, ClusterSummary, Command, GoTime, SloPushRequest};
+use crate::model::{Base, ClusterSnapshot, ClusterSummary, Command, GoTime, Memo, SloPushRequest};
 
 /// Whether a cluster's agent is talking to us.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -209,7 +209,16 @@ pub struct ApplySnapshot {
     pub bytes: u64,
     /// Receive time.
     pub received_at: DateTime<Utc>,
+    /// The hashes of its list elements, for the next push to reuse what is unchanged
+    /// (`None` when its parse made none).
+    pub memo: Option<Arc<Memo>>,
 }
+
+/// The latest snapshot and its [`Memo`], as the base of the next parse of this cluster
+/// (`None` before the first snapshot, or when the latest came without a memo).
+#[derive(Message)]
+#[rtype(result = "Option<Base>")]
+pub struct GetParseBase;
 
 /// The outcome of [`ApplySnapshot`].
 #[derive(Debug, MessageResponse)]

@@ -127,6 +127,8 @@ struct Inner {
     latency: Family<RouteLabels, Histogram>,
     snapshots: Family<OutcomeLabels, Counter>,
     snapshot_bytes: Family<EncodingLabels, Counter>,
+    snapshot_objects: Family<OutcomeLabels, Counter>,
+    snapshot_object_bytes: Family<OutcomeLabels, Counter>,
     parse_seconds: Histogram,
     persister_lag: Family<PersisterLabels, Histogram>,
     persister_failures: Family<PersisterLabels, Counter>,
@@ -198,6 +200,19 @@ impl Metrics {
              decompressed JSON",
             snapshot_bytes.clone(),
         );
+        let snapshot_objects = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "atlhyper_snapshot_objects",
+            "Snapshot list elements (pods, events, ...) by outcome: reused (byte for byte what \
+             the cluster's previous snapshot had, so cloned instead of parsed) or parsed",
+            snapshot_objects.clone(),
+        );
+        let snapshot_object_bytes = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "atlhyper_snapshot_object_bytes",
+            "JSON bytes of the snapshot list elements, by outcome (reused or parsed)",
+            snapshot_object_bytes.clone(),
+        );
         let parse_seconds = Histogram::new(PARSE_BUCKETS);
         registry.register(
             "atlhyper_snapshot_parse_seconds",
@@ -244,6 +259,8 @@ impl Metrics {
                 latency,
                 snapshots,
                 snapshot_bytes,
+                snapshot_objects,
+                snapshot_object_bytes,
                 parse_seconds,
                 persister_lag,
                 persister_failures,
@@ -294,6 +311,22 @@ impl Metrics {
             .snapshot_bytes
             .get_or_create(&EncodingLabels { encoding })
             .inc_by(bytes as u64);
+    }
+
+    /// Records what one parse reused from the cluster's previous snapshot.
+    pub fn snapshot_reuse(&self, r: &atlhyper_actors::model::Reuse) {
+        let i = &self.inner;
+        for (outcome, n, bytes) in [
+            ("reused", r.reused, r.reused_bytes),
+            ("parsed", r.parsed, r.parsed_bytes),
+        ] {
+            i.snapshot_objects
+                .get_or_create(&OutcomeLabels { outcome })
+                .inc_by(n);
+            i.snapshot_object_bytes
+                .get_or_create(&OutcomeLabels { outcome })
+                .inc_by(bytes);
+        }
     }
 
     /// Records one decode + parse.

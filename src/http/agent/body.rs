@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest};
-use atlhyper_actors::model::interned;
+use atlhyper_actors::model::{interned, parse_reusing, Base, ClusterSnapshot, Memo, Reuse};
 use bytes::{Bytes, BytesMut};
 use flate2::read::MultiGzDecoder;
 use futures_util::StreamExt;
@@ -140,15 +140,46 @@ pub fn decode(raw: Bytes, enc: Encoding, max_decoded: u64) -> Result<Bytes, ApiE
 /// rejects the body, serde_json parses it again: its answer is final, so exactly what
 /// serde_json accepts is accepted, and the 400 names the line and column of the problem.
 pub fn parse_object<T: serde::de::DeserializeOwned>(json: &[u8]) -> Result<T, ApiError> {
+    object_start(json)?;
+    interned(json.len(), || sonic_rs::from_slice(json)).or_else(|_| reparse(json))
+}
+
+/// A snapshot body, parsed as [`parse_object`] does, reusing what `base` (the cluster's
+/// previous snapshot) already parsed for list elements whose bytes are unchanged
+/// ([`parse_reusing`]). When that fast path gives up, the body is parsed as a whole by
+/// [`parse_object`], whose answer is final. Returns the memo of the new snapshot for the
+/// next push (`None` when the fast path gave up).
+pub fn parse_snapshot(
+    json: &[u8],
+    base: Option<&Base>,
+) -> Result<(ClusterSnapshot, Option<Memo>, Reuse), ApiError> {
+    object_start(json)?;
+    match interned(json.len(), || parse_reusing(json, base)) {
+        Some((s, memo, reuse)) => Ok((s, Some(memo), reuse)),
+        None => Ok((parse_object(json)?, None, Reuse::default())),
+    }
+}
+
+/// The body's `cluster_id`, read without parsing the rest (it comes first in what v2.1
+/// agents send); `None` when absent or not a string. Only a hint: the parse decides.
+pub fn peek_cluster_id(json: &[u8]) -> Option<String> {
+    let v = sonic_rs::get_from_slice(json, ["cluster_id"]).ok()?;
+    sonic_rs::JsonValueTrait::as_str(&v).map(str::to_owned)
+}
+
+fn object_start(json: &[u8]) -> Result<(), ApiError> {
     match json.iter().find(|b| !b.is_ascii_whitespace()) {
-        Some(b'{') => interned(json.len(), || sonic_rs::from_slice(json))
-            .or_else(|_| interned(json.len(), || serde_json::from_slice(json)))
-            .map_err(|e| json_error(&e)),
+        Some(b'{') => Ok(()),
         _ => Err(ApiError::bad_request(
             ErrorCode::InvalidJson,
             "the body must be a JSON object",
         )),
     }
+}
+
+/// serde_json's parse of a body sonic-rs rejected: its answer is final.
+fn reparse<T: serde::de::DeserializeOwned>(json: &[u8]) -> Result<T, ApiError> {
+    interned(json.len(), || serde_json::from_slice(json)).map_err(|e| json_error(&e))
 }
 
 /// A JSON error as a 400 that names where the problem is.

@@ -6,13 +6,12 @@ use std::time::Instant;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::Utc;
 
-use atlhyper_actors::messages::ApplySnapshot;
-use atlhyper_actors::model::ClusterSnapshot;
+use atlhyper_actors::messages::{ApplySnapshot, GetParseBase};
+use atlhyper_actors::model::Base;
 
 use super::{body, AgentIdentity};
 use crate::error::ApiError;
 use crate::http::{header_cluster_id, pick_cluster_id, status_ok};
-use crate::metrics::Metrics;
 use crate::state::AppState;
 
 /// Takes a full cluster snapshot. Decoding and parsing run on the blocking pool; the
@@ -37,7 +36,8 @@ async fn ingest(
     state: &AppState,
 ) -> Result<HttpResponse, ApiError> {
     let enc = body::encoding(req)?;
-    if let Some(h) = header_cluster_id(req).filter(|h| !h.is_empty()) {
+    let header = header_cluster_id(req).filter(|h| !h.is_empty());
+    if let Some(h) = header {
         ident.check_cluster(h)?;
     }
     let s = &state.settings;
@@ -50,12 +50,38 @@ async fn ingest(
         .map_err(|_| ApiError::unavailable("shutting down"))?;
     let max = s.agent_max_snapshot;
     let metrics = state.metrics.clone();
-    let (mut snapshot, bytes) = web::block(move || {
+    // The permit travels with the blocking work, so a client that disconnects mid-decode
+    // does not free it early.
+    let peek = header.is_none();
+    let decoded = web::block(move || {
+        let started = Instant::now();
+        let json = body::decode(raw, enc, max);
+        let took = started.elapsed();
+        if json.is_err() {
+            metrics.snapshot_parsed(took);
+        }
+        let json = json?;
+        let id = if peek {
+            body::peek_cluster_id(&json)
+        } else {
+            None
+        };
+        Ok::<_, ApiError>((json, id, took, permit))
+    })
+    .await??;
+    let (json, body_id, decode_took, permit) = decoded;
+    let bytes = json.len() as u64;
+    state.metrics.snapshot_bytes("json", json.len());
+    let base = parse_base(state, ident, header.map(str::to_owned).or(body_id)).await;
+    let metrics = state.metrics.clone();
+    let (mut snapshot, memo) = web::block(move || {
         let _permit = permit;
         let started = Instant::now();
-        let parsed = decode_and_parse(raw, enc, max, &metrics);
-        metrics.snapshot_parsed(started.elapsed());
-        parsed
+        let parsed = body::parse_snapshot(&json, base.as_ref());
+        metrics.snapshot_parsed(decode_took + started.elapsed());
+        let (snapshot, memo, reuse) = parsed?;
+        metrics.snapshot_reuse(&reuse);
+        Ok::<_, ApiError>((snapshot, memo))
     })
     .await??;
     let cluster_id = pick_cluster_id(header_cluster_id(req), Some(&snapshot.cluster_id))?;
@@ -67,6 +93,7 @@ async fn ingest(
             snapshot: Arc::new(snapshot),
             bytes,
             received_at,
+            memo: memo.map(Arc::new),
         })
         .await?;
     if let Some(garbage) = applied.garbage {
@@ -76,15 +103,11 @@ async fn ingest(
     Ok(status_ok())
 }
 
-/// Decompresses and parses one body (blocking); returns the snapshot and its JSON size.
-fn decode_and_parse(
-    raw: bytes::Bytes,
-    enc: body::Encoding,
-    max: u64,
-    metrics: &Metrics,
-) -> Result<(ClusterSnapshot, u64), ApiError> {
-    let json = body::decode(raw, enc, max)?;
-    metrics.snapshot_bytes("json", json.len());
-    let snap: ClusterSnapshot = body::parse_object(&json)?;
-    Ok((snap, json.len() as u64))
+/// The previous snapshot of the cluster this body claims, to reuse its unchanged objects:
+/// only for a cluster this agent may push to and that already has a snapshot.
+async fn parse_base(state: &AppState, ident: &AgentIdentity, id: Option<String>) -> Option<Base> {
+    let id = id?;
+    ident.check_cluster(&id).ok()?;
+    let addr = state.cluster(&id, false).await.ok()?;
+    addr.send(GetParseBase).await.ok()?
 }
