@@ -11,6 +11,12 @@ use atlhyper_master::db::{copy, Location};
 use atlhyper_master::startup::Application;
 use atlhyper_master::telemetry;
 
+/// mimalloc (without transparent huge pages): measured against glibc malloc under the
+/// simulator, see the README ("Benchmarks", soak) and `benches/soak.rs`.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The AtlHyper master: cluster actors, agent protocol, dashboard API.
 #[derive(Parser, Debug)]
 #[command(version, about)]
