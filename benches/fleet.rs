@@ -1,7 +1,8 @@
 //! Fleet capacity (issue item b) and dashboard queries under load (item c).
 //!
 //! `cargo bench --bench fleet [-- --pods 500 --interval 10 --seconds 60
-//!  --steps 100,250,500,750,1000,1250,1500 --refine 2 --qps 50 --nice -10 --quick]`
+//!  --steps 100,250,500,750,1000,1250,1500 --refine 2 --qps 50 --evolve 12 --nice -10
+//!  --quick --master-bin PATH]`
 //!
 //! - **ceiling**: gunzip + parse of the 5,000-pod snapshot in this process, the code the
 //!   handler runs (`http::agent::{decode, parse_object}`), as benches/ingest.rs does: MB/s
@@ -33,9 +34,16 @@
 //!   for S seconds, each to a random pushing cluster (target p99 < 10 ms); then the same
 //!   for S/4 seconds with the pushes stopped, to show what the load adds.
 //!
-//! The load generator is cheap on purpose (see `common::PushBody`): all clusters push the
-//! same snapshot with their own `cluster_id` and a fresh `fetched_at`, so they share pod
-//! names. Per-cluster memory is measured by benches/memory.rs. Master CPU and RSS come
+//! The load generator is cheap on purpose (see `common::PushBody`): the bodies are built
+//! once, and each push only swaps in its own `cluster_id` and a fresh `fetched_at`. They
+//! are `--evolve` (12) successive states of one cluster of atlhyper-agent-sim's world, 10 s
+//! apart (pods restart, crash-loop and get rescheduled, events repeat with rising counts,
+//! usage drifts), and each agent walks them from its own starting state: so from one push
+//! to the next a cluster changes as a real one does, and the master's reuse of unchanged
+//! objects is measured at its real rate, not at 100 %. (Going from the last state back to
+//! the first changes more than one tick does: a little pessimistic.) `--evolve 0` pushes
+//! the generator's snapshot unchanged, as before. Clusters share pod names. Per-cluster
+//! memory is measured by benches/memory.rs. Master CPU and RSS come
 //! from `/proc/<pid>/stat` and `/proc/<pid>/status`, separately from the load generator's.
 //! `--nice -10` (root) gives the master and the load generator priority over other
 //! people's builds on a shared machine; `--master-env K=V,..` passes diagnostics such as
@@ -80,8 +88,8 @@ fn cluster_id(i: usize) -> String {
 
 /// What every step shares.
 struct Load {
-    /// The push body builder.
-    body: Arc<PushBody>,
+    /// The push body builders: successive states of one evolving cluster.
+    bodies: Arc<Vec<PushBody>>,
     /// Push interval per agent.
     interval: Duration,
     /// A step stops when the machine's `MemAvailable` falls below this.
@@ -92,7 +100,7 @@ struct Load {
 struct Step {
     client: reqwest::Client,
     url: String,
-    body: Arc<PushBody>,
+    bodies: Arc<Vec<PushBody>>,
     start: tokio::time::Instant,
     end: tokio::time::Instant,
     interval: Duration,
@@ -117,7 +125,7 @@ async fn agent(step: Arc<Step>, id: String, seed: u64) -> AgentLog {
     let Step {
         client,
         url,
-        body,
+        bodies,
         start,
         end,
         interval,
@@ -126,6 +134,8 @@ async fn agent(step: Arc<Step>, id: String, seed: u64) -> AgentLog {
     let (start, end, interval) = (*start, *end, *interval);
     let mut rng = Rng::new(seed);
     let offset = interval.mul_f64(rng.unit());
+    // Each agent walks the states from its own starting point, so neighbours differ.
+    let phase = rng.below(bodies.len().max(1));
     let mut log = AgentLog::default();
     let mut n: u32 = 0;
     loop {
@@ -145,6 +155,7 @@ async fn agent(step: Arc<Step>, id: String, seed: u64) -> AgentLog {
         if stop.load(Ordering::Relaxed) {
             break;
         }
+        let body = &bodies[(phase + n as usize) % bodies.len()];
         let payload = body.body(&id, &fetched_at_now());
         let t = Instant::now();
         let sent = client
@@ -303,7 +314,7 @@ async fn run_step(
     seconds: u64,
     seed: u64,
 ) -> StepResult {
-    let (body, interval) = (&load.body, load.interval);
+    let (body, interval) = (&load.bodies[0], load.interval);
     let pid = master.pid();
     let url = format!("{}/agent/snapshot", master.agent);
     let start = tokio::time::Instant::now() + Duration::from_millis(200);
@@ -346,7 +357,7 @@ async fn run_step(
     let step = Arc::new(Step {
         client: client.clone(),
         url,
-        body: Arc::clone(&load.body),
+        bodies: Arc::clone(&load.bodies),
         start,
         end,
         interval,
@@ -727,15 +738,31 @@ fn main() {
         as_ms(parse.p50)
     );
 
-    let gz = snapshot_gz(pods);
-    let body = Arc::new(PushBody::from_gzip(&gz));
+    let evolve = arg("--evolve", 12);
+    let (bodies, gz) = if evolve == 0 {
+        let gz = snapshot_gz(pods);
+        (vec![PushBody::from_gzip(&gz)], gz)
+    } else {
+        evolving_bodies(pods, evolve, interval)
+    };
+    let bodies = Arc::new(bodies);
+    let body = &bodies[0];
     let json_bytes = body.json_len(&cluster_id(0), &fetched_at_now());
     let (namespace, _) = busiest_namespace(&gz);
     println!(
         "push body: {pods} pods, {json_bytes} bytes JSON, {} bytes gzip; every {:.1} s per cluster; \
-         all clusters push the same pods (own cluster_id, fresh fetched_at)",
+         {}",
         body.gzip_len(),
-        interval.as_secs_f64()
+        interval.as_secs_f64(),
+        if evolve == 0 {
+            "all clusters push the same pods (own cluster_id, fresh fetched_at)".to_owned()
+        } else {
+            format!(
+                "each cluster cycles through {evolve} successive states of one simulated \
+                 cluster (atlhyper-agent-sim's world: restarts, reschedules, events, usage), \
+                 from its own starting state"
+            )
+        }
     );
     println!(
         "target (issue b): 1,000 clusters → {:.0} MB/s of JSON with this snapshot",
@@ -743,7 +770,7 @@ fn main() {
     );
 
     let load = Load {
-        body: Arc::clone(&body),
+        bodies: Arc::clone(&bodies),
         interval,
         min_free_kib,
     };
@@ -766,7 +793,7 @@ fn main() {
             "master pid {pid}: dashboard {}, agent {}",
             master.http, master.agent
         );
-        rt.block_on(verify_push(&master, &client, &body));
+        rt.block_on(verify_push(&master, &client, body));
         for (n, &k) in steps.iter().enumerate() {
             println!("step {}: {k} clusters for {seconds} s ...", n + 1);
             let r = rt.block_on(run_step(&master, &client, &load, k, seconds, n as u64));
@@ -1090,6 +1117,32 @@ fn mem_available_kib() -> u64 {
                 .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         })
         .unwrap_or(u64::MAX)
+}
+
+/// `ticks` successive states of one simulated cluster of `pods` pods, `interval` apart, as
+/// push bodies, and the gzip JSON of the first (for the query filter).
+fn evolving_bodies(pods: usize, ticks: usize, interval: Duration) -> (Vec<PushBody>, Vec<u8>) {
+    use std::io::Write as _;
+    let now = chrono::Utc::now();
+    let mut w = atlhyper_agent_sim::world::World::new("fleet-template", 0, pods, 1, now);
+    let step = chrono::TimeDelta::from_std(interval).unwrap();
+    let mut first = None;
+    let bodies = (0..ticks)
+        .map(|t| {
+            if t > 0 {
+                w.tick(now + step * t as i32);
+            }
+            let json = serde_json::to_string(&w.snap).unwrap();
+            if first.is_none() {
+                let mut e =
+                    flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+                e.write_all(json.as_bytes()).unwrap();
+                first = Some(e.finish().unwrap());
+            }
+            PushBody::from_json(&json)
+        })
+        .collect();
+    (bodies, first.unwrap())
 }
 
 /// The namespace with the most Running pods (the pod query's filter) and its count.

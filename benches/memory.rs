@@ -72,7 +72,7 @@ impl Drop for Child {
 
 fn start_master() -> Child {
     let dir = tempfile::tempdir().unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_atlhyper-master"));
+    let mut cmd = Command::new(master_bin());
     cmd.current_dir(dir.path())
         .env_clear()
         .env("MASTER_HTTP_PORT", "0")

@@ -357,6 +357,12 @@ impl PushBody {
     }
 }
 
+/// The master binary a bench runs: `--master-bin PATH`, by default this build's release
+/// binary. Another build (say, a copy of `main`'s) gives an A/B comparison in one run.
+pub fn master_bin() -> String {
+    arg_str("--master-bin", env!("CARGO_BIN_EXE_atlhyper-master"))
+}
+
 /// The real `atlhyper-master` binary (release build of this package) running as a
 /// child process on ports 0, with a temporary SQLite file and JSON logs on stdout.
 ///
@@ -398,7 +404,7 @@ impl MasterProcess {
         let mut cmd = Command::new("/bin/sh");
         cmd.arg("-c")
             .arg("ulimit -n \"$(ulimit -Hn)\" 2>/dev/null; exec \"$0\"")
-            .arg(env!("CARGO_BIN_EXE_atlhyper-master"))
+            .arg(master_bin())
             .current_dir(dir.path())
             .env_clear()
             .env("MASTER_HTTP_PORT", "0")
@@ -655,4 +661,17 @@ pub fn engine_label(engine: Engine) -> &'static str {
         Engine::Sqlite => "SQLite",
         Engine::Postgres => "PostgreSQL",
     }
+}
+
+/// Writes `benches/results/<name>.json` (pretty, with the time of the run) and says where.
+pub fn write_result(name: &str, value: &serde_json::Value) {
+    let mut value = value.clone();
+    if let Some(o) = value.as_object_mut() {
+        o.insert("at".to_owned(), serde_json::json!(chrono::Utc::now()));
+    }
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("benches/results/{name}.json"));
+    std::fs::write(&path, serde_json::to_string_pretty(&value).expect("json"))
+        .expect("write the result");
+    println!("written {}", path.display());
 }
