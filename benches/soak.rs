@@ -2,7 +2,7 @@
 //! slope of its resident memory.
 //!
 //! `cargo bench --bench soak [-- --minutes 30 --clusters 50 --pods 500 --interval 10
-//!  --warmup 5 --sample 10 --master-env K=V,K=V]`
+//!  --warmup 5 --sample 10 --master-env K=V,K=V --master-bin PATH --out soak]`
 //!
 //! 1. The release binary starts as a child process (temp SQLite, ports 0); its idle
 //!    resident size is the baseline.
@@ -18,7 +18,8 @@
 //! 5. The simulator stops, every cluster is deleted through the API, and after a pause the
 //!    resident size is read again: how much of the growth was returned.
 //!
-//! Prints a table and writes `benches/results/soak.json` (with every sample).
+//! Prints a table and writes `benches/results/<--out>.json` (with every sample). Two runs
+//! side by side with `--master-bin` and `--out` compare two builds under the same load.
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "benchmark tool")]
 
 mod common;
@@ -99,13 +100,15 @@ fn main() {
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect();
     let prefix = "soak";
+    let out_name = arg_str("--out", "soak");
 
     let mut master = MasterProcess::start(&extra);
     std::thread::sleep(Duration::from_secs(2));
     let idle_mib = mib_of_kib(master.rss_kib());
     println!(
         "soak: {clusters} clusters x {pods} pods @ {interval}s for {minutes} min \
-         (warm-up {warmup} min); master idle {idle_mib:.1} MiB; env {extra:?}"
+         (warm-up {warmup} min); master {} idle {idle_mib:.1} MiB; env {extra:?}",
+        master_bin()
     );
 
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -230,6 +233,7 @@ fn main() {
 
     let out = json!({
         "bench": "soak",
+        "master_bin": master_bin(),
         "clusters": clusters,
         "pods": pods,
         "interval_s": interval,
@@ -254,5 +258,5 @@ fn main() {
             "t_min": s.t, "rss_mib": s.rss_mib, "cpu_s": s.cpu_s, "held_mib": s.held_mib,
         })).collect::<Vec<_>>(),
     });
-    write_result("soak", &out);
+    write_result(&out_name, &out);
 }

@@ -550,7 +550,7 @@ mod tests {
             let (cold, memo, reuse) = parse(&json, None);
             assert_eq!(cold, full, "{name}");
             assert_eq!(reuse.reused, 0);
-            assert_eq!(memo.len() as u64 <= reuse.parsed, true);
+            assert!(memo.len() as u64 <= reuse.parsed);
             let base = Base {
                 snapshot: Arc::new(cold),
                 memo: Arc::new(memo),
