@@ -427,3 +427,89 @@ async fn public_scrapes_are_neither_limited_nor_security_events() {
         "{events}"
     );
 }
+
+/// Issue 12: a resent snapshot (same objects, newer `fetched_at`) reuses every list element
+/// of the previous push instead of parsing it, and what the API serves from it is byte for
+/// byte what it served from the first, fully parsed push.
+#[actix_web::test]
+async fn a_resent_snapshot_reuses_every_object_and_serves_the_same_bytes() {
+    let app = spawn_app().await;
+    let objects = |e: &Exposition, outcome: &str| {
+        e.sum("atlhyper_snapshot_objects_total", &[("outcome", outcome)])
+    };
+    let raw = |path: String| {
+        let (client, token) = (app.client.clone(), app.admin_token.clone());
+        async move {
+            let r = client.get(path).bearer_auth(token).send().await.unwrap();
+            assert_eq!(r.status(), 200);
+            r.bytes().await.unwrap()
+        }
+    };
+    let kinds = [
+        "pods",
+        "deployments",
+        "services",
+        "nodes",
+        "events",
+        "configmaps",
+    ];
+    let served = || async {
+        let mut out = Vec::new();
+        for k in kinds {
+            let url = format!(
+                "{}/api/v2/clusters/demo-medium/resources/{k}?limit=1000",
+                app.http
+            );
+            out.push(raw(url).await);
+        }
+        out
+    };
+
+    let mut json = Vec::new();
+    flate2::read::MultiGzDecoder::new(&fixture("medium-go.json.gz")[..])
+        .read_to_end(&mut json)
+        .unwrap();
+    let text = String::from_utf8(json).unwrap();
+    let newer = text.replacen(
+        "\"fetched_at\":\"2026-02-04T13:31:23.608382836+09:00\"",
+        "\"fetched_at\":\"2026-02-04T13:31:33.608382836+09:00\"",
+        1,
+    );
+    assert_ne!(newer, text, "the fixture's fetched_at moved");
+
+    let before = scrape_ok(&app).await;
+    assert_eq!(
+        app.push_gz("demo-medium", gzip(text.as_bytes()))
+            .await
+            .status(),
+        200
+    );
+    let first = served().await;
+    let mid = scrape_ok(&app).await;
+    let parsed = objects(&mid, "parsed") - objects(&before, "parsed");
+    assert!(
+        parsed > 100.0,
+        "the first push parses every object: {parsed}"
+    );
+    assert_eq!(objects(&mid, "reused"), objects(&before, "reused"));
+
+    assert_eq!(
+        app.push_gz("demo-medium", gzip(newer.as_bytes()))
+            .await
+            .status(),
+        200
+    );
+    let after = scrape_ok(&app).await;
+    assert_eq!(objects(&after, "parsed"), objects(&mid, "parsed"));
+    assert_eq!(objects(&after, "reused") - objects(&mid, "reused"), parsed);
+    let (s, st) = app.get("/api/v2/clusters/demo-medium/status").await;
+    assert_eq!(s, 200);
+    assert!(
+        st["fetched_at"]
+            .as_str()
+            .unwrap()
+            .starts_with("2026-02-04T04:31:33"),
+        "the resent snapshot is the one held: {st}"
+    );
+    assert_eq!(served().await, first, "replies are byte-identical");
+}
