@@ -28,7 +28,6 @@
 mod common;
 use common::*;
 
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -491,9 +490,6 @@ fn main() {
             "bytes per parked poll = (RSS with all polls parked - RSS before) / polls: connection, request and handler state in the master; kernel socket buffers are not in RSS",
             "t2 is taken after the poll reply body is read; the next command waits until the previous result is accepted",
         ],
-        "at": chrono::Utc::now(),
     });
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/results/commands.json");
-    std::fs::write(&path, serde_json::to_string_pretty(&out).unwrap()).unwrap();
-    println!("written {}", path.display());
+    write_result("commands", &out);
 }

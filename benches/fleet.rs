@@ -55,7 +55,6 @@ mod common;
 use common::*;
 
 use std::io::Read;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -983,11 +982,8 @@ fn main() {
             "bodies are concatenated gzip members: static parts gzipped once, varying values per push",
             "master and load generator share the 2 cores; CPU % is of one core (200 % = both)",
         ],
-        "at": chrono::Utc::now(),
     });
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/results/fleet.json");
-    std::fs::write(&path, serde_json::to_string_pretty(&out).unwrap()).unwrap();
-    println!("written {}", path.display());
+    write_result("fleet", &out);
 }
 
 fn print_step_line(r: &StepResult, ceiling: f64) {

@@ -22,7 +22,6 @@ mod common;
 use common::*;
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -252,9 +251,6 @@ fn main() {
             "peak_rss_bytes": master_peak,
         },
         "target_ratio": TARGET,
-        "at": chrono::Utc::now(),
     });
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/results/memory.json");
-    std::fs::write(&path, serde_json::to_string_pretty(&out).unwrap()).unwrap();
-    println!("written {}", path.display());
+    write_result("memory", &out);
 }

@@ -19,7 +19,6 @@
 mod common;
 use common::*;
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use atlhyper_actors::model::{interned, ClusterSnapshot};
@@ -118,9 +117,6 @@ fn main() {
         "gzip_bytes": gz.len(),
         "iterations": n,
         "results": out,
-        "at": chrono::Utc::now(),
     });
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/results/parser.json");
-    std::fs::write(&path, serde_json::to_string_pretty(&out).unwrap()).unwrap();
-    println!("written {}", path.display());
+    write_result("parser", &out);
 }
