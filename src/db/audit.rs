@@ -408,11 +408,7 @@ mod tests {
     use crate::audit::SecurityKind;
 
     fn conn() -> DbConn {
-        let mut c = super::super::Location::Sqlite(":memory:".into())
-            .connect()
-            .unwrap();
-        super::super::migrate(&mut c).unwrap();
-        c
+        super::super::test_conn()
     }
 
     fn entry(user: Option<i32>, action: &str, success: bool, at: DateTime<Utc>) -> AuditEntry {

@@ -298,6 +298,15 @@ pub fn migrate(conn: &mut DbConn) -> Result<(), DbError> {
     result.map_err(|e| DbError::Migration(e.to_string()))
 }
 
+/// A migrated in-memory SQLite connection, for the repositories' unit tests.
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests")]
+pub(crate) fn test_conn() -> DbConn {
+    let mut c = Location::Sqlite(":memory:".into()).connect().unwrap();
+    migrate(&mut c).unwrap();
+    c
+}
+
 impl Db {
     /// Opens (creating it and its directory if needed) the SQLite file at `path`, runs the
     /// migrations and starts the writer thread. Must run inside an actix `System`.

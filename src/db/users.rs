@@ -527,11 +527,7 @@ mod tests {
     use super::*;
 
     fn conn() -> DbConn {
-        let mut c = super::super::Location::Sqlite(":memory:".into())
-            .connect()
-            .unwrap();
-        super::super::migrate(&mut c).unwrap();
-        c
+        super::super::test_conn()
     }
 
     fn new_user(name: &str, role: Role) -> NewUser {
