@@ -22,7 +22,7 @@ use tokio::task::JoinSet;
 
 use crate::rng::Rng;
 use crate::stats::{Stats, Summary};
-use crate::world::World;
+use crate::world::{SloBurst, World};
 use crate::{Config, SimError};
 
 /// v2.1's collect+push deadline for a snapshot.
@@ -149,7 +149,8 @@ pub async fn run_with(
     .await?;
     let mut tasks = JoinSet::new();
     let mut clusters = Vec::with_capacity(n);
-    for (i, world) in worlds.into_iter().enumerate() {
+    for (i, mut world) in worlds.into_iter().enumerate() {
+        configure_slo(&mut world, &cfg, i);
         let cluster = Arc::new(Cluster {
             id: world.cluster_id().to_owned(),
             world: Mutex::new(world),
@@ -207,6 +208,29 @@ pub async fn run_with(
     }
     let _ = status.await;
     Ok(Summary::of(&stats, n, cfg.pods, elapsed))
+}
+
+/// Applies the SLO options: Traefik port names everywhere, the `slo-burst` fault on the
+/// first cluster only.
+pub(crate) fn configure_slo(world: &mut World, cfg: &Config, i: usize) {
+    world.set_traefik_port_names(cfg.traefik_port_names);
+    if cfg.faults.slo_burst && i == 0 {
+        world.set_slo_burst(Some(SloBurst {
+            error_rate: cfg.slo_burst_error_rate,
+            after: cfg.slo_burst_after,
+            duration: cfg.slo_burst_duration,
+        }));
+    }
+}
+
+/// Prints a one-off line to stderr on a line of its own (clearing a live status line).
+fn notify(line: &str) {
+    use std::io::IsTerminal as _;
+    if std::io::stderr().is_terminal() {
+        eprintln!("\r{line}\x1b[K");
+    } else {
+        eprintln!("{line}");
+    }
 }
 
 /// `sim-0007`.
@@ -411,11 +435,12 @@ async fn slo_loop(ctx: Arc<Ctx>, cluster: Arc<Cluster>, offset: Duration, i: usi
         }
         let c = Arc::clone(&cluster);
         let body = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, SimError> {
-            let push = c
-                .world
-                .lock()
-                .map_err(|_| SimError::Poisoned)?
-                .slo_push(Utc::now());
+            let mut w = c.world.lock().map_err(|_| SimError::Poisoned)?;
+            let push = w.slo_push(Utc::now());
+            if let Some(notice) = w.take_slo_notice() {
+                notify(&notice);
+            }
+            drop(w);
             Ok(serde_json::to_vec(&push)?)
         })
         .await;

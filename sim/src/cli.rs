@@ -48,7 +48,9 @@ pub struct Args {
     #[arg(long, default_value = "ops", value_delimiter = ',')]
     pub topics: Vec<String>,
     /// Comma-separated faults: heartbeat-gap (a cluster goes silent for --gap), corrupt
-    /// (a truncated or garbled gzip snapshot; the master's 400 counts as a fault, not an error).
+    /// (a truncated or garbled gzip snapshot; the master's 400 counts as a fault, not an error),
+    /// slo-burst (the first cluster's first route answers 5xx at --slo-burst-error-rate for
+    /// --slo-burst-duration, from --slo-burst-after after its first SLO push).
     #[arg(long, value_delimiter = ',')]
     pub fault: Vec<String>,
     /// Probability, per cluster and snapshot interval, of each enabled fault.
@@ -60,6 +62,19 @@ pub struct Args {
     /// Pause after each long poll (v2.1 agents wait 1 s).
     #[arg(long, default_value = "1s", value_parser = parse_duration)]
     pub poll_pause: Duration,
+    /// Share of 5xx responses during the slo-burst fault: a fraction (0.5) or a percentage (50%).
+    #[arg(long, default_value = "0.5", value_parser = parse_fraction)]
+    pub slo_burst_error_rate: f64,
+    /// How long after the first SLO push the slo-burst fault begins.
+    #[arg(long, default_value = "1m", value_parser = parse_duration)]
+    pub slo_burst_after: Duration,
+    /// How long the slo-burst fault lasts.
+    #[arg(long, default_value = "10m", value_parser = parse_duration)]
+    pub slo_burst_duration: Duration,
+    /// Name Traefik services by the Service port's name (ns-svc-http@kubernetes) when it has
+    /// one, as Traefik does; the pushed route info keeps the number (ns-svc-80@kubernetes).
+    #[arg(long)]
+    pub traefik_port_names: bool,
     /// Write one snapshot pair and one SLO push pair per cluster into DIR and exit.
     #[arg(long, value_name = "DIR")]
     pub dump: Option<PathBuf>,
@@ -76,10 +91,11 @@ impl Args {
             match f.trim() {
                 "heartbeat-gap" | "gap" => faults.heartbeat_gap = true,
                 "corrupt" => faults.corrupt = true,
+                "slo-burst" => faults.slo_burst = true,
                 "" => {}
                 other => {
                     return Err(format!(
-                        "unknown fault {other:?}: use heartbeat-gap and/or corrupt"
+                        "unknown fault {other:?}: use heartbeat-gap, corrupt and/or slo-burst"
                     ))
                 }
             }
@@ -111,6 +127,10 @@ impl Args {
             gap: self.gap,
             poll_pause: self.poll_pause,
             status: !self.quiet,
+            slo_burst_error_rate: self.slo_burst_error_rate,
+            slo_burst_after: self.slo_burst_after,
+            slo_burst_duration: self.slo_burst_duration,
+            traefik_port_names: self.traefik_port_names,
             ..Config::default()
         })
     }
@@ -210,6 +230,29 @@ mod tests {
         assert!(cfg.faults.heartbeat_gap && cfg.faults.corrupt);
         assert_eq!(cfg.master, "http://h:1");
         assert_eq!(cfg.topics, vec!["ops", "ai"]);
+        assert!(!cfg.faults.slo_burst && !cfg.traefik_port_names);
+        assert_eq!(cfg.slo_burst_error_rate, 0.5);
+        assert_eq!(cfg.slo_burst_after, Duration::from_secs(60));
+        assert_eq!(cfg.slo_burst_duration, Duration::from_secs(600));
+        let burst = Args::parse_from([
+            "sim",
+            "--fault",
+            "slo-burst",
+            "--slo-burst-error-rate",
+            "20%",
+            "--slo-burst-after",
+            "30s",
+            "--slo-burst-duration",
+            "5m",
+            "--traefik-port-names",
+        ])
+        .config()
+        .unwrap();
+        assert!(burst.faults.slo_burst && !burst.faults.corrupt);
+        assert_eq!(burst.slo_burst_error_rate, 0.2);
+        assert_eq!(burst.slo_burst_after, Duration::from_secs(30));
+        assert_eq!(burst.slo_burst_duration, Duration::from_secs(300));
+        assert!(burst.traefik_port_names);
         let bad = Args::parse_from(["sim", "--fault", "meteor"]);
         assert!(bad.config().is_err());
     }

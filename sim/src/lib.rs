@@ -58,6 +58,10 @@ pub struct Faults {
     pub heartbeat_gap: bool,
     /// Now and then a snapshot body is truncated or garbled (the master must answer 400).
     pub corrupt: bool,
+    /// The first cluster's first route fails with a sustained 5xx burst
+    /// ([`Config::slo_burst_error_rate`] for [`Config::slo_burst_duration`], starting
+    /// [`Config::slo_burst_after`] after its first SLO push).
+    pub slo_burst: bool,
 }
 
 /// What to simulate and where to send it.
@@ -99,6 +103,15 @@ pub struct Config {
     pub heartbeat_timeout: Duration,
     /// Print the live status line.
     pub status: bool,
+    /// Share of 5xx during the `slo-burst` fault.
+    pub slo_burst_error_rate: f64,
+    /// How long after the first SLO push the `slo-burst` fault begins.
+    pub slo_burst_after: Duration,
+    /// How long the `slo-burst` fault lasts.
+    pub slo_burst_duration: Duration,
+    /// Name Traefik services by the Service port's name (`ns-svc-http@kubernetes`) when it
+    /// has one, as Traefik does; the route info keeps the number (`ns-svc-80@kubernetes`).
+    pub traefik_port_names: bool,
 }
 
 impl Default for Config {
@@ -122,6 +135,10 @@ impl Default for Config {
             poll_pause: Duration::from_secs(1),
             heartbeat_timeout: Duration::from_secs(45),
             status: true,
+            slo_burst_error_rate: 0.5,
+            slo_burst_after: Duration::from_secs(60),
+            slo_burst_duration: Duration::from_secs(600),
+            traefik_port_names: false,
         }
     }
 }
@@ -138,6 +155,7 @@ pub fn dump(cfg: &Config, dir: &Path) -> Result<Vec<PathBuf>, SimError> {
     for i in 0..cfg.clusters {
         let id = cluster_id(&cfg.prefix, i);
         let mut w = world::World::new(&id, i, cfg.pods, cfg.seed, now);
+        agent::configure_slo(&mut w, cfg, i);
         let mut write = |name: String, bytes: Vec<u8>| -> Result<(), SimError> {
             let path = dir.join(name);
             std::fs::write(&path, bytes)?;

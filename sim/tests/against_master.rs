@@ -369,6 +369,7 @@ async fn corrupt_snapshots_get_400_and_count_as_faults() {
     cfg.faults = Faults {
         corrupt: true,
         heartbeat_gap: false,
+        slo_burst: false,
     };
     cfg.fault_rate = 0.5;
     let sim = Sim::start(cfg);
@@ -394,6 +395,7 @@ async fn a_heartbeat_gap_takes_a_cluster_offline_and_back() {
     cfg.faults = Faults {
         corrupt: false,
         heartbeat_gap: true,
+        slo_burst: false,
     };
     cfg.fault_rate = 0.2;
     cfg.gap = Duration::from_secs(3);

@@ -24,7 +24,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::rng::Rng;
 
-pub use slo::SloState;
+pub use slo::{SloBurst, SloState};
 
 /// Reads a model text field as `&str` (works for `String` and for an interned newtype).
 pub fn st(t: &Text) -> &str {

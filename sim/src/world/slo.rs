@@ -4,6 +4,7 @@
 //! the Ingress objects.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use atlhyper_actors::model::{
     IngressCounterMetric, IngressHistogramMetric, IngressMetrics, IngressRouteInfo, SloPushRequest,
@@ -53,6 +54,17 @@ struct Host {
     count: i64,
 }
 
+/// A sustained burst of 5xx on the service of the first route (the `slo-burst` fault).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SloBurst {
+    /// Share of requests that fail (5xx) during the burst.
+    pub error_rate: f64,
+    /// How long after the first SLO push the burst begins.
+    pub after: Duration,
+    /// How long the burst lasts.
+    pub duration: Duration,
+}
+
 /// The SLO side of a simulated cluster.
 #[derive(Debug, Clone)]
 pub struct SloState {
@@ -60,6 +72,16 @@ pub struct SloState {
     hosts: Vec<Host>,
     last: Option<DateTime<Utc>>,
     last_ts: i64,
+    /// The injected error burst, if any.
+    burst: Option<SloBurst>,
+    /// Time of the first SLO push (the burst window is relative to it).
+    start: Option<DateTime<Utc>>,
+    /// Whether the last push was inside the burst window.
+    burst_on: bool,
+    /// The burst started or ended at the last push (taken by [`World::take_slo_notice`]).
+    notice: Option<String>,
+    /// Name Traefik services by the Service port's name when it has one.
+    port_names: bool,
 }
 
 impl SloState {
@@ -70,11 +92,52 @@ impl SloState {
             hosts: Vec::new(),
             last: None,
             last_ts: 0,
+            burst: None,
+            start: None,
+            burst_on: false,
+            notice: None,
+            port_names: false,
         }
     }
 }
 
 impl World {
+    /// Injects (or, with `None`, removes) a sustained 5xx burst on the service of the first
+    /// route, relative to the first SLO push.
+    pub fn set_slo_burst(&mut self, burst: Option<SloBurst>) {
+        self.slo.burst = burst;
+    }
+
+    /// Names Traefik services by the Service port's name (`ns-svc-http@kubernetes`) when
+    /// the port has one, as Traefik does; the route info keeps the number form.
+    pub fn set_traefik_port_names(&mut self, on: bool) {
+        self.slo.port_names = on;
+    }
+
+    /// A line saying the SLO burst started or ended at the last push, once.
+    pub fn take_slo_notice(&mut self) -> Option<String> {
+        self.slo.notice.take()
+    }
+
+    /// The Traefik service name (counter and histogram `host`) of a route.
+    fn traefik_host(&self, r: &IngressRouteInfo) -> String {
+        let key = st(&r.service_key);
+        if !self.slo.port_names {
+            return key.to_owned();
+        }
+        let (ns, name) = (st(&r.namespace), st(&r.service_name));
+        self.snap
+            .services
+            .iter()
+            .filter(|s| st(&s.summary.namespace) == ns && st(&s.summary.name) == name)
+            .flat_map(|s| s.ports.iter())
+            .find(|p| i64::from(p.port) == r.service_port && !st(&p.name).is_empty())
+            .map_or_else(
+                || key.to_owned(),
+                |p| format!("{ns}-{name}-{}@kubernetes", st(&p.name)),
+            )
+    }
+
     /// The route info the v2.1 agent derives from Ingress objects (port default 80, path `/`).
     pub fn ingress_routes(&self) -> Vec<IngressRouteInfo> {
         let mut out: Vec<IngressRouteInfo> = Vec::new();
@@ -138,16 +201,35 @@ impl World {
     /// previous push (the first push shows what Traefik counted since its start).
     pub fn slo_push(&mut self, now: DateTime<Utc>) -> SloPushRequest {
         let routes = self.ingress_routes();
-        let mut keys: Vec<String> = routes
-            .iter()
-            .map(|r| st(&r.service_key).to_owned())
-            .collect();
+        let mut keys: Vec<String> = routes.iter().map(|r| self.traefik_host(r)).collect();
+        // The service failing in the burst: the first route's (deterministic, no rng).
+        let burst_host = match (self.slo.burst, routes.first()) {
+            (Some(b), Some(route)) => Some((b, route, self.traefik_host(route))),
+            _ => None,
+        };
         keys.sort();
         keys.dedup();
         keys.push(INTERNAL_HOST.to_owned());
+        let cluster = st(&self.snap.cluster_id);
         let s = &mut self.slo;
         let r = &mut s.rng;
         let first = s.last.is_none();
+        let start = *s.start.get_or_insert(now);
+        let burst_host = burst_host.and_then(|(b, route, key)| {
+            let on = (now - start)
+                .to_std()
+                .is_ok_and(|since| since >= b.after && since < b.after.saturating_add(b.duration));
+            if on != s.burst_on {
+                s.burst_on = on;
+                s.notice = Some(format!(
+                    "{cluster}: SLO burst {} on {} ({key}): {:.0}% 5xx",
+                    if on { "started" } else { "ended" },
+                    st(&route.domain),
+                    b.error_rate * 100.0
+                ));
+            }
+            on.then_some((key, b.error_rate))
+        });
         let dt = s
             .last
             .map_or(0.0, |l| (now - l).num_milliseconds() as f64 / 1000.0)
@@ -179,12 +261,15 @@ impl World {
             if h.slow == 0 && r.chance(0.004) {
                 h.slow = r.range(3, 12) as u32;
             }
-            let err = if h.bad > 0 {
+            let mut err = if h.bad > 0 {
                 h.bad -= 1;
                 h.bad_err
             } else {
                 h.err
             };
+            if let Some((_, rate)) = burst_host.as_ref().filter(|(k, _)| *k == h.key) {
+                err = *rate;
+            }
             let mu = if h.slow > 0 {
                 h.slow -= 1;
                 h.mu + 1.5

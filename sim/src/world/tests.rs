@@ -524,3 +524,162 @@ fn dumps_pass_the_reference_checker() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Per (host, status) counter values of a push.
+fn counter_map(p: &atlhyper_actors::model::SloPushRequest) -> HashMap<(String, String), i64> {
+    p.metrics
+        .counters
+        .iter()
+        .map(|c| ((st(&c.host).to_owned(), st(&c.status).to_owned()), c.value))
+        .collect()
+}
+
+/// (5xx, all) requests of `host` between two pushes.
+fn delta(
+    prev: &HashMap<(String, String), i64>,
+    cur: &HashMap<(String, String), i64>,
+    host: &str,
+) -> (i64, i64) {
+    let (mut errors, mut all) = (0, 0);
+    for ((h, code), v) in cur {
+        if h != host {
+            continue;
+        }
+        let d = v - prev.get(&(h.clone(), code.clone())).copied().unwrap_or(0);
+        all += d;
+        if code.starts_with('5') {
+            errors += d;
+        }
+    }
+    (errors, all)
+}
+
+#[test]
+fn slo_burst_fails_the_first_route_inside_its_window_only() {
+    let mut w = world(300);
+    w.set_slo_burst(Some(SloBurst {
+        error_rate: 0.5,
+        after: std::time::Duration::from_secs(60),
+        duration: std::time::Duration::from_secs(120),
+    }));
+    // The first push (t0 + 10 s) is the start: the window is [t0 + 70 s, t0 + 190 s).
+    let first = w.slo_push(t0() + TimeDelta::seconds(10));
+    let route = first.ingress_routes[0].clone();
+    let key = st(&route.service_key).to_owned();
+    let other = first
+        .ingress_routes
+        .iter()
+        .map(|r| st(&r.service_key).to_owned())
+        .find(|k| *k != key)
+        .unwrap();
+    assert!(w.take_slo_notice().is_none());
+    let mut prev = counter_map(&first);
+    let (mut inside, mut outside, mut others) = ((0, 0), (0, 0), (0, 0));
+    for k in 2..=40 {
+        let push = w.slo_push(t0() + TimeDelta::seconds(10 * k));
+        let cur = counter_map(&push);
+        let (e, n) = delta(&prev, &cur, &key);
+        let in_window = (7..19).contains(&k);
+        let acc = if in_window { &mut inside } else { &mut outside };
+        acc.0 += e;
+        acc.1 += n;
+        if in_window {
+            let (e, n) = delta(&prev, &cur, &other);
+            others.0 += e;
+            others.1 += n;
+        }
+        let notice = w.take_slo_notice();
+        match k {
+            7 | 19 => {
+                let n = notice.unwrap();
+                assert!(n.contains(if k == 7 { "started" } else { "ended" }), "{n}");
+                assert!(n.contains("sim-0001") && n.contains(&key), "{n}");
+                assert!(n.contains(st(&route.domain)), "{n}");
+            }
+            _ => assert!(notice.is_none(), "push {k}"),
+        }
+        prev = cur;
+    }
+    let share = |(e, n): (i64, i64)| e as f64 / n.max(1) as f64;
+    assert!(inside.1 > 100 && outside.1 > 100, "{inside:?} {outside:?}");
+    assert!((share(inside) - 0.5).abs() < 0.1, "inside {inside:?}");
+    assert!(share(outside) < 0.1, "outside {outside:?}");
+    assert!(share(others) < 0.1, "other host {others:?}");
+}
+
+#[test]
+fn slo_pushes_without_the_burst_are_unchanged() {
+    let pushes = |w: &mut World| -> Vec<String> {
+        (1..=30)
+            .map(|k| serde_json::to_string(&w.slo_push(t0() + TimeDelta::seconds(10 * k))).unwrap())
+            .collect()
+    };
+    let plain = pushes(&mut world(200));
+    // The fault is for the first cluster only: configuring another one changes nothing.
+    let cfg = crate::Config {
+        faults: crate::Faults {
+            slo_burst: true,
+            ..crate::Faults::default()
+        },
+        slo_burst_after: std::time::Duration::ZERO,
+        ..crate::Config::default()
+    };
+    let mut w = world(200);
+    crate::agent::configure_slo(&mut w, &cfg, 1);
+    assert_eq!(pushes(&mut w), plain);
+    // A burst that has not started yet draws nothing from the random stream.
+    let mut w = world(200);
+    w.set_slo_burst(Some(SloBurst {
+        error_rate: 0.9,
+        after: std::time::Duration::from_secs(3600),
+        duration: std::time::Duration::from_secs(60),
+    }));
+    assert_eq!(pushes(&mut w), plain);
+    let mut w = world(200);
+    crate::agent::configure_slo(&mut w, &cfg, 0);
+    assert_ne!(pushes(&mut w), plain);
+}
+
+#[test]
+fn traefik_port_names_name_hosts_by_the_service_port_name() {
+    let mut plain = world(300);
+    let mut w = world(300);
+    w.set_traefik_port_names(true);
+    let a = plain.slo_push(t0() + TimeDelta::seconds(10));
+    let b = w.slo_push(t0() + TimeDelta::seconds(10));
+    assert_eq!(a.ingress_routes, b.ingress_routes, "routes keep the number");
+    let hosts: Vec<&str> = b.metrics.counters.iter().map(|c| st(&c.host)).collect();
+    let mut named = 0;
+    for r in &b.ingress_routes {
+        let (ns, svc) = (st(&r.namespace), st(&r.service_name));
+        assert_eq!(
+            st(&r.service_key),
+            format!("{ns}-{svc}-{}@kubernetes", r.service_port)
+        );
+        let port = w
+            .snap
+            .services
+            .iter()
+            .find(|s| st(&s.summary.namespace) == ns && st(&s.summary.name) == svc)
+            .and_then(|s| s.ports.iter().find(|p| i64::from(p.port) == r.service_port))
+            .filter(|p| !st(&p.name).is_empty());
+        let want = match port {
+            Some(p) => {
+                named += 1;
+                format!("{ns}-{svc}-{}@kubernetes", st(&p.name))
+            }
+            None => st(&r.service_key).to_owned(),
+        };
+        assert!(hosts.contains(&want.as_str()), "{want}");
+        assert!(b.metrics.histograms.iter().any(|h| st(&h.host) == want));
+        if port.is_some() {
+            assert!(!hosts.contains(&st(&r.service_key)));
+        }
+    }
+    assert!(named > 0, "some routed service has a named port");
+    assert!(a
+        .metrics
+        .counters
+        .iter()
+        .all(|c| !st(&c.host).ends_with("-http@kubernetes")));
+}
