@@ -262,7 +262,16 @@ settings! {
         "How long raw SLO data is kept";
     slo_hourly_retention: Duration = hours(2160) => duration,
         "MASTER_SLO_HOURLY_RETENTION" [], "\"2160h\"",
-        "How long hourly SLO aggregates are kept";
+        "How long hourly and daily SLO aggregates and SLO status history are kept";
+    slo_target_availability: f64 = 99.0 => availability_percent,
+        "MASTER_SLO_TARGET_AVAILABILITY" [], "99.0",
+        "Availability target, percent (0 < x < 100), of every route without a target of its own";
+    slo_target_p95: Duration = Duration::from_millis(300) => nonzero_duration,
+        "MASTER_SLO_TARGET_P95" [], "\"300ms\"",
+        "p95 latency target of every route without a target of its own";
+    slo_evaluate_interval: Duration = secs(30) => duration,
+        "MASTER_SLO_EVALUATE_INTERVAL" [], "\"30s\"",
+        "How often a cluster's SLO status and burn rates are evaluated, at most (0s: after every push)";
     admin_username: String = "admin".to_owned() => text,
         "MASTER_ADMIN_USERNAME" [], "\"admin\"",
         "First-start admin user name";
@@ -547,6 +556,7 @@ trait FieldValue {
 impl FieldValue for u16 {}
 impl FieldValue for u32 {}
 impl FieldValue for u64 {}
+impl FieldValue for f64 {}
 impl FieldValue for usize {}
 impl FieldValue for Duration {}
 impl FieldValue for IpAddr {}
@@ -629,6 +639,20 @@ fn size(raw: Raw<'_>) -> Result<u64, String> {
             parse_size(raw.text(EXPECTED)?.trim()).map_err(|e| format!("{e}; expected {EXPECTED}"))
         }
     }
+}
+
+/// An availability target in percent: a number strictly between 0 and 100 (100 % leaves
+/// no error budget to measure a burn rate against).
+fn availability_percent(raw: Raw<'_>) -> Result<f64, String> {
+    const EXPECTED: &str = "a percentage above 0 and below 100, such as 99.9";
+    let parsed = match raw {
+        Raw::Toml(Value::Float(f)) => Some(*f),
+        Raw::Toml(Value::Integer(i)) => Some(*i as f64),
+        _ => raw.text(EXPECTED)?.trim().parse::<f64>().ok(),
+    };
+    parsed
+        .filter(|x| x.is_finite() && *x > 0.0 && *x < 100.0)
+        .ok_or_else(|| format!("expected {EXPECTED}"))
 }
 
 fn duration(raw: Raw<'_>) -> Result<Duration, String> {
@@ -1054,6 +1078,9 @@ mod tests {
                 ("MASTER_AUDIT_RETENTION_DAYS", "19"),
                 ("MASTER_SLO_RAW_RETENTION", "20s"),
                 ("MASTER_SLO_HOURLY_RETENTION", "21s"),
+                ("MASTER_SLO_TARGET_AVAILABILITY", "99.95"),
+                ("MASTER_SLO_TARGET_P95", "250ms"),
+                ("MASTER_SLO_EVALUATE_INTERVAL", "37s"),
                 ("MASTER_ADMIN_USERNAME", "root"),
                 ("MASTER_ADMIN_PASSWORD", "p"),
                 ("MASTER_SECRET_KEY", "k"),
@@ -1090,6 +1117,7 @@ mod tests {
             metrics_sample_interval: 15s, metrics_retention_days: 16, \
             metrics_cleanup_interval: 17s, command_history_days: 18, \
             audit_retention_days: 19, slo_raw_retention: 20s, slo_hourly_retention: 21s, \
+            slo_target_availability: 99.95, slo_target_p95: 250ms, slo_evaluate_interval: 37s, \
             admin_username: \"root\", admin_password: Some(SecretBox<str>([REDACTED])), \
             secret_key: Some(SecretBox<str>([REDACTED])), token_ttl: 22s, \
             alert_group_wait: 23s, alert_repeat_interval: 24s, notify_retry_base: 25s, \
@@ -1323,6 +1351,10 @@ mod tests {
             ("MASTER_ADMIN_USERNAME", "  ", "non-empty"),
             ("MASTER_EVENT_CLEANUP_INTERVAL", "0", "greater than 0"),
             ("MASTER_NOTIFY_RETRY_BASE", "0s", "greater than 0"),
+            ("MASTER_SLO_TARGET_AVAILABILITY", "100", "below 100"),
+            ("MASTER_SLO_TARGET_AVAILABILITY", "0", "above 0"),
+            ("MASTER_SLO_TARGET_AVAILABILITY", "NaN", "percentage"),
+            ("MASTER_SLO_TARGET_P95", "0s", "greater than 0"),
         ];
         for (var, value, reason) in cases {
             let e = err(None, &[(var, value)]);
@@ -1337,6 +1369,8 @@ mod tests {
             ("snapshot_retention = 0", ">= 1"),
             ("log_format = true", "found a TOML boolean"),
             ("db_path = \"\"", "non-empty"),
+            ("slo_target_availability = 100", "below 100"),
+            ("slo_target_availability = \"x\"", "percentage"),
         ];
         for (line, reason) in file_cases {
             let e = err(Some(line), &[]);

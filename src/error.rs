@@ -113,6 +113,8 @@ error_codes! {
     SecurityEventNotFound = "security_event_not_found",
     /// No such alert rule.
     RuleNotFound = "rule_not_found",
+    /// No route of the cluster has that domain.
+    DomainNotFound = "domain_not_found",
     /// No such silence.
     SilenceNotFound = "silence_not_found",
     /// No such notification channel type.

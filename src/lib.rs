@@ -13,6 +13,7 @@ pub mod persist;
 pub mod ratelimit;
 pub mod secrets;
 pub mod service;
+pub mod slo;
 pub mod startup;
 pub mod state;
 pub mod telemetry;

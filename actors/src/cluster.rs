@@ -641,7 +641,8 @@ impl Handler<SloPushed> for ClusterActor {
     type Result = ();
     fn handle(&mut self, msg: SloPushed, ctx: &mut Context<Self>) {
         self.touch(ctx);
-        self.slo = Some(msg.push);
+        self.slo = Some(Arc::clone(&msg.push));
+        self.bus.slo.publish(msg);
     }
 }
 

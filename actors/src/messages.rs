@@ -132,6 +132,10 @@ pub struct Bus {
     pub commands: Topic<CommandStateChanged>,
     /// Alerts firing and resolved.
     pub alerts: Topic<AlertChanged>,
+    /// SLO pushes.
+    pub slo: Topic<SloPushed>,
+    /// SLO evaluations (burn rates per route).
+    pub slo_evaluated: Topic<SloEvaluated>,
 }
 
 impl Bus {
@@ -141,6 +145,8 @@ impl Bus {
         self.status.close();
         self.commands.close();
         self.alerts.close();
+        self.slo.close();
+        self.slo_evaluated.close();
     }
 }
 
@@ -244,12 +250,70 @@ pub struct Heartbeat {
 #[rtype(result = "()")]
 pub struct Touch;
 
-/// An SLO push: kept as the cluster's latest, and a sign of life.
-#[derive(Message)]
+/// An SLO push: kept as the cluster's latest and a sign of life, then published on the bus
+/// for the SLO persister (latest wins per cluster: the counters are cumulative, so a
+/// persister that skips a push loses nothing, the next delta covers both).
+#[derive(Debug, Clone, Message)]
 #[rtype(result = "()")]
 pub struct SloPushed {
+    /// The cluster.
+    pub cluster_id: Arc<str>,
     /// The push.
     pub push: Arc<SloPushRequest>,
+    /// When the master received it.
+    pub received_at: DateTime<Utc>,
+}
+
+impl Keyed for SloPushed {
+    type Key = Arc<str>;
+    fn key(&self) -> Arc<str> {
+        Arc::clone(&self.cluster_id)
+    }
+}
+
+/// The SLO state of one route after an SLO evaluation, as the alert rules read it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RouteBurn {
+    /// Domain.
+    pub domain: String,
+    /// Path prefix.
+    pub path_prefix: String,
+    /// Namespace of the route's Ingress.
+    pub namespace: String,
+    /// The service key whose traffic the route carries.
+    pub service_key: String,
+    /// The availability target the burn rates are measured against, percent.
+    pub target_availability: f64,
+    /// The p95 latency target, ms.
+    pub target_p95_ms: f64,
+    /// Burn rate (error rate ÷ error budget) per window, e.g. `("1h", 15.2)`, shortest
+    /// window first; a window without requests is left out.
+    pub burn: Vec<(String, f64)>,
+    /// Error budget left over the budget period (30 days), percent.
+    pub budget_remaining: f64,
+    /// p95 latency over the last hour, ms (`None` without latency data).
+    pub p95_ms: Option<f64>,
+    /// Availability over the last hour, percent (`None` without requests).
+    pub availability_1h: Option<f64>,
+}
+
+/// Published after the SLO persister has evaluated a cluster's routes; latest wins per
+/// cluster.
+#[derive(Debug, Clone)]
+pub struct SloEvaluated {
+    /// The cluster.
+    pub cluster_id: Arc<str>,
+    /// Every route with a target, active or with requests in the burn windows.
+    pub routes: Arc<Vec<RouteBurn>>,
+    /// When it was evaluated.
+    pub at: DateTime<Utc>,
+}
+
+impl Keyed for SloEvaluated {
+    type Key = Arc<str>;
+    fn key(&self) -> Arc<str> {
+        Arc::clone(&self.cluster_id)
+    }
 }
 
 /// What a long poll ends with.

@@ -51,7 +51,13 @@ pub fn list_all(conn: &mut DbConn) -> Result<Vec<ClusterRow>, DbError> {
 
 /// Stores a cluster first seen at `at`; nothing happens if it is already known.
 pub fn register(conn: &mut DbConn, uid: &str, at: DateTime<Utc>) -> Result<(), DbError> {
-    on_engine!(conn, |c| diesel::insert_into(clusters::table)
+    register_new(conn, uid, at).map(|_| ())
+}
+
+/// [`register`], telling whether the row was created now (a cluster deleted meanwhile, and
+/// every row hanging off it with it, comes back as new).
+pub fn register_new(conn: &mut DbConn, uid: &str, at: DateTime<Utc>) -> Result<bool, DbError> {
+    let n = on_engine!(conn, |c| diesel::insert_into(clusters::table)
         .values((
             clusters::cluster_uid.eq(uid),
             clusters::name.eq(uid),
@@ -61,7 +67,7 @@ pub fn register(conn: &mut DbConn, uid: &str, at: DateTime<Utc>) -> Result<(), D
         ))
         .on_conflict_do_nothing()
         .execute(c))?;
-    Ok(())
+    Ok(n > 0)
 }
 
 /// Remembers the last time a cluster was seen.

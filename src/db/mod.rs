@@ -29,6 +29,7 @@ pub mod metrics;
 pub mod notify;
 pub mod retention;
 pub mod schema;
+pub mod slo;
 pub mod store;
 pub mod users;
 
@@ -459,6 +460,11 @@ impl Db {
     /// Node metrics: latest rows and sampled history.
     pub fn node_metrics(&self) -> metrics::NodeMetrics<'_> {
         metrics::NodeMetrics(self)
+    }
+
+    /// The SLO tables.
+    pub fn slo(&self) -> slo::Slo<'_> {
+        slo::Slo(self)
     }
 
     /// The audit log and security events.

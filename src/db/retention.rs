@@ -37,9 +37,9 @@ pub struct RetentionPolicy {
     pub command_history_days: u32,
     /// Audit rows and resolved security events older than this are deleted.
     pub audit_retention_days: u32,
-    /// Raw SLO samples (no SLO tables yet).
+    /// Raw (per-minute) SLO series rows.
     pub slo_raw_retention_hours: u32,
-    /// Hourly SLO aggregates (no SLO tables yet).
+    /// Hourly and daily SLO series rows, and SLO status history.
     pub slo_hourly_retention_hours: u32,
 }
 
@@ -178,7 +178,7 @@ pub enum Target {
     Commands,
     /// `audit_logs`.
     Audit,
-    /// SLO data (no tables yet: always 0).
+    /// `slo_series` by resolution and age, `slo_status_history` by age.
     Slo,
     /// Resolved `security_events`.
     SecurityEvents,
@@ -311,6 +311,33 @@ impl Rule {
             "resolved AND timestamp < ?",
             None,
             cutoff(now, days),
+        )
+    }
+
+    /// SLO series rows of the raw tier (`raw`) or of the hourly and daily tiers whose period
+    /// started more than `hours` ago (uses the (resolution, start) index).
+    pub fn slo_series(raw: bool, now: DateTime<Utc>, hours: u32) -> Self {
+        Self::new(
+            "slo_series",
+            "cluster_id, resolution, start_at, domain, path_prefix",
+            if raw {
+                "resolution = 60 AND start_at < ?"
+            } else {
+                "resolution > 60 AND start_at < ?"
+            },
+            None,
+            to_db(now - Duration::hours(i64::from(hours))),
+        )
+    }
+
+    /// SLO status changes older than `hours`.
+    pub fn slo_status(now: DateTime<Utc>, hours: u32) -> Self {
+        Self::new(
+            "slo_status_history",
+            "id",
+            "changed_at < ?",
+            None,
+            to_db(now - Duration::hours(i64::from(hours))),
         )
     }
 

@@ -290,6 +290,80 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    slo_routes (cluster_id, domain, path_prefix) {
+        cluster_id -> Text,
+        domain -> Text,
+        path_prefix -> Text,
+        service_key -> Text,
+        service_name -> Text,
+        service_port -> Integer,
+        ingress_name -> Text,
+        namespace -> Text,
+        tls -> Bool,
+        source -> Text,
+        first_seen -> Timestamp,
+        last_seen -> Timestamp,
+        gone_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    slo_push_state (cluster_id) {
+        cluster_id -> Text,
+        pushed_at -> Timestamp,
+        state -> Text,
+    }
+}
+
+diesel::table! {
+    slo_series (cluster_id, resolution, start_at, domain, path_prefix) {
+        cluster_id -> Text,
+        resolution -> Integer,
+        start_at -> Timestamp,
+        domain -> Text,
+        path_prefix -> Text,
+        service_key -> Text,
+        requests -> BigInt,
+        errors -> BigInt,
+        client_errors -> BigInt,
+        latency_sum -> Double,
+        latency_count -> BigInt,
+        buckets -> Text,
+        elapsed_ms -> BigInt,
+        samples -> Integer,
+    }
+}
+
+diesel::table! {
+    slo_targets (cluster_id, domain, path_prefix, time_range) {
+        cluster_id -> Text,
+        domain -> Text,
+        path_prefix -> Text,
+        time_range -> Text,
+        availability -> Double,
+        p95_latency_ms -> Double,
+        updated_at -> Timestamp,
+        updated_by -> Nullable<Integer>,
+    }
+}
+
+diesel::table! {
+    slo_status_history (id) {
+        id -> Integer,
+        cluster_id -> Text,
+        domain -> Text,
+        path_prefix -> Text,
+        time_range -> Text,
+        old_status -> Text,
+        new_status -> Text,
+        availability -> Double,
+        p95_latency_ms -> Double,
+        error_budget_remaining -> Double,
+        changed_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(event_resource_snapshot -> cluster_events (event_id));
 
 diesel::joinable!(tokens -> users (user_id));
@@ -311,5 +385,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     alert_history,
     silences,
     notify_channels,
-    notify_deliveries
+    notify_deliveries,
+    slo_routes,
+    slo_push_state,
+    slo_series,
+    slo_targets,
+    slo_status_history
 );

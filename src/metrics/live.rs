@@ -267,6 +267,8 @@ fn bus_families(reg: &mut Registry, bus: &Bus) {
     add(&mut all, "status", &bus.status);
     add(&mut all, "commands", &bus.commands);
     add(&mut all, "alerts", &bus.alerts);
+    add(&mut all, "slo", &bus.slo);
+    add(&mut all, "slo_evaluated", &bus.slo_evaluated);
     let labels = |(topic, sub): &(&'static str, String)| -> Labels {
         vec![("topic", (*topic).to_owned()), ("subscriber", escape(sub))]
     };

@@ -133,6 +133,8 @@ struct Inner {
     persister_lag: Family<PersisterLabels, Histogram>,
     persister_failures: Family<PersisterLabels, Counter>,
     collect_errors: Family<SourceLabels, Counter>,
+    slo_pushes: Family<OutcomeLabels, Counter>,
+    slo_unmapped: Gauge,
 }
 
 /// The owners of the state a scrape asks for ([`live`]).
@@ -241,6 +243,20 @@ impl Metrics {
              in time",
             collect_errors.clone(),
         );
+        let slo_pushes = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "atlhyper_slo_pushes",
+            "SLO pushes the SLO persister handled, by outcome (stored; stale: older than the \
+             cluster's last push, ignored; failed: not written, the next push covers it)",
+            slo_pushes.clone(),
+        );
+        let slo_unmapped = Gauge::default();
+        registry.register(
+            "atlhyper_slo_unmapped_series",
+            "Service series (hosts) in the latest SLO push of every cluster that no route maps; \
+             they are stored nowhere and shown nowhere",
+            slo_unmapped.clone(),
+        );
         let build = Family::<VersionLabels, Gauge>::default();
         build
             .get_or_create(&VersionLabels {
@@ -265,6 +281,8 @@ impl Metrics {
                 persister_lag,
                 persister_failures,
                 collect_errors,
+                slo_pushes,
+                slo_unmapped,
             }),
         }
     }
@@ -351,6 +369,21 @@ impl Metrics {
             .persister_failures
             .get_or_create(&PersisterLabels { persister })
             .inc();
+    }
+
+    /// Counts one SLO push by outcome (`stored`, `stale`, `failed`).
+    pub fn slo_push(&self, outcome: &'static str) {
+        self.inner
+            .slo_pushes
+            .get_or_create(&OutcomeLabels { outcome })
+            .inc();
+    }
+
+    /// Sets the number of unmapped service series over every cluster.
+    pub fn slo_unmapped(&self, n: usize) {
+        self.inner
+            .slo_unmapped
+            .set(i64::try_from(n).unwrap_or(i64::MAX));
     }
 
     fn collect_failed(&self, source: &'static str) {

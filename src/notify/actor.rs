@@ -1,7 +1,7 @@
 //! `Notifier`: evaluates the alert rules and runs the alert lifecycle.
 //!
-//! - **Owns** three bus subscriptions (`SnapshotReceived`, `ClusterStatusChanged`,
-//!   `CommandStateChanged`; latest wins per key, so a slow notifier coalesces and never
+//! - **Owns** four bus subscriptions (`SnapshotReceived`, `ClusterStatusChanged`,
+//!   `CommandStateChanged`, `SloEvaluated`; latest wins per key, so a slow notifier coalesces and never
 //!   holds up ingestion), the rule [`Evaluator`] (restart memory per pod) and the
 //!   [`Engine`] (pending/firing alerts, groups, cooldowns, silences, offline clusters).
 //! - **Per input** it asks the engine what changes; the history rows and outbox messages
@@ -25,7 +25,8 @@ use tokio::sync::oneshot;
 use atlhyper_actors::bus::Subscription;
 use atlhyper_actors::command::CommandState;
 use atlhyper_actors::messages::{
-    AlertChanged, Bus, ClusterStatusChanged, CommandStateChanged, Liveness, SnapshotReceived,
+    AlertChanged, Bus, ClusterStatusChanged, CommandStateChanged, Liveness, SloEvaluated,
+    SnapshotReceived,
 };
 
 use super::dispatch::{Dispatcher, Kick};
@@ -64,6 +65,7 @@ pub struct Notifier {
     snapshots: Arc<Subscription<SnapshotReceived>>,
     status: Arc<Subscription<ClusterStatusChanged>>,
     commands: Arc<Subscription<CommandStateChanged>>,
+    slo: Arc<Subscription<SloEvaluated>>,
     dispatcher: Addr<Dispatcher>,
     bus: Bus,
     tick: Duration,
@@ -94,6 +96,25 @@ impl Notifier {
         let mut fx = Vec::new();
         for (id, matches) in matched {
             fx.extend(self.engine.evaluate(id, &cluster, matches, now));
+        }
+        fx
+    }
+
+    /// The burn-rate and latency rules, against the SLO persister's evaluation.
+    fn on_slo(&mut self, msg: SloEvaluated) -> Vec<Effect> {
+        let cluster = msg.cluster_id;
+        let matched: Vec<(i32, Vec<Observation>)> = self
+            .engine
+            .rules()
+            .filter(|r| r.condition.metric.from_slo())
+            .map(|r| {
+                let m = super::rules::slo::matches(&r.condition, &r.scope, &cluster, &msg.routes);
+                (r.id, m)
+            })
+            .collect();
+        let mut fx = Vec::new();
+        for (id, matches) in matched {
+            fx.extend(self.engine.evaluate(id, &cluster, matches, msg.at));
         }
         fx
     }
@@ -402,6 +423,11 @@ impl Actor for Notifier {
             let m = s.recv().await?;
             Some((m, s))
         }));
+        let s = Arc::clone(&self.slo);
+        ctx.add_stream(futures_util::stream::unfold(s, |s| async move {
+            let m = s.recv().await?;
+            Some((m, s))
+        }));
         ctx.run_interval(self.tick, |act, ctx| {
             if act.ready {
                 let fx = act.engine.tick(Utc::now());
@@ -438,6 +464,15 @@ impl StreamHandler<CommandStateChanged> for Notifier {
     fn finished(&mut self, _: &mut Context<Self>) {}
 }
 
+impl StreamHandler<SloEvaluated> for Notifier {
+    fn handle(&mut self, msg: SloEvaluated, ctx: &mut Context<Self>) {
+        let fx = self.on_slo(msg);
+        self.run(fx, ctx);
+    }
+
+    fn finished(&mut self, _: &mut Context<Self>) {}
+}
+
 impl Handler<Reload> for Notifier {
     type Result = ();
 
@@ -466,6 +501,9 @@ impl Handler<Flush> for Notifier {
         }
         while let Some(m) = self.commands.try_recv() {
             fx.extend(self.on_command(m));
+        }
+        while let Some(m) = self.slo.try_recv() {
+            fx.extend(self.on_slo(m));
         }
         fx.extend(self.engine.tick(Utc::now()));
         let work: Work = self.apply(fx).unwrap_or_else(|| Box::pin(fut::ready(())));
@@ -502,6 +540,7 @@ pub fn start(
         snapshots: Arc::new(bus.snapshots.subscribe("notifier")),
         status: Arc::new(bus.status.subscribe("notifier")),
         commands: Arc::new(bus.commands.subscribe("notifier")),
+        slo: Arc::new(bus.slo_evaluated.subscribe("notifier")),
         dispatcher,
         bus: bus.clone(),
         tick: tick_for(settings.alert_group_wait),

@@ -97,6 +97,13 @@ impl ResourceId {
         let kind = match self.kind.as_str() {
             "Cluster" => return Some(format!("/api/v2/clusters/{cluster_id}/status")),
             "Command" => return Some(format!("/api/v2/commands/{}", self.name)),
+            // A route's namespace is its domain.
+            "Route" => {
+                return Some(format!(
+                    "/api/v2/slo/domains/{}?cluster_id={cluster_id}",
+                    self.namespace
+                ))
+            }
             k => Kind::from_kind_name(k)?,
         };
         let linked = matches!(
@@ -242,6 +249,10 @@ mod tests {
         assert_eq!(
             link(id("Command", "", "42")).as_deref(),
             Some("/api/v2/commands/42")
+        );
+        assert_eq!(
+            link(id("Route", "shop.example.com", "/api")).as_deref(),
+            Some("/api/v2/slo/domains/shop.example.com?cluster_id=c1")
         );
         for unlinked in ["PersistentVolume", "Secret", "Event", "pod", "Widget"] {
             assert_eq!(link(id(unlinked, "", "x")), None, "{unlinked}");

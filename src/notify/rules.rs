@@ -17,6 +17,7 @@ pub mod condition;
 pub mod enrich;
 pub mod eval;
 pub mod scope;
+pub mod slo;
 
 pub use condition::{format_duration, Condition, Metric, Op, MAX_FOR, RESOURCE_TYPES};
 pub use enrich::enrich;

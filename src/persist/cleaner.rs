@@ -220,7 +220,18 @@ async fn run(
                     n += apply(db, Rule::alerts(now, days), msg.dry_run, b).await?;
                     n += apply(db, Rule::deliveries(now, days), msg.dry_run, b).await?;
                 }
-                // No SLO tables yet; disabled rules delete nothing.
+                Target::Slo => {
+                    if policy.slo_raw_retention_hours > 0 {
+                        let rule = Rule::slo_series(true, now, policy.slo_raw_retention_hours);
+                        n += apply(db, rule, msg.dry_run, b).await?;
+                    }
+                    if policy.slo_hourly_retention_hours > 0 {
+                        let hours = policy.slo_hourly_retention_hours;
+                        n += apply(db, Rule::slo_series(false, now, hours), msg.dry_run, b).await?;
+                        n += apply(db, Rule::slo_status(now, hours), msg.dry_run, b).await?;
+                    }
+                }
+                // Disabled rules delete nothing.
                 _ => {}
             }
         }

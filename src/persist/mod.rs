@@ -1,4 +1,5 @@
-//! Persistence actors: events, node metrics, and the cleaner. They subscribe to the
+//! Persistence actors: events, node metrics, and the cleaner (and, from `slo/`, the SLO
+//! persister). They subscribe to the
 //! cluster actors' `SnapshotReceived` on the bus (latest wins per cluster, so a persister
 //! that falls behind coalesces instead of queueing) and write through the single DB writer.
 
@@ -23,6 +24,8 @@ pub struct Persisters {
     pub metrics: metrics::Handle,
     /// Retention.
     pub cleaner: cleaner::Handle,
+    /// SLO pushes.
+    pub slo: crate::slo::persister::Handle,
 }
 
 impl Persisters {
@@ -32,6 +35,7 @@ impl Persisters {
             events: events::start_measured(db, bus, settings, m),
             metrics: metrics::start(db, bus, settings, m),
             cleaner: cleaner::start(db, bus, settings),
+            slo: crate::slo::persister::start(db, bus, settings, m),
         }
     }
 
@@ -39,6 +43,7 @@ impl Persisters {
     pub async fn flush(&self) {
         self.events.flush().await;
         self.metrics.flush().await;
+        self.slo.flush().await;
         self.cleaner.flush().await;
     }
 }

@@ -10,4 +10,5 @@
 pub mod clusters;
 pub mod commands;
 pub mod notify;
+pub mod slo;
 pub mod users;

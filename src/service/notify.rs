@@ -314,7 +314,7 @@ pub async fn create_rule(
     by: i32,
 ) -> Result<RuleRow, NotifyError> {
     let (fields, cond) = validate_rule(input)?;
-    if !cond.metric.from_snapshot() {
+    if !cond.metric.from_snapshot() && !cond.metric.from_slo() {
         return Err(only_builtin_metric(&cond, "; tune that rule instead"));
     }
     let name = fields.name.clone();
@@ -345,7 +345,7 @@ pub async fn patch_rule(
         if fields.name != current.name || cond.metric.name() != stored_metric {
             return Err(NotifyError::BuiltinRuleFixed(key.clone()));
         }
-    } else if !cond.metric.from_snapshot() {
+    } else if !cond.metric.from_snapshot() && !cond.metric.from_slo() {
         return Err(only_builtin_metric(&cond, ""));
     }
     let name = fields.name.clone();

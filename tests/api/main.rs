@@ -17,4 +17,5 @@ mod resources;
 mod security;
 #[path = "../support/sinks.rs"]
 mod sinks;
+mod slo;
 mod storage;

@@ -41,7 +41,9 @@ pub async fn post_slo(
         .cluster(&cluster_id, true)
         .await?
         .send(SloPushed {
+            cluster_id: Arc::from(cluster_id.as_str()),
             push: Arc::new(push),
+            received_at: chrono::Utc::now(),
         })
         .await?;
     Ok(HttpResponse::Accepted().finish())

@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod node_metrics;
 pub mod notify;
 pub mod resources;
+pub mod slo;
 pub mod subscribe;
 
 use actix_web::http::Method;
@@ -303,6 +304,16 @@ pub fn table() -> Routes {
             VIEWER,
             node_metrics::get_node_metrics,
         )
+        // SLOs per domain and path.
+        .add(M::GET, "/api/v2/slo/domains", VIEWER, slo::list_domains)
+        .add(
+            M::GET,
+            "/api/v2/slo/domains/{domain}",
+            VIEWER,
+            slo::get_domain,
+        )
+        .add(M::GET, "/api/v2/slo/targets", VIEWER, slo::list_targets)
+        .add(M::PUT, "/api/v2/slo/targets", OPERATOR, slo::put_target)
         // Retention, cleanup and backup (the cleaner).
         .add(
             M::GET,

@@ -9,7 +9,15 @@ use serde_json::{Map, Value};
 use crate::config::parse_duration;
 
 /// The `resource_type`s a rule can have, in the order the API lists them.
-pub const RESOURCE_TYPES: [&str; 6] = ["cluster", "node", "deployment", "pod", "event", "command"];
+pub const RESOURCE_TYPES: [&str; 7] = [
+    "cluster",
+    "node",
+    "deployment",
+    "pod",
+    "event",
+    "command",
+    "slo",
+];
 
 /// The longest `for`: the engine keeps a pending alert in memory for that long, and a
 /// condition that must hold for more than a day is a report, not an alert.
@@ -50,11 +58,22 @@ pub enum Metric {
     /// `command.failed`: 1 for a command that finished unsuccessfully. Evaluated by the
     /// engine from command results, not from snapshots.
     CommandFailed,
+    /// `slo.burn_rate_fast`: the smaller of a route's error-budget burn rates over 1 h and
+    /// 5 min (so `>= 14.4` means both windows burn at least 14.4× too fast). Evaluated from
+    /// the SLO persister's evaluations.
+    SloBurnRateFast,
+    /// `slo.burn_rate_medium`: the smaller of the burn rates over 6 h and 30 min.
+    SloBurnRateMedium,
+    /// `slo.burn_rate_slow`: the smaller of the burn rates over 3 d and 6 h.
+    SloBurnRateSlow,
+    /// `slo.p95_over_target`: a route's p95 latency over the last hour divided by its p95
+    /// target (above 1: slower than the target).
+    SloP95OverTarget,
 }
 
 impl Metric {
     /// The catalogue, grouped by resource type.
-    pub const ALL: [Metric; 12] = [
+    pub const ALL: [Metric; 16] = [
         Metric::ClusterOffline,
         Metric::NodeCpuUsage,
         Metric::NodeMemoryUsage,
@@ -67,6 +86,10 @@ impl Metric {
         Metric::PodNotReady,
         Metric::EventCount,
         Metric::CommandFailed,
+        Metric::SloBurnRateFast,
+        Metric::SloBurnRateMedium,
+        Metric::SloBurnRateSlow,
+        Metric::SloP95OverTarget,
     ];
 
     /// The API name, `<resource_type>.<measure>`.
@@ -84,6 +107,10 @@ impl Metric {
             Metric::PodNotReady => "pod.not_ready",
             Metric::EventCount => "event.count",
             Metric::CommandFailed => "command.failed",
+            Metric::SloBurnRateFast => "slo.burn_rate_fast",
+            Metric::SloBurnRateMedium => "slo.burn_rate_medium",
+            Metric::SloBurnRateSlow => "slo.burn_rate_slow",
+            Metric::SloP95OverTarget => "slo.p95_over_target",
         }
     }
 
@@ -100,13 +127,32 @@ impl Metric {
             Metric::PodRestarts | Metric::PodRecentRestarts | Metric::PodNotReady => "pod",
             Metric::EventCount => "event",
             Metric::CommandFailed => "command",
+            Metric::SloBurnRateFast
+            | Metric::SloBurnRateMedium
+            | Metric::SloBurnRateSlow
+            | Metric::SloP95OverTarget => "slo",
         }
     }
 
     /// True when [`Evaluator::matches`](super::Evaluator::matches) evaluates it from a
     /// snapshot; `cluster.offline` and `command.failed` are driven by the engine instead.
     pub fn from_snapshot(self) -> bool {
-        !matches!(self, Metric::ClusterOffline | Metric::CommandFailed)
+        !matches!(self, Metric::ClusterOffline | Metric::CommandFailed) && !self.from_slo()
+    }
+
+    /// True when it is evaluated from the SLO persister's evaluations (burn rates, p95).
+    pub fn from_slo(self) -> bool {
+        self.resource_type() == "slo"
+    }
+
+    /// The windows a burn-rate metric takes the smaller burn rate of (long, short).
+    pub fn burn_windows(self) -> Option<(&'static str, &'static str)> {
+        match self {
+            Metric::SloBurnRateFast => Some(("1h", "5m")),
+            Metric::SloBurnRateMedium => Some(("6h", "30m")),
+            Metric::SloBurnRateSlow => Some(("3d", "6h")),
+            _ => None,
+        }
     }
 
     /// Parses the API name.
@@ -125,6 +171,10 @@ impl Metric {
         match self {
             Metric::NodeCpuUsage | Metric::NodeMemoryUsage | Metric::NodeDiskUsage => "%",
             Metric::NodeTemperature => "°C",
+            Metric::SloBurnRateFast
+            | Metric::SloBurnRateMedium
+            | Metric::SloBurnRateSlow
+            | Metric::SloP95OverTarget => "×",
             _ => "",
         }
     }
@@ -541,7 +591,7 @@ mod tests {
 
     #[test]
     fn every_error_names_its_field() {
-        let known_rt = "(known: cluster, node, deployment, pod, event, command)";
+        let known_rt = "(known: cluster, node, deployment, pod, event, command, slo)";
         assert_eq!(
             err("x", json!({})),
             format!("unknown resource_type \"x\" {known_rt}")

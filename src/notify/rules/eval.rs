@@ -324,7 +324,12 @@ impl Evaluator {
                 }
             }
             Metric::EventCount => out = events(cond, scope, snap, now, &look),
-            Metric::ClusterOffline | Metric::CommandFailed => {}
+            Metric::ClusterOffline
+            | Metric::CommandFailed
+            | Metric::SloBurnRateFast
+            | Metric::SloBurnRateMedium
+            | Metric::SloBurnRateSlow
+            | Metric::SloP95OverTarget => {}
         }
         out
     }

@@ -1,0 +1,230 @@
+//! Time ranges, and which stored periods answer a window.
+//!
+//! Every push is added to three clock-aligned rows per route at once: its minute (the raw
+//! tier), its hour and its day. A window is answered from the coarsest rows that fit, so a
+//! 30-day query reads about 54 rows per route (30 days, then the hours of the current day)
+//! instead of 43,200 minutes, and the newest push always counts: the current minute, hour
+//! and day rows already hold it.
+//!
+//! A window's start is aligned down to the resolution it is read at (a minute up to two
+//! hours, an hour beyond), so it covers up to one period more than asked. Rates divide by
+//! the time the pushes really covered, so the alignment does not bias them.
+
+use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+
+/// Seconds of the raw tier's periods.
+pub const MINUTE: i32 = 60;
+/// Seconds of the hourly tier's periods.
+pub const HOUR: i32 = 3_600;
+/// Seconds of the daily tier's periods.
+pub const DAY: i32 = 86_400;
+
+/// Every resolution, finest first.
+pub const RESOLUTIONS: [i32; 3] = [MINUTE, HOUR, DAY];
+
+/// Windows up to this long are read from the minute rows (at most 120 per route).
+const MINUTES_UP_TO: TimeDelta = TimeDelta::hours(2);
+
+/// Windows at least this long read whole days from the daily rows.
+const DAYS_FROM: TimeDelta = TimeDelta::days(3);
+
+/// The time ranges of the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Range {
+    /// The last hour.
+    H1,
+    /// The last day.
+    D1,
+    /// The last 7 days.
+    D7,
+    /// The last 30 days.
+    D30,
+}
+
+impl Range {
+    /// Every range, shortest first.
+    pub const ALL: [Range; 4] = [Range::H1, Range::D1, Range::D7, Range::D30];
+
+    /// The API text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Range::H1 => "1h",
+            Range::D1 => "1d",
+            Range::D7 => "7d",
+            Range::D30 => "30d",
+        }
+    }
+
+    /// Parses the API text.
+    pub fn parse(s: &str) -> Option<Range> {
+        Range::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
+    /// Its length.
+    pub fn length(self) -> TimeDelta {
+        match self {
+            Range::H1 => TimeDelta::hours(1),
+            Range::D1 => TimeDelta::days(1),
+            Range::D7 => TimeDelta::days(7),
+            Range::D30 => TimeDelta::days(30),
+        }
+    }
+
+    /// The resolution of its history points: minutes for an hour, hours up to a week,
+    /// days for 30 days.
+    pub fn history_resolution(self) -> i32 {
+        match self {
+            Range::H1 => MINUTE,
+            Range::D1 | Range::D7 => HOUR,
+            Range::D30 => DAY,
+        }
+    }
+}
+
+/// Rows of one resolution whose period starts in `[from, to)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    /// Period length in seconds.
+    pub resolution: i32,
+    /// First period start (inclusive).
+    pub from: DateTime<Utc>,
+    /// Last period start (exclusive).
+    pub to: DateTime<Utc>,
+}
+
+/// The start of the period of `resolution` seconds that holds `t`.
+pub fn floor(t: DateTime<Utc>, resolution: i32) -> DateTime<Utc> {
+    t.duration_trunc(TimeDelta::seconds(i64::from(resolution)))
+        .unwrap_or(t)
+}
+
+/// The first period start of `resolution` at or after `t`.
+fn ceil(t: DateTime<Utc>, resolution: i32) -> DateTime<Utc> {
+    let f = floor(t, resolution);
+    if f == t {
+        f
+    } else {
+        f + TimeDelta::seconds(i64::from(resolution))
+    }
+}
+
+/// The spans that answer the window `[from, to)`; no span overlaps another.
+pub fn cover(from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<Span> {
+    if to <= from {
+        return Vec::new();
+    }
+    let span = |resolution, from, to| Span {
+        resolution,
+        from,
+        to,
+    };
+    let len = to - from;
+    if len <= MINUTES_UP_TO {
+        return vec![span(MINUTE, floor(from, MINUTE), to)];
+    }
+    let start = floor(from, HOUR);
+    if len < DAYS_FROM {
+        return vec![span(HOUR, start, to)];
+    }
+    let (d1, d2) = (ceil(start, DAY), floor(to, DAY));
+    if d1 >= d2 {
+        return vec![span(HOUR, start, to)];
+    }
+    let mut out = Vec::with_capacity(3);
+    if start < d1 {
+        out.push(span(HOUR, start, d1));
+    }
+    out.push(span(DAY, d1, d2));
+    if d2 < to {
+        out.push(span(HOUR, d2, to));
+    }
+    out
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().to_utc()
+    }
+
+    #[test]
+    fn short_windows_read_minutes() {
+        let now = t("2026-12-03T10:17:42Z");
+        assert_eq!(
+            cover(now - TimeDelta::minutes(5), now),
+            vec![Span {
+                resolution: MINUTE,
+                from: t("2026-12-03T10:12:00Z"),
+                to: now
+            }]
+        );
+        assert_eq!(cover(now - TimeDelta::hours(1), now)[0].resolution, MINUTE);
+    }
+
+    #[test]
+    fn a_day_reads_hours_and_a_month_reads_days_then_hours() {
+        let now = t("2026-12-03T10:17:42Z");
+        assert_eq!(
+            cover(now - TimeDelta::days(1), now),
+            vec![Span {
+                resolution: HOUR,
+                from: t("2026-12-02T10:00:00Z"),
+                to: now
+            }]
+        );
+        assert_eq!(
+            cover(now - TimeDelta::days(30), now),
+            vec![
+                Span {
+                    resolution: HOUR,
+                    from: t("2026-11-03T10:00:00Z"),
+                    to: t("2026-11-04T00:00:00Z")
+                },
+                Span {
+                    resolution: DAY,
+                    from: t("2026-11-04T00:00:00Z"),
+                    to: t("2026-12-03T00:00:00Z")
+                },
+                Span {
+                    resolution: HOUR,
+                    from: t("2026-12-03T00:00:00Z"),
+                    to: now
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn spans_never_overlap_and_cover_the_window() {
+        // At midnight a week is exactly seven daily rows.
+        let now = t("2026-12-03T00:00:00Z");
+        let c = cover(now - TimeDelta::days(7), now);
+        assert_eq!(
+            c,
+            vec![Span {
+                resolution: DAY,
+                from: t("2026-11-26T00:00:00Z"),
+                to: now
+            }]
+        );
+        let later = now + TimeDelta::minutes(90);
+        let c = cover(later - TimeDelta::days(7), later);
+        assert_eq!(c.len(), 3, "{c:?}");
+        assert_eq!(c[0].to, c[1].from);
+        assert_eq!(c[1].to, c[2].from);
+        assert_eq!(c[2].to, later);
+        assert!(cover(now, now).is_empty());
+    }
+
+    #[test]
+    fn ranges_parse_and_reject_the_unknown() {
+        for r in Range::ALL {
+            assert_eq!(Range::parse(r.as_str()), Some(r));
+        }
+        assert_eq!(Range::parse("2h"), None);
+        assert_eq!(Range::parse(""), None);
+    }
+}
