@@ -330,6 +330,17 @@ impl Rule {
         )
     }
 
+    /// SLO route mappings gone for more than `hours` (current ones are kept, however old).
+    pub fn slo_routes_gone(now: DateTime<Utc>, hours: u32) -> Self {
+        Self::new(
+            "slo_routes",
+            "cluster_id, domain, path_prefix",
+            "gone_at IS NOT NULL AND gone_at < ?",
+            None,
+            to_db(now - Duration::hours(i64::from(hours))),
+        )
+    }
+
     /// SLO status changes older than `hours`.
     pub fn slo_status(now: DateTime<Utc>, hours: u32) -> Self {
         Self::new(

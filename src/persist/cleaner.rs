@@ -229,6 +229,7 @@ async fn run(
                         let hours = policy.slo_hourly_retention_hours;
                         n += apply(db, Rule::slo_series(false, now, hours), msg.dry_run, b).await?;
                         n += apply(db, Rule::slo_status(now, hours), msg.dry_run, b).await?;
+                        n += apply(db, Rule::slo_routes_gone(now, hours), msg.dry_run, b).await?;
                     }
                 }
                 // Disabled rules delete nothing.

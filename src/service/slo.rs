@@ -18,7 +18,7 @@ use crate::db::slo::{RouteRow, TargetRow};
 use crate::db::{from_db, to_db, Db, DbError};
 use crate::slo::maths::{round, trend, Acc, Metrics, Status, Target, Trend};
 use crate::slo::query::{self, RouteAcc, RouteKey, Targets};
-use crate::slo::window::Range;
+use crate::slo::window::{aligned_start, Range};
 
 /// How many status changes a domain's detail shows.
 const STATUS_CHANGES: i64 = 100;
@@ -292,9 +292,10 @@ fn once_per_service<'a>(accs: impl Iterator<Item = (&'a str, &'a Acc)>) -> Acc {
             *e = acc;
         }
     }
+    // Different services over the same window: counts add, time does not.
     let mut total = Acc::default();
     for acc in by_key.values() {
-        total.add(acc);
+        total.add_parallel(acc);
     }
     total
 }
@@ -388,7 +389,7 @@ fn summarise(domains: &[DomainSlo]) -> Summary {
             Status::Unknown => s.unknown_count += 1,
         }
         s.total_rps += d.summary.requests_per_sec;
-        s.total_requests += d.summary.total_requests;
+        s.total_requests = s.total_requests.saturating_add(d.summary.total_requests);
         if d.summary.total_requests > 0 {
             avail += d.summary.availability;
             budget += d.error_budget_remaining;
@@ -430,14 +431,19 @@ async fn load(
 ) -> Result<Vec<DomainSlo>, SloError> {
     let len = range.length();
     let mut routes = db.slo().list_routes(cluster_id).await?;
+    // By bytes, whatever the database's collation.
+    routes.sort_by(|a, b| (&a.domain, &a.path_prefix).cmp(&(&b.domain, &b.path_prefix)));
     if let Some(d) = domain {
         routes.retain(|r| r.domain == d);
         if routes.is_empty() {
             return Err(SloError::DomainNotFound(d.to_owned()));
         }
     }
+    // The previous window ends where the current one really starts (aligned), so no
+    // period is read by both.
+    let start = aligned_start(now - len, now);
     let current = query::window(db, cluster_id, domain, now - len, now).await?;
-    let previous = query::window(db, cluster_id, domain, now - len * 2, now - len).await?;
+    let previous = query::window(db, cluster_id, domain, start - len, start).await?;
     let targets = Targets::load(db, cluster_id, settings).await?;
     Ok(build(&routes, &current, &previous, &targets, range))
 }

@@ -24,7 +24,7 @@ use super::maths::{Acc, Buckets};
 /// The last cumulative values of one host.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct HostState {
-    /// `method|status` → value.
+    /// `method|status|ingress|namespace|service` → value.
     #[serde(default, rename = "c", skip_serializing_if = "BTreeMap::is_empty")]
     pub counters: BTreeMap<String, i64>,
     /// `le` (as the agent wrote it) → cumulative count.
@@ -39,6 +39,9 @@ pub struct HostState {
     /// Whether the host had a histogram.
     #[serde(default, rename = "h")]
     pub histogram: bool,
+    /// When these values were taken (the master's receive time, unix ms).
+    #[serde(default, rename = "t")]
+    pub at_ms: i64,
 }
 
 /// The last values of every host of a cluster, stored as one JSON document.
@@ -80,13 +83,36 @@ fn delta(value: i64, prev: i64) -> i64 {
     }
 }
 
-/// Computes the deltas of `push` against `prev` (`None`: nothing known yet, the push only
-/// sets the baseline). `elapsed_ms` is the time since the previous push.
-pub fn deltas(prev: Option<&PushState>, push: &IngressMetrics, elapsed_ms: i64) -> Deltas {
+/// How long the values of a host that stopped appearing are kept: a scrape that failed,
+/// or a service gone for a while, must not reset the baseline; one gone for a day is gone.
+pub const HOST_TTL_MS: i64 = 24 * 3_600 * 1_000;
+
+/// One host's histogram in a push, its label variants added up.
+#[derive(Default)]
+struct Hist {
+    buckets: BTreeMap<String, i64>,
+    sum: f64,
+    count: i64,
+}
+
+/// Computes the deltas of `push`, received at `now_ms` (unix ms, the master's clock),
+/// against `prev` (`None`: nothing known yet, the push only sets the baseline).
+///
+/// The new state is `prev` with this push's values laid over it: a series (or a whole
+/// host) missing from one push keeps its last value, so when it comes back only its
+/// growth counts; a host not seen for [`HOST_TTL_MS`] is forgotten. Each host's delta
+/// covers the time since its own values were taken.
+pub fn deltas(prev: Option<&PushState>, push: &IngressMetrics, now_ms: i64) -> Deltas {
     let mut out = Deltas {
         state: PushState {
             timestamp: push.timestamp,
-            hosts: BTreeMap::new(),
+            hosts: prev.map_or_else(BTreeMap::new, |p| {
+                p.hosts
+                    .iter()
+                    .filter(|(_, h)| now_ms.saturating_sub(h.at_ms) < HOST_TTL_MS)
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect()
+            }),
         },
         ..Deltas::default()
     };
@@ -106,8 +132,13 @@ pub fn deltas(prev: Option<&PushState>, push: &IngressMetrics, elapsed_ms: i64) 
             out.malformed += 1;
             continue;
         }
-        let key = format!("{}|{}", c.method, c.status);
+        // nginx reports a host once per Ingress: the labels tell the series apart.
+        let key = format!(
+            "{}|{}|{}|{}|{}",
+            c.method, c.status, c.ingress_name, c.namespace, c.service
+        );
         let st = out.state.hosts.entry(host.to_owned()).or_default();
+        st.at_ms = now_ms;
         // A series listed twice in one push: the last value wins, as in the exposition.
         st.counters.insert(key.clone(), c.value);
         let Some(before) = known(host) else {
@@ -115,14 +146,16 @@ pub fn deltas(prev: Option<&PushState>, push: &IngressMetrics, elapsed_ms: i64) 
         };
         let d = delta(c.value, before.counters.get(&key).copied().unwrap_or(0));
         let acc = accs.entry(host.to_owned()).or_default();
-        acc.requests += d;
+        acc.requests = acc.requests.saturating_add(d);
         match c.status.as_bytes().first() {
-            Some(b'5') => acc.errors += d,
-            Some(b'4') => acc.client_errors += d,
+            Some(b'5') => acc.errors = acc.errors.saturating_add(d),
+            Some(b'4') => acc.client_errors = acc.client_errors.saturating_add(d),
             _ => {}
         }
     }
 
+    // One histogram per host: label variants of a host are added up first.
+    let mut hists: BTreeMap<&str, Hist> = BTreeMap::new();
     for h in &push.histograms {
         let host = h.host.as_str();
         if host.is_empty() || is_entry_point(host) {
@@ -132,8 +165,8 @@ pub fn deltas(prev: Option<&PushState>, push: &IngressMetrics, elapsed_ms: i64) 
             out.malformed += 1;
             continue;
         }
+        let e = hists.entry(host).or_default();
         let mut count = h.count;
-        let mut finite: BTreeMap<String, i64> = BTreeMap::new();
         for (le, v) in &h.buckets {
             let le = le.as_str();
             if *v < 0 {
@@ -142,18 +175,26 @@ pub fn deltas(prev: Option<&PushState>, push: &IngressMetrics, elapsed_ms: i64) 
             }
             match le.parse::<f64>() {
                 Ok(x) if x.is_finite() => {
-                    finite.insert(le.to_owned(), *v);
+                    let b = e.buckets.entry(le.to_owned()).or_insert(0);
+                    *b = b.saturating_add(*v);
                 }
                 // An agent that keeps `+Inf` gives the total directly.
                 Ok(x) if x == f64::INFINITY => count = count.max(*v),
                 _ => out.malformed += 1,
             }
         }
+        e.sum += h.sum;
+        e.count = e.count.saturating_add(count);
+    }
+    for (host, h) in hists {
         let st = out.state.hosts.entry(host.to_owned()).or_default();
+        st.at_ms = now_ms;
         st.histogram = true;
         st.sum = h.sum;
-        st.count = count;
-        st.buckets.clone_from(&finite);
+        st.count = h.count;
+        for (le, v) in &h.buckets {
+            st.buckets.insert(le.clone(), *v);
+        }
         let Some(before) = known(host) else {
             continue;
         };
@@ -161,28 +202,35 @@ pub fn deltas(prev: Option<&PushState>, push: &IngressMetrics, elapsed_ms: i64) 
         if !before.histogram {
             // The histogram is new on a known host: everything in it is new.
             acc.latency_sum += h.sum;
-            acc.latency_count += count;
-            acc.buckets = bucket_deltas(&finite, None);
+            acc.latency_count = acc.latency_count.saturating_add(h.count);
+            acc.buckets = bucket_deltas(&h.buckets, None);
             continue;
         }
-        let reset = count < before.count;
-        acc.latency_count += if reset { count } else { count - before.count };
+        let reset = h.count < before.count;
+        acc.latency_count = acc.latency_count.saturating_add(if reset {
+            h.count
+        } else {
+            h.count - before.count
+        });
         acc.latency_sum += if reset || h.sum < before.sum {
             h.sum
         } else {
             h.sum - before.sum
         };
-        acc.buckets = bucket_deltas(&finite, (!reset).then_some(&before.buckets));
+        acc.buckets = bucket_deltas(&h.buckets, (!reset).then_some(&before.buckets));
     }
 
-    // A host missing from this push adds nothing: Traefik drops a service's series only
-    // when the service goes away or the proxy restarts.
-    if prev.is_some() {
-        for (host, mut acc) in accs {
-            acc.elapsed_ms = elapsed_ms.max(0);
-            acc.samples = 1;
-            out.hosts.push((host, acc));
-        }
+    // A host missing from this push adds nothing now; its values stay, so its next push
+    // counts everything since these.
+    for (host, mut acc) in accs {
+        let since = known(&host).map_or(0, |h| h.at_ms);
+        acc.elapsed_ms = if since > 0 {
+            now_ms.saturating_sub(since).max(0)
+        } else {
+            0
+        };
+        acc.samples = 1;
+        out.hosts.push((host, acc));
     }
     out
 }
@@ -250,6 +298,10 @@ pub struct Route {
     pub source: Source,
 }
 
+/// The most routes one cluster may have: far above any real cluster (a few hundred), low
+/// enough that a hostile agent cannot grow the route table without bound.
+pub const MAX_ROUTES: usize = 10_000;
+
 /// The longest domain (RFC 1035) and the longest path prefix kept; longer ones are not
 /// routes anyone configured, and they would bloat every row.
 const MAX_DOMAIN: usize = 253;
@@ -268,6 +320,9 @@ pub fn routes(push: &[IngressRouteInfo], snapshot: Option<&ClusterSnapshot>) -> 
         };
         if r.domain.is_empty() || r.service_key.is_empty() || !valid(&r.domain, path) {
             continue;
+        }
+        if out.len() >= MAX_ROUTES {
+            break;
         }
         out.entry((r.domain.to_string(), path.to_owned()))
             .or_insert_with(|| Route {
@@ -302,6 +357,9 @@ pub fn routes(push: &[IngressRouteInfo], snapshot: Option<&ClusterSnapshot>) -> 
                 };
                 if domain.is_empty() || svc.name.is_empty() || !valid(domain, path) {
                     continue;
+                }
+                if out.len() >= MAX_ROUTES {
+                    return out.into_values().collect();
                 }
                 // As the v2.1 agent derives it: the port number, 80 when the Ingress names
                 // the port instead.
@@ -435,6 +493,9 @@ mod tests {
         }
     }
 
+    /// The master's clock at the first push of a test, unix ms.
+    const T0: i64 = 1_770_000_000_000;
+
     fn push(
         ts: i64,
         c: Vec<IngressCounterMetric>,
@@ -449,9 +510,13 @@ mod tests {
 
     #[test]
     fn the_first_push_only_sets_the_baseline() {
-        let d = deltas(None, &push(10, vec![counter("a", "200", 1_000)], vec![]), 0);
+        let d = deltas(
+            None,
+            &push(10, vec![counter("a", "200", 1_000)], vec![]),
+            T0,
+        );
         assert!(d.hosts.is_empty());
-        assert_eq!(d.state.hosts["a"].counters["|200"], 1_000);
+        assert_eq!(d.state.hosts["a"].counters["|200|||"], 1_000);
     }
 
     #[test]
@@ -465,7 +530,7 @@ mod tests {
             ],
             vec![],
         );
-        let s1 = deltas(None, &p1, 0).state;
+        let s1 = deltas(None, &p1, T0).state;
         let p2 = push(
             20,
             vec![
@@ -475,7 +540,7 @@ mod tests {
             ],
             vec![],
         );
-        let d = deltas(Some(&s1), &p2, 10_000);
+        let d = deltas(Some(&s1), &p2, T0 + 10_000);
         let (host, acc) = &d.hosts[0];
         assert_eq!(host, "a");
         assert_eq!((acc.requests, acc.errors, acc.client_errors), (95, 2, 3));
@@ -484,14 +549,19 @@ mod tests {
 
     #[test]
     fn a_drop_is_a_counter_reset_and_a_new_status_counts_from_zero() {
-        let s1 = deltas(None, &push(10, vec![counter("a", "200", 1_000)], vec![]), 0).state;
+        let s1 = deltas(
+            None,
+            &push(10, vec![counter("a", "200", 1_000)], vec![]),
+            T0,
+        )
+        .state;
         // Traefik restarted: 200 is back at 40; a 503 appeared for the first time with 2.
         let p2 = push(
             20,
             vec![counter("a", "200", 40), counter("a", "503", 2)],
             vec![],
         );
-        let d = deltas(Some(&s1), &p2, 10_000);
+        let d = deltas(Some(&s1), &p2, T0 + 10_000);
         let acc = &d.hosts[0].1;
         assert_eq!((acc.requests, acc.errors), (42, 2));
         // A host never seen before counts nothing, even beside known ones.
@@ -500,7 +570,7 @@ mod tests {
             vec![counter("a", "200", 50), counter("b", "200", 9_999)],
             vec![],
         );
-        let d = deltas(Some(&d.state), &p3, 10_000);
+        let d = deltas(Some(&d.state), &p3, T0 + 10_000);
         assert_eq!(d.hosts.len(), 1);
         assert_eq!(d.hosts[0].1.requests, 10);
         assert!(d.state.hosts.contains_key("b"));
@@ -509,12 +579,12 @@ mod tests {
     #[test]
     fn histogram_deltas_keep_the_real_bounds_sum_and_count() {
         let b1 = [("0.1", 40), ("0.3", 80), ("1.2", 95), ("5", 100)];
-        let s1 = deltas(None, &push(10, vec![], vec![hist("a", &b1, 30.0, 104)]), 0).state;
+        let s1 = deltas(None, &push(10, vec![], vec![hist("a", &b1, 30.0, 104)]), T0).state;
         let b2 = [("0.1", 50), ("0.3", 100), ("1.2", 120), ("5", 130)];
         let d = deltas(
             Some(&s1),
             &push(20, vec![], vec![hist("a", &b2, 40.5, 136)]),
-            10_000,
+            T0 + 10_000,
         );
         let acc = &d.hosts[0].1;
         assert_eq!(acc.latency_count, 32);
@@ -528,7 +598,7 @@ mod tests {
         let d = deltas(
             Some(&d.state),
             &push(30, vec![], vec![hist("a", &b3, 0.5, 3)]),
-            10_000,
+            T0 + 10_000,
         );
         let acc = &d.hosts[0].1;
         assert_eq!((acc.latency_count, acc.latency_sum), (3, 0.5));
@@ -543,19 +613,108 @@ mod tests {
         let s1 = deltas(
             None,
             &push(10, vec![], vec![hist("a", &[("1", 1)], 1.0, 1)]),
-            0,
+            T0,
         )
         .state;
         let h = hist("a", &[("1", 5), ("+Inf", 9), ("x", 3), ("2", -1)], 4.0, 0);
         let d = deltas(
             Some(&s1),
             &push(20, vec![counter("a", "200", -5)], vec![h]),
-            1,
+            T0 + 1,
         );
         assert_eq!(d.malformed, 3);
         let acc = &d.hosts[0].1;
         assert_eq!(acc.latency_count, 8);
         assert_eq!(acc.buckets, Buckets(vec![(1.0, 4)]));
+    }
+
+    #[test]
+    fn counters_near_the_int64_limit_saturate_instead_of_wrapping() {
+        let s1 = deltas(None, &push(10, vec![counter("a", "200", 0)], vec![]), T0).state;
+        let huge = vec![counter("a", "200", i64::MAX), counter("a", "500", i64::MAX)];
+        let d = deltas(Some(&s1), &push(20, huge, vec![]), T0 + 1);
+        let mut acc = d.hosts[0].1.clone();
+        assert_eq!(acc.requests, i64::MAX);
+        acc.add(&d.hosts[0].1);
+        assert_eq!(acc.requests, i64::MAX);
+        let m = acc.metrics();
+        assert!(m.availability.is_finite() && m.error_rate >= 0.0);
+    }
+
+    #[test]
+    fn a_series_or_host_missing_for_a_push_keeps_its_baseline() {
+        let p1 = push(
+            10,
+            vec![counter("a", "200", 100), counter("a", "503", 40)],
+            vec![],
+        );
+        let s1 = deltas(None, &p1, T0).state;
+        // The 503 series is missing once, then back with 2 more; the whole host is missing
+        // once (a failed scrape), then back.
+        let s2 = deltas(
+            Some(&s1),
+            &push(20, vec![counter("a", "200", 110)], vec![]),
+            T0 + 10_000,
+        )
+        .state;
+        let d3 = deltas(
+            Some(&s2),
+            &push(
+                30,
+                vec![counter("a", "200", 120), counter("a", "503", 42)],
+                vec![],
+            ),
+            T0 + 20_000,
+        );
+        assert_eq!((d3.hosts[0].1.requests, d3.hosts[0].1.errors), (12, 2));
+        let s4 = deltas(Some(&d3.state), &push(40, vec![], vec![]), T0 + 30_000).state;
+        let d5 = deltas(
+            Some(&s4),
+            &push(
+                50,
+                vec![counter("a", "200", 150), counter("a", "503", 42)],
+                vec![],
+            ),
+            T0 + 40_000,
+        );
+        // 30 requests over the 20 s since the host's values were last taken.
+        assert_eq!(
+            (d5.hosts[0].1.requests, d5.hosts[0].1.elapsed_ms),
+            (30, 20_000)
+        );
+        // A host unseen for a day is forgotten.
+        let gone = deltas(
+            Some(&d5.state),
+            &push(60, vec![], vec![]),
+            T0 + HOST_TTL_MS + 40_000,
+        );
+        assert!(gone.state.hosts.is_empty());
+    }
+
+    #[test]
+    fn label_variants_of_a_host_are_separate_series_and_histograms_add_up() {
+        let ing = |name: &str, v: i64| IngressCounterMetric {
+            ingress_name: name.into(),
+            ..counter("shop.example.com", "200", v)
+        };
+        let s1 = deltas(
+            None,
+            &push(10, vec![ing("a", 10), ing("b", 1_000)], vec![]),
+            T0,
+        )
+        .state;
+        let d = deltas(
+            Some(&s1),
+            &push(20, vec![ing("a", 15), ing("b", 1_001)], vec![]),
+            T0 + 1,
+        );
+        assert_eq!(d.hosts[0].1.requests, 6);
+        let h = |n: i64| hist("a", &[("1", n)], n as f64, n);
+        let s1 = deltas(None, &push(10, vec![], vec![h(10), h(20)]), T0).state;
+        assert_eq!(s1.hosts["a"].count, 30);
+        let d = deltas(Some(&s1), &push(20, vec![], vec![h(11), h(22)]), T0 + 1);
+        assert_eq!(d.hosts[0].1.latency_count, 3);
+        assert_eq!(d.hosts[0].1.buckets, Buckets(vec![(1.0, 3)]));
     }
 
     #[test]
@@ -569,17 +728,17 @@ mod tests {
                 ..counter("a", "500", 5)
             },
         ];
-        let d = deltas(None, &push(1, c, vec![]), 0);
+        let d = deltas(None, &push(1, c, vec![]), T0);
         assert!(d.state.hosts.is_empty());
     }
 
     #[test]
     fn an_idle_known_host_still_covers_the_interval() {
-        let s1 = deltas(None, &push(10, vec![counter("a", "200", 7)], vec![]), 0).state;
+        let s1 = deltas(None, &push(10, vec![counter("a", "200", 7)], vec![]), T0).state;
         let d = deltas(
             Some(&s1),
             &push(20, vec![counter("a", "200", 7)], vec![]),
-            10_000,
+            T0 + 10_000,
         );
         assert_eq!(d.hosts.len(), 1);
         assert_eq!(
@@ -650,8 +809,8 @@ mod tests {
         };
         let a: SloPushRequest = serde_json::from_slice(&a).unwrap();
         let b: SloPushRequest = serde_json::from_slice(&b).unwrap();
-        let s = deltas(None, &a.metrics, 0).state;
-        let d = deltas(Some(&s), &b.metrics, 10_000);
+        let s = deltas(None, &a.metrics, T0).state;
+        let d = deltas(Some(&s), &b.metrics, T0 + 10_000);
         let total = |p: &SloPushRequest| p.metrics.counters.iter().map(|c| c.value).sum::<i64>();
         let got: i64 = d.hosts.iter().map(|(_, a)| a.requests).sum();
         // Every counter only grows here, and the 503 first seen in the second push counts.

@@ -74,7 +74,7 @@ impl Buckets {
         }
         if self.0.len() == other.0.len() && self.0.iter().zip(&other.0).all(|(a, b)| a.0 == b.0) {
             for (a, b) in self.0.iter_mut().zip(&other.0) {
-                a.1 += b.1;
+                a.1 = a.1.saturating_add(b.1);
             }
             return;
         }
@@ -83,7 +83,7 @@ impl Buckets {
         bounds.dedup();
         let merged = bounds
             .into_iter()
-            .map(|b| (b, self.count_at(b) + other.count_at(b)))
+            .map(|b| (b, self.count_at(b).saturating_add(other.count_at(b))))
             .collect();
         self.0 = merged;
     }
@@ -139,15 +139,29 @@ pub struct Acc {
 
 impl Acc {
     /// Adds another period's requests.
+    /// Counts saturate: an agent may send any `int64`, and a sum must never wrap.
     pub fn add(&mut self, o: &Acc) {
-        self.requests += o.requests;
-        self.errors += o.errors;
-        self.client_errors += o.client_errors;
+        self.requests = self.requests.saturating_add(o.requests);
+        self.errors = self.errors.saturating_add(o.errors);
+        self.client_errors = self.client_errors.saturating_add(o.client_errors);
         self.latency_sum += o.latency_sum;
-        self.latency_count += o.latency_count;
+        self.latency_count = self.latency_count.saturating_add(o.latency_count);
         self.buckets.add(&o.buckets);
-        self.elapsed_ms += o.elapsed_ms;
-        self.samples += o.samples;
+        self.elapsed_ms = self.elapsed_ms.saturating_add(o.elapsed_ms);
+        self.samples = self.samples.saturating_add(o.samples);
+    }
+
+    /// Adds the requests of another service over the *same* time (the routes of one
+    /// domain, two hosts of one route in one push): counts add up, the time covered does
+    /// not (so rates stay requests per second of wall time).
+    pub fn add_parallel(&mut self, o: &Acc) {
+        let (elapsed, samples) = (
+            self.elapsed_ms.max(o.elapsed_ms),
+            self.samples.max(o.samples),
+        );
+        self.add(o);
+        self.elapsed_ms = elapsed;
+        self.samples = samples;
     }
 
     /// True when no push contributed.
@@ -172,15 +186,12 @@ impl Acc {
         };
         let secs = self.elapsed_ms as f64 / 1000.0;
         Metrics {
-            availability: round(availability, 4),
-            error_rate: round(error_rate, 4),
+            availability,
+            error_rate,
             client_error_rate: if requests == 0 {
                 0.0
             } else {
-                round(
-                    self.client_errors.clamp(0, requests) as f64 / requests as f64 * 100.0,
-                    4,
-                )
+                self.client_errors.clamp(0, requests) as f64 / requests as f64 * 100.0
             },
             p50_latency_ms: ms(0.50),
             p95_latency_ms: ms(0.95),
@@ -199,14 +210,19 @@ impl Acc {
     }
 }
 
-/// The API's `SLOMetrics`.
+/// The API's `SLOMetrics`. Rates keep their full precision (status, budget and burn rate
+/// are decided on them: 99.98996 % is below a 99.99 % target) and are rounded to four
+/// decimals only in JSON.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Metrics {
     /// (requests − 5xx) ÷ requests, percent; 100 without requests.
+    #[serde(serialize_with = "four_decimals")]
     pub availability: f64,
     /// 5xx ÷ requests, percent.
+    #[serde(serialize_with = "four_decimals")]
     pub error_rate: f64,
     /// 4xx ÷ requests, percent (not counted against availability).
+    #[serde(serialize_with = "four_decimals")]
     pub client_error_rate: f64,
     /// Median latency, ms (`null` without latency data).
     pub p50_latency_ms: Option<f64>,
@@ -344,6 +360,10 @@ pub fn trend(current: &Metrics, previous: Option<&Metrics>) -> Option<Trend> {
     })
 }
 
+fn four_decimals<S: serde::Serializer>(x: &f64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(round(*x, 4))
+}
+
 /// `x` rounded to `digits` decimals (display only; `-0` becomes `0`).
 pub fn round(x: f64, digits: i32) -> f64 {
     let f = 10f64.powi(digits);
@@ -430,9 +450,9 @@ mod tests {
         a.latency_sum = 150.0;
         a.latency_count = 2_000;
         let m = a.metrics();
-        assert_eq!(m.availability, 99.75);
-        assert_eq!(m.error_rate, 0.25);
-        assert_eq!(m.client_error_rate, 2.0);
+        assert!((m.availability - 99.75).abs() < 1e-9);
+        assert!((m.error_rate - 0.25).abs() < 1e-9);
+        assert!((m.client_error_rate - 2.0).abs() < 1e-9);
         assert_eq!(m.requests_per_sec, 200.0);
         assert_eq!(m.mean_latency_ms, Some(75.0));
         assert_eq!(m.total_requests, 2_000);
@@ -446,6 +466,31 @@ mod tests {
         a.add(&acc(260, 0, 0, 13_000));
         assert_eq!(a.metrics().requests_per_sec, 20.0);
         assert_eq!(a.samples, 2);
+    }
+
+    #[test]
+    fn parallel_services_add_requests_not_time() {
+        // Two services, 100 rps each over the same 10 s: the domain does 200 rps.
+        let mut a = acc(1_000, 0, 0, 10_000);
+        a.add_parallel(&acc(1_000, 0, 0, 10_000));
+        assert_eq!(a.metrics().requests_per_sec, 200.0);
+        assert_eq!((a.requests, a.elapsed_ms, a.samples), (2_000, 10_000, 1));
+    }
+
+    #[test]
+    fn status_is_decided_on_unrounded_availability() {
+        let t = Target {
+            availability: 99.99,
+            p95_latency_ms: 300.0,
+        };
+        // 99.98996 %: four decimals would say 99.99, which is not below the target.
+        let m = acc(99_601, 10, 0, 1).metrics();
+        assert!(m.availability < 99.99);
+        assert_eq!(t.status(&m), Status::Critical);
+        assert_eq!(
+            serde_json::to_value(&m).unwrap()["availability"],
+            serde_json::json!(99.99)
+        );
     }
 
     #[test]

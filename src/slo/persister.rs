@@ -17,6 +17,8 @@
 //!   `slo_status_history`, and publishes `SloEvaluated` (burn rates per route) for the
 //!   notifier's burn-rate rules.
 //! - Pushes are handled one at a time (`ctx.wait`), in arrival order.
+//! - A timer lets go of the snapshots of clusters silent for an hour and the memory of
+//!   clusters without an SLO push for a day (reloaded from the rows if they come back).
 //! - **Survives a restart:** every row. A cluster's memory is reloaded from them on its
 //!   first push after a restart (`resume`), so the first delta after a restart is exact.
 //!   The route mappings are never wiped.
@@ -48,6 +50,10 @@ const NAME: &str = "slo_persister";
 /// changes: often enough to say when it was last seen, rarely enough not to double the
 /// writes of every push.
 const LAST_SEEN_REFRESH: TimeDelta = TimeDelta::hours(1);
+
+/// A push older than the cluster's last one by at most this much is a late duplicate and
+/// is ignored; an agent clock that jumped back further is believed.
+const STALE_WINDOW_SECS: i64 = 3_600;
 
 /// The burn-rate windows of the SRE workbook's multi-window alerts, shortest first.
 pub const BURN_WINDOWS: [(&str, TimeDelta); 5] = [
@@ -160,8 +166,20 @@ pub struct SloPersister {
     pushes: Arc<Subscription<SloPushed>>,
     snapshot_sub: Arc<Subscription<SnapshotReceived>>,
     clusters: HashMap<Arc<str>, ClusterSlo>,
-    snapshots: HashMap<Arc<str>, Arc<ClusterSnapshot>>,
+    /// The newest snapshot of each cluster, with when it was received.
+    snapshots: HashMap<Arc<str>, (DateTime<Utc>, Arc<ClusterSnapshot>)>,
 }
+
+/// How often the memory of clusters that went quiet is let go.
+const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// A snapshot not replaced for this long belongs to a cluster that is gone or offline:
+/// it is dropped (the next one brings the routes back).
+const SNAPSHOT_TTL: TimeDelta = TimeDelta::hours(1);
+
+/// A cluster without an SLO push for this long is forgotten; its next push reloads it
+/// from the database.
+const CLUSTER_TTL: TimeDelta = TimeDelta::days(1);
 
 type Work = Pin<Box<dyn ActorFuture<SloPersister, Output = ()>>>;
 
@@ -197,6 +215,12 @@ impl Actor for SloPersister {
             let m = s.recv().await?;
             Some((m, s))
         }));
+        ctx.run_interval(SWEEP_EVERY, |act, _| {
+            let now = Utc::now();
+            act.snapshots.retain(|_, (at, _)| now - *at < SNAPSHOT_TTL);
+            act.clusters
+                .retain(|_, c| c.pushed_at.is_some_and(|p| now - p < CLUSTER_TTL));
+        });
     }
 }
 
@@ -206,7 +230,7 @@ impl SloPersister {
     fn process(&mut self, msg: SloPushed) -> Work {
         let id = Arc::clone(&msg.cluster_id);
         let cs = self.clusters.remove(&id).unwrap_or_default();
-        let snapshot = self.snapshots.get(&id).cloned();
+        let snapshot = self.snapshots.get(&id).map(|(_, s)| Arc::clone(s));
         let deps = self.deps.clone();
         Box::pin(
             handle_push(deps, cs, msg, snapshot)
@@ -222,7 +246,8 @@ impl SloPersister {
 
 impl StreamHandler<SnapshotReceived> for SloPersister {
     fn handle(&mut self, msg: SnapshotReceived, _: &mut Context<Self>) {
-        self.snapshots.insert(msg.cluster_id, msg.snapshot);
+        self.snapshots
+            .insert(msg.cluster_id, (msg.received_at, msg.snapshot));
     }
 
     fn finished(&mut self, _: &mut Context<Self>) {}
@@ -244,7 +269,8 @@ impl Handler<Flush> for SloPersister {
 
     fn handle(&mut self, _: Flush, _: &mut Context<Self>) -> Self::Result {
         while let Some(m) = self.snapshot_sub.try_recv() {
-            self.snapshots.insert(m.cluster_id, m.snapshot);
+            self.snapshots
+                .insert(m.cluster_id, (m.received_at, m.snapshot));
         }
         let mut chain: Work = Box::pin(fut::ready(()));
         while let Some(msg) = self.pushes.try_recv() {
@@ -261,7 +287,11 @@ async fn handle_push(
     msg: SloPushed,
     snapshot: Option<Arc<ClusterSnapshot>>,
 ) -> ClusterSlo {
-    let now = msg.received_at;
+    // A clock that stepped back must not move a push into a period already closed: its
+    // row would be rewritten with this push's delta alone.
+    let now = cs
+        .pushed_at
+        .map_or(msg.received_at, |p| msg.received_at.max(p));
     let cluster = &*msg.cluster_id;
     if !cs.loaded {
         if let Err(e) = cs.load(&deps.db, cluster, now).await {
@@ -273,7 +303,13 @@ async fn handle_push(
     }
     let ts = msg.push.metrics.timestamp;
     if let Some(st) = &cs.state {
-        if ts > 0 && st.timestamp > 0 && ts < st.timestamp {
+        // A late duplicate: older than the last push, by less than an hour. An agent clock
+        // that jumped back further, or a stored time in the future (a clock that was
+        // ahead), must not stop the cluster's SLOs: such a push is taken, and its counters
+        // are read as they come (a reset where they went down).
+        let late = ts > 0 && ts < st.timestamp && st.timestamp - ts <= STALE_WINDOW_SECS;
+        let stored_in_future = st.timestamp > now.timestamp() + STALE_WINDOW_SECS;
+        if late && !stored_in_future {
             tracing::warn!(
                 cluster_id = cluster,
                 push = ts,
@@ -284,10 +320,7 @@ async fn handle_push(
             return cs;
         }
     }
-    let elapsed = cs
-        .pushed_at
-        .map_or(0, |p| (now - p).num_milliseconds().max(0));
-    let d = ingest::deltas(cs.state.as_ref(), &msg.push.metrics, elapsed);
+    let mut d = ingest::deltas(cs.state.as_ref(), &msg.push.metrics, now.timestamp_millis());
     if d.malformed > 0 {
         tracing::warn!(
             cluster_id = cluster,
@@ -299,8 +332,17 @@ async fn handle_push(
     let index = RouteIndex::new(&routes, snapshot.as_deref());
 
     let mut unmapped = 0;
+    let mut held = Vec::new();
     for host in d.state.hosts.keys() {
         if index.resolve(host) == Resolved::Unmapped {
+            // Just restarted, no snapshot yet: a host only the snapshot can map (a Traefik
+            // port name, an Ingress-only route) keeps its old values, so that its delta is
+            // counted once the snapshot is here instead of being lost.
+            if snapshot.is_none() {
+                if let Some(before) = cs.state.as_ref().and_then(|s| s.hosts.get(host)) {
+                    held.push((host.clone(), before.clone()));
+                }
+            }
             unmapped += 1;
             if cs.logged.len() < 10_000 && cs.logged.insert(host.clone()) {
                 tracing::info!(
@@ -312,29 +354,34 @@ async fn handle_push(
         }
     }
 
+    for (host, before) in held {
+        d.state.hosts.insert(host, before);
+    }
+
+    // Each route's requests in this push (two hosts of one route: the same time, once).
+    let mut per_route: BTreeMap<usize, Acc> = BTreeMap::new();
+    for (host, acc) in &d.hosts {
+        if let Resolved::Routes(ix) = index.resolve(host) {
+            for &i in ix {
+                per_route.entry(i).or_default().add_parallel(acc);
+            }
+        }
+    }
     // The rows this push touches, with their full new value.
     let mut touched: Periods = HashMap::new();
-    for (host, acc) in &d.hosts {
-        let Resolved::Routes(ix) = index.resolve(host) else {
-            continue;
-        };
-        for &i in ix {
-            let r = &routes[i];
-            for res in RESOLUTIONS {
-                let start = floor(now, res);
-                let key = (res, r.domain.clone(), r.path_prefix.clone());
-                let entry =
-                    touched
-                        .entry(key.clone())
-                        .or_insert_with(|| match cs.current.get(&key) {
-                            Some((s, _, a)) if *s == start => {
-                                (start, r.service_key.clone(), a.clone())
-                            }
-                            _ => (start, r.service_key.clone(), Acc::default()),
-                        });
-                entry.1.clone_from(&r.service_key);
-                entry.2.add(acc);
-            }
+    for (i, acc) in &per_route {
+        let r = &routes[*i];
+        for res in RESOLUTIONS {
+            let start = floor(now, res);
+            let key = (res, r.domain.clone(), r.path_prefix.clone());
+            let base = match cs.current.get(&key) {
+                Some((s, _, a)) if *s == start => a.clone(),
+                _ => Acc::default(),
+            };
+            let entry = touched
+                .entry(key)
+                .or_insert((start, r.service_key.clone(), base));
+            entry.2.add(acc);
         }
     }
     let series: Vec<SeriesRow> = touched
@@ -393,13 +440,18 @@ async fn handle_push(
     }
     // A push without any route information says nothing about routes; without a snapshot
     // yet (just restarted), the Ingress-derived routes are not known to be gone.
+    // Each source speaks only for itself: agent routes are gone when a push that carries
+    // routes no longer names them, Ingress routes when the snapshot no longer has them.
     let mut gone = Vec::new();
-    if !routes.is_empty() {
-        for (key, r) in &cs.routes {
-            let unknown = snapshot.is_none() && r.source == ingest::Source::Ingress.as_str();
-            if r.gone_at.is_none() && !seen.contains(key) && !unknown {
-                gone.push(key.clone());
-            }
+    let agent_spoke = !msg.push.ingress_routes.is_empty();
+    for (key, r) in &cs.routes {
+        let spoke = if r.source == ingest::Source::Agent.as_str() {
+            agent_spoke
+        } else {
+            snapshot.is_some()
+        };
+        if spoke && r.gone_at.is_none() && !seen.contains(key) {
+            gone.push(key.clone());
         }
     }
 
@@ -442,6 +494,7 @@ async fn handle_push(
         // push writes them all again.
         cs.routes.clear();
         cs.statuses.clear();
+        cs.current.clear();
     }
     for r in changed {
         cs.routes

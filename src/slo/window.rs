@@ -108,6 +108,12 @@ fn ceil(t: DateTime<Utc>, resolution: i32) -> DateTime<Utc> {
     }
 }
 
+/// Where the window `[from, to)` really starts once aligned: the previous window of the
+/// same length must end here, or both would read the period that holds `from`.
+pub fn aligned_start(from: DateTime<Utc>, to: DateTime<Utc>) -> DateTime<Utc> {
+    cover(from, to).first().map_or(from, |s| s.from)
+}
+
 /// The spans that answer the window `[from, to)`; no span overlaps another.
 pub fn cover(from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<Span> {
     if to <= from {
@@ -217,6 +223,17 @@ mod tests {
         assert_eq!(c[1].to, c[2].from);
         assert_eq!(c[2].to, later);
         assert!(cover(now, now).is_empty());
+    }
+
+    #[test]
+    fn the_previous_window_ends_where_the_current_one_starts() {
+        let now = t("2026-12-03T10:17:42Z");
+        let len = TimeDelta::days(1);
+        let start = aligned_start(now - len, now);
+        assert_eq!(start, t("2026-12-02T10:00:00Z"));
+        let prev = cover(start - len, start);
+        assert_eq!(prev.last().unwrap().to, start);
+        assert!(cover(now - len, now).iter().all(|s| s.from >= start));
     }
 
     #[test]

@@ -127,6 +127,18 @@ async fn the_fixture_pushes_fill_domains_and_paths() {
     assert!(api["current"]["requests_per_sec"].as_f64().unwrap() > 0.0);
     assert_eq!(api["targets"]["1h"]["source"], "default");
     assert_eq!(v["summary"]["total_domains"], 2);
+    // Two services over the same 10 s: the domain's rate is their sum, not their mean.
+    let web = find(&v, "shop.example.com", "/");
+    let rps = |x: &Value| x["current"]["requests_per_sec"].as_f64().unwrap();
+    let domain = v["domains"][0]["summary"]["requests_per_sec"]
+        .as_f64()
+        .unwrap();
+    assert!(
+        (domain - (rps(api) + rps(web))).abs() < 0.01,
+        "{domain} vs {} + {}",
+        rps(api),
+        rps(web)
+    );
 
     // One cluster: cluster_id may be left out. A bad range is a 400, an unknown domain a 404.
     assert_eq!(domains(&app, "").await["cluster_id"], "demo-small");
@@ -269,6 +281,39 @@ async fn traefik_port_names_resolve_and_entry_points_and_unmapped_hosts_stay_out
     assert!(
         metrics.contains("atlhyper_slo_unmapped_series 1\n"),
         "{metrics}"
+    );
+
+    // Restarted, the first SLO push arrives before any snapshot: the port-name host cannot
+    // be mapped yet, so its values are held, and the interval is counted once it can.
+    let app = app.restart_with(fast).await;
+    push_slo(&app, "t", &push(30, &hosts(3), &r)).await;
+    assert_eq!(app.push_json("t", &snap).await.status(), 200);
+    settle(&app).await;
+    push_slo(&app, "t", &push(40, &hosts(4), &r)).await;
+    settle(&app).await;
+    let v = domains(&app, "cluster_id=t&time_range=1h").await;
+    assert_eq!(
+        find(&v, "shop.example.com", "/api")["current"]["total_requests"],
+        400 - 100,
+        "{v}"
+    );
+}
+
+#[actix_web::test]
+async fn an_agent_clock_far_ahead_does_not_stop_the_cluster() {
+    let app = spawn_with(fast).await;
+    let r = [api_route()];
+    let k = "shop-api-80@kubernetes";
+    push_slo(&app, "f", &push(100, &[(k, "200", 1_000)], &r)).await;
+    // One push stamped in the year 2286, then the clock is right again.
+    push_slo(&app, "f", &push(9_999_999_999, &[(k, "200", 1_010)], &r)).await;
+    push_slo(&app, "f", &push(120, &[(k, "200", 1_030)], &r)).await;
+    push_slo(&app, "f", &push(130, &[(k, "200", 1_060)], &r)).await;
+    let v = domains(&app, "cluster_id=f&time_range=1h").await;
+    assert_eq!(
+        find(&v, "shop.example.com", "/api")["current"]["total_requests"],
+        60,
+        "{v}"
     );
 }
 
