@@ -313,6 +313,7 @@ diesel::table! {
         cluster_id -> Text,
         pushed_at -> Timestamp,
         state -> Text,
+        rolled_until -> Nullable<Timestamp>,
     }
 }
 

@@ -17,19 +17,49 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
-use atlhyper_actors::model::{ClusterSnapshot, IngressMetrics, IngressRouteInfo};
+use atlhyper_actors::model::{ClusterSnapshot, IngressMetrics, IngressRouteInfo, Text};
 
 use super::maths::{Acc, Buckets};
+
+/// One counter series of a host: status, method, ingress, namespace and service (nginx
+/// reports a host once per Ingress), status first because it tells series apart soonest.
+/// The push's own shared strings, so building and cloning a key allocates nothing; stored
+/// as `method|status|ingress|namespace|service`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SeriesKey(pub [Text; 5]);
+
+impl std::fmt::Display for SeriesKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let [s, m, i, n, v] = &self.0;
+        write!(f, "{m}|{s}|{i}|{n}|{v}")
+    }
+}
+
+impl Serialize for SeriesKey {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for SeriesKey {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        let mut parts = text.splitn(5, '|').map(Text::from);
+        let mut next = || parts.next().unwrap_or_default();
+        let (method, status) = (next(), next());
+        Ok(SeriesKey([status, method, next(), next(), next()]))
+    }
+}
 
 /// The last cumulative values of one host.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct HostState {
-    /// `method|status|ingress|namespace|service` → value.
+    /// Series → value.
     #[serde(default, rename = "c", skip_serializing_if = "BTreeMap::is_empty")]
-    pub counters: BTreeMap<String, i64>,
+    pub counters: BTreeMap<SeriesKey, i64>,
     /// `le` (as the agent wrote it) → cumulative count.
     #[serde(default, rename = "b", skip_serializing_if = "BTreeMap::is_empty")]
-    pub buckets: BTreeMap<String, i64>,
+    pub buckets: BTreeMap<Text, i64>,
     /// Histogram sum, seconds.
     #[serde(default, rename = "s")]
     pub sum: f64,
@@ -52,7 +82,7 @@ pub struct PushState {
     pub timestamp: i64,
     /// Host → values.
     #[serde(default)]
-    pub hosts: BTreeMap<String, HostState>,
+    pub hosts: BTreeMap<Text, HostState>,
 }
 
 /// What one push amounts to.
@@ -61,7 +91,7 @@ pub struct Deltas {
     /// The values to remember for the next push.
     pub state: PushState,
     /// The requests of each known host since the previous push (first sightings left out).
-    pub hosts: Vec<(String, Acc)>,
+    pub hosts: Vec<(Text, Acc)>,
     /// Series skipped as malformed (negative values, unparsable bounds, non-finite sums).
     pub malformed: usize,
 }
@@ -90,34 +120,39 @@ pub const HOST_TTL_MS: i64 = 24 * 3_600 * 1_000;
 /// One host's histogram in a push, its label variants added up.
 #[derive(Default)]
 struct Hist {
-    buckets: BTreeMap<String, i64>,
+    buckets: BTreeMap<Text, i64>,
     sum: f64,
     count: i64,
 }
 
 /// Computes the deltas of `push`, received at `now_ms` (unix ms, the master's clock),
-/// against `prev` (`None`: nothing known yet, the push only sets the baseline).
+/// against `prev` (`None`: nothing known yet, the push only sets the baseline). `prev` is
+/// taken and updated in place (a push of 130 hosts holds ~3,400 values; copying them on
+/// every push was a good part of its cost); the caller keeps what it needs beforehand.
 ///
 /// The new state is `prev` with this push's values laid over it: a series (or a whole
 /// host) missing from one push keeps its last value, so when it comes back only its
 /// growth counts; a host not seen for [`HOST_TTL_MS`] is forgotten. Each host's delta
 /// covers the time since its own values were taken.
-pub fn deltas(prev: Option<&PushState>, push: &IngressMetrics, now_ms: i64) -> Deltas {
-    let mut out = Deltas {
-        state: PushState {
-            timestamp: push.timestamp,
-            hosts: prev.map_or_else(BTreeMap::new, |p| {
-                p.hosts
-                    .iter()
-                    .filter(|(_, h)| now_ms.saturating_sub(h.at_ms) < HOST_TTL_MS)
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect()
-            }),
-        },
-        ..Deltas::default()
+pub fn deltas(prev: Option<PushState>, push: &IngressMetrics, now_ms: i64) -> Deltas {
+    let first_push = prev.is_none();
+    let mut state = prev.unwrap_or_default();
+    state.timestamp = push.timestamp;
+    state
+        .hosts
+        .retain(|_, h| now_ms.saturating_sub(h.at_ms) < HOST_TTL_MS);
+    let mut out = Deltas::default();
+    let mut accs: BTreeMap<Text, Acc> = BTreeMap::new();
+    // When each host touched by this push had its values taken before (None: new host).
+    let mut before_at: HashMap<Text, Option<i64>> = HashMap::new();
+    let mut touch = |hosts: &mut BTreeMap<Text, HostState>, host: &Text| -> Option<i64> {
+        *before_at.entry(host.clone()).or_insert_with(|| {
+            let known = hosts.get(host).map(|h| h.at_ms);
+            let st = hosts.entry(host.clone()).or_default();
+            st.at_ms = now_ms;
+            known.filter(|_| !first_push)
+        })
     };
-    let mut accs: BTreeMap<String, Acc> = BTreeMap::new();
-    let known = |host: &str| prev.and_then(|p| p.hosts.get(host));
 
     for c in &push.counters {
         let host = c.host.as_str();
@@ -132,20 +167,24 @@ pub fn deltas(prev: Option<&PushState>, push: &IngressMetrics, now_ms: i64) -> D
             out.malformed += 1;
             continue;
         }
-        // nginx reports a host once per Ingress: the labels tell the series apart.
-        let key = format!(
-            "{}|{}|{}|{}|{}",
-            c.method, c.status, c.ingress_name, c.namespace, c.service
-        );
-        let st = out.state.hosts.entry(host.to_owned()).or_default();
-        st.at_ms = now_ms;
-        // A series listed twice in one push: the last value wins, as in the exposition.
-        st.counters.insert(key.clone(), c.value);
-        let Some(before) = known(host) else {
+        let known = touch(&mut state.hosts, &c.host).is_some();
+        let key = SeriesKey([
+            c.status.clone(),
+            c.method.clone(),
+            c.ingress_name.clone(),
+            c.namespace.clone(),
+            c.service.clone(),
+        ]);
+        let Some(st) = state.hosts.get_mut(host) else {
             continue;
         };
-        let d = delta(c.value, before.counters.get(&key).copied().unwrap_or(0));
-        let acc = accs.entry(host.to_owned()).or_default();
+        // A series listed twice in one push: the last value wins, as in the exposition.
+        let old = st.counters.insert(key, c.value);
+        if !known {
+            continue;
+        }
+        let d = delta(c.value, old.unwrap_or(0));
+        let acc = accs.entry(c.host.clone()).or_default();
         acc.requests = acc.requests.saturating_add(d);
         match c.status.as_bytes().first() {
             Some(b'5') => acc.errors = acc.errors.saturating_add(d),
@@ -155,7 +194,7 @@ pub fn deltas(prev: Option<&PushState>, push: &IngressMetrics, now_ms: i64) -> D
     }
 
     // One histogram per host: label variants of a host are added up first.
-    let mut hists: BTreeMap<&str, Hist> = BTreeMap::new();
+    let mut hists: BTreeMap<&Text, Hist> = BTreeMap::new();
     for h in &push.histograms {
         let host = h.host.as_str();
         if host.is_empty() || is_entry_point(host) {
@@ -165,17 +204,17 @@ pub fn deltas(prev: Option<&PushState>, push: &IngressMetrics, now_ms: i64) -> D
             out.malformed += 1;
             continue;
         }
-        let e = hists.entry(host).or_default();
+        let e = hists.entry(&h.host).or_default();
         let mut count = h.count;
-        for (le, v) in &h.buckets {
-            let le = le.as_str();
+        for (le_text, v) in &h.buckets {
+            let le = le_text.as_str();
             if *v < 0 {
                 out.malformed += 1;
                 continue;
             }
             match le.parse::<f64>() {
                 Ok(x) if x.is_finite() => {
-                    let b = e.buckets.entry(le.to_owned()).or_insert(0);
+                    let b = e.buckets.entry(le_text.clone()).or_insert(0);
                     *b = b.saturating_add(*v);
                 }
                 // An agent that keeps `+Inf` gives the total directly.
@@ -187,43 +226,49 @@ pub fn deltas(prev: Option<&PushState>, push: &IngressMetrics, now_ms: i64) -> D
         e.count = e.count.saturating_add(count);
     }
     for (host, h) in hists {
-        let st = out.state.hosts.entry(host.to_owned()).or_default();
-        st.at_ms = now_ms;
+        let known = touch(&mut state.hosts, host).is_some();
+        let Some(st) = state.hosts.get_mut(host.as_str()) else {
+            continue;
+        };
+        let had = st.histogram;
+        let (old_sum, old_count) = (st.sum, st.count);
+        let reset = h.count < old_count;
+        let buckets = if known {
+            bucket_deltas(&h.buckets, (had && !reset).then_some(&st.buckets))
+        } else {
+            Buckets::default()
+        };
         st.histogram = true;
         st.sum = h.sum;
         st.count = h.count;
-        for (le, v) in &h.buckets {
-            st.buckets.insert(le.clone(), *v);
+        for (le, v) in h.buckets {
+            st.buckets.insert(le, v);
         }
-        let Some(before) = known(host) else {
+        if !known {
             continue;
-        };
-        let acc = accs.entry(host.to_owned()).or_default();
-        if !before.histogram {
+        }
+        let acc = accs.entry(host.clone()).or_default();
+        acc.buckets = buckets;
+        if !had {
             // The histogram is new on a known host: everything in it is new.
             acc.latency_sum += h.sum;
             acc.latency_count = acc.latency_count.saturating_add(h.count);
-            acc.buckets = bucket_deltas(&h.buckets, None);
             continue;
         }
-        let reset = h.count < before.count;
-        acc.latency_count = acc.latency_count.saturating_add(if reset {
-            h.count
-        } else {
-            h.count - before.count
-        });
-        acc.latency_sum += if reset || h.sum < before.sum {
+        acc.latency_count =
+            acc.latency_count
+                .saturating_add(if reset { h.count } else { h.count - old_count });
+        acc.latency_sum += if reset || h.sum < old_sum {
             h.sum
         } else {
-            h.sum - before.sum
+            h.sum - old_sum
         };
-        acc.buckets = bucket_deltas(&h.buckets, (!reset).then_some(&before.buckets));
     }
 
     // A host missing from this push adds nothing now; its values stay, so its next push
     // counts everything since these.
     for (host, mut acc) in accs {
-        let since = known(&host).map_or(0, |h| h.at_ms);
+        let since = before_at.get(&host).copied().flatten().unwrap_or(0);
         acc.elapsed_ms = if since > 0 {
             now_ms.saturating_sub(since).max(0)
         } else {
@@ -232,11 +277,12 @@ pub fn deltas(prev: Option<&PushState>, push: &IngressMetrics, now_ms: i64) -> D
         acc.samples = 1;
         out.hosts.push((host, acc));
     }
+    out.state = state;
     out
 }
 
 /// Cumulative bucket deltas by bound (`prev` `None`: from zero).
-fn bucket_deltas(now: &BTreeMap<String, i64>, prev: Option<&BTreeMap<String, i64>>) -> Buckets {
+fn bucket_deltas(now: &BTreeMap<Text, i64>, prev: Option<&BTreeMap<Text, i64>>) -> Buckets {
     let mut v: Vec<(f64, i64)> = now
         .iter()
         .filter_map(|(le, n)| {
@@ -516,7 +562,13 @@ mod tests {
             T0,
         );
         assert!(d.hosts.is_empty());
-        assert_eq!(d.state.hosts["a"].counters["|200|||"], 1_000);
+        let key = SeriesKey(["200".into(), "".into(), "".into(), "".into(), "".into()]);
+        assert_eq!(d.state.hosts["a"].counters[&key], 1_000);
+        // Stored as text, and read back (older two-part keys too).
+        let json = serde_json::to_string(&d.state).unwrap();
+        assert!(json.contains(r#""|200|||":1000"#), "{json}");
+        let back: PushState = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, d.state);
     }
 
     #[test]
@@ -540,7 +592,7 @@ mod tests {
             ],
             vec![],
         );
-        let d = deltas(Some(&s1), &p2, T0 + 10_000);
+        let d = deltas(Some(s1.clone()), &p2, T0 + 10_000);
         let (host, acc) = &d.hosts[0];
         assert_eq!(host, "a");
         assert_eq!((acc.requests, acc.errors, acc.client_errors), (95, 2, 3));
@@ -561,7 +613,7 @@ mod tests {
             vec![counter("a", "200", 40), counter("a", "503", 2)],
             vec![],
         );
-        let d = deltas(Some(&s1), &p2, T0 + 10_000);
+        let d = deltas(Some(s1.clone()), &p2, T0 + 10_000);
         let acc = &d.hosts[0].1;
         assert_eq!((acc.requests, acc.errors), (42, 2));
         // A host never seen before counts nothing, even beside known ones.
@@ -570,7 +622,7 @@ mod tests {
             vec![counter("a", "200", 50), counter("b", "200", 9_999)],
             vec![],
         );
-        let d = deltas(Some(&d.state), &p3, T0 + 10_000);
+        let d = deltas(Some(d.state.clone()), &p3, T0 + 10_000);
         assert_eq!(d.hosts.len(), 1);
         assert_eq!(d.hosts[0].1.requests, 10);
         assert!(d.state.hosts.contains_key("b"));
@@ -582,7 +634,7 @@ mod tests {
         let s1 = deltas(None, &push(10, vec![], vec![hist("a", &b1, 30.0, 104)]), T0).state;
         let b2 = [("0.1", 50), ("0.3", 100), ("1.2", 120), ("5", 130)];
         let d = deltas(
-            Some(&s1),
+            Some(s1.clone()),
             &push(20, vec![], vec![hist("a", &b2, 40.5, 136)]),
             T0 + 10_000,
         );
@@ -596,7 +648,7 @@ mod tests {
         // Reset: the count went down, so every value is new.
         let b3 = [("0.1", 1), ("0.3", 2), ("1.2", 2), ("5", 3)];
         let d = deltas(
-            Some(&d.state),
+            Some(d.state.clone()),
             &push(30, vec![], vec![hist("a", &b3, 0.5, 3)]),
             T0 + 10_000,
         );
@@ -618,7 +670,7 @@ mod tests {
         .state;
         let h = hist("a", &[("1", 5), ("+Inf", 9), ("x", 3), ("2", -1)], 4.0, 0);
         let d = deltas(
-            Some(&s1),
+            Some(s1.clone()),
             &push(20, vec![counter("a", "200", -5)], vec![h]),
             T0 + 1,
         );
@@ -632,7 +684,7 @@ mod tests {
     fn counters_near_the_int64_limit_saturate_instead_of_wrapping() {
         let s1 = deltas(None, &push(10, vec![counter("a", "200", 0)], vec![]), T0).state;
         let huge = vec![counter("a", "200", i64::MAX), counter("a", "500", i64::MAX)];
-        let d = deltas(Some(&s1), &push(20, huge, vec![]), T0 + 1);
+        let d = deltas(Some(s1.clone()), &push(20, huge, vec![]), T0 + 1);
         let mut acc = d.hosts[0].1.clone();
         assert_eq!(acc.requests, i64::MAX);
         acc.add(&d.hosts[0].1);
@@ -652,13 +704,13 @@ mod tests {
         // The 503 series is missing once, then back with 2 more; the whole host is missing
         // once (a failed scrape), then back.
         let s2 = deltas(
-            Some(&s1),
+            Some(s1.clone()),
             &push(20, vec![counter("a", "200", 110)], vec![]),
             T0 + 10_000,
         )
         .state;
         let d3 = deltas(
-            Some(&s2),
+            Some(s2.clone()),
             &push(
                 30,
                 vec![counter("a", "200", 120), counter("a", "503", 42)],
@@ -667,9 +719,14 @@ mod tests {
             T0 + 20_000,
         );
         assert_eq!((d3.hosts[0].1.requests, d3.hosts[0].1.errors), (12, 2));
-        let s4 = deltas(Some(&d3.state), &push(40, vec![], vec![]), T0 + 30_000).state;
+        let s4 = deltas(
+            Some(d3.state.clone()),
+            &push(40, vec![], vec![]),
+            T0 + 30_000,
+        )
+        .state;
         let d5 = deltas(
-            Some(&s4),
+            Some(s4.clone()),
             &push(
                 50,
                 vec![counter("a", "200", 150), counter("a", "503", 42)],
@@ -684,7 +741,7 @@ mod tests {
         );
         // A host unseen for a day is forgotten.
         let gone = deltas(
-            Some(&d5.state),
+            Some(d5.state.clone()),
             &push(60, vec![], vec![]),
             T0 + HOST_TTL_MS + 40_000,
         );
@@ -704,7 +761,7 @@ mod tests {
         )
         .state;
         let d = deltas(
-            Some(&s1),
+            Some(s1.clone()),
             &push(20, vec![ing("a", 15), ing("b", 1_001)], vec![]),
             T0 + 1,
         );
@@ -712,7 +769,11 @@ mod tests {
         let h = |n: i64| hist("a", &[("1", n)], n as f64, n);
         let s1 = deltas(None, &push(10, vec![], vec![h(10), h(20)]), T0).state;
         assert_eq!(s1.hosts["a"].count, 30);
-        let d = deltas(Some(&s1), &push(20, vec![], vec![h(11), h(22)]), T0 + 1);
+        let d = deltas(
+            Some(s1.clone()),
+            &push(20, vec![], vec![h(11), h(22)]),
+            T0 + 1,
+        );
         assert_eq!(d.hosts[0].1.latency_count, 3);
         assert_eq!(d.hosts[0].1.buckets, Buckets(vec![(1.0, 3)]));
     }
@@ -736,7 +797,7 @@ mod tests {
     fn an_idle_known_host_still_covers_the_interval() {
         let s1 = deltas(None, &push(10, vec![counter("a", "200", 7)], vec![]), T0).state;
         let d = deltas(
-            Some(&s1),
+            Some(s1.clone()),
             &push(20, vec![counter("a", "200", 7)], vec![]),
             T0 + 10_000,
         );
@@ -810,7 +871,7 @@ mod tests {
         let a: SloPushRequest = serde_json::from_slice(&a).unwrap();
         let b: SloPushRequest = serde_json::from_slice(&b).unwrap();
         let s = deltas(None, &a.metrics, T0).state;
-        let d = deltas(Some(&s), &b.metrics, T0 + 10_000);
+        let d = deltas(Some(s.clone()), &b.metrics, T0 + 10_000);
         let total = |p: &SloPushRequest| p.metrics.counters.iter().map(|c| c.value).sum::<i64>();
         let got: i64 = d.hosts.iter().map(|(_, a)| a.requests).sum();
         // Every counter only grows here, and the 503 first seen in the second push counts.

@@ -9,7 +9,8 @@
 //! - **Per push**, one transaction through the writer ([`crate::db::slo::write_push`]):
 //!   the new last values, every series row the push touched (its full value, so a row is
 //!   never added to twice) and the route changes. Only once it commits does the memory
-//!   move on; a failed write is retried by the next push's delta. A push older than the
+//!   move on; after a failed write the cluster's memory is dropped and reloaded from the
+//!   stored rows, so the next push's delta covers the failed one. A push older than the
 //!   cluster's last one (by the agent's timestamp) is ignored: its counters would look like
 //!   a reset.
 //! - **After a push**, at most every `slo_evaluate_interval` per cluster, it reads the
@@ -32,12 +33,12 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use atlhyper_actors::bus::Subscription;
 use atlhyper_actors::messages::{Bus, RouteBurn, SloEvaluated, SloPushed, SnapshotReceived};
-use atlhyper_actors::model::ClusterSnapshot;
+use atlhyper_actors::model::{ClusterSnapshot, Text};
 
 use super::ingest::{self, PushState, Resolved, RouteIndex};
 use super::maths::{Acc, Metrics, Status};
 use super::query::{self, RouteAcc, RouteKey, Targets};
-use super::window::{floor, Range, RESOLUTIONS};
+use super::window::{floor, Range, DAY, HOUR, MINUTE};
 use crate::config::Settings;
 use crate::db::slo::{NewStatusChange, PushWrite, RouteRow, SeriesRow};
 use crate::db::{from_db, to_db, Db, DbError};
@@ -107,12 +108,15 @@ struct ClusterSlo {
     state: Option<PushState>,
     /// When the push they come from was received.
     pushed_at: Option<DateTime<Utc>>,
-    /// The series rows of the current periods.
+    /// The series rows being filled: the minute rows of minutes not yet rolled up, and
+    /// the hour and day rows of the roll-up mark's hour and day.
     current: Periods,
+    /// The roll-up mark: hour and day rows hold every minute before it.
+    rolled: Option<DateTime<Utc>>,
     /// The stored route mappings, gone ones included.
     routes: BTreeMap<RouteKey, RouteRow>,
     /// Unmapped hosts already logged.
-    logged: BTreeSet<String>,
+    logged: BTreeSet<Text>,
     /// Unmapped hosts in the latest push.
     unmapped: usize,
     /// When it was last evaluated.
@@ -122,13 +126,8 @@ struct ClusterSlo {
 }
 
 impl ClusterSlo {
-    async fn load(&mut self, db: &Db, cluster: &str, now: DateTime<Utc>) -> Result<(), DbError> {
-        let periods = RESOLUTIONS
-            .iter()
-            .map(|r| (*r, to_db(floor(now, *r))))
-            .collect();
-        let (state, rows) = db.slo().resume(cluster, periods).await?;
-        if let Some((at, json)) = state {
+    async fn load(&mut self, db: &Db, cluster: &str) -> Result<(), DbError> {
+        if let Some((at, json, rolled)) = db.slo().stored_state(cluster).await? {
             match serde_json::from_str::<PushState>(&json) {
                 Ok(s) => {
                     self.state = Some(s);
@@ -139,12 +138,27 @@ impl ClusterSlo {
                     tracing::error!(cluster_id = cluster, error = %e, "stored SLO state unreadable; starting from the next push");
                 }
             }
+            self.rolled = rolled.map(from_db);
         }
-        for r in &rows {
-            self.current.insert(
-                (r.resolution, r.domain.clone(), r.path_prefix.clone()),
-                (from_db(r.start_at), r.service_key.clone(), query::acc_of(r)),
-            );
+        if let Some(mark) = self.rolled {
+            // The minute rows not rolled up yet, and the hour and day rows they go to.
+            let one = TimeDelta::seconds(1);
+            let (hour, day) = (floor(mark, HOUR), floor(mark, DAY));
+            let spans = vec![
+                (MINUTE, to_db(mark), to_db(mark + TimeDelta::days(365))),
+                (HOUR, to_db(hour), to_db(hour + one)),
+                (DAY, to_db(day), to_db(day + one)),
+            ];
+            for r in db.slo().series_in(cluster, None, spans).await? {
+                self.current.insert(
+                    (r.resolution, r.domain.clone(), r.path_prefix.clone()),
+                    (
+                        from_db(r.start_at),
+                        r.service_key.clone(),
+                        query::acc_of(&r),
+                    ),
+                );
+            }
         }
         for r in db.slo().list_routes(cluster).await? {
             self.routes
@@ -294,7 +308,7 @@ async fn handle_push(
         .map_or(msg.received_at, |p| msg.received_at.max(p));
     let cluster = &*msg.cluster_id;
     if !cs.loaded {
-        if let Err(e) = cs.load(&deps.db, cluster, now).await {
+        if let Err(e) = cs.load(&deps.db, cluster).await {
             tracing::error!(cluster_id = cluster, error = %e, "SLO state not loaded; push skipped");
             deps.metrics.slo_push("failed");
             deps.metrics.persist_failed(NAME);
@@ -320,7 +334,14 @@ async fn handle_push(
             return cs;
         }
     }
-    let mut d = ingest::deltas(cs.state.as_ref(), &msg.push.metrics, now.timestamp_millis());
+    // Without a snapshot yet (just restarted), hosts only the snapshot can map keep their
+    // old values below: keep them aside (rare, so the copy is fine).
+    let old_state = if snapshot.is_none() {
+        cs.state.clone()
+    } else {
+        None
+    };
+    let mut d = ingest::deltas(cs.state.take(), &msg.push.metrics, now.timestamp_millis());
     if d.malformed > 0 {
         tracing::warn!(
             cluster_id = cluster,
@@ -339,8 +360,8 @@ async fn handle_push(
             // port name, an Ingress-only route) keeps its old values, so that its delta is
             // counted once the snapshot is here instead of being lost.
             if snapshot.is_none() {
-                if let Some(before) = cs.state.as_ref().and_then(|s| s.hosts.get(host)) {
-                    held.push((host.clone(), before.clone()));
+                if let Some(old) = old_state.as_ref().and_then(|s| s.hosts.get(host)) {
+                    held.push((host.clone(), old.clone()));
                 }
             }
             unmapped += 1;
@@ -367,22 +388,45 @@ async fn handle_push(
             }
         }
     }
-    // The rows this push touches, with their full new value.
+    // The rows this push writes, each with its full new value. First the roll-up: the
+    // minutes that are over go into their hour and day rows (written now, once per
+    // minute); then this push goes into its minute's row.
+    let minute = floor(now, MINUTE);
     let mut touched: Periods = HashMap::new();
-    for (i, acc) in &per_route {
-        let r = &routes[*i];
-        for res in RESOLUTIONS {
-            let start = floor(now, res);
-            let key = (res, r.domain.clone(), r.path_prefix.clone());
-            let base = match cs.current.get(&key) {
-                Some((s, _, a)) if *s == start => a.clone(),
+    let mut rolled = cs.rolled;
+    let over: Periods = cs
+        .current
+        .iter()
+        .filter(|((res, _, _), (start, _, _))| *res == MINUTE && *start < minute)
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    for ((_, domain, path), (start, key, acc)) in &over {
+        for res in [HOUR, DAY] {
+            let period = floor(*start, res);
+            let k = (res, domain.clone(), path.clone());
+            let base = match touched.get(&k).or_else(|| cs.current.get(&k)) {
+                Some((s, _, a)) if *s == period => a.clone(),
                 _ => Acc::default(),
             };
-            let entry = touched
-                .entry(key)
-                .or_insert((start, r.service_key.clone(), base));
-            entry.2.add(acc);
+            let mut sum = base;
+            sum.add(acc);
+            touched.insert(k, (period, key.clone(), sum));
         }
+    }
+    if rolled.is_none_or(|r| r < minute) {
+        rolled = Some(minute);
+    }
+    for (i, acc) in &per_route {
+        let r = &routes[*i];
+        let key = (MINUTE, r.domain.clone(), r.path_prefix.clone());
+        let base = match cs.current.get(&key) {
+            Some((s, _, a)) if *s == minute => a.clone(),
+            _ => Acc::default(),
+        };
+        let entry = touched
+            .entry(key)
+            .or_insert((minute, r.service_key.clone(), base));
+        entry.2.add(acc);
     }
     let series: Vec<SeriesRow> = touched
         .iter()
@@ -459,13 +503,15 @@ async fn handle_push(
         Ok(s) => s,
         Err(e) => {
             tracing::error!(cluster_id = cluster, error = %e, "SLO state not serialisable");
-            return cs;
+            // The state was updated in place: start again from the stored rows.
+            return ClusterSlo::default();
         }
     };
     let write = PushWrite {
         cluster_id: cluster.to_owned(),
         pushed_at: now,
         state: state_json,
+        rolled_until: rolled,
         series,
         routes: changed.clone(),
         gone: gone.clone(),
@@ -476,7 +522,9 @@ async fn handle_push(
             tracing::error!(cluster_id = cluster, error = %e, "SLO push not stored; the next push covers it");
             deps.metrics.slo_push("failed");
             deps.metrics.persist_failed(NAME);
-            return cs;
+            // The state was updated in place: the next push reloads the stored one, and its
+            // delta covers this push too.
+            return ClusterSlo::default();
         }
     };
     deps.metrics.slo_push("stored");
@@ -485,16 +533,23 @@ async fn handle_push(
     let before = cs.pushed_at.replace(now);
     cs.state = Some(d.state);
     cs.unmapped = unmapped;
+    cs.rolled = rolled;
+    // The minutes rolled up are done; the hour and day rows carry on from the mark's.
+    for k in over.keys() {
+        cs.current.remove(k);
+    }
     cs.current.extend(touched);
-    // Periods that ended will not be written again: forget them.
-    cs.current
-        .retain(|(res, _, _), (start, _, _)| *start == floor(now, *res));
+    if let Some(mark) = rolled {
+        cs.current.retain(|(res, _, _), (start, _, _)| match *res {
+            MINUTE => *start >= mark,
+            res => *start == floor(mark, res),
+        });
+    }
     if created && before.is_some() {
         // The cluster was deleted since its last push, and its routes with it: the next
         // push writes them all again.
         cs.routes.clear();
         cs.statuses.clear();
-        cs.current.clear();
     }
     for r in changed {
         cs.routes

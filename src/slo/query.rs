@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{DateTime, NaiveDateTime, Utc};
 
 use crate::config::Settings;
-use crate::db::slo::{SeriesRow, TargetRow};
+use crate::db::slo::{SeriesPart, SeriesRow, TargetRow};
 use crate::db::{from_db, to_db, Db, DbError};
 
 use super::maths::{Acc, Buckets, Target};
@@ -38,24 +38,41 @@ pub fn acc_of(r: &SeriesRow) -> Acc {
     }
 }
 
-/// Adds rows up per route.
-pub fn fold(rows: &[SeriesRow]) -> BTreeMap<RouteKey, RouteAcc> {
+/// A stored row's part as the maths sees it.
+fn acc_of_part(r: &SeriesPart) -> Acc {
+    Acc {
+        requests: r.requests,
+        errors: r.errors,
+        client_errors: r.client_errors,
+        latency_sum: r.latency_sum,
+        latency_count: r.latency_count,
+        buckets: Buckets::parse(&r.buckets),
+        elapsed_ms: r.elapsed_ms,
+        samples: i64::from(r.samples),
+    }
+}
+
+/// Adds rows up per route (taking them: their strings become the keys).
+pub fn fold(rows: Vec<SeriesPart>) -> BTreeMap<RouteKey, RouteAcc> {
     let mut out: BTreeMap<RouteKey, RouteAcc> = BTreeMap::new();
     for r in rows {
-        let e = out
-            .entry((r.domain.clone(), r.path_prefix.clone()))
-            .or_default();
-        e.acc.add(&acc_of(r));
+        let acc = acc_of_part(&r);
+        let e = out.entry((r.domain, r.path_prefix)).or_default();
+        e.acc.add(&acc);
         if e.service_key.is_empty() || !r.service_key.is_empty() {
-            e.service_key.clone_from(&r.service_key);
+            e.service_key = r.service_key;
         }
     }
     out
 }
 
 /// The spans of a window as the repository takes them.
-fn spans(from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<(i32, NaiveDateTime, NaiveDateTime)> {
-    cover(from, to)
+fn spans(
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    rolled: Option<DateTime<Utc>>,
+) -> Vec<(i32, NaiveDateTime, NaiveDateTime)> {
+    cover(from, to, rolled)
         .into_iter()
         .map(|s| (s.resolution, to_db(s.from), to_db(s.to)))
         .collect()
@@ -69,11 +86,12 @@ pub async fn window(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Result<BTreeMap<RouteKey, RouteAcc>, DbError> {
+    let rolled = db.slo().rolled_until(cluster_id).await?.map(from_db);
     let rows = db
         .slo()
-        .series_in(cluster_id, domain, spans(from, to))
+        .parts_in(cluster_id, domain, spans(from, to, rolled))
         .await?;
-    Ok(fold(&rows))
+    Ok(fold(rows))
 }
 
 /// One domain's rows at one resolution over `[from, to)`, as `(period start, requests)`

@@ -1,10 +1,14 @@
 //! Time ranges, and which stored periods answer a window.
 //!
-//! Every push is added to three clock-aligned rows per route at once: its minute (the raw
-//! tier), its hour and its day. A window is answered from the coarsest rows that fit, so a
-//! 30-day query reads about 54 rows per route (30 days, then the hours of the current day)
-//! instead of 43,200 minutes, and the newest push always counts: the current minute, hour
-//! and day rows already hold it.
+//! Each push is added to the row of its route's current clock minute (the raw tier). When
+//! a minute is over (the first push of a later minute), it is added to its hour's and its
+//! day's rows, and the cluster's *roll-up mark* moves to the new minute: hourly and daily
+//! rows hold every minute before the mark, the minute rows from the mark on hold the rest.
+//! A window is answered from the coarsest rows that fit before the mark, plus the minute
+//! rows after it, so a 30-day query reads about 54 rows per route (30 days, then the hours
+//! of the current day, then the current minute) instead of 43,200 minutes, and the newest
+//! push always counts. Writing the hour and day rows once a minute instead of with every
+//! push is what keeps a push cheap.
 //!
 //! A window's start is aligned down to the resolution it is read at (a minute up to two
 //! hours, an hour beyond), so it covers up to one period more than asked. Rates divide by
@@ -111,11 +115,13 @@ fn ceil(t: DateTime<Utc>, resolution: i32) -> DateTime<Utc> {
 /// Where the window `[from, to)` really starts once aligned: the previous window of the
 /// same length must end here, or both would read the period that holds `from`.
 pub fn aligned_start(from: DateTime<Utc>, to: DateTime<Utc>) -> DateTime<Utc> {
-    cover(from, to).first().map_or(from, |s| s.from)
+    cover(from, to, None).first().map_or(from, |s| s.from)
 }
 
-/// The spans that answer the window `[from, to)`; no span overlaps another.
-pub fn cover(from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<Span> {
+/// The spans that answer the window `[from, to)` given the cluster's roll-up mark
+/// (`None`: nothing rolled up yet, so everything is in minute rows). No span overlaps
+/// another.
+pub fn cover(from: DateTime<Utc>, to: DateTime<Utc>, rolled: Option<DateTime<Utc>>) -> Vec<Span> {
     if to <= from {
         return Vec::new();
     }
@@ -129,20 +135,23 @@ pub fn cover(from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<Span> {
         return vec![span(MINUTE, floor(from, MINUTE), to)];
     }
     let start = floor(from, HOUR);
-    if len < DAYS_FROM {
-        return vec![span(HOUR, start, to)];
+    // Coarse rows up to the mark (never past the window), minute rows from it on.
+    let mark = rolled.map_or(start, |r| r.clamp(start, to));
+    let mut out = Vec::with_capacity(4);
+    let (d1, d2) = (ceil(start, DAY), floor(mark, DAY));
+    if len >= DAYS_FROM && d1 < d2 {
+        if start < d1 {
+            out.push(span(HOUR, start, d1));
+        }
+        out.push(span(DAY, d1, d2));
+        if d2 < mark {
+            out.push(span(HOUR, d2, mark));
+        }
+    } else if start < mark {
+        out.push(span(HOUR, start, mark));
     }
-    let (d1, d2) = (ceil(start, DAY), floor(to, DAY));
-    if d1 >= d2 {
-        return vec![span(HOUR, start, to)];
-    }
-    let mut out = Vec::with_capacity(3);
-    if start < d1 {
-        out.push(span(HOUR, start, d1));
-    }
-    out.push(span(DAY, d1, d2));
-    if d2 < to {
-        out.push(span(HOUR, d2, to));
+    if mark < to {
+        out.push(span(MINUTE, mark, to));
     }
     out
 }
@@ -160,29 +169,40 @@ mod tests {
     fn short_windows_read_minutes() {
         let now = t("2026-12-03T10:17:42Z");
         assert_eq!(
-            cover(now - TimeDelta::minutes(5), now),
+            cover(now - TimeDelta::minutes(5), now, None),
             vec![Span {
                 resolution: MINUTE,
                 from: t("2026-12-03T10:12:00Z"),
                 to: now
             }]
         );
-        assert_eq!(cover(now - TimeDelta::hours(1), now)[0].resolution, MINUTE);
+        assert_eq!(
+            cover(now - TimeDelta::hours(1), now, None)[0].resolution,
+            MINUTE
+        );
     }
 
     #[test]
-    fn a_day_reads_hours_and_a_month_reads_days_then_hours() {
+    fn a_day_reads_hours_and_a_month_reads_days_then_hours_then_the_current_minute() {
         let now = t("2026-12-03T10:17:42Z");
+        let mark = Some(t("2026-12-03T10:17:00Z"));
         assert_eq!(
-            cover(now - TimeDelta::days(1), now),
-            vec![Span {
-                resolution: HOUR,
-                from: t("2026-12-02T10:00:00Z"),
-                to: now
-            }]
+            cover(now - TimeDelta::days(1), now, mark),
+            vec![
+                Span {
+                    resolution: HOUR,
+                    from: t("2026-12-02T10:00:00Z"),
+                    to: t("2026-12-03T10:17:00Z")
+                },
+                Span {
+                    resolution: MINUTE,
+                    from: t("2026-12-03T10:17:00Z"),
+                    to: now
+                },
+            ]
         );
         assert_eq!(
-            cover(now - TimeDelta::days(30), now),
+            cover(now - TimeDelta::days(30), now, mark),
             vec![
                 Span {
                     resolution: HOUR,
@@ -197,17 +217,35 @@ mod tests {
                 Span {
                     resolution: HOUR,
                     from: t("2026-12-03T00:00:00Z"),
+                    to: t("2026-12-03T10:17:00Z")
+                },
+                Span {
+                    resolution: MINUTE,
+                    from: t("2026-12-03T10:17:00Z"),
                     to: now
                 },
             ]
+        );
+        // An agent silent since 09:40: the hour rows hold everything before 09:40.
+        let quiet = cover(
+            now - TimeDelta::days(1),
+            now,
+            Some(t("2026-12-03T09:40:00Z")),
+        );
+        assert_eq!(quiet[0].to, t("2026-12-03T09:40:00Z"));
+        assert_eq!(quiet[1].resolution, MINUTE);
+        // Nothing rolled up yet: only minute rows.
+        assert_eq!(
+            cover(now - TimeDelta::days(1), now, None)[0].resolution,
+            MINUTE
         );
     }
 
     #[test]
     fn spans_never_overlap_and_cover_the_window() {
-        // At midnight a week is exactly seven daily rows.
+        // At midnight, rolled up to midnight, a week is exactly seven daily rows.
         let now = t("2026-12-03T00:00:00Z");
-        let c = cover(now - TimeDelta::days(7), now);
+        let c = cover(now - TimeDelta::days(7), now, Some(now));
         assert_eq!(
             c,
             vec![Span {
@@ -217,12 +255,31 @@ mod tests {
             }]
         );
         let later = now + TimeDelta::minutes(90);
-        let c = cover(later - TimeDelta::days(7), later);
-        assert_eq!(c.len(), 3, "{c:?}");
-        assert_eq!(c[0].to, c[1].from);
-        assert_eq!(c[1].to, c[2].from);
-        assert_eq!(c[2].to, later);
-        assert!(cover(now, now).is_empty());
+        let c = cover(
+            later - TimeDelta::days(7),
+            later,
+            Some(later - TimeDelta::seconds(30)),
+        );
+        assert_eq!(c.len(), 4, "{c:?}");
+        for w in c.windows(2) {
+            assert_eq!(w[0].to, w[1].from);
+        }
+        assert_eq!(c[3].to, later);
+        assert!(cover(now, now, None).is_empty());
+        // A mark past the window's end (an older window) is clamped to it.
+        let old = cover(
+            now - TimeDelta::days(2),
+            now - TimeDelta::days(1),
+            Some(now),
+        );
+        assert_eq!(
+            old,
+            vec![Span {
+                resolution: HOUR,
+                from: t("2026-12-01T00:00:00Z"),
+                to: t("2026-12-02T00:00:00Z")
+            }]
+        );
     }
 
     #[test]
@@ -231,9 +288,10 @@ mod tests {
         let len = TimeDelta::days(1);
         let start = aligned_start(now - len, now);
         assert_eq!(start, t("2026-12-02T10:00:00Z"));
-        let prev = cover(start - len, start);
+        let mark = Some(t("2026-12-03T10:17:00Z"));
+        let prev = cover(start - len, start, mark);
         assert_eq!(prev.last().unwrap().to, start);
-        assert!(cover(now - len, now).iter().all(|s| s.from >= start));
+        assert!(cover(now - len, now, mark).iter().all(|s| s.from >= start));
     }
 
     #[test]

@@ -628,3 +628,56 @@ async fn the_cleaner_deletes_old_slo_rows_by_tier() {
         "{v}"
     );
 }
+
+#[actix_web::test]
+async fn minutes_roll_up_into_hours_exactly_across_a_restart() {
+    use atlhyper_actors::messages::SloPushed;
+    use atlhyper_actors::model::SloPushRequest;
+    use std::sync::Arc;
+
+    let app = spawn_with(fast).await;
+    let k = "shop-api-80@kubernetes";
+    let start = chrono::Utc::now() - chrono::TimeDelta::minutes(150);
+    // Pushes every 25 s over 12 minutes, 10 requests each (1 error every other push), as
+    // if received then: each minute that is over is rolled into its hour row.
+    let send = |app: &TestApp, i: i64| {
+        let body = push(
+            1_000 + i,
+            &[(k, "200", 10 * i - i / 2), (k, "500", i / 2)],
+            &[api_route()],
+        );
+        let push: SloPushRequest = serde_json::from_value(body).unwrap();
+        app.state.bus.slo.publish(SloPushed {
+            cluster_id: Arc::from("r"),
+            push: Arc::new(push),
+            received_at: start + chrono::TimeDelta::seconds(25 * i),
+        });
+    };
+    for i in 0..15 {
+        send(&app, i);
+        app.state.persist.flush().await;
+    }
+    let app = app.restart_with(fast).await;
+    for i in 15..30 {
+        send(&app, i);
+        app.state.persist.flush().await;
+    }
+    // 29 intervals of 10 requests; errors: 29 / 2 rounded down at the last push = 14.
+    for range in ["1d", "7d", "30d"] {
+        let v = domains(&app, &format!("cluster_id=r&time_range={range}")).await;
+        let m = &find(&v, "shop.example.com", "/api")["current"];
+        assert_eq!(m["total_requests"], 290, "{range}: {m}");
+        assert_eq!(m["errors"], 14, "{range}: {m}");
+        // 290 requests over 29 × 25 s.
+        assert!(
+            (m["requests_per_sec"].as_f64().unwrap() - 0.4).abs() < 1e-9,
+            "{m}"
+        );
+    }
+    // The last hour has none of it (it all happened over two hours ago).
+    let v = domains(&app, "cluster_id=r&time_range=1h").await;
+    assert_eq!(
+        find(&v, "shop.example.com", "/api")["current"]["total_requests"],
+        0
+    );
+}

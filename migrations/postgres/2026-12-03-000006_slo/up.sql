@@ -22,18 +22,23 @@ CREATE TABLE slo_routes (
 CREATE INDEX idx_slo_routes_service ON slo_routes (cluster_id, service_key);
 
 -- The last cumulative values of every counter and histogram of a cluster, as one JSON
--- document keyed by host, then by `method|status` and by `le`: the delta of the next push
--- is computed against it. Written in the same transaction as the deltas it produced.
+-- document keyed by host, then by `method|status|ingress|namespace|service` and by `le`:
+-- the delta of the next push is computed against it. Written in the same transaction as
+-- the deltas it produced. `rolled_until`: the hourly and daily rows hold every minute
+-- before it; the minutes from it on are only in the raw tier yet.
 CREATE TABLE slo_push_state (
-    cluster_id  TEXT NOT NULL PRIMARY KEY REFERENCES clusters (cluster_uid) ON DELETE CASCADE,
-    pushed_at   TIMESTAMP NOT NULL,
-    state       TEXT NOT NULL
+    cluster_id    TEXT NOT NULL PRIMARY KEY REFERENCES clusters (cluster_uid) ON DELETE CASCADE,
+    pushed_at     TIMESTAMP NOT NULL,
+    state         TEXT NOT NULL,
+    rolled_until  TIMESTAMP
 );
 
 -- Per (cluster, domain, path) and clock-aligned period: the requests of the period.
--- `resolution` is the period in seconds: 60 (the raw tier), 3600 (hourly), 86400 (daily).
+-- `resolution` is the period in seconds: 60 (the raw tier, written with every push),
+-- 3600 (hourly) and 86400 (daily), to which each minute is added once it is over.
 -- `buckets` are the agent's own histogram bounds with cumulative counts, `le:count`
--- separated by spaces, `+Inf` excluded (its count is `latency_count`).
+-- separated by spaces, each bound in whole nanoseconds (0.3 s is 300000000), `+Inf`
+-- excluded (its count is `latency_count`).
 CREATE TABLE slo_series (
     cluster_id     TEXT NOT NULL REFERENCES clusters (cluster_uid) ON DELETE CASCADE,
     resolution     INTEGER NOT NULL CHECK (resolution IN (60, 3600, 86400)),
