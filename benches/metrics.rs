@@ -128,18 +128,7 @@ async fn start(engine: Engine, settings: Settings, client: &reqwest::Client) -> 
         .unwrap();
     assert_eq!(inserted as i64, 2 * POINTS);
 
-    let token = client
-        .post(format!("{http}/api/v2/auth/login"))
-        .json(&serde_json::json!({"username": "admin", "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json::<serde_json::Value>()
-        .await
-        .unwrap()["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = admin_login(client, &http, PASSWORD).await;
     Side {
         engine,
         state,

@@ -251,18 +251,7 @@ async fn start(
         .unwrap();
     assert_eq!(r.status(), 202);
     state.persist.flush().await;
-    let token = client
-        .post(format!("{http}/api/v2/auth/login"))
-        .json(&json!({"username": "admin", "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json::<Value>()
-        .await
-        .unwrap()["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = admin_login(client, &http, PASSWORD).await;
     Side {
         engine,
         state,

@@ -488,20 +488,26 @@ impl MasterProcess {
 
     /// Logs in as the admin and returns the session token.
     pub async fn login(&self, client: &reqwest::Client) -> String {
-        let r: serde_json::Value = client
-            .post(format!("{}/api/v2/auth/login", self.http))
-            .json(&serde_json::json!({"username": "admin", "password": ADMIN_PASSWORD}))
-            .send()
-            .await
-            .expect("login request")
-            .json()
-            .await
-            .expect("login reply");
-        r["token"]
-            .as_str()
-            .expect("token in login reply")
-            .to_owned()
+        admin_login(client, &self.http, ADMIN_PASSWORD).await
     }
+}
+
+/// Logs in as `admin` with `password` on the dashboard at `http`; returns the session
+/// token.
+pub async fn admin_login(client: &reqwest::Client, http: &str, password: &str) -> String {
+    let r: serde_json::Value = client
+        .post(format!("{http}/api/v2/auth/login"))
+        .json(&serde_json::json!({"username": "admin", "password": password}))
+        .send()
+        .await
+        .expect("login request")
+        .json()
+        .await
+        .expect("login reply");
+    r["token"]
+        .as_str()
+        .expect("token in login reply")
+        .to_owned()
 }
 
 /// `--nice N` (default 0): the scheduling priority of the master and of this process.

@@ -17,7 +17,7 @@ use diesel::sql_types::{BigInt, Text};
 use super::{migrate, DbConn, DbError, Location};
 
 /// Every table, parents before children (foreign keys hold at each insert).
-pub const TABLES: [&str; 17] = [
+pub const TABLES: [&str; 22] = [
     "clusters",
     "command_history",
     "users",
@@ -35,10 +35,23 @@ pub const TABLES: [&str; 17] = [
     "silences",
     "notify_channels",
     "notify_deliveries",
+    "slo_routes",
+    "slo_push_state",
+    "slo_series",
+    "slo_targets",
+    "slo_status_history",
 ];
 
 /// Tables whose `id` is an identity column on PostgreSQL.
-const NO_ID: [&str; 3] = ["agent_tokens", "node_metrics_latest", "settings"];
+const NO_ID: [&str; 7] = [
+    "agent_tokens",
+    "node_metrics_latest",
+    "settings",
+    "slo_routes",
+    "slo_push_state",
+    "slo_series",
+    "slo_targets",
+];
 
 /// Rows per page (one JSON document each way).
 const PAGE: i64 = 2_000;

@@ -235,6 +235,26 @@ async fn db_copy_moves_an_embedded_install_to_postgres_with_ids_and_secrets() {
         )
         .await;
     assert!(pushed.status().is_success(), "{}", pushed.status());
+    // Two SLO pushes: route mappings, the counters' last values and series rows.
+    for f in ["slo-1.json", "slo-2.json"] {
+        let mut body: serde_json::Value =
+            serde_json::from_slice(&crate::helpers::fixture(f)).unwrap();
+        body["cluster_id"] = json!("prod");
+        let r = app
+            .agent_req(reqwest::Method::POST, "/agent/slo", "prod")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 202);
+        app.state.persist.flush().await;
+    }
+    let slo_before = app
+        .get("/api/v2/slo/domains?cluster_id=prod&time_range=1h")
+        .await
+        .1["summary"]["total_requests"]
+        .clone();
+    assert!(slo_before.as_i64().unwrap() > 0, "{slo_before}");
     let command = app
         .create_command(&json!({"cluster_id": "prod", "action": "cordon", "name": "node-1"}))
         .await;
@@ -270,6 +290,9 @@ async fn db_copy_moves_an_embedded_install_to_postgres_with_ids_and_secrets() {
     assert_eq!(rows("command_history"), 1);
     assert_eq!(rows("notify_channels"), 1);
     assert!(rows("alert_rules") >= 10);
+    assert_eq!(rows("slo_routes"), 4);
+    assert_eq!(rows("slo_push_state"), 1);
+    assert!(rows("slo_series") >= 4);
     let again = tokio::task::spawn_blocking(move || copy::copy(&from, &to))
         .await
         .unwrap()
@@ -286,6 +309,12 @@ async fn db_copy_moves_an_embedded_install_to_postgres_with_ids_and_secrets() {
     .await;
     let users = pg.get("/api/v2/users").await.1;
     assert!(users.to_string().contains("carol"), "{users}");
+    let slo_after = pg
+        .get("/api/v2/slo/domains?cluster_id=prod&time_range=1h")
+        .await
+        .1["summary"]["total_requests"]
+        .clone();
+    assert_eq!(slo_after, slo_before, "SLO rows copied");
     assert_eq!(carol["id"], users["items"][1]["id"], "ids intact");
     let (status, cmd) = pg.get(&format!("/api/v2/commands/{command}")).await;
     assert_eq!(status, 200, "{cmd}");
