@@ -442,9 +442,12 @@ async fn load(
     // The previous window ends where the current one really starts (aligned), so no
     // period is read by both.
     let start = aligned_start(now - len, now);
-    let current = query::window(db, cluster_id, domain, now - len, now).await?;
-    let previous = query::window(db, cluster_id, domain, start - len, start).await?;
-    let targets = Targets::load(db, cluster_id, settings).await?;
+    // The three reads are independent: on PostgreSQL they run side by side on the pool.
+    let (current, previous, targets) = futures_util::try_join!(
+        query::window(db, cluster_id, domain, now - len, now),
+        query::window(db, cluster_id, domain, start - len, start),
+        Targets::load(db, cluster_id, settings),
+    )?;
     Ok(build(&routes, &current, &previous, &targets, range))
 }
 

@@ -17,7 +17,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
-use atlhyper_actors::model::{ClusterSnapshot, IngressMetrics, IngressRouteInfo, Text};
+use atlhyper_actors::model::{
+    ClusterSnapshot, IngressCounterMetric, IngressMetrics, IngressRouteInfo, Text,
+};
 
 use super::maths::{Acc, Buckets};
 
@@ -154,42 +156,52 @@ pub fn deltas(prev: Option<PushState>, push: &IngressMetrics, now_ms: i64) -> De
         })
     };
 
-    for c in &push.counters {
-        let host = c.host.as_str();
+    // Agents list a host's counters together: each run of one host is looked up once.
+    let counters = &push.counters;
+    let mut i = 0;
+    while i < counters.len() {
+        let host = &counters[i].host;
+        let end = i + counters[i..].iter().take_while(|c| c.host == *host).count();
+        let run = &counters[i..end];
+        i = end;
         if host.is_empty() || is_entry_point(host) {
             continue;
         }
         // `errors` series repeat requests that a `requests` series already counts.
-        if c.metric_type.as_str() == "errors" {
+        let valid = |c: &&IngressCounterMetric| c.metric_type.as_str() != "errors";
+        if !run.iter().any(|c| valid(&c) && c.value >= 0) {
+            out.malformed += run.iter().filter(|c| valid(c) && c.value < 0).count();
             continue;
         }
-        if c.value < 0 {
-            out.malformed += 1;
-            continue;
-        }
-        let known = touch(&mut state.hosts, &c.host).is_some();
-        let key = SeriesKey([
-            c.status.clone(),
-            c.method.clone(),
-            c.ingress_name.clone(),
-            c.namespace.clone(),
-            c.service.clone(),
-        ]);
-        let Some(st) = state.hosts.get_mut(host) else {
+        let known = touch(&mut state.hosts, host).is_some();
+        let Some(st) = state.hosts.get_mut(host.as_str()) else {
             continue;
         };
-        // A series listed twice in one push: the last value wins, as in the exposition.
-        let old = st.counters.insert(key, c.value);
-        if !known {
-            continue;
+        let mut acc = Acc::default();
+        for c in run.iter().filter(valid) {
+            if c.value < 0 {
+                out.malformed += 1;
+                continue;
+            }
+            let key = SeriesKey([
+                c.status.clone(),
+                c.method.clone(),
+                c.ingress_name.clone(),
+                c.namespace.clone(),
+                c.service.clone(),
+            ]);
+            // A series listed twice in one push: the last value wins, as in the exposition.
+            let old = st.counters.insert(key, c.value);
+            let d = delta(c.value, old.unwrap_or(0));
+            acc.requests = acc.requests.saturating_add(d);
+            match c.status.as_bytes().first() {
+                Some(b'5') => acc.errors = acc.errors.saturating_add(d),
+                Some(b'4') => acc.client_errors = acc.client_errors.saturating_add(d),
+                _ => {}
+            }
         }
-        let d = delta(c.value, old.unwrap_or(0));
-        let acc = accs.entry(c.host.clone()).or_default();
-        acc.requests = acc.requests.saturating_add(d);
-        match c.status.as_bytes().first() {
-            Some(b'5') => acc.errors = acc.errors.saturating_add(d),
-            Some(b'4') => acc.client_errors = acc.client_errors.saturating_add(d),
-            _ => {}
+        if known {
+            accs.entry(host.clone()).or_default().add(&acc);
         }
     }
 
