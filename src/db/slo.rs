@@ -51,8 +51,8 @@ pub struct SeriesRow {
     pub samples: i32,
 }
 
-/// A series row without its key columns: what a window adds up (reading the period start
-/// back from SQLite's text timestamps was a fifth of a 30-day query).
+/// A series row without its key columns: what a window adds up (no cluster id, and no
+/// period start to parse back from SQLite's text timestamps, for each of thousands of rows).
 #[derive(Debug, Clone, PartialEq, Queryable)]
 pub struct SeriesPart {
     /// Domain.
