@@ -23,7 +23,8 @@
 //! 2. **Query.** 30 days of series for `--domains` routes (one per domain) as the
 //!    persister writes them: daily and hourly rows for 30 days and minute rows for the
 //!    last 48 hours (the raw retention), inserted directly. Timed:
-//!    - **window**: `slo::query::window` over 30 days (the rows read and added up);
+//!    - **window**: `slo::query::rolled` and `slo::query::window` over 30 days (the rows
+//!      read and added up);
 //!    - **api**: `GET /api/v2/slo/domains?cluster_id=bench&time_range=30d` end to end
 //!      (current and previous window, targets, statuses, JSON).
 //!
@@ -332,12 +333,16 @@ async fn ingest(side: &mut Side, client: &reqwest::Client) -> ((Duration, f64), 
 async fn query(side: &Side, client: &reqwest::Client, domains: usize) -> (Duration, Duration) {
     let now = Utc::now();
     let t = Instant::now();
+    let db = &side.state.db;
+    let rolled = atlhyper_master::slo::query::rolled(db, "bench")
+        .await
+        .unwrap();
     let w = atlhyper_master::slo::query::window(
-        &side.state.db,
+        db,
         "bench",
         None,
-        now - TimeDelta::days(30),
-        now,
+        (now - TimeDelta::days(30), now),
+        rolled,
     )
     .await
     .unwrap();

@@ -16,8 +16,8 @@ use super::schema::{
 };
 use super::{clusters, on_engine, to_db, DbConn, DbError};
 
-/// One series row: a route's requests over one clock-aligned period.
-#[derive(Debug, Clone, PartialEq, Insertable, Queryable)]
+/// One series row as written: a route's requests over one clock-aligned period.
+#[derive(Debug, Clone, PartialEq, Insertable)]
 #[diesel(table_name = series)]
 #[diesel(treat_none_as_default_value = false)]
 pub struct SeriesRow {
@@ -315,32 +315,77 @@ pub fn list_routes(conn: &mut DbConn, cluster_id: &str) -> Result<Vec<RouteRow>,
         .load(conn)?)
 }
 
-/// Series rows of `cluster_id` (one domain, or all) in the spans, as
-/// `(resolution, from, to)` with `from` inclusive and `to` exclusive.
+/// The rows of `cluster_id` (one domain, or all) whose period starts in `[from, to)` at
+/// resolution `res`.
+fn in_span<'a>(
+    cluster_id: &'a str,
+    domain: Option<&'a str>,
+    (res, from, to): (i32, NaiveDateTime, NaiveDateTime),
+) -> series::BoxedQuery<'a, super::MultiBackend> {
+    let mut q = series::table
+        .filter(series::cluster_id.eq(cluster_id))
+        .filter(series::resolution.eq(res))
+        .filter(series::start_at.ge(from))
+        .filter(series::start_at.lt(to))
+        .into_boxed();
+    if let Some(d) = domain {
+        q = q.filter(series::domain.eq(d));
+    }
+    q
+}
+
+/// The columns of a [`SeriesPart`].
+type PartColumns = (
+    series::domain,
+    series::path_prefix,
+    series::service_key,
+    series::requests,
+    series::errors,
+    series::client_errors,
+    series::latency_sum,
+    series::latency_count,
+    series::buckets,
+    series::elapsed_ms,
+    series::samples,
+);
+
+/// The columns of a [`SeriesPart`].
+const PART: PartColumns = (
+    series::domain,
+    series::path_prefix,
+    series::service_key,
+    series::requests,
+    series::errors,
+    series::client_errors,
+    series::latency_sum,
+    series::latency_count,
+    series::buckets,
+    series::elapsed_ms,
+    series::samples,
+);
+
+/// Rows of `cluster_id` (one domain, or all) in the spans, given as `(resolution, from,
+/// to)` with `from` inclusive and `to` exclusive, each as `(resolution, period start,
+/// part)`.
 pub fn series_in(
     conn: &mut DbConn,
     cluster_id: &str,
     domain: Option<&str>,
     spans: &[(i32, NaiveDateTime, NaiveDateTime)],
-) -> Result<Vec<SeriesRow>, DbError> {
+) -> Result<Vec<(i32, NaiveDateTime, SeriesPart)>, DbError> {
     let mut out = Vec::new();
-    for (res, from, to) in spans {
-        let mut q = series::table
-            .filter(series::cluster_id.eq(cluster_id))
-            .filter(series::resolution.eq(*res))
-            .filter(series::start_at.ge(*from))
-            .filter(series::start_at.lt(*to))
-            .into_boxed();
-        if let Some(d) = domain {
-            q = q.filter(series::domain.eq(d.to_owned()));
-        }
-        out.extend(q.load::<SeriesRow>(conn)?);
+    for span in spans {
+        out.extend(
+            in_span(cluster_id, domain, *span)
+                .select((series::resolution, series::start_at, PART))
+                .load::<(i32, NaiveDateTime, SeriesPart)>(conn)?,
+        );
     }
     Ok(out)
 }
 
-/// The parts of `cluster_id`'s series rows (one domain, or all) in the spans (see
-/// [`series_in`]).
+/// The parts of the rows in the spans (see [`series_in`]), without their periods: what a
+/// window adds up.
 pub fn parts_in(
     conn: &mut DbConn,
     cluster_id: &str,
@@ -348,40 +393,14 @@ pub fn parts_in(
     spans: &[(i32, NaiveDateTime, NaiveDateTime)],
 ) -> Result<Vec<SeriesPart>, DbError> {
     let mut out = Vec::new();
-    for (res, from, to) in spans {
-        let mut q = series::table
-            .filter(series::cluster_id.eq(cluster_id))
-            .filter(series::resolution.eq(*res))
-            .filter(series::start_at.ge(*from))
-            .filter(series::start_at.lt(*to))
-            .select((
-                series::domain,
-                series::path_prefix,
-                series::service_key,
-                series::requests,
-                series::errors,
-                series::client_errors,
-                series::latency_sum,
-                series::latency_count,
-                series::buckets,
-                series::elapsed_ms,
-                series::samples,
-            ))
-            .into_boxed();
-        if let Some(d) = domain {
-            q = q.filter(series::domain.eq(d.to_owned()));
-        }
-        out.extend(q.load::<SeriesPart>(conn)?);
+    for span in spans {
+        out.extend(
+            in_span(cluster_id, domain, *span)
+                .select(PART)
+                .load::<SeriesPart>(conn)?,
+        );
     }
     Ok(out)
-}
-
-/// The clusters that have SLO data (a push state), by id.
-pub fn clusters_with_data(conn: &mut DbConn) -> Result<Vec<String>, DbError> {
-    Ok(state::table
-        .select(state::cluster_id)
-        .order(state::cluster_id)
-        .load(conn)?)
 }
 
 /// Every target of a cluster (all clusters with `None`).
@@ -523,7 +542,7 @@ impl Slo<'_> {
         cluster_id: &str,
         domain: Option<&str>,
         spans: Vec<(i32, NaiveDateTime, NaiveDateTime)>,
-    ) -> Result<Vec<SeriesRow>, DbError> {
+    ) -> Result<Vec<(i32, NaiveDateTime, SeriesPart)>, DbError> {
         let (id, domain) = (cluster_id.to_owned(), domain.map(str::to_owned));
         self.0
             .read(move |c| series_in(c, &id, domain.as_deref(), &spans))
@@ -541,11 +560,6 @@ impl Slo<'_> {
         self.0
             .read(move |c| parts_in(c, &id, domain.as_deref(), &spans))
             .await
-    }
-
-    /// The clusters with SLO data.
-    pub async fn clusters_with_data(&self) -> Result<Vec<String>, DbError> {
-        self.0.read(clusters_with_data).await
     }
 
     /// Targets of a cluster, or of all.

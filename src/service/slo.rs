@@ -442,10 +442,12 @@ async fn load(
     // The previous window ends where the current one really starts (aligned), so no
     // period is read by both.
     let start = aligned_start(now - len, now);
-    // The three reads are independent: on PostgreSQL they run side by side on the pool.
+    // Both windows read from one roll-up mark; the three reads then are independent, and
+    // on PostgreSQL they run side by side on the pool.
+    let rolled = query::rolled(db, cluster_id).await?;
     let (current, previous, targets) = futures_util::try_join!(
-        query::window(db, cluster_id, domain, now - len, now),
-        query::window(db, cluster_id, domain, start - len, start),
+        query::window(db, cluster_id, domain, (now - len, now), rolled),
+        query::window(db, cluster_id, domain, (start - len, start), rolled),
         Targets::load(db, cluster_id, settings),
     )?;
     Ok(build(&routes, &current, &previous, &targets, range))

@@ -149,14 +149,11 @@ impl ClusterSlo {
                 (HOUR, to_db(hour), to_db(hour + one)),
                 (DAY, to_db(day), to_db(day + one)),
             ];
-            for r in db.slo().series_in(cluster, None, spans).await? {
+            for (res, start, r) in db.slo().series_in(cluster, None, spans).await? {
+                let acc = query::acc_of(&r);
                 self.current.insert(
-                    (r.resolution, r.domain.clone(), r.path_prefix.clone()),
-                    (
-                        from_db(r.start_at),
-                        r.service_key.clone(),
-                        query::acc_of(&r),
-                    ),
+                    (res, r.domain, r.path_prefix),
+                    (from_db(start), r.service_key, acc),
                 );
             }
         }
@@ -596,10 +593,12 @@ async fn evaluate(
 ) -> Result<(), DbError> {
     let targets = Targets::load(&deps.db, cluster, &deps.settings).await?;
     let mut windows: HashMap<&str, BTreeMap<RouteKey, RouteAcc>> = HashMap::new();
+    // The mark this actor itself keeps: no need to read it back.
+    let rolled = cs.rolled;
     for (name, len) in eval_windows() {
         windows.insert(
             name,
-            query::window(&deps.db, cluster, None, now - len, now).await?,
+            query::window(&deps.db, cluster, None, (now - len, now), rolled).await?,
         );
     }
     let metrics_of = |window: &str, key: &RouteKey| -> Option<Metrics> {

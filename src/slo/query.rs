@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{DateTime, NaiveDateTime, Utc};
 
 use crate::config::Settings;
-use crate::db::slo::{SeriesPart, SeriesRow, TargetRow};
+use crate::db::slo::{SeriesPart, TargetRow};
 use crate::db::{from_db, to_db, Db, DbError};
 
 use super::maths::{Acc, Buckets, Target};
@@ -25,21 +25,7 @@ pub struct RouteAcc {
 }
 
 /// A stored row as the maths sees it.
-pub fn acc_of(r: &SeriesRow) -> Acc {
-    Acc {
-        requests: r.requests,
-        errors: r.errors,
-        client_errors: r.client_errors,
-        latency_sum: r.latency_sum,
-        latency_count: r.latency_count,
-        buckets: Buckets::parse(&r.buckets),
-        elapsed_ms: r.elapsed_ms,
-        samples: i64::from(r.samples),
-    }
-}
-
-/// A stored row's part as the maths sees it.
-fn acc_of_part(r: &SeriesPart) -> Acc {
+pub fn acc_of(r: &SeriesPart) -> Acc {
     Acc {
         requests: r.requests,
         errors: r.errors,
@@ -56,7 +42,7 @@ fn acc_of_part(r: &SeriesPart) -> Acc {
 pub fn fold(rows: Vec<SeriesPart>) -> BTreeMap<RouteKey, RouteAcc> {
     let mut out: BTreeMap<RouteKey, RouteAcc> = BTreeMap::new();
     for r in rows {
-        let acc = acc_of_part(&r);
+        let acc = acc_of(&r);
         let e = out.entry((r.domain, r.path_prefix)).or_default();
         e.acc.add(&acc);
         if e.service_key.is_empty() || !r.service_key.is_empty() {
@@ -78,15 +64,21 @@ fn spans(
         .collect()
 }
 
-/// Every route's requests over `[from, to)` (of one domain, or of all).
+/// A cluster's roll-up mark (see [`super::window`]): read once by whoever reads several
+/// windows of the cluster, and handed to [`window`].
+pub async fn rolled(db: &Db, cluster_id: &str) -> Result<Option<DateTime<Utc>>, DbError> {
+    Ok(db.slo().rolled_until(cluster_id).await?.map(from_db))
+}
+
+/// Every route's requests over `[from, to)` (of one domain, or of all), given the
+/// cluster's roll-up mark ([`rolled`]).
 pub async fn window(
     db: &Db,
     cluster_id: &str,
     domain: Option<&str>,
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
+    (from, to): (DateTime<Utc>, DateTime<Utc>),
+    rolled: Option<DateTime<Utc>>,
 ) -> Result<BTreeMap<RouteKey, RouteAcc>, DbError> {
-    let rolled = db.slo().rolled_until(cluster_id).await?.map(from_db);
     let rows = db
         .slo()
         .parts_in(cluster_id, domain, spans(from, to, rolled))
@@ -114,13 +106,14 @@ pub async fn periods(
         )
         .await?;
     Ok(rows
-        .iter()
-        .map(|r| {
+        .into_iter()
+        .map(|(_, start, r)| {
+            let acc = acc_of(&r);
             (
-                from_db(r.start_at),
-                (r.domain.clone(), r.path_prefix.clone()),
-                r.service_key.clone(),
-                acc_of(r),
+                from_db(start),
+                (r.domain, r.path_prefix),
+                r.service_key,
+                acc,
             )
         })
         .collect())

@@ -23,9 +23,6 @@ pub const HOUR: i32 = 3_600;
 /// Seconds of the daily tier's periods.
 pub const DAY: i32 = 86_400;
 
-/// Every resolution, finest first.
-pub const RESOLUTIONS: [i32; 3] = [MINUTE, HOUR, DAY];
-
 /// Windows up to this long are read from the minute rows (at most 120 per route).
 const MINUTES_UP_TO: TimeDelta = TimeDelta::hours(2);
 
