@@ -50,6 +50,15 @@ impl Event {
         self.type_ == "Warning"
     }
 
+    /// When it was last seen: `last_timestamp`, else `first_timestamp`, else its creation
+    /// (events.k8s.io events leave the first two zero).
+    pub fn last_seen(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.last_timestamp
+            .to_utc()
+            .or_else(|| self.first_timestamp.to_utc())
+            .or_else(|| self.created_at.to_utc())
+    }
+
     /// `model_v2` severity: `critical`, `warning` or `info` (unused by the v2.1 master APIs).
     pub fn severity(&self) -> &'static str {
         if !self.is_warning() {

@@ -8,6 +8,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::{ClusterSnapshot, ResourceMeta};
@@ -267,7 +268,10 @@ pub trait VisitItems<'a> {
     /// The result.
     type Output;
     /// Called with the list of the visited kind.
-    fn visit<T: ResourceMeta + Serialize + 'static>(self, items: &'a [T]) -> Self::Output;
+    fn visit<T: ResourceMeta + Serialize + DeserializeOwned + 'static>(
+        self,
+        items: &'a [T],
+    ) -> Self::Output;
 }
 
 impl fmt::Display for Kind {

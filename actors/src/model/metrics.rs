@@ -299,6 +299,50 @@ pub struct ClusterMetricsSummary {
     pub total_network_tx: i64,
 }
 
+/// The key metrics of one node (seed 001 §4).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct KeyMetrics {
+    /// cpu.usage_percent.
+    pub cpu: f64,
+    /// memory.usage_percent.
+    pub mem: f64,
+    /// The primary disk's usage_percent.
+    pub disk: f64,
+    /// rx_rate summed over the interfaces other than `lo`.
+    pub rx: f64,
+    /// tx_rate summed over the interfaces other than `lo`.
+    pub tx: f64,
+    /// temperature.cpu_temp.
+    pub temp: f64,
+}
+
+impl KeyMetrics {
+    /// Extracts them from a snapshot.
+    pub fn of(m: &NodeMetricsSnapshot) -> Self {
+        // Primary disk: the one mounted at `/`, otherwise the first (reference §2.9).
+        let disk = m
+            .disks
+            .iter()
+            .find(|d| d.mount_point == "/")
+            .or_else(|| m.disks.first())
+            .map_or(0.0, |d| d.usage_percent);
+        // Loopback traffic never leaves the node; counting it would inflate the chart.
+        let (rx, tx) = m
+            .networks
+            .iter()
+            .filter(|n| n.interface != "lo")
+            .fold((0.0, 0.0), |(rx, tx), n| (rx + n.rx_rate, tx + n.tx_rate));
+        Self {
+            cpu: m.cpu.usage_percent,
+            mem: m.memory.usage_percent,
+            disk,
+            rx,
+            tx,
+            temp: m.temperature.cpu_temp,
+        }
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 mod tests {

@@ -305,6 +305,16 @@ impl Node {
     pub fn is_ready(&self) -> bool {
         self.summary.ready == "True"
     }
+
+    /// True when the node's Ready condition is `"True"`; `summary.ready` when the snapshot
+    /// has no conditions. What alerts and queries call ready.
+    pub fn ready_condition(&self) -> bool {
+        self.conditions
+            .iter()
+            .find(|c| c.type_ == "Ready")
+            .map_or(self.summary.ready.as_str(), |c| c.status.as_str())
+            == "True"
+    }
 }
 
 #[cfg(test)]

@@ -293,6 +293,28 @@ pub struct PodContainerDetail {
 }
 
 impl Pod {
+    /// True when every container is ready: `status.ready` is `"ready/total"` with
+    /// ready >= total; when it cannot be read, every container's own flag decides.
+    pub fn all_containers_ready(&self) -> bool {
+        let parsed = self.status.ready.split_once('/').and_then(|(a, b)| {
+            Some((a.trim().parse::<u32>().ok()?, b.trim().parse::<u32>().ok()?))
+        });
+        match parsed {
+            Some((ready, total)) => ready >= total,
+            None => !self.containers.is_empty() && self.containers.iter().all(|c| c.ready),
+        }
+    }
+
+    /// True unless the pod is Succeeded, or Running with every container ready. A
+    /// completed pod (Succeeded, `0/1`) is done, not broken.
+    pub fn is_not_ready(&self) -> bool {
+        match self.status.phase.as_str() {
+            "Succeeded" => false,
+            "Running" => !self.all_containers_ready(),
+            _ => true,
+        }
+    }
+
     /// Namespace of the pod.
     pub fn namespace(&self) -> &str {
         &self.summary.namespace

@@ -650,6 +650,18 @@ impl Deployment {
     pub fn is_healthy(&self) -> bool {
         self.summary.replicas > 0 && self.summary.ready == self.summary.replicas
     }
+
+    /// The replicas it asks for: `spec.replicas`, else `status.replicas`.
+    pub fn desired_replicas(&self) -> i32 {
+        self.spec.replicas.unwrap_or(self.status.replicas)
+    }
+
+    /// Desired replicas that are not available (at least the reported
+    /// `unavailableReplicas`, never negative).
+    pub fn unavailable_replicas(&self) -> i32 {
+        let missing = self.desired_replicas() - self.status.available_replicas;
+        self.status.unavailable_replicas.max(missing).max(0)
+    }
 }
 
 #[cfg(test)]

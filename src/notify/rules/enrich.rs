@@ -167,7 +167,7 @@ impl<'a> Lookup<'a> {
 /// cordoned.
 pub(super) fn node_details(n: &Node) -> Vec<(String, String)> {
     let yes_no = |b: bool| if b { "yes" } else { "no" }.to_owned();
-    let mut d = vec![("ready".to_owned(), yes_no(node_ready(n)))];
+    let mut d = vec![("ready".to_owned(), yes_no(n.ready_condition()))];
     let troubles: Vec<&str> = n
         .conditions
         .iter()
@@ -187,23 +187,8 @@ pub(super) fn node_details(n: &Node) -> Vec<(String, String)> {
 pub(super) fn deployment_details(dep: &Deployment) -> Vec<(String, String)> {
     vec![(
         "ready".to_owned(),
-        format!("{}/{}", dep.status.ready_replicas, desired_replicas(dep)),
+        format!("{}/{}", dep.status.ready_replicas, dep.desired_replicas()),
     )]
-}
-
-/// True when the node's Ready condition is `True`; `summary.ready` when the snapshot has
-/// no conditions.
-pub(super) fn node_ready(n: &Node) -> bool {
-    n.conditions
-        .iter()
-        .find(|c| c.type_ == "Ready")
-        .map_or(n.summary.ready.as_str(), |c| c.status.as_str())
-        == "True"
-}
-
-/// The replicas a Deployment asks for: `spec.replicas`, else `status.replicas`.
-pub(super) fn desired_replicas(dep: &Deployment) -> i32 {
-    dep.spec.replicas.unwrap_or(dep.status.replicas)
 }
 
 #[cfg(test)]

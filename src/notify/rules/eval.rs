@@ -14,10 +14,10 @@ use atlhyper_actors::model::{ClusterSnapshot, Event, GoTime, Kind, Pod, Text};
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::condition::{Condition, Metric};
-use super::enrich::{deployment_details, desired_replicas, node_details, node_ready, Lookup};
+use super::enrich::{deployment_details, node_details, Lookup};
 use super::scope::Scope;
 use crate::notify::message::ResourceId;
-use crate::persist::metrics::KeyMetrics;
+use atlhyper_actors::model::KeyMetrics;
 
 /// The window of `pod.recent_restarts`: long enough to span a CrashLoopBackOff's growing
 /// back-off (capped at 5 minutes by the kubelet) several times, short enough that a pod
@@ -276,7 +276,7 @@ impl Evaluator {
             }
             Metric::NodeNotReady => {
                 for n in &snap.nodes {
-                    let value = if node_ready(n) { 0.0 } else { 1.0 };
+                    let value = if n.ready_condition() { 0.0 } else { 1.0 };
                     if holds(value) && scope.matches_labels(&n.labels) {
                         let r = resource("Node", "", &n.summary.name);
                         out.push(observe(r, value, node_details(n)));
@@ -289,8 +289,7 @@ impl Evaluator {
                     if !scope.matches_namespace(ns) || !scope.matches_labels(&d.labels) {
                         continue;
                     }
-                    let missing = desired_replicas(d) - d.status.available_replicas;
-                    let value = f64::from(d.status.unavailable_replicas.max(missing).max(0));
+                    let value = f64::from(d.unavailable_replicas());
                     if holds(value) {
                         let r = resource("Deployment", ns, &d.summary.name);
                         out.push(observe(r, value, deployment_details(d)));
@@ -310,7 +309,7 @@ impl Evaluator {
                             count_value(Self::recent_restarts(mem, p, window_start))
                         }
                         _ => {
-                            if pod_not_ready(p) {
+                            if p.is_not_ready() {
                                 1.0
                             } else {
                                 0.0
@@ -341,37 +340,6 @@ fn resource(kind: &str, namespace: &str, name: &str) -> ResourceId {
         namespace: namespace.to_owned(),
         name: name.to_owned(),
     }
-}
-
-/// 1 unless the pod is Succeeded, or Running with every container ready. A completed
-/// pod (Succeeded, `0/1`) is done, not broken.
-fn pod_not_ready(p: &Pod) -> bool {
-    match p.status.phase.as_str() {
-        "Succeeded" => false,
-        "Running" => !all_containers_ready(p),
-        _ => true,
-    }
-}
-
-/// `ready` is `"ready/total"`; when it cannot be read, every container's flag decides.
-fn all_containers_ready(p: &Pod) -> bool {
-    let parsed =
-        p.status.ready.split_once('/').and_then(|(a, b)| {
-            Some((a.trim().parse::<u32>().ok()?, b.trim().parse::<u32>().ok()?))
-        });
-    match parsed {
-        Some((ready, total)) => ready >= total,
-        None => !p.containers.is_empty() && p.containers.iter().all(|c| c.ready),
-    }
-}
-
-/// When an event was last seen: `last_timestamp`, else `first_timestamp`, else its
-/// creation (events.k8s.io events leave the first two zero).
-fn last_seen(e: &Event) -> Option<DateTime<Utc>> {
-    e.last_timestamp
-        .to_utc()
-        .or_else(|| e.first_timestamp.to_utc())
-        .or_else(|| e.created_at.to_utc())
 }
 
 /// The namespace of an event's involved object; the event's own when the object names
@@ -424,7 +392,7 @@ fn events(
         if o.kind.is_empty() || o.name.is_empty() {
             continue;
         }
-        let Some(seen) = last_seen(e).filter(|&t| t >= active_since) else {
+        let Some(seen) = e.last_seen().filter(|&t| t >= active_since) else {
             continue;
         };
         let ns = involved_namespace(e);
