@@ -77,6 +77,14 @@ error_codes! {
     ClusterScopedKind = "cluster_scoped_kind",
     /// A cluster-scoped path for a namespaced kind.
     NamespacedKind = "namespaced_kind",
+    /// A query DSL text that does not follow the grammar; the reply's `position` is the
+    /// byte offset of the problem.
+    QuerySyntax = "query_syntax",
+    /// A query that names an unknown kind, argument or field, or a value that does not
+    /// apply; the reply carries `position` and, when one is close, a `hint`.
+    QueryInvalid = "query_invalid",
+    /// 413: a query whose reply would exceed its cap.
+    QueryTooLarge = "query_too_large",
     // Who is calling.
     /// 401: no bearer token, or an unknown, expired or revoked one.
     Unauthorized = "unauthorized",

@@ -210,7 +210,9 @@ fn rfc3339(t: NaiveDateTime) -> String {
 }
 
 impl EventRow {
-    /// The API item of `spec/api.md` ("Events").
+    /// The API item of `spec/api.md` ("Events"); also what the query DSL's
+    /// `events(history=true)` returns, whose field list
+    /// ([`atlhyper_query::HISTORY_EVENT_FIELDS`]) a test holds to these keys.
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::json!({
             "event_uid": self.event_uid,
@@ -382,5 +384,42 @@ impl Events<'_> {
         self.0
             .read(move |c| list(c, &cluster, &filter, limit, offset))
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The query DSL checks `events(history=true)` fields against this list.
+    #[test]
+    fn the_json_item_has_the_query_dsl_fields() {
+        let row = EventRow {
+            event_uid: String::new(),
+            cluster_id: String::new(),
+            namespace: String::new(),
+            name: String::new(),
+            event_type: String::new(),
+            reason: String::new(),
+            message: String::new(),
+            source_component: String::new(),
+            source_host: String::new(),
+            involved_kind: String::new(),
+            involved_name: String::new(),
+            involved_namespace: String::new(),
+            involved_uid: String::new(),
+            first_timestamp: None,
+            last_timestamp: NaiveDateTime::default(),
+            count: 0,
+        };
+        let json = row.to_json();
+        let mut keys: Vec<&str> = json
+            .as_object()
+            .map(|o| o.keys().map(String::as_str).collect())
+            .unwrap_or_default();
+        let mut want = atlhyper_query::HISTORY_EVENT_FIELDS.to_vec();
+        keys.sort_unstable();
+        want.sort_unstable();
+        assert_eq!(keys, want);
     }
 }

@@ -10,5 +10,6 @@
 pub mod clusters;
 pub mod commands;
 pub mod notify;
+pub mod query;
 pub mod slo;
 pub mod users;

@@ -15,6 +15,7 @@ pub mod health;
 pub mod metrics;
 pub mod node_metrics;
 pub mod notify;
+pub mod query;
 pub mod resources;
 pub mod slo;
 pub mod subscribe;
@@ -240,6 +241,9 @@ pub fn table() -> Routes {
             resources::get_namespaced,
         )
         .add(M::GET, "/api/v2/subscribe", VIEWER, subscribe::subscribe)
+        // The query DSL over the live state (and persisted events).
+        .add(M::GET, "/api/v2/query", VIEWER, query::get_query)
+        .add(M::POST, "/api/v2/query", VIEWER, query::post_query)
         // Commands.
         .add(
             M::POST,

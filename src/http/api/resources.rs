@@ -4,6 +4,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
 
 use atlhyper_actors::model::{ClusterSnapshot, Kind, ResourceMeta, VisitItems};
+use atlhyper_query::{Filter, LabelSel};
 
 use super::clusters::latest;
 use crate::auth::extract::{Operator, Viewer};
@@ -22,128 +23,44 @@ pub fn parse_kind(s: &str) -> Result<Kind, ApiError> {
     })
 }
 
-#[derive(Debug)]
-enum LabelSel {
-    Eq(String, String),
-    NotEq(String, String),
-    Exists(String),
-}
-
-impl LabelSel {
-    fn parse(s: &str) -> Result<Self, ApiError> {
-        let bad =
-            || ApiError::invalid_param("label", format!("{s:?}: use key=value, key!=value or key"));
-        if let Some((k, v)) = s.split_once("!=") {
-            (!k.is_empty())
-                .then(|| LabelSel::NotEq(k.to_owned(), v.to_owned()))
-                .ok_or_else(bad)
-        } else if let Some((k, v)) = s.split_once('=') {
-            (!k.is_empty())
-                .then(|| LabelSel::Eq(k.to_owned(), v.to_owned()))
-                .ok_or_else(bad)
-        } else {
-            Ok(LabelSel::Exists(s.to_owned()))
+/// The list filters of `spec/api.md`, from the query string (`phase`, `node`: pods only;
+/// `type`, `reason`: events only).
+fn filter_from_query(q: &QueryParams, kind: Kind) -> Result<Filter, ApiError> {
+    let only = |param: &str, allowed: bool, what: &str| -> Result<Option<String>, ApiError> {
+        match q.get(param) {
+            Some(_) if !allowed => Err(ApiError::invalid_param(
+                param,
+                format!("applies to {what} only"),
+            )),
+            v => Ok(v.map(str::to_owned)),
         }
-    }
-
-    fn matches(&self, labels: &atlhyper_actors::model::StrMap) -> bool {
-        match self {
-            LabelSel::Eq(k, v) => labels.get(k.as_str()).is_some_and(|x| x == v),
-            LabelSel::NotEq(k, v) => labels.get(k.as_str()).is_none_or(|x| x != v),
-            LabelSel::Exists(k) => labels.contains_key(k.as_str()),
-        }
-    }
-}
-
-/// The list filters of `spec/api.md`.
-#[derive(Debug, Default)]
-struct Filter {
-    namespace: Option<String>,
-    name: Option<String>,
-    labels: Vec<LabelSel>,
-    node: Option<String>,
-    phase: Option<String>,
-    event_type: Option<String>,
-    reason: Option<String>,
-}
-
-impl Filter {
-    fn from_query(q: &QueryParams, kind: Kind) -> Result<Self, ApiError> {
-        let only = |param: &str, allowed: bool, what: &str| -> Result<Option<String>, ApiError> {
-            match q.get(param) {
-                Some(_) if !allowed => Err(ApiError::invalid_param(
-                    param,
-                    format!("applies to {what} only"),
-                )),
-                v => Ok(v.map(str::to_owned)),
-            }
-        };
-        Ok(Filter {
-            namespace: q.get("namespace").map(str::to_owned),
-            name: q.get("name").map(str::to_owned),
-            labels: q
-                .all("label")
-                .into_iter()
-                .map(LabelSel::parse)
-                .collect::<Result<_, _>>()?,
-            node: only("node", kind == Kind::Pod, "pods")?,
-            phase: only("phase", kind == Kind::Pod, "pods")?,
-            event_type: only("type", kind == Kind::Event, "events")?,
-            reason: only("reason", kind == Kind::Event, "events")?,
-        })
-    }
-
-    fn common<T: ResourceMeta>(&self, r: &T) -> bool {
-        self.namespace
-            .as_deref()
-            .is_none_or(|ns| r.namespace() == ns)
-            && self.name.as_deref().is_none_or(|n| r.name().contains(n))
-            && self.labels.iter().all(|l| l.matches(r.labels()))
-    }
-}
-
-fn eq_ci(want: Option<&str>, have: &str) -> bool {
-    want.is_none_or(|w| w.eq_ignore_ascii_case(have))
-}
-
-fn page_of<T: ResourceMeta + Serialize>(
-    items: &[T],
-    f: &Filter,
-    extra: impl Fn(&T) -> bool,
-    page: Page,
-) -> HttpResponse {
-    let hits: Vec<&T> = items.iter().filter(|r| f.common(*r) && extra(r)).collect();
-    HttpResponse::Ok().json(ListReply::paged(hits, page))
+    };
+    Ok(Filter {
+        namespace: q.get("namespace").map(str::to_owned),
+        name: q.get("name").map(str::to_owned),
+        labels: q
+            .all("label")
+            .into_iter()
+            .map(|l| LabelSel::parse(l).map_err(|m| ApiError::invalid_param("label", m)))
+            .collect::<Result<_, _>>()?,
+        node: only("node", kind == Kind::Pod, "pods")?,
+        phase: only("phase", kind == Kind::Pod, "pods")?,
+        event_type: only("type", kind == Kind::Event, "events")?,
+        reason: only("reason", kind == Kind::Event, "events")?,
+        ..Filter::default()
+    })
 }
 
 fn list(snap: &ClusterSnapshot, kind: Kind, f: &Filter, page: Page) -> HttpResponse {
-    match kind {
-        Kind::Pod => page_of(
-            &snap.pods,
-            f,
-            |p| {
-                f.node.as_deref().is_none_or(|n| p.summary.node_name == n)
-                    && eq_ci(f.phase.as_deref(), &p.status.phase)
-            },
-            page,
-        ),
-        Kind::Event => page_of(
-            &snap.events,
-            f,
-            |e| eq_ci(f.event_type.as_deref(), &e.type_) && eq_ci(f.reason.as_deref(), &e.reason),
-            page,
-        ),
-        _ => {
-            struct Plain<'f>(&'f Filter, Page);
-            impl VisitItems<'_> for Plain<'_> {
-                type Output = HttpResponse;
-                fn visit<T: ResourceMeta + Serialize + 'static>(self, items: &[T]) -> HttpResponse {
-                    page_of(items, self.0, |_| true, self.1)
-                }
-            }
-            kind.visit(snap, Plain(f, page))
+    struct Page1<'f>(&'f Filter, Page);
+    impl VisitItems<'_> for Page1<'_> {
+        type Output = HttpResponse;
+        fn visit<T: ResourceMeta + Serialize + 'static>(self, items: &[T]) -> HttpResponse {
+            let hits: Vec<&T> = items.iter().filter(|r| self.0.matches(*r)).collect();
+            HttpResponse::Ok().json(ListReply::paged(hits, self.1))
         }
     }
+    kind.visit(snap, Page1(f, page))
 }
 
 fn find_one(
@@ -184,7 +101,7 @@ async fn list_kind(
 ) -> Result<HttpResponse, ApiError> {
     let q = QueryParams::of(req);
     let page = Page::from_query(&q)?;
-    let filter = Filter::from_query(&q, kind)?;
+    let filter = filter_from_query(&q, kind)?;
     let addr = state.cluster(cluster_id, false).await?;
     match latest(&addr).await? {
         Some(l) => Ok(list(&l.snapshot, kind, &filter, page)),

@@ -1,0 +1,266 @@
+//! The query DSL over the live fleet (`spec/api.md`, "Query DSL"): compile the text
+//! (`atlhyper_query`), pick the clusters, take each cluster's latest snapshot from its actor
+//! (a shared pointer: the actor is held for the time of one message, never for the
+//! query), run the plan on the clusters in parallel on the blocking pool, merge, and write
+//! the reply with a hard cap on its size.
+//!
+//! `events(history=true)` reads the persisted events of each cluster instead, with the
+//! arguments pushed down to the database, at most [`HISTORY_SCAN`] newest per cluster.
+//!
+//! The HTTP handler and the AI assistant's tool both call [`run`], with the caller's role.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use atlhyper_actors::messages::{GetSnapshot, LatestSnapshot};
+use atlhyper_actors::model::Kind;
+use atlhyper_actors::registry::{ClusterHandle, ListClusters};
+use atlhyper_query::{Clusters, Partial, Plan, QueryError};
+
+use crate::auth::Role;
+use crate::db::events::EventFilter;
+use crate::error::{ApiError, ErrorCode};
+use crate::state::AppState;
+
+/// The largest reply, in bytes; past it the query is refused (413) and should be narrowed
+/// with a filter, `.fields()` or `.limit()`.
+pub const MAX_REPLY_BYTES: usize = 8 * 1024 * 1024;
+/// How many persisted events per cluster `events(history=true)` reads at most (newest
+/// first) before `.where()` runs on them.
+pub const HISTORY_SCAN: usize = 10_000;
+
+impl From<QueryError> for ApiError {
+    fn from(e: QueryError) -> Self {
+        match e {
+            QueryError::Syntax { position, message } => {
+                ApiError::bad_request(ErrorCode::QuerySyntax, message)
+                    .with_extra(serde_json::json!({ "position": position }))
+            }
+            QueryError::Invalid {
+                position,
+                message,
+                hint,
+            } => ApiError::bad_request(ErrorCode::QueryInvalid, message)
+                .with_extra(serde_json::json!({ "position": position, "hint": hint })),
+        }
+    }
+}
+
+/// Runs one query for a caller with `role`; the reply's JSON.
+pub async fn run(state: &AppState, text: &str, role: Role) -> Result<Vec<u8>, ApiError> {
+    let now = Utc::now();
+    let mut plan = atlhyper_query::compile(text)?;
+    plan.at(now);
+    if plan.kind == Kind::Secret && role < Role::Operator {
+        return Err(ApiError::forbidden(
+            ErrorCode::Forbidden,
+            "secrets need the operator role",
+        ));
+    }
+    let clusters = pick(state, &plan).await?;
+    if plan.history {
+        return history(state, plan, clusters, now).await;
+    }
+    // One message per actor, all in flight together; each answers with its Arc.
+    let latest: Vec<Option<LatestSnapshot>> =
+        futures_util::future::try_join_all(clusters.iter().map(|h| h.addr.send(GetSnapshot)))
+            .await?;
+    let ids: Vec<String> = clusters.into_iter().map(|h| h.info.cluster_id).collect();
+    let plan = Arc::new(plan);
+    actix_web::web::block(move || live(&plan, &ids, &latest, now))
+        .await
+        .map_err(ApiError::internal)?
+}
+
+/// The clusters the query names, in id order.
+async fn pick(state: &AppState, plan: &Plan) -> Result<Vec<ClusterHandle>, ApiError> {
+    let mut all = state.registry.send(ListClusters).await?;
+    all.sort_by(|a, b| a.info.cluster_id.cmp(&b.info.cluster_id));
+    match &plan.clusters {
+        Clusters::All => Ok(all),
+        Clusters::Unspecified if all.len() <= 1 => Ok(all),
+        Clusters::Unspecified => Err(ApiError::bad_request(
+            ErrorCode::QueryInvalid,
+            format!(
+                "the master holds {} clusters: name one with cluster=\"<id>\", several with \
+                 cluster=[\"a\",\"b\"], or all with cluster=\"*\"",
+                all.len()
+            ),
+        )
+        .with_extra(serde_json::json!({ "position": 0, "hint": "cluster" }))),
+        Clusters::Named(names) => {
+            let mut out = Vec::with_capacity(names.len());
+            for name in names {
+                let Some(i) = all.iter().position(|h| &h.info.cluster_id == name) else {
+                    return Err(ApiError::not_found(
+                        ErrorCode::ClusterNotFound,
+                        format!("cluster {name:?} is unknown"),
+                    ));
+                };
+                out.push(all.swap_remove(i));
+            }
+            out.sort_by(|a, b| a.info.cluster_id.cmp(&b.info.cluster_id));
+            Ok(out)
+        }
+    }
+}
+
+/// Runs the plan on every snapshot (split over the cores), merges and writes the reply.
+fn live(
+    plan: &Plan,
+    ids: &[String],
+    latest: &[Option<LatestSnapshot>],
+    now: DateTime<Utc>,
+) -> Result<Vec<u8>, ApiError> {
+    let run = |i: usize| match &latest[i] {
+        Some(l) => plan.run_snapshot(&ids[i], &l.snapshot, now),
+        None => Partial::default(),
+    };
+    let threads = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZero::get)
+        .min(ids.len().div_ceil(8))
+        .max(1);
+    let mut parts: Vec<Partial> = if threads == 1 {
+        (0..ids.len()).map(run).collect()
+    } else {
+        let chunk = ids.len().div_ceil(threads);
+        std::thread::scope(|s| {
+            let handles: Vec<_> = (0..threads)
+                .map(|t| {
+                    let run = &run;
+                    s.spawn(move || {
+                        (t * chunk..((t + 1) * chunk).min(ids.len()))
+                            .map(run)
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            let mut parts = Vec::with_capacity(ids.len());
+            for h in handles {
+                // A worker that panicked would misalign the parts with the clusters.
+                parts.extend(
+                    h.join()
+                        .map_err(|_| ApiError::internal("a query worker failed"))?,
+                );
+            }
+            Ok::<_, ApiError>(parts)
+        })?
+    };
+    let merged = plan.merge(&mut parts);
+    let mut w = Reply::new(plan, ids.len());
+    if !plan.is_count() && !plan.is_groups() {
+        for (part, index) in merged.picks.iter().copied() {
+            if let Some(l) = &latest[part] {
+                w.item(|out| plan.render(&ids[part], &l.snapshot, index, now, out))?;
+            }
+        }
+    }
+    w.finish(plan, &merged)
+}
+
+/// `events(history=true)`: the persisted events of each cluster.
+async fn history(
+    state: &AppState,
+    plan: Plan,
+    clusters: Vec<ClusterHandle>,
+    now: DateTime<Utc>,
+) -> Result<Vec<u8>, ApiError> {
+    let filter = EventFilter {
+        event_type: plan.filter.event_type.clone(),
+        reason: plan.filter.reason.clone(),
+        namespace: plan.filter.namespace.clone(),
+        since: plan.filter.since,
+        ..EventFilter::default()
+    };
+    let ids: Vec<String> = clusters.into_iter().map(|h| h.info.cluster_id).collect();
+    let events = state.db.events();
+    let pages = futures_util::future::try_join_all(
+        ids.iter()
+            .map(|id| events.list(id, filter.clone(), HISTORY_SCAN, 0)),
+    )
+    .await?;
+    actix_web::web::block(move || {
+        let rows: Vec<Vec<serde_json::Value>> = pages
+            .into_iter()
+            .map(|(rows, _)| rows.iter().map(|r| r.to_json()).collect())
+            .collect();
+        let mut parts: Vec<Partial> = ids
+            .iter()
+            .zip(&rows)
+            .map(|(id, r)| plan.run_values(id, r, now))
+            .collect();
+        let merged = plan.merge(&mut parts);
+        let mut w = Reply::new(&plan, ids.len());
+        if !plan.is_count() && !plan.is_groups() {
+            for (part, index) in merged.picks.iter().copied() {
+                w.item(|out| plan.render_value(&ids[part], &rows[part][index], now, out))?;
+            }
+        }
+        w.finish(&plan, &merged)
+    })
+    .await
+    .map_err(ApiError::internal)?
+}
+
+/// The reply under construction, bounded by [`MAX_REPLY_BYTES`].
+struct Reply {
+    out: Vec<u8>,
+    items: usize,
+}
+
+impl Reply {
+    fn new(plan: &Plan, clusters: usize) -> Self {
+        let mut out = Vec::with_capacity(4096);
+        out.extend_from_slice(b"{\"kind\":\"");
+        out.extend_from_slice(plan.kind_name.as_bytes());
+        out.extend_from_slice(b"\",\"clusters\":");
+        out.extend_from_slice(clusters.to_string().as_bytes());
+        if !plan.is_count() && !plan.is_groups() {
+            out.extend_from_slice(b",\"items\":[");
+        }
+        Reply { out, items: 0 }
+    }
+
+    fn item(&mut self, write: impl FnOnce(&mut Vec<u8>)) -> Result<(), ApiError> {
+        if self.items > 0 {
+            self.out.push(b',');
+        }
+        self.items += 1;
+        write(&mut self.out);
+        if self.out.len() > MAX_REPLY_BYTES {
+            return Err(ApiError::new(
+                actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
+                ErrorCode::QueryTooLarge,
+                format!(
+                    "the reply would exceed {} MiB after {} items: narrow the query with a \
+                     filter, .fields() or .limit()",
+                    MAX_REPLY_BYTES / (1024 * 1024),
+                    self.items - 1
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn finish(mut self, plan: &Plan, merged: &atlhyper_query::Merged) -> Result<Vec<u8>, ApiError> {
+        let tail = if plan.is_count() {
+            serde_json::json!({ "count": merged.total })
+        } else if plan.is_groups() {
+            let groups: Vec<serde_json::Value> = merged
+                .groups
+                .iter()
+                .map(|(value, count)| serde_json::json!({ "value": value, "count": count }))
+                .collect();
+            serde_json::json!({ "groups": groups, "total": merged.total, "limit": plan.limit })
+        } else {
+            self.out.push(b']');
+            serde_json::json!({ "total": merged.total, "limit": plan.limit })
+        };
+        // `{"a":1,"b":2}` appended as `,"a":1,"b":2}`.
+        let tail = tail.to_string();
+        self.out.push(b',');
+        self.out.extend_from_slice(&tail.as_bytes()[1..]);
+        Ok(self.out)
+    }
+}
