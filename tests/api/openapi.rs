@@ -780,6 +780,7 @@ async fn replies_match_their_documented_schemas() {
             "/api/v2/clusters/{id}/resources/secrets/{namespace}/{name}" => {
                 format!("/api/v2/clusters/{c}/resources/secrets/{secret}")
             }
+            "/api/v2/query" => format!("/api/v2/query?q=pods(cluster=%22{c}%22).limit(2)"),
             "/api/v2/commands/{id}" => format!("/api/v2/commands/{command_id}"),
             "/api/v2/alert-rules/{id}" => format!("/api/v2/alert-rules/{rule_id}"),
             "/api/v2/slo/domains/{domain}" => {

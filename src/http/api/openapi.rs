@@ -172,6 +172,20 @@ pub fn nullable(shape: Shape) -> Shape {
     }
 }
 
+/// One of these shapes (a reply whose form depends on the request).
+pub fn either(options: Vec<Shape>) -> Shape {
+    let mut b = OneOfBuilder::new();
+    let mut components = Vec::new();
+    for o in options {
+        b = b.item(o.schema);
+        components.extend(o.components);
+    }
+    Shape {
+        schema: RefOr::T(Schema::OneOf(b.build())),
+        components,
+    }
+}
+
 /// An array of `item`.
 pub fn array(item: Shape) -> Shape {
     Shape {
@@ -592,7 +606,14 @@ fn k8s_object() -> Shape {
     opaque("The object as in the cluster's latest snapshot (v2.1 JSON of its kind).")
 }
 
-/// Every documented route, one entry per (method, path) of the route table.
+/// The doc table: one entry per (method, path) of the route table, in any order.
+///
+/// An entry is `(method, path, d("Summary")…)`: `.path` for each `{name}` of the path
+/// (`cluster_path` for a cluster's `{id}` and its 404), `.query` / `.query_required`,
+/// `.paged()` for `limit` / `offset`, `.body(shape)` for a JSON body (its 400 / 413 / 415
+/// come with it), `.reply(status, shape)`, and `.error(status, code)` for each error the
+/// handler itself can answer (`.error_with` when the body carries one more field). What
+/// the access implies (401, 403, 429, 503) and 500 are added from the route table.
 pub fn docs() -> Vec<(Method, &'static str, RouteDoc)> {
     use ErrorCode as E;
     use Method as M;
@@ -1684,6 +1705,26 @@ mod tests {
     use std::collections::BTreeSet;
 
     use super::*;
+
+    #[test]
+    fn shapes_keep_the_components_they_refer_to() {
+        let s = either(vec![
+            object(vec![("kind", string()), ("count", integer())]),
+            list(of::<crate::persist::cleaner::Backup>()),
+        ]);
+        let v = serde_json::to_value(&s.schema).unwrap();
+        assert_eq!(
+            v["oneOf"][0]["required"],
+            serde_json::json!(["kind", "count"])
+        );
+        assert_eq!(
+            v["oneOf"][1]["properties"]["items"]["items"]["$ref"],
+            "#/components/schemas/Backup"
+        );
+        assert!(s.components.iter().any(|(n, _)| n == "Backup"));
+        let n = serde_json::to_value(&nullable(time()).schema).unwrap();
+        assert_eq!(n["type"], serde_json::json!(["string", "null"]));
+    }
 
     #[test]
     fn every_route_has_one_entry_and_every_entry_a_route() {
