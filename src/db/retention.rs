@@ -25,7 +25,7 @@ pub const SETTINGS_KEY: &str = "retention";
 pub const BATCH_ROWS: i64 = 500;
 
 /// The retention policy in force. A zero in any field disables that rule.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RetentionPolicy {
     /// Events whose `last_timestamp` is older are deleted.
     pub event_retention_days: u32,

@@ -54,7 +54,7 @@ pub struct Kick;
 pub struct GetHealth;
 
 /// What the dispatcher knows about one channel.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct ChannelHealth {
     /// `closed`, `open` or `half_open`.
     pub breaker: &'static str,

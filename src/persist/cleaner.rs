@@ -91,7 +91,7 @@ impl Message for RunCleanup {
 }
 
 /// What a run did.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct CleanupReport {
     /// Rows deleted (or, in a dry run, that would be) per target.
     pub deleted: BTreeMap<&'static str, u64>,
@@ -324,7 +324,7 @@ pub enum BackupError {
 }
 
 /// A finished backup.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct Backup {
     /// The file written.
     pub path: String,

@@ -118,7 +118,7 @@ fn from_api_json<T: DeserializeOwned>(mut v: Value, read_only: &[&str]) -> Resul
 // Rules
 
 /// A rule as the API writes it (a POST body, or a PATCH merged onto the stored rule).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RuleInput {
     /// 1 to [`MAX_NAME`] characters, unique.
@@ -391,7 +391,7 @@ pub async fn list_deliveries(
 // Silences
 
 /// What a silence matches; blank values count as absent.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SilenceMatchers {
     /// Only this cluster.
@@ -406,7 +406,7 @@ pub struct SilenceMatchers {
 }
 
 /// A silence as the API creates it.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SilenceInput {
     /// What it matches.
@@ -556,7 +556,7 @@ impl ChannelView {
 }
 
 /// A channel as the API writes it (`PUT`).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChannelInput {
     /// The enabled flag.

@@ -30,7 +30,8 @@ const MAX_DOMAIN: usize = 253;
 const MAX_PATH: usize = 1024;
 
 /// A target as the API shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = SloTargetView)]
 pub struct TargetView {
     /// Availability, percent.
     pub availability: f64,
@@ -41,7 +42,8 @@ pub struct TargetView {
 }
 
 /// One route of a domain.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = RouteSLO)]
 pub struct RouteSlo {
     /// Path prefix.
     pub path_prefix: String,
@@ -76,7 +78,8 @@ pub struct RouteSlo {
 }
 
 /// One domain.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = DomainSLO)]
 pub struct DomainSlo {
     /// Domain.
     pub domain: String,
@@ -97,7 +100,8 @@ pub struct DomainSlo {
 }
 
 /// Totals over the domains.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
+#[schema(as = SloSummary)]
 pub struct Summary {
     /// Domains listed.
     pub total_domains: usize,
@@ -120,7 +124,8 @@ pub struct Summary {
 }
 
 /// `GET /api/v2/slo/domains`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = SloDomains)]
 pub struct DomainsView {
     /// The cluster.
     pub cluster_id: String,
@@ -133,7 +138,8 @@ pub struct DomainsView {
 }
 
 /// One point of a domain's history.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = SloHistoryPoint)]
 pub struct HistoryPoint {
     /// Period start.
     pub timestamp: DateTime<Utc>,
@@ -150,7 +156,8 @@ pub struct HistoryPoint {
 }
 
 /// A recorded status change.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = SloStatusChange)]
 pub struct StatusChangeView {
     /// Path prefix.
     pub path_prefix: String,
@@ -171,7 +178,8 @@ pub struct StatusChangeView {
 }
 
 /// `GET /api/v2/slo/domains/{domain}`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = DomainSLODetail)]
 pub struct DomainDetail {
     /// The cluster.
     pub cluster_id: String,
@@ -187,7 +195,8 @@ pub struct DomainDetail {
 }
 
 /// The targets of a cluster.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = SloTargets)]
 pub struct TargetsView {
     /// The cluster, or `null` for every cluster.
     pub cluster_id: Option<String>,
@@ -198,7 +207,8 @@ pub struct TargetsView {
 }
 
 /// One target set through the API.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = SloTargetItem)]
 pub struct TargetItem {
     /// The cluster.
     pub cluster_id: String,
@@ -219,8 +229,9 @@ pub struct TargetItem {
 }
 
 /// `PUT /api/v2/slo/targets`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = SloTargetInput)]
 pub struct TargetInput {
     /// The cluster.
     pub cluster_id: String,

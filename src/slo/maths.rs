@@ -217,7 +217,8 @@ impl Acc {
 /// The API's `SLOMetrics`. Rates keep their full precision (status, budget and burn rate
 /// are decided on them: 99.98996 % is below a 99.99 % target) and are rounded to four
 /// decimals only in JSON.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[schema(as = SLOMetrics)]
 pub struct Metrics {
     /// (requests − 5xx) ÷ requests, percent; 100 without requests.
     #[serde(serialize_with = "four_decimals")]
@@ -247,7 +248,8 @@ pub struct Metrics {
 }
 
 /// An SLO target.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, utoipa::ToSchema)]
+#[schema(as = SloTarget)]
 pub struct Target {
     /// Availability, percent, in (0, 100).
     pub availability: f64,
@@ -299,8 +301,9 @@ impl Target {
 }
 
 /// A route's or domain's status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(as = SloStatus)]
 pub enum Status {
     /// No requests in the window.
     Unknown,
@@ -337,8 +340,9 @@ impl Status {
 }
 
 /// Availability now versus the previous window of the same length.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(as = SloTrend)]
 pub enum Trend {
     /// More than 0.1 points better.
     Up,

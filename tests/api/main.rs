@@ -13,6 +13,7 @@ mod liveness;
 mod metrics;
 mod node_metrics;
 mod notify;
+mod openapi;
 mod query;
 mod resources;
 mod security;

@@ -11,7 +11,12 @@ use serde_json::{json, Value};
 use crate::helpers::*;
 
 /// Routes `spec/api.md` marks public. Anything else public is a mistake.
-const SPEC_PUBLIC: &[&str] = &["/health", "/ready", "/api/v2/auth/login"];
+const SPEC_PUBLIC: &[&str] = &[
+    "/health",
+    "/ready",
+    "/api/v2/auth/login",
+    "/api/v2/openapi.json",
+];
 /// Routes `spec/api.md` marks "public, or token-protected by config".
 const SPEC_SCRAPE: &[&str] = &["/metrics"];
 /// The scrape token of the second app that checks the protected mode.

@@ -12,7 +12,7 @@ use crate::persist::cleaner::{BackupError, RunCleanup};
 use crate::state::AppState;
 
 /// Body of `POST /api/v2/admin/cleanup`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CleanupBody {
     #[serde(default)]

@@ -15,8 +15,8 @@ use crate::http::{ListReply, Page, QueryParams};
 use crate::state::AppState;
 
 /// An audit row as the API shows it.
-#[derive(Serialize)]
-struct AuditView {
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct AuditView {
     id: i32,
     timestamp: DateTime<Utc>,
     user_id: Option<i32>,
@@ -57,8 +57,8 @@ fn audit_view(r: AuditRow) -> AuditView {
 }
 
 /// A security event as the API shows it.
-#[derive(Serialize)]
-struct SecurityEventView {
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SecurityEventView {
     id: i32,
     timestamp: DateTime<Utc>,
     event_type: String,
@@ -158,7 +158,7 @@ pub async fn list_security_events(
 }
 
 /// Body of `PATCH /api/v2/security/events/{id}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResolveEvent {
     /// `true` marks the event resolved by the caller; `false` reopens it.

@@ -37,7 +37,7 @@ impl From<UserError> for ApiError {
 }
 
 /// A user as the API shows it (never the hash).
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct UserView {
     id: i32,
     username: String,
@@ -65,7 +65,7 @@ fn user_view(u: UserRow) -> UserView {
 }
 
 /// Body of `POST /api/v2/auth/login`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct Login {
     username: String,
     password: String,
@@ -164,7 +164,7 @@ pub async fn list_users(
 }
 
 /// Body of `POST /api/v2/users`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewUser {
     username: String,
@@ -203,7 +203,7 @@ pub async fn create_user(
 }
 
 /// Body of `PATCH /api/v2/users/{id}`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchUser {
     role: Option<String>,
@@ -244,8 +244,8 @@ pub async fn delete_user(
     Ok(HttpResponse::Ok().json(json!({"status": "ok"})))
 }
 
-#[derive(Serialize)]
-struct TokenView {
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct TokenView {
     id: i32,
     name: String,
     role: &'static str,
@@ -278,7 +278,7 @@ pub async fn list_tokens(
 }
 
 /// Body of `POST /api/v2/tokens`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewToken {
     name: String,

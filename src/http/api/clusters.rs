@@ -18,7 +18,7 @@ use crate::service::clusters::{self, ClusterError};
 use crate::state::AppState;
 
 /// A cluster as the list and item endpoints show it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ClusterItem {
     cluster_id: String,
     name: String,
@@ -30,6 +30,8 @@ pub struct ClusterItem {
     last_snapshot_at: Option<DateTime<Utc>>,
     fetched_at: Option<DateTime<Utc>>,
     agent_version: Option<String>,
+    /// The snapshot's ClusterSummary (v2.1 JSON), or null before the first snapshot.
+    #[schema(value_type = Option<Object>)]
     summary: Option<ClusterSummary>,
     created_at: Option<DateTime<Utc>>,
 }
@@ -112,25 +114,31 @@ pub async fn get_cluster(
     Ok(HttpResponse::Ok().json(item(h.info, v)))
 }
 
-#[derive(Serialize)]
-struct StatusReply {
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct StatusReply {
     cluster_id: String,
     status: &'static str,
     last_seen: Option<DateTime<Utc>>,
     offline_since: Option<DateTime<Utc>>,
     last_snapshot_at: Option<DateTime<Utc>>,
     fetched_at: Option<DateTime<Utc>>,
+    /// The snapshot's ClusterSummary (v2.1 JSON), or null before the first snapshot.
+    #[schema(value_type = Option<Object>)]
     summary: Option<ClusterSummary>,
+    /// What the agent reported about itself (version, address, first and last seen).
+    #[schema(value_type = Object)]
     agent: atlhyper_actors::messages::AgentMeta,
     recent_snapshots: Vec<RecentSnapshot>,
     commands: serde_json::Value,
 }
 
-#[derive(Serialize)]
-struct RecentSnapshot {
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct RecentSnapshot {
     fetched_at: Option<DateTime<Utc>>,
     received_at: DateTime<Utc>,
     bytes: u64,
+    /// The snapshot's ClusterSummary (v2.1 JSON).
+    #[schema(value_type = Object)]
     summary: ClusterSummary,
 }
 
@@ -222,7 +230,7 @@ pub async fn get_snapshot(
 }
 
 /// Body of `POST /api/v2/clusters`.
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewCluster {
     cluster_id: String,

@@ -22,7 +22,7 @@ use crate::state::AppState;
 const MAX_WAIT: Duration = Duration::from_secs(60);
 
 /// Body of `POST /api/v2/command`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateCommand {
     cluster_id: String,
@@ -39,8 +39,8 @@ pub struct CreateCommand {
     topic: Option<String>,
 }
 
-#[derive(Serialize)]
-struct ResultView {
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ResultView {
     success: bool,
     output: String,
     error: String,
@@ -50,8 +50,8 @@ struct ResultView {
 }
 
 /// A command as the API shows it.
-#[derive(Serialize)]
-struct CommandView {
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct CommandView {
     command_id: String,
     cluster_id: String,
     action: String,

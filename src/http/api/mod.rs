@@ -15,6 +15,7 @@ pub mod health;
 pub mod metrics;
 pub mod node_metrics;
 pub mod notify;
+pub mod openapi;
 pub mod query;
 pub mod resources;
 pub mod slo;
@@ -392,7 +393,9 @@ pub fn table() -> Routes {
             "/api/v2/notify/deliveries",
             ADMIN,
             notify::list_deliveries,
-        );
+        )
+        // The API description (generated from this table: openapi.rs).
+        .add(M::GET, "/api/v2/openapi.json", Public, openapi::get_openapi);
     t
 }
 

@@ -25,7 +25,7 @@ const WARN_USAGE_PERCENT: f64 = 80.0;
 const WARN_TEMP_CELSIUS: f64 = 75.0;
 
 /// The cluster summary of the latest node metrics (seed 001 §5.3).
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct MetricsSummary {
     /// Nodes with metrics.
     pub metrics_nodes: i64,
@@ -91,15 +91,17 @@ impl MetricsSummary {
     }
 }
 
-#[derive(Serialize)]
-struct ClusterNodeMetrics {
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ClusterNodeMetrics {
     summary: MetricsSummary,
+    /// The latest NodeMetricsSnapshot (v2.1 JSON) of each node, by node name.
+    #[schema(value_type = BTreeMap<String, Object>)]
     nodes: BTreeMap<String, NodeMetricsSnapshot>,
 }
 
 /// One point of a node's history, as the API shows it.
-#[derive(Serialize)]
-struct HistoryPointView {
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct HistoryPointView {
     timestamp: i64,
     cpu_usage: f64,
     mem_usage: f64,
@@ -109,8 +111,8 @@ struct HistoryPointView {
     net_tx_bytes_ps: f64,
 }
 
-#[derive(Serialize)]
-struct NodeHistory {
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct NodeHistory {
     node_name: String,
     hours: i64,
     points: usize,

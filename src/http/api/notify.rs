@@ -127,8 +127,8 @@ pub async fn delete_rule(
 // ---------------------------------------------------------------------------------------
 // Alerts
 
-#[derive(Serialize)]
-struct AlertItem {
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct AlertItem {
     id: i32,
     uid: String,
     rule_id: Option<i32>,

@@ -36,7 +36,7 @@ pub async fn get_query(
 }
 
 /// The body of `POST /api/v2/query`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct QueryBody {
     /// The query text.
