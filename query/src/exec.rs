@@ -28,7 +28,94 @@ pub struct Partial {
     /// Objects that passed the filters and the condition.
     pub matched: usize,
     hits: Vec<Hit>,
+    /// With a sort, once `hits` is full: the position of the worst hit kept.
+    worst: Option<usize>,
     groups: HashMap<GroupKey, u64>,
+}
+
+impl Partial {
+    /// Offers object `index` with sort value `s`: kept while fewer than `limit` are, or when
+    /// it beats the worst one kept (which it replaces). The key is copied only then, so a
+    /// sort over a big list allocates for few of its objects. Objects come in index order,
+    /// so on equal keys the earlier one stays.
+    fn offer(&mut self, s: Scalar<'_>, index: usize, descending: bool, limit: usize) {
+        if self.hits.len() < limit {
+            self.hits.push(Hit {
+                key: SortKey::of(s),
+                index,
+            });
+            if self.hits.len() == limit {
+                self.worst = worst_of(&self.hits, descending);
+            }
+            return;
+        }
+        let Some(w) = self.worst else {
+            return;
+        };
+        if cmp_keys(KeyRef::of(s), self.hits[w].key.as_ref(), descending) == Ordering::Less {
+            self.hits[w] = Hit {
+                key: SortKey::of(s),
+                index,
+            };
+            self.worst = worst_of(&self.hits, descending);
+        }
+    }
+}
+
+/// The position of the worst hit (the last in sort order).
+fn worst_of(hits: &[Hit], descending: bool) -> Option<usize> {
+    hits.iter()
+        .enumerate()
+        .max_by(|(_, a), (_, b)| a.key.cmp(&b.key, descending).then(a.index.cmp(&b.index)))
+        .map(|(i, _)| i)
+}
+
+/// A sort value borrowed from the object.
+#[derive(Debug, Clone, Copy)]
+enum KeyRef<'a> {
+    Num(f64),
+    Str(&'a str),
+    Bool(bool),
+    Missing,
+}
+
+impl<'a> KeyRef<'a> {
+    fn of(s: Scalar<'a>) -> Self {
+        match s {
+            Scalar::Num(n) => KeyRef::Num(n),
+            Scalar::Str(s) => KeyRef::Str(s),
+            Scalar::Bool(b) => KeyRef::Bool(b),
+            Scalar::Null | Scalar::Object => KeyRef::Missing,
+        }
+    }
+
+    fn rank(self) -> u8 {
+        match self {
+            KeyRef::Num(_) => 0,
+            KeyRef::Str(_) => 1,
+            KeyRef::Bool(_) => 2,
+            KeyRef::Missing => 3,
+        }
+    }
+}
+
+/// Numbers before strings before booleans; a missing value sorts last in either
+/// direction.
+fn cmp_keys(a: KeyRef<'_>, b: KeyRef<'_>, descending: bool) -> Ordering {
+    let by_value = match (a, b) {
+        (KeyRef::Num(a), KeyRef::Num(b)) => a.total_cmp(&b),
+        (KeyRef::Str(a), KeyRef::Str(b)) => a.cmp(b),
+        (KeyRef::Bool(a), KeyRef::Bool(b)) => a.cmp(&b),
+        (KeyRef::Missing, KeyRef::Missing) => Ordering::Equal,
+        (KeyRef::Missing, _) => return Ordering::Greater,
+        (_, KeyRef::Missing) => return Ordering::Less,
+        (a, b) => a.rank().cmp(&b.rank()),
+    };
+    if descending {
+        by_value.reverse()
+    } else {
+        by_value
+    }
 }
 
 #[derive(Debug)]
@@ -37,8 +124,7 @@ struct Hit {
     index: usize,
 }
 
-/// A sort key: numbers before strings before booleans; a missing value sorts last in
-/// either direction.
+/// A sort key kept with a hit (see [`cmp_keys`] for the order).
 #[derive(Debug, Clone, PartialEq)]
 enum SortKey {
     Num(f64),
@@ -57,30 +143,17 @@ impl SortKey {
         }
     }
 
-    fn rank(&self) -> u8 {
+    fn as_ref(&self) -> KeyRef<'_> {
         match self {
-            SortKey::Num(_) => 0,
-            SortKey::Str(_) => 1,
-            SortKey::Bool(_) => 2,
-            SortKey::Missing => 3,
+            SortKey::Num(n) => KeyRef::Num(*n),
+            SortKey::Str(s) => KeyRef::Str(s),
+            SortKey::Bool(b) => KeyRef::Bool(*b),
+            SortKey::Missing => KeyRef::Missing,
         }
     }
 
     fn cmp(&self, other: &SortKey, descending: bool) -> Ordering {
-        let by_value = match (self, other) {
-            (SortKey::Num(a), SortKey::Num(b)) => a.total_cmp(b),
-            (SortKey::Str(a), SortKey::Str(b)) => a.cmp(b),
-            (SortKey::Bool(a), SortKey::Bool(b)) => a.cmp(b),
-            (SortKey::Missing, SortKey::Missing) => Ordering::Equal,
-            (SortKey::Missing, _) => return Ordering::Greater,
-            (_, SortKey::Missing) => return Ordering::Less,
-            (a, b) => a.rank().cmp(&b.rank()),
-        };
-        if descending {
-            by_value.reverse()
-        } else {
-            by_value
-        }
+        cmp_keys(self.as_ref(), other.as_ref(), descending)
     }
 }
 
@@ -414,13 +487,16 @@ impl Plan {
                     }
                 }
                 Output::Items(_) => match &self.sort {
-                    Some((field, _)) => {
-                        let mut key = SortKey::Missing;
+                    Some((field, descending)) => {
+                        let mut reached = false;
                         each(field, item, m, ctx, &mut |s| {
-                            key = SortKey::of(s);
+                            reached = true;
+                            p.offer(s, index, *descending, self.limit);
                             Err(Stop::Found)
                         });
-                        p.hits.push(Hit { key, index });
+                        if !reached {
+                            p.offer(Scalar::Null, index, *descending, self.limit);
+                        }
                     }
                     None if p.hits.len() < self.limit => p.hits.push(Hit {
                         key: SortKey::Missing,

@@ -447,3 +447,73 @@ fn regular_expressions_are_bounded() {
         .1
         .contains("at most 16"));
 }
+
+/// Every query the README shows (`q '…'` lines) compiles, and runs on a snapshot.
+#[test]
+fn the_readme_queries_compile() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let queries: Vec<&str> = readme
+        .lines()
+        .filter_map(|l| l.strip_prefix("q '")?.strip_suffix('\''))
+        .collect();
+    assert!(queries.len() >= 14, "{} queries found", queries.len());
+    for q in queries {
+        let mut plan = compile(q).unwrap_or_else(|e| panic!("{q}: {e}"));
+        plan.at(now());
+        let _ = plan.run_snapshot("prod", &prod(), now());
+    }
+}
+
+/// The bounded top-k of a sort gives exactly what a full sort then a cut would: ties by
+/// position, missing values last, both directions.
+#[test]
+fn sorted_top_k_equals_a_full_sort() {
+    let mut s = prod();
+    let template = s.pods[0].clone();
+    s.pods = (0..300i32)
+        .map(|i| {
+            let mut p = template.clone();
+            p.summary.name = format!("p{i:03}").into();
+            p.status.restarts = i * 7919 % 37;
+            if i % 50 == 7 {
+                p.status.phase = "".into();
+            }
+            p
+        })
+        .collect();
+    for (q, desc) in [
+        ("restarts", true),
+        ("restarts", false),
+        ("status.phase", false),
+    ] {
+        for limit in [0usize, 1, 10, 299, 300, 1000] {
+            let text = format!(
+                "pods().sort({q} {}).limit({limit}).fields(summary.name)",
+                if desc { "desc" } else { "asc" }
+            );
+            let got: Vec<String> = run_on(&text, &[("prod", &s)])
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i["summary.name"].as_str().unwrap().to_owned())
+                .collect();
+            let mut want: Vec<(usize, &atlhyper_actors::model::Pod)> =
+                s.pods.iter().enumerate().collect();
+            want.sort_by(|(ia, a), (ib, b)| {
+                let o = if q == "restarts" {
+                    a.status.restarts.cmp(&b.status.restarts)
+                } else {
+                    a.status.phase.as_str().cmp(b.status.phase.as_str())
+                };
+                (if desc { o.reverse() } else { o }).then(ia.cmp(ib))
+            });
+            let want: Vec<String> = want
+                .iter()
+                .take(limit)
+                .map(|(_, p)| p.summary.name.to_string())
+                .collect();
+            assert_eq!(got, want, "{text}");
+        }
+    }
+}

@@ -17,6 +17,7 @@
 //! | `POST …/auth/login`, `POST …/auth/logout` | `login`, `logout` |
 //! | `POST …/cancel`, `…/test`, `…/cleanup`, `…/backup` | that word |
 //! | `POST …/agent-token` | `rotate` |
+//! | `POST /api/v2/query` (a read: audited only when refused) | `read` |
 //! | any other `POST` | `create` |
 //! | `PUT`, `PATCH` | `update` |
 //! | `DELETE` | `delete` |
@@ -56,6 +57,10 @@ const LOGIN_PATH: &str = "/api/v2/auth/login";
 
 type BoxedStream = Pin<Box<dyn Stream<Item = Result<Bytes, PayloadError>>>>;
 
+/// POST routes that only read (a query text too long for a URL): audited like a GET,
+/// that is when refused.
+const READS_BY_POST: [&str; 1] = ["/api/v2/query"];
+
 /// True for the methods whose requests are always audited.
 pub fn is_mutating(method: &Method) -> bool {
     matches!(
@@ -89,6 +94,7 @@ pub fn action_for(method: &Method, path: &str) -> &'static str {
                     "cleanup" => "cleanup",
                     "backup" => "backup",
                     "agent-token" => "rotate",
+                    "query" => "read",
                     _ => "create",
                 }
             }
@@ -116,7 +122,7 @@ pub async fn audit(
     let timestamp = Utc::now();
     let method = req.method().clone();
     let path = req.path().to_owned();
-    let mutating = is_mutating(&method);
+    let mutating = is_mutating(&method) && !READS_BY_POST.contains(&path.trim_end_matches('/'));
     let is_login = method == Method::POST && path == LOGIN_PATH;
     let (body, login_user) = if mutating {
         capture_body(&mut req, is_login).await
@@ -269,6 +275,7 @@ mod tests {
             (Method::DELETE, "/api/v2/clusters/c1/agent-token", "delete"),
             (Method::DELETE, "/api/v2/tokens/4", "delete"),
             (Method::GET, "/api/v2/audit/logs", "read"),
+            (Method::POST, "/api/v2/query", "read"),
             (Method::HEAD, "/", "read"),
         ];
         for (m, p, want) in cases {

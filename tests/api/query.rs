@@ -277,6 +277,26 @@ async fn errors_carry_a_position_and_a_hint() {
     assert_eq!((s, body["count"].as_u64()), (200, Some(50)));
     let (s, body) = app.post("/api/v2/query", &json!({"query": "x"})).await;
     assert_eq!((s, body["code"].as_str()), (400, Some("invalid_json")));
+    // A query by POST is a read: it is not in the audit log (a refused one would be).
+    let viewer = app.token_for("vic", "viewer").await;
+    let r = app
+        .api(reqwest::Method::POST, "/api/v2/query", Some(&viewer))
+        .json(&json!({"q": "secrets().count()"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    app.state.audit.flush().await;
+    let (_, logs) = app.get("/api/v2/audit/logs?limit=1000").await;
+    let on_query: Vec<&Value> = logs["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l.to_string().contains("/api/v2/query"))
+        .collect();
+    assert_eq!(on_query.len(), 1, "{on_query:?}");
+    assert_eq!(on_query[0]["action"], "read");
+    assert_eq!(on_query[0]["status_code"], 403, "{on_query:?}");
 }
 
 #[actix_web::test]
