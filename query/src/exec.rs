@@ -8,7 +8,7 @@
 
 use std::any::Any;
 use std::cmp::Ordering;
-use std::collections::HashMap;
+use std::collections::{BinaryHeap, HashMap};
 
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
@@ -28,47 +28,85 @@ pub struct Partial {
     /// Objects that passed the filters and the condition.
     pub matched: usize,
     hits: Vec<Hit>,
-    /// With a sort, once `hits` is full: the position of the worst hit kept.
-    worst: Option<usize>,
+    /// With a sort: the best `limit` so far, the worst on top.
+    top: BinaryHeap<Ranked>,
+    /// `.group_by()` counts of string values (looked up by `&str`: no copy per object).
+    group_strs: HashMap<String, u64>,
+    /// `.group_by()` counts of other values.
     groups: HashMap<GroupKey, u64>,
 }
 
 impl Partial {
+    /// Counts one object under the value `s`.
+    fn count_group(&mut self, s: Scalar<'_>) {
+        match s {
+            Scalar::Str(v) => match self.group_strs.get_mut(v) {
+                Some(n) => *n += 1,
+                None => {
+                    self.group_strs.insert(v.to_owned(), 1);
+                }
+            },
+            other => *self.groups.entry(GroupKey::of(other)).or_default() += 1,
+        }
+    }
+
     /// Offers object `index` with sort value `s`: kept while fewer than `limit` are, or when
-    /// it beats the worst one kept (which it replaces). The key is copied only then, so a
-    /// sort over a big list allocates for few of its objects. Objects come in index order,
-    /// so on equal keys the earlier one stays.
+    /// it beats the worst one kept (which it replaces; a max-heap in sort order keeps the
+    /// worst on top). The key is copied only then, so a sort over a big list allocates for
+    /// few of its objects. Objects come in index order, so on equal keys the earlier one
+    /// stays.
     fn offer(&mut self, s: Scalar<'_>, index: usize, descending: bool, limit: usize) {
-        if self.hits.len() < limit {
-            self.hits.push(Hit {
-                key: SortKey::of(s),
-                index,
+        if self.top.len() < limit {
+            self.top.push(Ranked {
+                hit: Hit {
+                    key: SortKey::of(s),
+                    index,
+                },
+                descending,
             });
-            if self.hits.len() == limit {
-                self.worst = worst_of(&self.hits, descending);
-            }
             return;
         }
-        let Some(w) = self.worst else {
-            return;
-        };
-        if cmp_keys(KeyRef::of(s), self.hits[w].key.as_ref(), descending) == Ordering::Less {
-            self.hits[w] = Hit {
-                key: SortKey::of(s),
-                index,
-            };
-            self.worst = worst_of(&self.hits, descending);
+        if let Some(mut worst) = self.top.peek_mut() {
+            if cmp_keys(KeyRef::of(s), worst.hit.key.as_ref(), descending) == Ordering::Less {
+                // Replaced in place; the heap sifts it down when `worst` drops.
+                worst.hit = Hit {
+                    key: SortKey::of(s),
+                    index,
+                };
+            }
         }
     }
 }
 
-/// The position of the worst hit (the last in sort order).
-fn worst_of(hits: &[Hit], descending: bool) -> Option<usize> {
-    hits.iter()
-        .enumerate()
-        .max_by(|(_, a), (_, b)| a.key.cmp(&b.key, descending).then(a.index.cmp(&b.index)))
-        .map(|(i, _)| i)
+/// A hit ordered by its sort key in the query's direction, then by position.
+#[derive(Debug)]
+struct Ranked {
+    hit: Hit,
+    descending: bool,
 }
+
+impl Ord for Ranked {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.hit
+            .key
+            .cmp(&other.hit.key, self.descending)
+            .then(self.hit.index.cmp(&other.hit.index))
+    }
+}
+
+impl PartialOrd for Ranked {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for Ranked {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for Ranked {}
 
 /// A sort value borrowed from the object.
 #[derive(Debug, Clone, Copy)]
@@ -470,20 +508,25 @@ impl Plan {
             p.matched += 1;
             match &self.output {
                 Output::Count => {}
-                Output::Groups(field) => {
-                    let mut keys: Vec<GroupKey> = Vec::new();
+                Output::Groups(field, many) => {
+                    let mut seen: Vec<GroupKey> = Vec::new();
+                    let mut reached = false;
                     each(field, item, m, ctx, &mut |s| {
-                        let k = GroupKey::of(s);
-                        if !keys.contains(&k) {
-                            keys.push(k);
+                        reached = true;
+                        if *many {
+                            // Each distinct value counts once per object.
+                            let k = GroupKey::of(s);
+                            if !seen.contains(&k) {
+                                seen.push(k);
+                                p.count_group(s);
+                            }
+                        } else {
+                            p.count_group(s);
                         }
                         Ok(())
                     });
-                    if keys.is_empty() {
-                        keys.push(GroupKey::Null);
-                    }
-                    for k in keys {
-                        *p.groups.entry(k).or_default() += 1;
+                    if !reached {
+                        p.count_group(Scalar::Null);
                     }
                 }
                 Output::Items(_) => match &self.sort {
@@ -506,10 +549,12 @@ impl Plan {
                 },
             }
         }
-        if let Some((_, descending)) = &self.sort {
-            p.hits
-                .sort_by(|a, b| a.key.cmp(&b.key, *descending).then(a.index.cmp(&b.index)));
-            p.hits.truncate(self.limit);
+        if self.sort.is_some() {
+            p.hits = std::mem::take(&mut p.top)
+                .into_sorted_vec()
+                .into_iter()
+                .map(|r| r.hit)
+                .collect();
         }
         p
     }
@@ -523,11 +568,14 @@ impl Plan {
         };
         match &self.output {
             Output::Count => {}
-            Output::Groups(_) => {
+            Output::Groups(..) => {
                 let mut all: HashMap<GroupKey, u64> = HashMap::new();
                 for p in parts.iter_mut() {
                     for (k, n) in p.groups.drain() {
                         *all.entry(k).or_default() += n;
+                    }
+                    for (k, n) in p.group_strs.drain() {
+                        *all.entry(GroupKey::Str(k)).or_default() += n;
                     }
                 }
                 let mut groups: Vec<(GroupKey, u64)> = all.into_iter().collect();
@@ -542,12 +590,19 @@ impl Plan {
                     .flat_map(|(i, p)| std::mem::take(&mut p.hits).into_iter().map(move |h| (i, h)))
                     .collect();
                 if let Some((_, descending)) = &self.sort {
-                    hits.sort_by(|a, b| {
+                    let order = |a: &(usize, Hit), b: &(usize, Hit)| {
                         a.1.key
                             .cmp(&b.1.key, *descending)
                             .then(a.0.cmp(&b.0))
                             .then(a.1.index.cmp(&b.1.index))
-                    });
+                    };
+                    // Each cluster gave its best `limit`: pick the global best `limit`
+                    // (linear), and sort only those.
+                    if hits.len() > self.limit && self.limit > 0 {
+                        hits.select_nth_unstable_by(self.limit - 1, order);
+                    }
+                    hits.truncate(self.limit);
+                    hits.sort_by(order);
                 }
                 hits.truncate(self.limit);
                 merged.picks = hits.into_iter().map(|(i, h)| (i, h.index)).collect();

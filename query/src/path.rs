@@ -30,6 +30,9 @@ pub enum Scalar<'a> {
 pub enum Stop {
     /// The sink has what it wanted.
     Found,
+    /// The object being walked holds nothing more on the path (its one field or entry of
+    /// that name is done): the walk resumes at the list element or top level around it.
+    Done,
     /// A serializer error (not expected from the model).
     Failed(String),
 }
@@ -38,6 +41,7 @@ impl fmt::Display for Stop {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Stop::Found => f.write_str("found"),
+            Stop::Done => f.write_str("done"),
             Stop::Failed(m) => f.write_str(m),
         }
     }
@@ -65,6 +69,7 @@ pub fn visit<T: Serialize + ?Sized, S: Sink>(item: &T, path: &[String], sink: &m
     if path.is_empty() {
         return matches!(sink.take(item), Err(Stop::Found));
     }
+    // `Done` at the top: the path's field was walked and the object ended early.
     matches!(item.serialize(PathSer { path, sink }), Err(Stop::Found))
 }
 
@@ -254,10 +259,14 @@ struct Elems<'p, 's, S>(PathSer<'p, 's, S>);
 
 impl<S: Sink> Elems<'_, '_, S> {
     fn element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Stop> {
-        value.serialize(PathSer {
+        match value.serialize(PathSer {
             path: self.0.path,
             sink: &mut *self.0.sink,
-        })
+        }) {
+            // That element is done; the next one may hold the path too.
+            Err(Stop::Done) => Ok(()),
+            other => other,
+        }
     }
 }
 
@@ -306,7 +315,10 @@ impl<S: Sink> ser::SerializeStruct for Fields<'_, '_, S> {
         value: &T,
     ) -> Result<(), Stop> {
         if self.0.path.first().is_some_and(|p| p == key) {
-            self.0.enter(value)
+            // Keys are unique: once this field is walked, the rest of the struct (whose
+            // fields serde would still offer one by one) cannot matter.
+            self.0.enter(value)?;
+            Err(Stop::Done)
         } else {
             Ok(())
         }
@@ -332,7 +344,8 @@ impl<S: Sink> ser::SerializeMap for Entries<'_, '_, S> {
     }
     fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Stop> {
         if std::mem::take(&mut self.matched) {
-            self.walk.enter(value)
+            self.walk.enter(value)?;
+            Err(Stop::Done)
         } else {
             Ok(())
         }

@@ -173,8 +173,9 @@ pub(crate) enum Output {
     Items(Option<Vec<(String, Field)>>),
     /// `.count()`.
     Count,
-    /// `.group_by(field)`: counts per value.
-    Groups(Field),
+    /// `.group_by(field)`: counts per value; true when the field may reach several values
+    /// of one object (each distinct one counts once).
+    Groups(Field, bool),
 }
 
 /// A checked query, ready to run on snapshots.
@@ -207,7 +208,7 @@ impl Plan {
 
     /// True for `.group_by()`.
     pub fn is_groups(&self) -> bool {
-        matches!(self.output, Output::Groups(_))
+        matches!(self.output, Output::Groups(..))
     }
 
     /// Sets `filter.since` from `last` at `now` (the caller's clock, once per query).
@@ -699,7 +700,7 @@ pub fn plan(q: &Query) -> Result<Plan, QueryError> {
     let mut fields = None;
     for m in &q.methods {
         let limits_groups =
-            matches!(output, Some(Output::Groups(_))) && matches!(m.value, Method::Limit(_));
+            matches!(output, Some(Output::Groups(..))) && matches!(m.value, Method::Limit(_));
         if output.is_some() && !limits_groups {
             return Err(QueryError::invalid(
                 m.span.start,
@@ -768,7 +769,12 @@ pub fn plan(q: &Query) -> Result<Plan, QueryError> {
                         ".group_by() returns counts: drop .fields()",
                     ));
                 }
-                output = Some(Output::Groups(b.field(p)?));
+                let field = b.field(p)?;
+                let many = match &field {
+                    Field::Computed(_) => false,
+                    Field::Path(segments) => b.shape.may_hold_many(segments),
+                };
+                output = Some(Output::Groups(field, many));
             }
         }
     }

@@ -60,6 +60,24 @@ impl Shape {
         }
         Ok(at)
     }
+
+    /// True unless `path` surely reaches at most one scalar (it may cross a list, end on
+    /// one, or reach a part the tracer could not tell).
+    pub fn may_hold_many(&self, path: &[String]) -> bool {
+        let mut at = self;
+        for seg in path {
+            at = match at {
+                Shape::Struct(fields) => match fields.get(seg.as_str()) {
+                    Some(s) => s,
+                    None => return true,
+                },
+                Shape::Map(inner) => inner,
+                Shape::Scalar => return false,
+                Shape::List(_) | Shape::Any => return true,
+            };
+        }
+        !matches!(at, Shape::Scalar)
+    }
 }
 
 /// Nothing deeper is traced (the model is far shallower; this only stops a recursive type).
