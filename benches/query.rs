@@ -51,6 +51,25 @@ async fn get(
     (status, body, t.elapsed())
 }
 
+/// Pushes cluster `i`'s snapshot (fresh `fetched_at`); the reply time.
+async fn push(client: &reqwest::Client, agent: &str, body: &PushBody, i: usize) -> Duration {
+    let id = cluster_id(i);
+    let b = body.body(&id, &fetched_at_now());
+    let t = Instant::now();
+    let r = client
+        .post(format!("{agent}/agent/snapshot"))
+        .bearer_auth(AGENT_TOKEN)
+        .header("X-Cluster-ID", &id)
+        .header("Content-Type", "application/json")
+        .header("Content-Encoding", "gzip")
+        .body(b)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "push {id}");
+    t.elapsed()
+}
+
 fn main() {
     renice_self();
     let clusters = arg("--clusters", 1000);
@@ -88,28 +107,11 @@ fn main() {
     let client = reqwest::Client::new();
     let results = rt.block_on(async {
         let t = Instant::now();
-        let agent = master.agent.clone();
-        let pushes = futures_util::stream::iter((0..clusters).map(|i| {
-            let client = client.clone();
-            let url = format!("{agent}/agent/snapshot");
-            let id = cluster_id(i);
-            let b = body.body(&id, &fetched_at_now());
-            async move {
-                let r = client
-                    .post(url)
-                    .bearer_auth(AGENT_TOKEN)
-                    .header("X-Cluster-ID", &id)
-                    .header("Content-Type", "application/json")
-                    .header("Content-Encoding", "gzip")
-                    .body(b)
-                    .send()
-                    .await
-                    .unwrap();
-                assert_eq!(r.status(), 200, "push {id}");
-            }
-        }));
+        let pushes = futures_util::stream::iter(
+            (0..clusters).map(|i| push(&client, &master.agent, &body, i)),
+        );
         use futures_util::StreamExt as _;
-        pushes.buffer_unordered(4).collect::<Vec<()>>().await;
+        pushes.buffer_unordered(4).collect::<Vec<Duration>>().await;
         println!(
             "{clusters} clusters × {pods} pods pushed in {:.1} s ({:.2} MB JSON each); master RSS {} MiB",
             t.elapsed().as_secs_f64(),
@@ -162,30 +164,9 @@ fn main() {
         }
 
         // 3. Pushes while fleet queries run back to back.
-        let push_once = |i: usize| {
-            let client = client.clone();
-            let url = format!("{}/agent/snapshot", master.agent);
-            let id = cluster_id(i);
-            let b = body.body(&id, &fetched_at_now());
-            async move {
-                let t = Instant::now();
-                let r = client
-                    .post(url)
-                    .bearer_auth(AGENT_TOKEN)
-                    .header("X-Cluster-ID", &id)
-                    .header("Content-Type", "application/json")
-                    .header("Content-Encoding", "gzip")
-                    .body(b)
-                    .send()
-                    .await
-                    .unwrap();
-                assert_eq!(r.status(), 200);
-                t.elapsed()
-            }
-        };
         let mut quiet = Vec::new();
         for n in 0..iterations {
-            quiet.push(push_once(n % clusters).await);
+            quiet.push(push(&client, &master.agent, &body, n % clusters).await);
         }
         let fleet_url = format!(
             "{}/api/v2/query?q={}",
@@ -211,7 +192,7 @@ fn main() {
         };
         let mut loaded = Vec::new();
         for n in 0..iterations {
-            loaded.push(push_once(n % clusters).await);
+            loaded.push(push(&client, &master.agent, &body, n % clusters).await);
         }
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         let queries_meanwhile = busy.await.unwrap();

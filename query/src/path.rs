@@ -134,6 +134,45 @@ impl<S: Sink> PathSer<'_, '_, S> {
     }
 }
 
+/// `SerializeSeq`, `SerializeTuple` and `SerializeTupleStruct` for a list walker: each
+/// element goes to its `element` method.
+macro_rules! list_impls {
+    (impl[$($g:tt)*] for $ty:ty) => {
+        impl<$($g)*> ser::SerializeSeq for $ty {
+            type Ok = ();
+            type Error = Stop;
+            fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Stop> {
+                self.element(value)
+            }
+            fn end(self) -> Result<(), Stop> {
+                Ok(())
+            }
+        }
+
+        impl<$($g)*> ser::SerializeTuple for $ty {
+            type Ok = ();
+            type Error = Stop;
+            fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Stop> {
+                self.element(value)
+            }
+            fn end(self) -> Result<(), Stop> {
+                Ok(())
+            }
+        }
+
+        impl<$($g)*> ser::SerializeTupleStruct for $ty {
+            type Ok = ();
+            type Error = Stop;
+            fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Stop> {
+                self.element(value)
+            }
+            fn end(self) -> Result<(), Stop> {
+                Ok(())
+            }
+        }
+    };
+}
+
 /// A walker that ignores what it is given (variants, which the model does not have).
 struct Skip;
 
@@ -270,38 +309,7 @@ impl<S: Sink> Elems<'_, '_, S> {
     }
 }
 
-impl<S: Sink> ser::SerializeSeq for Elems<'_, '_, S> {
-    type Ok = ();
-    type Error = Stop;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Stop> {
-        self.element(value)
-    }
-    fn end(self) -> Result<(), Stop> {
-        Ok(())
-    }
-}
-
-impl<S: Sink> ser::SerializeTuple for Elems<'_, '_, S> {
-    type Ok = ();
-    type Error = Stop;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Stop> {
-        self.element(value)
-    }
-    fn end(self) -> Result<(), Stop> {
-        Ok(())
-    }
-}
-
-impl<S: Sink> ser::SerializeTupleStruct for Elems<'_, '_, S> {
-    type Ok = ();
-    type Error = Stop;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Stop> {
-        self.element(value)
-    }
-    fn end(self) -> Result<(), Stop> {
-        Ok(())
-    }
-}
+list_impls!(impl[S: Sink] for Elems<'_, '_, S>);
 
 /// A struct: only the field named like the first segment is followed.
 struct Fields<'p, 's, S>(PathSer<'p, 's, S>);
@@ -487,6 +495,17 @@ impl ser::Serializer for KeyIs<'_> {
     }
 }
 
+/// `ScalarSer` methods for the number types `f64` holds exactly.
+macro_rules! exact_numbers {
+    ($($method:ident: $ty:ty),* $(,)?) => {
+        $(
+            fn $method(self, v: $ty) -> Result<(), Stop> {
+                (self.f)(Scalar::Num(f64::from(v)))
+            }
+        )*
+    };
+}
+
 /// Turns a value into [`Scalar`]s: lists are expanded (nested lists flattened), objects are
 /// [`Scalar::Object`] and not entered.
 struct ScalarSer<'f, F> {
@@ -507,14 +526,9 @@ impl<'f, F: FnMut(Scalar<'_>) -> Result<(), Stop>> ser::Serializer for ScalarSer
     fn serialize_bool(self, v: bool) -> Result<(), Stop> {
         (self.f)(Scalar::Bool(v))
     }
-    fn serialize_i8(self, v: i8) -> Result<(), Stop> {
-        (self.f)(Scalar::Num(f64::from(v)))
-    }
-    fn serialize_i16(self, v: i16) -> Result<(), Stop> {
-        (self.f)(Scalar::Num(f64::from(v)))
-    }
-    fn serialize_i32(self, v: i32) -> Result<(), Stop> {
-        (self.f)(Scalar::Num(f64::from(v)))
+    exact_numbers! {
+        serialize_i8: i8, serialize_i16: i16, serialize_i32: i32, serialize_u8: u8,
+        serialize_u16: u16, serialize_u32: u32, serialize_f32: f32,
     }
     #[allow(
         clippy::cast_precision_loss,
@@ -523,24 +537,12 @@ impl<'f, F: FnMut(Scalar<'_>) -> Result<(), Stop>> ser::Serializer for ScalarSer
     fn serialize_i64(self, v: i64) -> Result<(), Stop> {
         (self.f)(Scalar::Num(v as f64))
     }
-    fn serialize_u8(self, v: u8) -> Result<(), Stop> {
-        (self.f)(Scalar::Num(f64::from(v)))
-    }
-    fn serialize_u16(self, v: u16) -> Result<(), Stop> {
-        (self.f)(Scalar::Num(f64::from(v)))
-    }
-    fn serialize_u32(self, v: u32) -> Result<(), Stop> {
-        (self.f)(Scalar::Num(f64::from(v)))
-    }
     #[allow(
         clippy::cast_precision_loss,
         reason = "counts and sizes are far below 2^53"
     )]
     fn serialize_u64(self, v: u64) -> Result<(), Stop> {
         (self.f)(Scalar::Num(v as f64))
-    }
-    fn serialize_f32(self, v: f32) -> Result<(), Stop> {
-        (self.f)(Scalar::Num(f64::from(v)))
     }
     fn serialize_f64(self, v: f64) -> Result<(), Stop> {
         (self.f)(Scalar::Num(v))
@@ -635,38 +637,7 @@ impl<F: FnMut(Scalar<'_>) -> Result<(), Stop>> ScalarElems<'_, F> {
     }
 }
 
-impl<F: FnMut(Scalar<'_>) -> Result<(), Stop>> ser::SerializeSeq for ScalarElems<'_, F> {
-    type Ok = ();
-    type Error = Stop;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Stop> {
-        self.element(value)
-    }
-    fn end(self) -> Result<(), Stop> {
-        Ok(())
-    }
-}
-
-impl<F: FnMut(Scalar<'_>) -> Result<(), Stop>> ser::SerializeTuple for ScalarElems<'_, F> {
-    type Ok = ();
-    type Error = Stop;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Stop> {
-        self.element(value)
-    }
-    fn end(self) -> Result<(), Stop> {
-        Ok(())
-    }
-}
-
-impl<F: FnMut(Scalar<'_>) -> Result<(), Stop>> ser::SerializeTupleStruct for ScalarElems<'_, F> {
-    type Ok = ();
-    type Error = Stop;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Stop> {
-        self.element(value)
-    }
-    fn end(self) -> Result<(), Stop> {
-        Ok(())
-    }
-}
+list_impls!(impl[F: FnMut(Scalar<'_>) -> Result<(), Stop>] for ScalarElems<'_, F>);
 
 /// Ignores a map's entries.
 struct SkipMap;
