@@ -39,7 +39,10 @@ fuzz_target!(|data: &[u8]| {
             }
         }
         Err(e @ (QueryError::Syntax { .. } | QueryError::Invalid { .. })) => {
-            assert!(e.position() <= text.len(), "{e:?} is past the end of {text:?}");
+            assert!(
+                e.position() <= text.len(),
+                "{e:?} is past the end of {text:?}"
+            );
         }
     }
 });
