@@ -8,7 +8,7 @@
 
 use std::any::Any;
 use std::cmp::Ordering;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BinaryHeap, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
@@ -34,18 +34,45 @@ pub struct Partial {
     group_strs: HashMap<String, u64>,
     /// `.group_by()` counts of other values.
     groups: HashMap<GroupKey, u64>,
+    /// `.group_by()` met more than [`MAX_GROUPS`] distinct values.
+    too_many_groups: bool,
+}
+
+/// The most distinct `.group_by()` values a query may count (per cluster and merged); past
+/// it the query is refused rather than holding a copy of every value of a unique field.
+pub const MAX_GROUPS: usize = 10_000;
+
+/// A string sort or group value longer than this is cut here (at a character boundary):
+/// keys are copied, and a field such as an annotation can be megabytes.
+pub const MAX_KEY_BYTES: usize = 256;
+
+/// `s` cut to [`MAX_KEY_BYTES`] at a character boundary.
+fn cut(s: &str) -> &str {
+    if s.len() <= MAX_KEY_BYTES {
+        return s;
+    }
+    let mut end = MAX_KEY_BYTES;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
 }
 
 impl Partial {
     /// Counts one object under the value `s`.
     fn count_group(&mut self, s: Scalar<'_>) {
         match s {
-            Scalar::Str(v) => match self.group_strs.get_mut(v) {
-                Some(n) => *n += 1,
-                None => {
-                    self.group_strs.insert(v.to_owned(), 1);
+            Scalar::Str(v) => {
+                let v = cut(v);
+                let full = self.group_strs.len() + self.groups.len() >= MAX_GROUPS;
+                match self.group_strs.get_mut(v) {
+                    Some(n) => *n += 1,
+                    None if full => self.too_many_groups = true,
+                    None => {
+                        self.group_strs.insert(v.to_owned(), 1);
+                    }
                 }
-            },
+            }
             other => *self.groups.entry(GroupKey::of(other)).or_default() += 1,
         }
     }
@@ -121,7 +148,7 @@ impl<'a> KeyRef<'a> {
     fn of(s: Scalar<'a>) -> Self {
         match s {
             Scalar::Num(n) => KeyRef::Num(n),
-            Scalar::Str(s) => KeyRef::Str(s),
+            Scalar::Str(s) => KeyRef::Str(cut(s)),
             Scalar::Bool(b) => KeyRef::Bool(b),
             Scalar::Null | Scalar::Object => KeyRef::Missing,
         }
@@ -175,7 +202,7 @@ impl SortKey {
     fn of(s: Scalar<'_>) -> SortKey {
         match s {
             Scalar::Num(n) => SortKey::Num(n),
-            Scalar::Str(s) => SortKey::Str(s.to_owned()),
+            Scalar::Str(s) => SortKey::Str(cut(s).to_owned()),
             Scalar::Bool(b) => SortKey::Bool(b),
             Scalar::Null | Scalar::Object => SortKey::Missing,
         }
@@ -211,7 +238,7 @@ impl GroupKey {
             Scalar::Null | Scalar::Object => GroupKey::Null,
             Scalar::Bool(b) => GroupKey::Bool(b),
             Scalar::Num(n) => GroupKey::Num((n + 0.0).to_bits()),
-            Scalar::Str(s) => GroupKey::Str(s.to_owned()),
+            Scalar::Str(s) => GroupKey::Str(cut(s).to_owned()),
         }
     }
 
@@ -235,6 +262,8 @@ pub struct Merged {
     pub picks: Vec<(usize, usize)>,
     /// `.group_by()`: `(value, count)`, most frequent first.
     pub groups: Vec<(serde_json::Value, u64)>,
+    /// `.group_by()` met more than [`MAX_GROUPS`] distinct values (no groups then).
+    pub too_many_groups: bool,
 }
 
 /// Name and namespace of the item being looked at.
@@ -509,15 +538,13 @@ impl Plan {
             match &self.output {
                 Output::Count => {}
                 Output::Groups(field, many) => {
-                    let mut seen: Vec<GroupKey> = Vec::new();
+                    let mut seen: HashSet<GroupKey> = HashSet::new();
                     let mut reached = false;
                     each(field, item, m, ctx, &mut |s| {
                         reached = true;
                         if *many {
                             // Each distinct value counts once per object.
-                            let k = GroupKey::of(s);
-                            if !seen.contains(&k) {
-                                seen.push(k);
+                            if seen.insert(GroupKey::of(s)) {
                                 p.count_group(s);
                             }
                         } else {
@@ -571,11 +598,16 @@ impl Plan {
             Output::Groups(..) => {
                 let mut all: HashMap<GroupKey, u64> = HashMap::new();
                 for p in parts.iter_mut() {
+                    merged.too_many_groups |= p.too_many_groups;
                     for (k, n) in p.groups.drain() {
                         *all.entry(k).or_default() += n;
                     }
                     for (k, n) in p.group_strs.drain() {
                         *all.entry(GroupKey::Str(k)).or_default() += n;
+                    }
+                    if merged.too_many_groups || all.len() > MAX_GROUPS {
+                        merged.too_many_groups = true;
+                        return merged;
                     }
                 }
                 let mut groups: Vec<(GroupKey, u64)> = all.into_iter().collect();
@@ -686,10 +718,18 @@ impl Plan {
         // Writing JSON into a Vec fails only for values the model does not have (maps
         // with non-string keys), which would leave the reply unchanged.
         if let Output::Items(Some(fields)) = &self.output {
-            out.extend_from_slice(b"{\"cluster_id\":");
-            let _ = serde_json::to_writer(&mut *out, ctx.cluster);
+            // `cluster_id` first, unless the query lists it (then where it lists it).
+            let mut first = true;
+            out.push(b'{');
+            if !fields.iter().any(|(l, _)| l == "cluster_id") {
+                out.extend_from_slice(b"\"cluster_id\":");
+                let _ = serde_json::to_writer(&mut *out, ctx.cluster);
+                first = false;
+            }
             for (label, field) in fields {
-                out.push(b',');
+                if !std::mem::take(&mut first) {
+                    out.push(b',');
+                }
                 let _ = serde_json::to_writer(&mut *out, label);
                 out.push(b':');
                 let value = match field {

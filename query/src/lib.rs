@@ -20,7 +20,7 @@ mod plan;
 pub mod schema;
 
 pub use error::QueryError;
-pub use exec::{Merged, Partial};
+pub use exec::{Merged, Partial, MAX_GROUPS, MAX_KEY_BYTES};
 pub use filter::{Filter, LabelSel};
 pub use parse::parse;
 pub use plan::{

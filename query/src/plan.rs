@@ -201,6 +201,11 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// True when the query has a `.where()`.
+    pub fn has_condition(&self) -> bool {
+        self.check.is_some()
+    }
+
     /// True for `.count()`.
     pub fn is_count(&self) -> bool {
         matches!(self.output, Output::Count)
@@ -570,7 +575,7 @@ pub fn plan(q: &Query) -> Result<Plan, QueryError> {
                         items
                             .iter()
                             .map(|i| match &i.value {
-                                Value::Str(s) => Ok(s.clone()),
+                                Value::Str(s) => Ok(s.trim().to_owned()),
                                 other => Err(QueryError::invalid(
                                     i.span.start,
                                     format!("cluster names are strings, not {}", other.describe()),
@@ -588,6 +593,12 @@ pub fn plan(q: &Query) -> Result<Plan, QueryError> {
                         ))
                     }
                 };
+                if let Clusters::Named(names) = &mut clusters {
+                    // A name given twice is read once.
+                    names.retain(|n| !n.is_empty());
+                    names.sort_unstable();
+                    names.dedup();
+                }
                 if clusters == Clusters::Named(Vec::new()) {
                     return Err(QueryError::invalid(
                         arg.value.span.start,
@@ -721,7 +732,20 @@ pub fn plan(q: &Query) -> Result<Plan, QueryError> {
                 if sort.is_some() {
                     return Err(twice("sort"));
                 }
-                sort = Some((b.field(field)?, *descending));
+                let f = b.field(field)?;
+                if let Field::Path(segments) = &f {
+                    if b.shape.may_hold_many(segments) {
+                        return Err(QueryError::invalid(
+                            field.span.start,
+                            format!(
+                                "{} can hold several values (a list, or an object): sort by a \
+                                 field with one value per object",
+                                field.dotted()
+                            ),
+                        ));
+                    }
+                }
+                sort = Some((f, *descending));
             }
             Method::Limit(n) => {
                 if limit.is_some() {
@@ -756,9 +780,17 @@ pub fn plan(q: &Query) -> Result<Plan, QueryError> {
                 if fields.is_some() {
                     return Err(twice("fields"));
                 }
-                let mut out = Vec::new();
+                let mut out: Vec<(String, Field)> = Vec::new();
                 for p in paths {
-                    out.push((p.dotted(), b.field(p)?));
+                    let label = p.dotted();
+                    if out.iter().any(|(l, _)| *l == label) {
+                        return Err(QueryError::invalid(
+                            p.span.start,
+                            format!("{label} is listed twice"),
+                        ));
+                    }
+                    let f = b.field(p)?;
+                    out.push((label, f));
                 }
                 fields = Some(out);
             }
@@ -770,6 +802,14 @@ pub fn plan(q: &Query) -> Result<Plan, QueryError> {
                     ));
                 }
                 let field = b.field(p)?;
+                if let Field::Path(segments) = &field {
+                    if matches!(b.shape.walk(segments), Ok(Shape::Struct(_) | Shape::Map(_))) {
+                        return Err(QueryError::invalid(
+                            p.span.start,
+                            format!("{} is an object: group by one of its fields", p.dotted()),
+                        ));
+                    }
+                }
                 let many = match &field {
                     Field::Computed(_) => false,
                     Field::Path(segments) => b.shape.may_hold_many(segments),

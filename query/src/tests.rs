@@ -334,12 +334,26 @@ fn several_clusters_merge() {
         ]
     );
     assert_eq!(run_on("pods().count()", &both), json!({"count": 7}));
+    assert_eq!(
+        compile(r#"pods(cluster=["b", "a", "b"])"#)
+            .unwrap()
+            .clusters,
+        crate::Clusters::Named(vec!["a".into(), "b".into()])
+    );
     // Without a sort: cluster order, then the snapshot's, and the limit is global.
     let r = run_on("pods().limit(6).fields(cluster_id, summary.name)", &both);
     assert_eq!(r.as_array().unwrap().len(), 6);
     assert_eq!(
         r[5],
         json!({"cluster_id": "stage", "summary.name": "web-1"})
+    );
+    // Listed, `cluster_id` is written once, where the query puts it.
+    let plan = compile("pods().limit(1).fields(summary.name, cluster_id)").unwrap();
+    let mut out = Vec::new();
+    plan.render("prod", &prod, 0, now(), &mut out);
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        r#"{"summary.name":"web-1","cluster_id":"prod"}"#
     );
     assert_eq!(
         run_on("pods().group_by(cluster_id)", &both),
@@ -400,6 +414,16 @@ fn unknown_names_are_refused_with_a_hint() {
     assert!(invalid("pods().sort(age).sort(restarts)")
         .1
         .contains("given twice"));
+    assert!(invalid("pods().sort(containers.restartCount desc)")
+        .1
+        .contains("several values"));
+    assert!(invalid("pods().sort(status)").1.contains("several values"));
+    assert!(invalid("pods().group_by(labels)")
+        .1
+        .contains("is an object"));
+    assert!(invalid("pods().fields(restarts, restarts)")
+        .1
+        .contains("listed twice"));
     assert!(invalid("pods().where(restarts =~ 1)")
         .1
         .contains("regular expression in quotes"));
@@ -516,4 +540,48 @@ fn sorted_top_k_equals_a_full_sort() {
             assert_eq!(got, want, "{text}");
         }
     }
+}
+
+/// A field with more distinct values than `MAX_GROUPS` is refused, not copied whole; long
+/// string keys are cut.
+#[test]
+fn group_and_sort_keys_are_bounded() {
+    let mut s = prod();
+    let template = s.pods[0].clone();
+    s.pods = (0..crate::MAX_GROUPS + 1)
+        .map(|i| {
+            let mut p = template.clone();
+            p.summary.name = format!("p{i}").into();
+            p
+        })
+        .collect();
+    let mut plan = compile("pods().group_by(summary.name)").unwrap();
+    plan.at(now());
+    let merged = plan.merge(&mut [plan.run_snapshot("prod", &s, now())]);
+    assert!(merged.too_many_groups);
+    assert!(merged.groups.is_empty());
+    s.pods.truncate(3);
+    let long = "é".repeat(400);
+    for (i, p) in s.pods.iter_mut().enumerate() {
+        p.summary.name = format!("{long}{i}").into();
+    }
+    let r = run_on("pods().group_by(summary.name)", &[("prod", &s)]);
+    let key = r[0][0].as_str().unwrap();
+    assert_eq!(r[0][1], 3, "cut keys group together: {r}");
+    assert_eq!(key.len(), crate::MAX_KEY_BYTES);
+    let r = run_on(
+        "pods().sort(summary.name desc).limit(3).fields(summary.name)",
+        &[("prod", &s)],
+    );
+    // Equal (cut) keys keep the snapshot's order.
+    let names: Vec<&str> = r
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["summary.name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names[0].ends_with('0') && names[2].ends_with('2'),
+        "{names:?}"
+    );
 }

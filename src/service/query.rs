@@ -29,6 +29,10 @@ pub const MAX_REPLY_BYTES: usize = 8 * 1024 * 1024;
 /// How many persisted events per cluster `events(history=true)` reads at most (newest
 /// first) before `.where()` runs on them.
 pub const HISTORY_SCAN: usize = 10_000;
+/// How many persisted events one `events(history=true)` reads at most over all its
+/// clusters (each reads this divided by their number, at least 100 and at most
+/// [`HISTORY_SCAN`]).
+pub const HISTORY_BUDGET: usize = 100_000;
 
 impl From<QueryError> for ApiError {
     fn from(e: QueryError) -> Self {
@@ -62,15 +66,30 @@ pub async fn run(state: &AppState, text: &str, role: Role) -> Result<Vec<u8>, Ap
     if plan.history {
         return history(state, plan, clusters, now).await;
     }
-    // One message per actor, all in flight together; each answers with its Arc.
+    // One message per actor, all in flight together; each answers with its Arc. An actor
+    // that stopped in between (its cluster just forgotten) counts as no snapshot.
     let latest: Vec<Option<LatestSnapshot>> =
-        futures_util::future::try_join_all(clusters.iter().map(|h| h.addr.send(GetSnapshot)))
-            .await?;
+        futures_util::future::join_all(clusters.iter().map(|h| h.addr.send(GetSnapshot)))
+            .await
+            .into_iter()
+            .map(|r| r.ok().flatten())
+            .collect();
     let ids: Vec<String> = clusters.into_iter().map(|h| h.info.cluster_id).collect();
     let plan = Arc::new(plan);
+    // Each evaluation spreads over the cores; a few at once keep the threads bounded.
+    let _slot = slots().acquire().await.map_err(ApiError::internal)?;
     actix_web::web::block(move || live(&plan, &ids, &latest, now))
         .await
         .map_err(ApiError::internal)?
+}
+
+/// How many queries are evaluated at once (each on up to one thread per core); the others
+/// wait their turn.
+const CONCURRENT_QUERIES: usize = 4;
+
+fn slots() -> &'static tokio::sync::Semaphore {
+    static SLOTS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    SLOTS.get_or_init(|| tokio::sync::Semaphore::new(CONCURRENT_QUERIES))
 }
 
 /// The clusters the query names, in id order.
@@ -166,37 +185,61 @@ async fn history(
     clusters: Vec<ClusterHandle>,
     now: DateTime<Utc>,
 ) -> Result<Vec<u8>, ApiError> {
+    // The database compares exactly: the two event types are given their stored spelling
+    // (the live filter ignores case); reasons are matched as stored.
+    let event_type = plan.filter.event_type.as_deref().map(|t| {
+        ["Normal", "Warning"]
+            .into_iter()
+            .find(|k| k.eq_ignore_ascii_case(t))
+            .unwrap_or(t)
+            .to_owned()
+    });
     let filter = EventFilter {
-        event_type: plan.filter.event_type.clone(),
+        event_type,
         reason: plan.filter.reason.clone(),
         namespace: plan.filter.namespace.clone(),
         since: plan.filter.since,
         ..EventFilter::default()
     };
     let ids: Vec<String> = clusters.into_iter().map(|h| h.info.cluster_id).collect();
+    // One budget for the whole query, split over the clusters, read a few at a time.
+    let per_cluster = (HISTORY_BUDGET / ids.len().max(1)).clamp(100, HISTORY_SCAN);
     let events = state.db.events();
-    let pages = futures_util::future::try_join_all(
+    use futures_util::StreamExt as _;
+    let pages: Vec<(Vec<crate::db::events::EventRow>, usize)> = futures_util::stream::iter(
         ids.iter()
-            .map(|id| events.list(id, filter.clone(), HISTORY_SCAN, 0)),
+            .map(|id| events.list(id, filter.clone(), per_cluster, 0)),
     )
-    .await?;
+    .buffered(4)
+    .collect::<Vec<_>>()
+    .await
+    .into_iter()
+    .collect::<Result<_, _>>()?;
+    let _slot = slots().acquire().await.map_err(ApiError::internal)?;
     actix_web::web::block(move || {
+        let stored: usize = pages.iter().map(|(_, total)| total).sum();
         let rows: Vec<Vec<serde_json::Value>> = pages
             .into_iter()
             .map(|(rows, _)| rows.iter().map(|r| r.to_json()).collect())
             .collect();
+        let scanned: usize = rows.iter().map(Vec::len).sum();
         let mut parts: Vec<Partial> = ids
             .iter()
             .zip(&rows)
             .map(|(id, r)| plan.run_values(id, r, now))
             .collect();
-        let merged = plan.merge(&mut parts);
+        let mut merged = plan.merge(&mut parts);
+        if !plan.has_condition() {
+            // Without a condition every stored match counts, read or not.
+            merged.total = stored;
+        }
         let mut w = Reply::new(&plan, ids.len());
         if !plan.is_count() && !plan.is_groups() {
             for (part, index) in merged.picks.iter().copied() {
                 w.item(|out| plan.render_value(&ids[part], &rows[part][index], now, out))?;
             }
         }
+        w.scanned = Some((scanned, stored > scanned));
         w.finish(&plan, &merged)
     })
     .await
@@ -207,6 +250,10 @@ async fn history(
 struct Reply {
     out: Vec<u8>,
     items: usize,
+    /// `history=true`: the persisted events read, and whether more matched the arguments
+    /// than were read (then `.where()`, `.count()` with a condition and `.group_by()` saw
+    /// only the newest).
+    scanned: Option<(usize, bool)>,
 }
 
 impl Reply {
@@ -219,7 +266,11 @@ impl Reply {
         if !plan.is_count() && !plan.is_groups() {
             out.extend_from_slice(b",\"items\":[");
         }
-        Reply { out, items: 0 }
+        Reply {
+            out,
+            items: 0,
+            scanned: None,
+        }
     }
 
     fn item(&mut self, write: impl FnOnce(&mut Vec<u8>)) -> Result<(), ApiError> {
@@ -244,6 +295,17 @@ impl Reply {
     }
 
     fn finish(mut self, plan: &Plan, merged: &atlhyper_query::Merged) -> Result<Vec<u8>, ApiError> {
+        if merged.too_many_groups {
+            return Err(ApiError::new(
+                actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
+                ErrorCode::QueryTooLarge,
+                format!(
+                    "the field takes more than {} distinct values: group by a field with fewer \
+                     values, or filter first",
+                    atlhyper_query::MAX_GROUPS
+                ),
+            ));
+        }
         let tail = if plan.is_count() {
             serde_json::json!({ "count": merged.total })
         } else if plan.is_groups() {
@@ -257,6 +319,11 @@ impl Reply {
             self.out.push(b']');
             serde_json::json!({ "total": merged.total, "limit": plan.limit })
         };
+        let mut tail = tail;
+        if let (Some((scanned, truncated)), Some(o)) = (self.scanned, tail.as_object_mut()) {
+            o.insert("scanned".into(), scanned.into());
+            o.insert("truncated".into(), truncated.into());
+        }
         // `{"a":1,"b":2}` appended as `,"a":1,"b":2}`.
         let tail = tail.to_string();
         self.out.push(b',');

@@ -208,7 +208,14 @@ async fn persisted_events_with_history() {
     assert_eq!(r["items"][0]["reason"], "BackOff");
     assert_eq!(r["items"][0]["cluster_id"], "fresh");
     assert_eq!(r["items"][0]["count"], 3);
+    assert_eq!(
+        (r["scanned"].as_u64(), r["truncated"].as_bool()),
+        (Some(2), Some(false))
+    );
     let r = ok(&app, r#"events(history=true, last="5m").count()"#).await;
+    assert_eq!(r["count"], 2);
+    // The type matches whatever its case, as live.
+    let r = ok(&app, r#"events(history=true, type="warning").count()"#).await;
     assert_eq!(r["count"], 2);
     let (s, body) = query(
         &app,

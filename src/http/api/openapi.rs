@@ -622,7 +622,7 @@ fn query_doc() -> RouteDoc {
         object(v)
     };
     RouteDoc::new("Evaluate a query DSL expression on the latest snapshots")
-        .about("Viewer; `secrets(...)` needs operator. Items carry their `cluster_id`. `.count()` replies `count`; `.group_by()` replies `groups`.")
+        .about("Viewer; `secrets(...)` needs operator. Items carry their `cluster_id`. `.count()` replies `count`; `.group_by()` replies `groups`. `events(history=true)` replies also carry `scanned` (persisted events read) and `truncated` (more matched than were read).")
         .reply(
             200,
             either(vec![
