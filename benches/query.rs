@@ -21,19 +21,17 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-/// The README's ten queries (for the parse measure), over `*`.
-const README_QUERIES: [&str; 10] = [
-    r#"pods(cluster="*").where(restarts > 5 and status.phase = "Running").sort(restarts desc).limit(20)"#,
-    r#"nodes(cluster="*").where(mem_usage > 80%).fields(summary.name, mem_usage, cpu_usage)"#,
-    r#"deployments(cluster="*").where(unavailable_replicas > 0).fields(summary.namespace, summary.name, unavailable_replicas)"#,
-    r#"events(cluster="*", type="Warning", last="10m").group_by(reason)"#,
-    r#"pods(cluster="*").where(containers.image !~ "^(registry.example.com|ghcr.io/acme)/").fields(summary.namespace, summary.name, containers.image)"#,
-    r#"pods(cluster="*", status="Pending").where(age > 10m).fields(summary.namespace, summary.name, age)"#,
-    r#"nodes(cluster="*", status="NotReady").fields(summary.name, conditions.reason)"#,
-    r#"pods(cluster="*").group_by(summary.nodeName).limit(10)"#,
-    r#"pods(cluster="*").where(containers.restartCount > 10 or status.reason = "Evicted").count()"#,
-    r#"events(cluster="*", history=true, reason="BackOff").where(count >= 10).sort(count desc).limit(20)"#,
-];
+/// The README's ten fleet queries (its `q '…'` lines over `cluster="*"`), for the parse
+/// measure: read from the README, which a unit test of the query crate also compiles.
+fn readme_queries() -> Vec<String> {
+    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.strip_prefix("q '")?.strip_suffix('\''))
+        .filter(|q| q.contains(r#"cluster="*""#))
+        .map(str::to_owned)
+        .collect()
+}
 
 fn cluster_id(i: usize) -> String {
     format!("q-{:04}", i + 1)
@@ -78,11 +76,13 @@ fn main() {
 
     // 1. Parse.
     let mut parse = Vec::new();
-    for q in README_QUERIES {
+    let queries = readme_queries();
+    assert_eq!(queries.len(), 10, "the README's fleet queries");
+    for q in &queries {
         assert!(atlhyper_query::compile(q).is_ok(), "{q}");
     }
     for _ in 0..2000 {
-        for q in README_QUERIES {
+        for q in &queries {
             let t = Instant::now();
             let plan = atlhyper_query::compile(q);
             parse.push(t.elapsed());

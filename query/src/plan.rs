@@ -183,8 +183,6 @@ pub(crate) enum Output {
 pub struct Plan {
     /// The kind.
     pub kind: Kind,
-    /// The kind as written in the query (the API's plural), echoed in the reply.
-    pub kind_name: &'static str,
     /// The clusters to read.
     pub clusters: Clusters,
     /// The argument filters.
@@ -317,6 +315,20 @@ fn string_arg(arg: &crate::ast::Arg) -> Result<String, QueryError> {
             ),
         )),
     }
+}
+
+/// The strings of a list argument; `what` names them in the error.
+fn strings(items: &[Spanned<Value>], what: &str) -> Result<Vec<String>, QueryError> {
+    items
+        .iter()
+        .map(|i| match &i.value {
+            Value::Str(s) => Ok(s.clone()),
+            other => Err(QueryError::invalid(
+                i.span.start,
+                format!("{what} are strings, not {}", other.describe()),
+            )),
+        })
+        .collect()
 }
 
 struct Builder {
@@ -572,16 +584,10 @@ pub fn plan(q: &Query) -> Result<Plan, QueryError> {
                             .collect(),
                     ),
                     Value::List(items) => Clusters::Named(
-                        items
-                            .iter()
-                            .map(|i| match &i.value {
-                                Value::Str(s) => Ok(s.trim().to_owned()),
-                                other => Err(QueryError::invalid(
-                                    i.span.start,
-                                    format!("cluster names are strings, not {}", other.describe()),
-                                )),
-                            })
-                            .collect::<Result<_, _>>()?,
+                        strings(items, "cluster names")?
+                            .into_iter()
+                            .map(|s| s.trim().to_owned())
+                            .collect(),
                     ),
                     other => {
                         return Err(QueryError::invalid(
@@ -613,16 +619,7 @@ pub fn plan(q: &Query) -> Result<Plan, QueryError> {
             "name" => filter.name = Some(string_arg(arg)?),
             "label" => {
                 let sels: Vec<String> = match &arg.value.value {
-                    Value::List(items) => items
-                        .iter()
-                        .map(|i| match &i.value {
-                            Value::Str(s) => Ok(s.clone()),
-                            other => Err(QueryError::invalid(
-                                i.span.start,
-                                format!("label selectors are strings, not {}", other.describe()),
-                            )),
-                        })
-                        .collect::<Result<_, _>>()?,
+                    Value::List(items) => strings(items, "label selectors")?,
                     _ => vec![string_arg(arg)?],
                 };
                 for s in sels {
@@ -820,7 +817,6 @@ pub fn plan(q: &Query) -> Result<Plan, QueryError> {
     }
     Ok(Plan {
         kind,
-        kind_name: kind.plural(),
         clusters,
         filter,
         history,

@@ -77,7 +77,7 @@ pub async fn run(state: &AppState, text: &str, role: Role) -> Result<Vec<u8>, Ap
     let ids: Vec<String> = clusters.into_iter().map(|h| h.info.cluster_id).collect();
     let plan = Arc::new(plan);
     // Each evaluation spreads over the cores; a few at once keep the threads bounded.
-    let _slot = slots().acquire().await.map_err(ApiError::internal)?;
+    let _slot = SLOTS.acquire().await.map_err(ApiError::internal)?;
     actix_web::web::block(move || live(&plan, &ids, &latest, now))
         .await
         .map_err(ApiError::internal)?
@@ -87,10 +87,7 @@ pub async fn run(state: &AppState, text: &str, role: Role) -> Result<Vec<u8>, Ap
 /// wait their turn.
 const CONCURRENT_QUERIES: usize = 4;
 
-fn slots() -> &'static tokio::sync::Semaphore {
-    static SLOTS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
-    SLOTS.get_or_init(|| tokio::sync::Semaphore::new(CONCURRENT_QUERIES))
-}
+static SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(CONCURRENT_QUERIES);
 
 /// The clusters the query names, in id order.
 async fn pick(state: &AppState, plan: &Plan) -> Result<Vec<ClusterHandle>, ApiError> {
@@ -215,7 +212,7 @@ async fn history(
     .await
     .into_iter()
     .collect::<Result<_, _>>()?;
-    let _slot = slots().acquire().await.map_err(ApiError::internal)?;
+    let _slot = SLOTS.acquire().await.map_err(ApiError::internal)?;
     actix_web::web::block(move || {
         let stored: usize = pages.iter().map(|(_, total)| total).sum();
         let rows: Vec<Vec<serde_json::Value>> = pages
@@ -260,7 +257,7 @@ impl Reply {
     fn new(plan: &Plan, clusters: usize) -> Self {
         let mut out = Vec::with_capacity(4096);
         out.extend_from_slice(b"{\"kind\":\"");
-        out.extend_from_slice(plan.kind_name.as_bytes());
+        out.extend_from_slice(plan.kind.plural().as_bytes());
         out.extend_from_slice(b"\",\"clusters\":");
         out.extend_from_slice(clusters.to_string().as_bytes());
         if !plan.is_count() && !plan.is_groups() {
