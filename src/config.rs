@@ -308,6 +308,30 @@ settings! {
     notify_budget_window: Duration = secs(60) => nonzero_duration,
         "MASTER_NOTIFY_BUDGET_WINDOW" [], "\"60s\"",
         "The window a channel's message budget (max_per_minute) counts in";
+    ai_enabled: bool = false => boolean,
+        "MASTER_AI_ENABLED" [], "false",
+        "Whether the AI assistant is on: seeds the stored setting on first start only (then PUT /api/v2/ai/active)";
+    ai_tool_timeout: Duration = secs(30) => nonzero_duration,
+        "MASTER_AI_TOOL_TIMEOUT" [], "\"30s\"",
+        "How long one assistant tool may take (an agent tool waits this long for its command): seeds the stored setting on first start only";
+    ai_max_rounds: u32 = 5 => positive::<u32>,
+        "MASTER_AI_MAX_ROUNDS" [], "5",
+        "Tool rounds per chat answer, at most";
+    ai_max_calls_per_round: u32 = 5 => positive::<u32>,
+        "MASTER_AI_MAX_CALLS_PER_ROUND" [], "5",
+        "Tool calls per round, at most (the rest are refused to the model)";
+    ai_chat_timeout: Duration = mins(3) => nonzero_duration,
+        "MASTER_AI_CHAT_TIMEOUT" [], "\"3m\"",
+        "How long one chat answer may take in all";
+    ai_history_messages: u32 = 20 => positive::<u32>,
+        "MASTER_AI_HISTORY_MESSAGES" [], "20",
+        "Earlier messages of a conversation sent to the model, at most (and within a token budget)";
+    ai_provider_timeout: Duration = secs(60) => nonzero_duration,
+        "MASTER_AI_PROVIDER_TIMEOUT" [], "\"60s\"",
+        "How long a model provider may stay silent (no byte) before its request fails";
+    ai_proposal_ttl: Duration = mins(15) => nonzero_duration,
+        "MASTER_AI_PROPOSAL_TTL" [], "\"15m\"",
+        "How long an assistant's proposed command waits for approval before it expires";
     shutdown_timeout: Duration = secs(8) => duration,
         "MASTER_SHUTDOWN_TIMEOUT" [], "\"8s\"",
         "Graceful-stop budget (keep it below the 10 s a supervisor usually waits)";
@@ -553,6 +577,7 @@ trait FieldValue {
     /// Values of this type are never echoed.
     const SECRET: bool = false;
 }
+impl FieldValue for bool {}
 impl FieldValue for u16 {}
 impl FieldValue for u32 {}
 impl FieldValue for u64 {}
@@ -603,6 +628,19 @@ fn choice<T: Choice>(raw: Raw<'_>) -> Result<T, String> {
         .find(|(name, _)| name.eq_ignore_ascii_case(s))
         .map(|(_, value)| *value)
         .ok_or_else(|| format!("expected {expected}"))
+}
+
+/// A switch: a TOML boolean, or `true`/`false`/`1`/`0`/`yes`/`no`/`on`/`off` in any case.
+fn boolean(raw: Raw<'_>) -> Result<bool, String> {
+    const EXPECTED: &str = "true or false";
+    if let Raw::Toml(Value::Boolean(b)) = raw {
+        return Ok(*b);
+    }
+    match raw.text(EXPECTED)?.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err(format!("expected {EXPECTED}")),
+    }
 }
 
 /// A non-negative integer: a TOML integer, or a decimal string.
@@ -1099,6 +1137,14 @@ mod tests {
                 ("MASTER_NOTIFY_BREAKER_FAILURES", "34"),
                 ("MASTER_NOTIFY_BREAKER_COOLDOWN", "35s"),
                 ("MASTER_NOTIFY_BUDGET_WINDOW", "36s"),
+                ("MASTER_AI_ENABLED", "Yes"),
+                ("MASTER_AI_TOOL_TIMEOUT", "38s"),
+                ("MASTER_AI_MAX_ROUNDS", "39"),
+                ("MASTER_AI_MAX_CALLS_PER_ROUND", "40"),
+                ("MASTER_AI_CHAT_TIMEOUT", "41s"),
+                ("MASTER_AI_HISTORY_MESSAGES", "42"),
+                ("MASTER_AI_PROVIDER_TIMEOUT", "43s"),
+                ("MASTER_AI_PROPOSAL_TTL", "44s"),
             ],
         );
         let expected = "Settings { http_port: 1, agent_port: 2, bind: ::1, \
@@ -1122,7 +1168,10 @@ mod tests {
             secret_key: Some(SecretBox<str>([REDACTED])), token_ttl: 22s, \
             alert_group_wait: 23s, alert_repeat_interval: 24s, notify_retry_base: 25s, \
             notify_retry_max: 26s, notify_max_attempts: 33, notify_breaker_failures: 34, \
-            notify_breaker_cooldown: 35s, notify_budget_window: 36s, shutdown_timeout: 27s }";
+            notify_breaker_cooldown: 35s, notify_budget_window: 36s, ai_enabled: true, \
+            ai_tool_timeout: 38s, ai_max_rounds: 39, ai_max_calls_per_round: 40, \
+            ai_chat_timeout: 41s, ai_history_messages: 42, ai_provider_timeout: 43s, \
+            ai_proposal_ttl: 44s, shutdown_timeout: 27s }";
         assert_eq!(format!("{s:?}"), expected);
         assert_eq!(s.expose_agent_token(), Some("t"));
     }

@@ -127,6 +127,12 @@ error_codes! {
     SilenceNotFound = "silence_not_found",
     /// No such notification channel type.
     ChannelNotFound = "channel_not_found",
+    /// No such AI provider.
+    ProviderNotFound = "provider_not_found",
+    /// No such conversation among the caller's (another user's looks the same).
+    ConversationNotFound = "conversation_not_found",
+    /// No such proposal.
+    ProposalNotFound = "proposal_not_found",
     // Conflicts with the current state (409).
     /// A user with that name exists.
     UserExists = "user_exists",
@@ -144,6 +150,18 @@ error_codes! {
     BackupRunning = "backup_running",
     /// The engine has no built-in backup (PostgreSQL: use `pg_dump`); 501.
     BackupUnsupported = "backup_unsupported",
+    /// An AI provider with that name exists.
+    ProviderNameTaken = "provider_name_taken",
+    /// The active AI provider cannot be deleted.
+    ProviderInUse = "provider_in_use",
+    /// The AI assistant is switched off.
+    AiDisabled = "ai_disabled",
+    /// The AI assistant has no active provider.
+    AiNoProvider = "ai_no_provider",
+    /// The conversation is already answering a message.
+    ChatBusy = "chat_busy",
+    /// The proposal was already approved, rejected, or has expired.
+    ProposalDecided = "proposal_decided",
     // Limits (429, with `Retry-After`).
     /// Too many requests for this token or cluster.
     RateLimited = "rate_limited",

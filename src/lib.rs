@@ -1,6 +1,7 @@
 //! atlhyper-master: the control plane for a fleet of Kubernetes clusters, speaking the
 //! AtlHyper v2.1 agent protocol. See the README for the topology.
 
+pub mod ai;
 pub mod audit;
 pub mod auth;
 pub mod config;

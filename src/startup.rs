@@ -122,6 +122,9 @@ impl Application {
             })
         };
         ensure_admin(&db, &settings).await?;
+        crate::service::ai::seed(&db, &settings)
+            .await
+            .context("seeding the AI assistant's configuration")?;
         let agent_tokens =
             crate::auth::AgentTokens::from_pairs(db.users().agent_token_hashes().await?);
         let metrics = crate::metrics::Metrics::new();
@@ -144,6 +147,8 @@ impl Application {
             persist,
             notify,
             metrics,
+            assistant: crate::service::ai::Assistant::new()
+                .context("building the AI assistant's HTTP client")?,
         };
         let shutdown_secs = settings.shutdown_timeout.as_secs().max(1);
 

@@ -56,6 +56,8 @@ pub struct AppState {
     pub agent_tokens: crate::auth::AgentTokens,
     /// What `/metrics` exposes.
     pub metrics: Metrics,
+    /// The AI assistant's provider client and the conversations answering now.
+    pub assistant: crate::service::ai::Assistant,
 }
 
 impl AppState {

@@ -413,6 +413,52 @@ async fn passwords_and_tokens_in_bodies_never_reach_the_db_or_the_log() {
         }
     }
 
+    // An AI provider: its key goes in through POST and out only in a request header to an
+    // unreachable endpoint, whose failure is logged, stored and streamed.
+    const AI_KEY: &str = "sk-aiLeakCanary-5566778899";
+    let p: serde_json::Value = post(
+        "/api/v2/ai/providers",
+        Some(&admin),
+        serde_json::json!({"name": "leak", "kind": "openai", "base_url": "http://127.0.0.1:9/v1",
+                           "model": "m", "api_key": AI_KEY}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert!(!p.to_string().contains(AI_KEY), "{p}");
+    let r = c
+        .put(format!("{}/api/v2/ai/active", m.http))
+        .bearer_auth(&admin)
+        .json(&serde_json::json!({"enabled": true, "provider_id": p["id"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let conv: serde_json::Value = post(
+        "/api/v2/ai/conversations",
+        Some(&admin),
+        serde_json::json!({}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let answer = post(
+        "/api/v2/ai/chat",
+        Some(&admin),
+        serde_json::json!({"conversation_id": conv["id"], "message": "hello"}),
+    )
+    .await
+    .unwrap()
+    .text()
+    .await
+    .unwrap();
+    assert!(answer.contains("provider_unreachable"), "{answer}");
+    assert!(!answer.contains(AI_KEY));
+
     // Stop cleanly, so the audit writer flushes and the WAL is checkpointed.
     Command::new("kill")
         .arg("-TERM")
@@ -462,6 +508,7 @@ async fn passwords_and_tokens_in_bodies_never_reach_the_db_or_the_log() {
         HOOK_SECRET,
         DING_SECRET,
         "dingLeakToken55",
+        AI_KEY,
     ] {
         assert!(!db.contains(secret), "a secret is in the database file");
         assert!(!log.contains(secret), "a secret is in the log");

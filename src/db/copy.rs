@@ -17,7 +17,7 @@ use diesel::sql_types::{BigInt, Text};
 use super::{migrate, DbConn, DbError, Location};
 
 /// Every table, parents before children (foreign keys hold at each insert).
-pub const TABLES: [&str; 22] = [
+pub const TABLES: [&str; 28] = [
     "clusters",
     "command_history",
     "users",
@@ -40,11 +40,18 @@ pub const TABLES: [&str; 22] = [
     "slo_series",
     "slo_targets",
     "slo_status_history",
+    "ai_providers",
+    "ai_settings",
+    "ai_conversations",
+    "ai_messages",
+    "ai_tool_calls",
+    "ai_proposals",
 ];
 
 /// Tables whose `id` is an identity column on PostgreSQL.
-const NO_ID: [&str; 7] = [
+const NO_ID: [&str; 8] = [
     "agent_tokens",
+    "ai_settings",
     "node_metrics_latest",
     "settings",
     "slo_routes",

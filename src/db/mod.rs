@@ -19,6 +19,7 @@
 //! - Migrations are embedded per engine (`migrations/sqlite`, `migrations/postgres`, the
 //!   same semantics) and run at startup.
 
+pub mod ai;
 pub mod audit;
 pub mod clusters;
 pub mod commands;
@@ -475,6 +476,11 @@ impl Db {
     /// Alert rules, alerts, silences, channels and the delivery outbox.
     pub fn notify(&self) -> notify::Notify<'_> {
         notify::Notify(self)
+    }
+
+    /// The AI assistant's providers, configuration, conversations and proposals.
+    pub fn ai(&self) -> ai::Ai<'_> {
+        ai::Ai(self)
     }
 
     /// The retention policy, batched deletes and backups.

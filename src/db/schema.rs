@@ -365,6 +365,109 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    ai_providers (id) {
+        id -> Integer,
+        name -> Text,
+        kind -> Text,
+        base_url -> Nullable<Text>,
+        model -> Text,
+        api_key -> Text,
+        description -> Text,
+        total_requests -> BigInt,
+        total_input_tokens -> BigInt,
+        total_output_tokens -> BigInt,
+        total_errors -> BigInt,
+        last_error -> Nullable<Text>,
+        last_error_at -> Nullable<Timestamp>,
+        last_used_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        created_by -> Nullable<Integer>,
+    }
+}
+
+diesel::table! {
+    ai_settings (id) {
+        id -> Integer,
+        enabled -> Bool,
+        provider_id -> Nullable<Integer>,
+        tool_timeout_secs -> Integer,
+        updated_at -> Timestamp,
+        updated_by -> Nullable<Integer>,
+    }
+}
+
+diesel::table! {
+    ai_conversations (id) {
+        id -> Integer,
+        user_id -> Integer,
+        cluster_id -> Nullable<Text>,
+        title -> Text,
+        message_count -> Integer,
+        total_input_tokens -> BigInt,
+        total_output_tokens -> BigInt,
+        total_tool_calls -> Integer,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    ai_messages (id) {
+        id -> Integer,
+        conversation_id -> Integer,
+        role -> Text,
+        content -> Text,
+        status -> Text,
+        error -> Nullable<Text>,
+        input_tokens -> BigInt,
+        output_tokens -> BigInt,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    ai_tool_calls (id) {
+        id -> Integer,
+        message_id -> Integer,
+        round -> Integer,
+        call_id -> Text,
+        name -> Text,
+        input -> Text,
+        output -> Text,
+        success -> Bool,
+        duration_ms -> BigInt,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    ai_proposals (id) {
+        id -> Integer,
+        uid -> Text,
+        conversation_id -> Nullable<Integer>,
+        user_id -> Integer,
+        username -> Text,
+        cluster_id -> Text,
+        action -> Text,
+        target_kind -> Text,
+        target_namespace -> Text,
+        target_name -> Text,
+        params -> Text,
+        reason -> Text,
+        status -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        decided_at -> Nullable<Timestamp>,
+        decided_by -> Nullable<Text>,
+        command_id -> Nullable<Text>,
+    }
+}
+
+diesel::joinable!(ai_messages -> ai_conversations (conversation_id));
+diesel::joinable!(ai_tool_calls -> ai_messages (message_id));
+
 diesel::joinable!(event_resource_snapshot -> cluster_events (event_id));
 
 diesel::joinable!(tokens -> users (user_id));
@@ -391,5 +494,11 @@ diesel::allow_tables_to_appear_in_same_query!(
     slo_push_state,
     slo_series,
     slo_targets,
-    slo_status_history
+    slo_status_history,
+    ai_providers,
+    ai_settings,
+    ai_conversations,
+    ai_messages,
+    ai_tool_calls,
+    ai_proposals
 );

@@ -17,6 +17,7 @@
 //! | `POST …/auth/login`, `POST …/auth/logout` | `login`, `logout` |
 //! | `POST …/cancel`, `…/test`, `…/cleanup`, `…/backup` | that word |
 //! | `POST …/agent-token` | `rotate` |
+//! | `POST …/proposals/{id}/approve`, `…/reject`, `POST …/ai/chat` | that word |
 //! | `POST /api/v2/query` (a read: audited only when refused) | `read` |
 //! | any other `POST` | `create` |
 //! | `PUT`, `PATCH` | `update` |
@@ -94,6 +95,9 @@ pub fn action_for(method: &Method, path: &str) -> &'static str {
                     "cleanup" => "cleanup",
                     "backup" => "backup",
                     "agent-token" => "rotate",
+                    "approve" => "approve",
+                    "reject" => "reject",
+                    "chat" => "chat",
                     "query" => "read",
                     _ => "create",
                 }

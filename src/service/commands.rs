@@ -9,7 +9,9 @@ use chrono::Utc;
 
 use atlhyper_actors::cluster::ClusterActor;
 use atlhyper_actors::command::{valid_topic, CommandSpec, CommandState, DEFAULT_TOPIC};
-use atlhyper_actors::messages::{CancelCommand, CancelOutcome, EnqueueCommand, QueuedCommand};
+use atlhyper_actors::messages::{
+    CancelCommand, CancelOutcome, EnqueueCommand, QueuedCommand, WaitCommand,
+};
 
 use crate::db::commands::{CommandRow, NewCommand};
 use crate::db::store::wire_command;
@@ -131,6 +133,36 @@ pub async fn create(
         })
         .await?;
     Ok(row)
+}
+
+/// Waits up to `wait` (or until `stop` resolves) for the command to reach a final state,
+/// and returns it as it is then (still pending or running when the wait ran out).
+pub async fn wait_final(
+    db: &Db,
+    cluster: &Addr<ClusterActor>,
+    command_id: &str,
+    wait: std::time::Duration,
+    stop: impl std::future::Future<Output = ()>,
+) -> Result<CommandRow, CommandError> {
+    let row = get(db, command_id).await?;
+    if wait.is_zero() || row.state()?.is_final() {
+        return Ok(row);
+    }
+    let woken = cluster
+        .send(WaitCommand {
+            command_id: command_id.to_owned(),
+        })
+        .await?;
+    // Re-read after registering: the command may have finished in between.
+    let row = get(db, command_id).await?;
+    if row.state()?.is_final() {
+        return Ok(row);
+    }
+    tokio::select! {
+        _ = tokio::time::timeout(wait, woken) => {}
+        () = stop => {}
+    }
+    get(db, command_id).await
 }
 
 /// One command.

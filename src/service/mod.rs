@@ -7,9 +7,12 @@
 //! `db/` for everything stored. Services never see a connection, SQL or a transaction;
 //! where a rule must hold atomically, the repository runs it inside its transaction.
 
+pub mod ai;
 pub mod clusters;
 pub mod commands;
+pub mod events;
 pub mod notify;
 pub mod query;
+pub mod resources;
 pub mod slo;
 pub mod users;

@@ -3,11 +3,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
 mod agent;
+mod ai;
 mod cleanup;
 mod commands;
 #[path = "../support/db.rs"]
 mod db;
 mod events;
+mod fake_llm;
 mod helpers;
 mod liveness;
 mod metrics;

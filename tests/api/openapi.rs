@@ -22,28 +22,6 @@ const METHODS: &[&str] = &[
 /// of it), and why. A route served after all must leave this list (the test says so).
 const NOT_SERVED: &[(&str, &str)] = &[
     ("/api/v2/settings/{key}", "generic settings: not built yet"),
-    ("/api/v2/ai/providers", "AI assistant: a later issue"),
-    ("/api/v2/ai/providers/{id}", "AI assistant: a later issue"),
-    ("/api/v2/ai/active", "AI assistant: a later issue"),
-    ("/api/v2/ai/conversations", "AI assistant: a later issue"),
-    (
-        "/api/v2/ai/conversations/{id}",
-        "AI assistant: a later issue",
-    ),
-    (
-        "/api/v2/ai/conversations/{id}/messages",
-        "AI assistant: a later issue",
-    ),
-    ("/api/v2/ai/chat", "AI assistant: a later issue"),
-    ("/api/v2/ai/proposals", "AI assistant: a later issue"),
-    (
-        "/api/v2/ai/proposals/{id}/approve",
-        "AI assistant: a later issue",
-    ),
-    (
-        "/api/v2/ai/proposals/{id}/reject",
-        "AI assistant: a later issue",
-    ),
     (
         "/api/v2/clusters/{id}/changes",
         "changes and timeline: a later issue",

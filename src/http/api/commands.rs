@@ -7,7 +7,6 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use atlhyper_actors::command::CommandState;
-use atlhyper_actors::messages::WaitCommand;
 
 use crate::auth::extract::{Operator, Viewer};
 use crate::auth::Role;
@@ -192,21 +191,15 @@ pub async fn get_command(
         return Ok(HttpResponse::Ok().json(view(row, auth.principal.role)));
     }
     let addr = state.cluster(&row.cluster_id, false).await?;
-    let woken = addr
-        .send(WaitCommand {
-            command_id: row.command_id.clone(),
-        })
-        .await?;
-    // Re-read after registering: the command may have finished in between.
-    let row = load(&state, &path).await?;
-    if row.state()?.is_final() {
-        return Ok(HttpResponse::Ok().json(view(row, auth.principal.role)));
-    }
-    tokio::select! {
-        _ = tokio::time::timeout(wait, woken) => {}
-        _ = state.shutting_down() => {}
-    }
-    Ok(HttpResponse::Ok().json(view(load(&state, &path).await?, auth.principal.role)))
+    let row = commands::wait_final(
+        &state.db,
+        &addr,
+        &row.command_id,
+        wait,
+        state.shutting_down(),
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(view(row, auth.principal.role)))
 }
 
 /// `GET /api/v2/clusters/{id}/commands`: history, newest first.

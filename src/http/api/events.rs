@@ -3,13 +3,14 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use atlhyper_actors::model::{ClusterSnapshot, Kind};
+use atlhyper_actors::model::Kind;
 
 use super::clusters::latest;
 use crate::auth::extract::Viewer;
-use crate::db::events::{EventFilter, Involved};
+use crate::db::events::EventFilter;
 use crate::error::ApiError;
 use crate::http::{ListReply, Page, QueryParams};
+use crate::service::events::related_filter;
 use crate::state::AppState;
 
 /// Reads the list filters of `GET /clusters/{id}/events`.
@@ -63,37 +64,6 @@ pub async fn list_events(
     page_of(&state, cluster_id, filter, page).await
 }
 
-/// The objects whose events belong to Deployment `ns/name`: itself, the ReplicaSets it
-/// owns and their Pods, resolved through the owner references of `snap`.
-fn deployment_family(snap: Option<&ClusterSnapshot>, ns: &str, name: &str) -> Vec<Involved> {
-    let one = |kind: &str, names: Vec<String>| Involved {
-        kind: kind.to_owned(),
-        namespace: ns.to_owned(),
-        names,
-    };
-    let mut out = vec![one("Deployment", vec![name.to_owned()])];
-    let Some(snap) = snap else { return out };
-    let rs: Vec<String> = snap
-        .replicasets
-        .iter()
-        .filter(|r| r.namespace == ns && r.owner_kind == "Deployment" && r.owner_name == name)
-        .map(|r| r.name.to_string())
-        .collect();
-    let pods: Vec<String> = snap
-        .pods
-        .iter()
-        .filter(|p| {
-            p.summary.namespace == ns
-                && p.summary.owner_kind == "ReplicaSet"
-                && rs.iter().any(|r| *r == p.summary.owner_name)
-        })
-        .map(|p| p.summary.name.to_string())
-        .collect();
-    out.push(one("ReplicaSet", rs));
-    out.push(one("Pod", pods));
-    out
-}
-
 /// `GET /api/v2/clusters/{id}/events/related?kind=&namespace=&name=`.
 #[tracing::instrument(skip_all, fields(cluster_id = %path))]
 pub async fn related_events(
@@ -114,24 +84,11 @@ pub async fn related_events(
     let ns = q.get("namespace").unwrap_or("").to_owned();
     let cluster_id = path.into_inner();
     let addr = state.cluster(&cluster_id, false).await?;
-    let mut filter = EventFilter::default();
-    match kind.parse() {
-        Ok(Kind::Deployment) => {
-            let snap = latest(&addr).await?;
-            filter.any_of = Some(deployment_family(
-                snap.as_ref().map(|l| &*l.snapshot),
-                &ns,
-                &name,
-            ));
-        }
-        Ok(Kind::Node) => filter.node = Some(name),
-        _ => {
-            filter.any_of = Some(vec![Involved {
-                kind: kind.to_owned(),
-                namespace: ns,
-                names: vec![name],
-            }]);
-        }
-    }
+    // Only a Deployment needs the snapshot (its ReplicaSets and Pods).
+    let snap = match kind.parse() {
+        Ok(Kind::Deployment) => latest(&addr).await?,
+        _ => None,
+    };
+    let filter = related_filter(snap.as_ref().map(|l| &*l.snapshot), kind, &ns, &name);
     page_of(&state, cluster_id, filter, page).await
 }

@@ -6,6 +6,7 @@
 //! declared access and the enforced one agree.
 
 pub mod admin;
+pub mod ai;
 pub mod audit;
 pub mod auth;
 pub mod clusters;
@@ -393,6 +394,68 @@ pub fn table() -> Routes {
             "/api/v2/notify/deliveries",
             ADMIN,
             notify::list_deliveries,
+        )
+        // The AI assistant.
+        .add(M::GET, "/api/v2/ai/providers", ADMIN, ai::list_providers)
+        .add(M::POST, "/api/v2/ai/providers", ADMIN, ai::create_provider)
+        .add(M::GET, "/api/v2/ai/providers/{id}", ADMIN, ai::get_provider)
+        .add(
+            M::PATCH,
+            "/api/v2/ai/providers/{id}",
+            ADMIN,
+            ai::patch_provider,
+        )
+        .add(
+            M::DELETE,
+            "/api/v2/ai/providers/{id}",
+            ADMIN,
+            ai::delete_provider,
+        )
+        .add(M::GET, "/api/v2/ai/active", VIEWER, ai::get_active)
+        .add(M::PUT, "/api/v2/ai/active", ADMIN, ai::put_active)
+        .add(
+            M::GET,
+            "/api/v2/ai/conversations",
+            VIEWER,
+            ai::list_conversations,
+        )
+        .add(
+            M::POST,
+            "/api/v2/ai/conversations",
+            VIEWER,
+            ai::create_conversation,
+        )
+        .add(
+            M::GET,
+            "/api/v2/ai/conversations/{id}",
+            VIEWER,
+            ai::get_conversation,
+        )
+        .add(
+            M::DELETE,
+            "/api/v2/ai/conversations/{id}",
+            VIEWER,
+            ai::delete_conversation,
+        )
+        .add(
+            M::GET,
+            "/api/v2/ai/conversations/{id}/messages",
+            VIEWER,
+            ai::list_messages,
+        )
+        .add(M::POST, "/api/v2/ai/chat", VIEWER, ai::chat)
+        .add(M::GET, "/api/v2/ai/proposals", VIEWER, ai::list_proposals)
+        .add(
+            M::POST,
+            "/api/v2/ai/proposals/{id}/approve",
+            OPERATOR,
+            ai::approve_proposal,
+        )
+        .add(
+            M::POST,
+            "/api/v2/ai/proposals/{id}/reject",
+            OPERATOR,
+            ai::reject_proposal,
         )
         // The API description (generated from this table: openapi.rs).
         .add(M::GET, "/api/v2/openapi.json", Public, openapi::get_openapi);

@@ -33,11 +33,12 @@ use utoipa::openapi::{
 use utoipa::ToSchema;
 
 use super::{
-    admin, audit, auth, clusters, commands, node_metrics, notify, query, table, RouteSpec,
+    admin, ai, audit, auth, clusters, commands, node_metrics, notify, query, table, RouteSpec,
 };
 use crate::auth::access::Access;
 use crate::auth::Role;
 use crate::error::{ApiError, ErrorCode};
+use crate::service::ai as ai_service;
 
 /// The security scheme every non-public operation names.
 const BEARER: &str = "bearer";
@@ -1367,6 +1368,178 @@ pub fn docs() -> Vec<(Method, &'static str, RouteDoc)> {
                 .query("alert_uid", string(), "Only this alert's.")
                 .paged()
                 .reply(200, list(delivery())),
+        ),
+        // The AI assistant.
+        (
+            M::GET,
+            "/api/v2/ai/providers",
+            d("AI providers, keys masked; the active configuration and the model catalogue")
+                .reply(
+                    200,
+                    extended(
+                        list(of::<ai_service::ProviderView>()),
+                        vec![
+                            ("active", of::<ai_service::ActiveView>()),
+                            (
+                                "models",
+                                array(object(vec![
+                                    ("kind", one_of(&["openai", "anthropic", "gemini"])),
+                                    ("default_base_url", string()),
+                                    ("models", array(string())),
+                                ])),
+                            ),
+                        ],
+                    ),
+                ),
+        ),
+        (
+            M::POST,
+            "/api/v2/ai/providers",
+            d("Add an AI provider")
+                .about("`kind` is `openai` (any OpenAI-compatible server: OpenAI, DeepSeek, vLLM, Ollama, LM Studio; `base_url` e.g. `http://localhost:11434/v1`), `anthropic` or `gemini`. The key is stored encrypted and never returned (`api_key_masked`, `api_key_set`); it is required except for `openai`.")
+                .body(of::<ai_service::ProviderInput>())
+                .reply(201, of::<ai_service::ProviderView>())
+                .error(400, E::InvalidParameter)
+                .error(409, E::ProviderNameTaken),
+        ),
+        (
+            M::GET,
+            "/api/v2/ai/providers/{id}",
+            d("One AI provider, key masked")
+                .path("id", integer(), "The provider id.")
+                .reply(200, of::<ai_service::ProviderView>())
+                .error(400, E::InvalidParameter)
+                .error(404, E::ProviderNotFound),
+        ),
+        (
+            M::PATCH,
+            "/api/v2/ai/providers/{id}",
+            d("Change an AI provider: the given fields")
+                .about("`api_key` replaces the stored key (`\"\"` clears it, `openai` only); `base_url: null` returns to the kind's default.")
+                .path("id", integer(), "The provider id.")
+                .body(partial::<ai_service::ProviderInput>())
+                .reply(200, of::<ai_service::ProviderView>())
+                .error(400, E::InvalidParameter)
+                .error(404, E::ProviderNotFound)
+                .error(409, E::ProviderNameTaken),
+        ),
+        (
+            M::DELETE,
+            "/api/v2/ai/providers/{id}",
+            d("Delete an AI provider (not the active one)")
+                .path("id", integer(), "The provider id.")
+                .no_content(204)
+                .error(400, E::InvalidParameter)
+                .error(404, E::ProviderNotFound)
+                .error(409, E::ProviderInUse),
+        ),
+        (
+            M::GET,
+            "/api/v2/ai/active",
+            d("The assistant's configuration: on or off, the provider, the tool timeout")
+                .reply(200, of::<ai_service::ActiveView>()),
+        ),
+        (
+            M::PUT,
+            "/api/v2/ai/active",
+            d("Change the assistant's configuration (the given fields)")
+                .body(partial::<ai_service::ActiveInput>())
+                .reply(200, of::<ai_service::ActiveView>())
+                .error(400, E::InvalidParameter)
+                .error(404, E::ProviderNotFound),
+        ),
+        (
+            M::GET,
+            "/api/v2/ai/conversations",
+            d("The caller's conversations, most recently used first")
+                .paged()
+                .reply(200, list(of::<ai_service::ConversationView>())),
+        ),
+        (
+            M::POST,
+            "/api/v2/ai/conversations",
+            d("Start a conversation (about a cluster, optionally)")
+                .body(of::<ai::CreateConversation>())
+                .reply(201, of::<ai_service::ConversationView>())
+                .error(400, E::InvalidParameter)
+                .error(400, E::InvalidClusterId),
+        ),
+        (
+            M::GET,
+            "/api/v2/ai/conversations/{id}",
+            d("One of the caller's conversations")
+                .path("id", integer(), "The conversation id.")
+                .reply(200, of::<ai_service::ConversationView>())
+                .error(400, E::InvalidParameter)
+                .error(404, E::ConversationNotFound),
+        ),
+        (
+            M::DELETE,
+            "/api/v2/ai/conversations/{id}",
+            d("Delete one of the caller's conversations, with its messages and tool calls")
+                .path("id", integer(), "The conversation id.")
+                .no_content(204)
+                .error(400, E::InvalidParameter)
+                .error(404, E::ConversationNotFound),
+        ),
+        (
+            M::GET,
+            "/api/v2/ai/conversations/{id}/messages",
+            d("A conversation's messages, oldest first, each with its tool calls")
+                .path("id", integer(), "The conversation id.")
+                .paged()
+                .reply(200, list(of::<ai_service::MessageView>()))
+                .error(404, E::ConversationNotFound),
+        ),
+        (
+            M::POST,
+            "/api/v2/ai/chat",
+            d("Ask the assistant: the answer as Server-Sent Events")
+                .about("Each event's `data` is JSON with `type`: `text` {content}, `tool_call` {id, tool, params}, `tool_result` {id, tool, success, content, duration_ms}, `proposal` {proposal}, then `done` {message_id, stats: {rounds, total_tool_calls, input_tokens, output_tokens}} or `error` {code, content, retry_after?, message_id}. Closing the connection stops the answer; what was said is stored as `interrupted`.")
+                .body(of::<ai::ChatBody>())
+                .reply_other(200, "text/event-stream", "The answer's events.")
+                .error(400, E::InvalidParameter)
+                .error(400, E::InvalidClusterId)
+                .error(404, E::ConversationNotFound)
+                .error(409, E::AiDisabled)
+                .error(409, E::AiNoProvider)
+                .error(409, E::ChatBusy),
+        ),
+        (
+            M::GET,
+            "/api/v2/ai/proposals",
+            d("Commands the assistant proposed, newest first")
+                .about("A viewer sees the proposals of their own conversations; operators see all.")
+                .query("status", one_of(&["pending", "approved", "rejected", "expired"]), "Only this state.")
+                .query("cluster_id", string(), "Only this cluster's.")
+                .paged()
+                .reply(200, list(of::<ai_service::ProposalView>())),
+        ),
+        (
+            M::POST,
+            "/api/v2/ai/proposals/{id}/approve",
+            d("Approve a proposal: creates the command, once")
+                .path("id", integer(), "The proposal id.")
+                .reply(
+                    202,
+                    object(vec![
+                        ("command_id", string()),
+                        ("proposal", of::<ai_service::ProposalView>()),
+                    ]),
+                )
+                .error(400, E::InvalidParameter)
+                .error(404, E::ProposalNotFound)
+                .error(409, E::ProposalDecided),
+        ),
+        (
+            M::POST,
+            "/api/v2/ai/proposals/{id}/reject",
+            d("Reject a proposal")
+                .path("id", integer(), "The proposal id.")
+                .reply(200, of::<ai_service::ProposalView>())
+                .error(400, E::InvalidParameter)
+                .error(404, E::ProposalNotFound)
+                .error(409, E::ProposalDecided),
         ),
         // The API description.
         (

@@ -69,17 +69,7 @@ fn find_one(
     namespace: &str,
     name: &str,
 ) -> Option<HttpResponse> {
-    struct One<'k>(&'k str, &'k str);
-    impl VisitItems<'_> for One<'_> {
-        type Output = Option<HttpResponse>;
-        fn visit<T: ResourceMeta + Serialize + 'static>(self, items: &[T]) -> Self::Output {
-            items
-                .iter()
-                .find(|r| r.namespace() == self.0 && r.name() == self.1)
-                .map(|r| HttpResponse::Ok().json(r))
-        }
-    }
-    kind.visit(snap, One(namespace, name))
+    crate::service::resources::find(snap, kind, namespace, name).map(|v| HttpResponse::Ok().json(v))
 }
 
 /// Secrets have routes of their own (operator); the generic routes do not serve them.
