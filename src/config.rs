@@ -319,7 +319,7 @@ settings! {
         "Tool rounds per chat answer, at most";
     ai_max_calls_per_round: u32 = 5 => positive::<u32>,
         "MASTER_AI_MAX_CALLS_PER_ROUND" [], "5",
-        "Tool calls per round, at most (the rest are refused to the model)";
+        "Tool calls per round, at most (the rest of a round's calls are dropped)";
     ai_chat_timeout: Duration = mins(3) => nonzero_duration,
         "MASTER_AI_CHAT_TIMEOUT" [], "\"3m\"",
         "How long one chat answer may take in all";

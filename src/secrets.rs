@@ -231,6 +231,24 @@ impl SecretBox {
     }
 }
 
+/// What a masked secret starts with; a value starting with it is never a real secret.
+pub const MASK: &str = "****";
+
+/// Secrets shorter than this are masked completely: their last four characters would
+/// give away too much of them.
+const MIN_CHARS_TO_SHOW_TAIL: usize = 12;
+
+/// A secret as replies show it: `****` and, for a secret of at least 12 characters, its
+/// last 4 characters (enough to tell two keys apart, not to guess one).
+pub fn mask(secret: &str) -> String {
+    let chars: Vec<char> = secret.chars().collect();
+    if chars.len() < MIN_CHARS_TO_SHOW_TAIL {
+        return MASK.to_owned();
+    }
+    let tail: String = chars[chars.len() - 4..].iter().collect();
+    format!("{MASK}{tail}")
+}
+
 /// `secret.key` in the directory of `db_path` (the working directory for a bare file name).
 pub fn key_file_path(db_path: &Path) -> PathBuf {
     match db_path.parent() {

@@ -88,6 +88,9 @@ impl Format for Anthropic {
                 .map(|t| json!({ "name": t.name, "description": t.description, "input_schema": t.parameters }))
                 .collect();
             body["tools"] = Value::Array(tools);
+            if !req.allow_calls {
+                body["tool_choice"] = json!({ "type": "none" });
+            }
         }
         Request {
             url: format!("{}/v1/messages", cfg.base_url),
@@ -346,6 +349,7 @@ mod tests {
             turns: &turns,
             tools: &tools,
             max_tokens: 1024,
+            allow_calls: true,
         };
         let built = Anthropic::request(&cfg(), &req);
         assert_eq!(built.url, "https://api.anthropic.com/v1/messages");
@@ -403,6 +407,7 @@ mod tests {
             turns: &turns,
             tools: &[],
             max_tokens: 10,
+            allow_calls: true,
         };
         let body = Anthropic::request(&cfg(), &req).body;
         assert!(body.get("tools").is_none());

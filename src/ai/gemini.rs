@@ -81,6 +81,9 @@ impl Format for Gemini {
                 .map(|t| json!({ "name": t.name, "description": t.description, "parameters": t.parameters }))
                 .collect();
             body["tools"] = json!([{ "functionDeclarations": declarations }]);
+            if !req.allow_calls {
+                body["toolConfig"] = json!({ "functionCallingConfig": { "mode": "NONE" } });
+            }
         }
         // A user may write the model as the API lists it ("models/gemini-…").
         let model = cfg.model.strip_prefix("models/").unwrap_or(&cfg.model);
@@ -294,6 +297,7 @@ mod tests {
             turns: &turns,
             tools: &tools,
             max_tokens: 1024,
+            allow_calls: true,
         };
         let built = Gemini::request(&cfg("gemini-2.5-flash"), &req);
         assert_eq!(
@@ -339,6 +343,7 @@ mod tests {
             turns: &turns,
             tools: &[],
             max_tokens: 10,
+            allow_calls: true,
         };
         let built = Gemini::request(&cfg("models/my model/x"), &req);
         assert_eq!(

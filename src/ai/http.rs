@@ -391,6 +391,7 @@ mod tests {
             turns: &turns,
             tools: &[],
             max_tokens: 100,
+            allow_calls: true,
         };
         stream(
             &reqwest::Client::new(),
@@ -565,6 +566,7 @@ data: [DONE]\n\n";
             turns: &turns,
             tools: &[],
             max_tokens: 1,
+            allow_calls: true,
         };
         let client = reqwest::Client::new();
         let cfg = config(String::new());

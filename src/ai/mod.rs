@@ -149,8 +149,12 @@ pub struct ChatRequest<'a> {
     pub system: &'a str,
     /// The conversation so far, oldest first; it ends with a `User` or a `Tools` turn.
     pub turns: &'a [Turn],
-    /// The tools the model may call (none: it must answer in text).
+    /// The tools the model knows of.
     pub tools: &'a [ToolDef],
+    /// False: the tools are described but may not be called (`tool_choice: none`), so the
+    /// model must answer in words while the earlier tool turns stay valid (Anthropic
+    /// refuses tool blocks in a request without tools).
+    pub allow_calls: bool,
     /// The longest answer, in tokens.
     pub max_tokens: u32,
 }
@@ -260,4 +264,55 @@ pub trait Decode {
     /// The stream ended: the chunks still held (tool calls whose arguments were being
     /// joined), or `Err` when the stream ended in the middle of something.
     fn finish(&mut self) -> Result<Vec<Chunk>, ProviderError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The request after the last tool round describes the tools but forbids calls, in
+    /// each format's words.
+    #[test]
+    fn a_request_can_forbid_tool_calls() {
+        let tools = [ToolDef {
+            name: "query",
+            description: "d",
+            parameters: serde_json::json!({"type": "object", "properties": {}}),
+        }];
+        let turns = [Turn::User("hi".into())];
+        let body = |kind: ProviderKind, allow_calls: bool| {
+            let cfg = ProviderConfig {
+                kind,
+                base_url: "http://h".into(),
+                model: "m".into(),
+                api_key: "k".into(),
+            };
+            let req = ChatRequest {
+                system: "s",
+                turns: &turns,
+                tools: &tools,
+                allow_calls,
+                max_tokens: 10,
+            };
+            match kind {
+                ProviderKind::Openai => openai::Openai::request(&cfg, &req).body,
+                ProviderKind::Anthropic => anthropic::Anthropic::request(&cfg, &req).body,
+                ProviderKind::Gemini => gemini::Gemini::request(&cfg, &req).body,
+            }
+        };
+        let none = [
+            ("tool_choice", serde_json::json!("none")),
+            ("tool_choice", serde_json::json!({"type": "none"})),
+            (
+                "toolConfig",
+                serde_json::json!({"functionCallingConfig": {"mode": "NONE"}}),
+            ),
+        ];
+        for (kind, (key, value)) in ProviderKind::ALL.into_iter().zip(none) {
+            let forbidden = body(kind, false);
+            assert_eq!(forbidden[key], value, "{kind:?}");
+            assert!(forbidden.get("tools").is_some(), "{kind:?}");
+            assert!(body(kind, true).get(key).is_none(), "{kind:?}");
+        }
+    }
 }

@@ -86,6 +86,9 @@ impl Format for Openai {
                 })
                 .collect();
             body["tools"] = Value::Array(tools);
+            if !req.allow_calls {
+                body["tool_choice"] = json!("none");
+            }
         }
         let mut headers = Vec::new();
         if !cfg.api_key.is_empty() {
@@ -308,6 +311,7 @@ mod tests {
             turns: &turns,
             tools: &tools,
             max_tokens: 1024,
+            allow_calls: true,
         };
         let built = Openai::request(&cfg("sk-abc"), &req);
         assert_eq!(built.url, "https://api.openai.com/v1/chat/completions");
@@ -361,6 +365,7 @@ mod tests {
             turns: &turns,
             tools: &[],
             max_tokens: 10,
+            allow_calls: true,
         };
         let built = Openai::request(&cfg(""), &req);
         assert!(built.headers.is_empty());

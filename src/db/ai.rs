@@ -10,14 +10,7 @@ use diesel::prelude::*;
 
 use super::schema::{ai_conversations as cv, ai_messages as msg, ai_proposals as pr};
 use super::schema::{ai_providers as pv, ai_settings as st, ai_tool_calls as tc};
-use super::{on_engine, to_db, DbConn, DbError, MultiBackend};
-
-fn is_unique_violation(e: &diesel::result::Error) -> bool {
-    matches!(
-        e,
-        diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)
-    )
-}
+use super::{is_unique_violation, on_engine, to_db, DbConn, DbError, MultiBackend};
 
 // ---------------------------------------------------------------------------------------
 // Providers
@@ -593,7 +586,6 @@ pub fn insert_answer(
 #[allow(missing_docs, reason = "columns are documented in the migration")]
 pub struct ProposalRow {
     pub id: i32,
-    pub uid: String,
     pub conversation_id: Option<i32>,
     pub user_id: i32,
     pub username: String,
@@ -617,7 +609,6 @@ pub struct ProposalRow {
 #[diesel(table_name = pr)]
 #[allow(missing_docs, reason = "columns are documented in the migration")]
 pub struct NewProposal {
-    pub uid: String,
     pub conversation_id: Option<i32>,
     pub user_id: i32,
     pub username: String,

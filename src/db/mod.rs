@@ -526,6 +526,14 @@ impl Db {
     }
 }
 
+/// True for an insert or update refused by a UNIQUE constraint, on either engine.
+pub(crate) fn is_unique_violation(e: &diesel::result::Error) -> bool {
+    matches!(
+        e,
+        diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)
+    )
+}
+
 /// UTC time as stored: diesel's `Timestamp` text, one sortable format everywhere.
 pub fn to_db(t: DateTime<Utc>) -> NaiveDateTime {
     t.naive_utc()

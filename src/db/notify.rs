@@ -8,7 +8,7 @@ use diesel::prelude::*;
 
 use super::schema::{alert_history as ah, alert_rules as ar, notify_channels as nc};
 use super::schema::{notify_deliveries as nd, silences as si};
-use super::{on_engine, to_db, DbConn, DbError};
+use super::{is_unique_violation, on_engine, to_db, DbConn, DbError};
 
 // ---------------------------------------------------------------------------------------
 // Rules
@@ -63,13 +63,6 @@ pub enum RuleWrite {
     NameTaken,
     /// No such rule.
     NotFound,
-}
-
-fn is_unique_violation(e: &diesel::result::Error) -> bool {
-    matches!(
-        e,
-        diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)
-    )
 }
 
 /// Every rule, by id.

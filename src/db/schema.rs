@@ -445,7 +445,6 @@ diesel::table! {
 diesel::table! {
     ai_proposals (id) {
         id -> Integer,
-        uid -> Text,
         conversation_id -> Nullable<Integer>,
         user_id -> Integer,
         username -> Text,

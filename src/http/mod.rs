@@ -6,6 +6,7 @@ pub mod api;
 pub mod audit_mw;
 pub mod headers;
 pub mod middleware;
+pub mod sse;
 
 use actix_web::{web, HttpRequest, HttpResponse};
 

@@ -165,6 +165,21 @@ pub async fn wait_final(
     get(db, command_id).await
 }
 
+/// True when a command's output may hold Secret values: `get_secret` (decoded values), or
+/// any action on a Secret (a `dynamic` get or describe returns the object with its data).
+/// Such output is shown to operators and above only, and never to the AI assistant.
+pub fn output_is_secret(row: &CommandRow) -> bool {
+    let secret = |k: &str| {
+        k.trim().eq_ignore_ascii_case("secret") || k.trim().eq_ignore_ascii_case("secrets")
+    };
+    row.action == "get_secret"
+        || secret(&row.target_kind)
+        || serde_json::from_str::<serde_json::Value>(&row.params)
+            .ok()
+            .and_then(|p| p.get("kind").and_then(|k| k.as_str()).map(secret))
+            .unwrap_or(false)
+}
+
 /// One command.
 pub async fn get(db: &Db, command_id: &str) -> Result<CommandRow, CommandError> {
     db.commands()

@@ -672,9 +672,9 @@ async fn an_injected_instruction_yields_a_proposal_and_approval_one_command() {
         .db
         .write(|c| {
             diesel::sql_query(
-                "INSERT INTO ai_proposals (uid, user_id, username, cluster_id, action, target_kind,
+                "INSERT INTO ai_proposals (user_id, username, cluster_id, action, target_kind,
                    target_namespace, target_name, params, reason, status, created_at, expires_at)
-                 VALUES ('old', 1, 'admin', 'prod', 'restart', 'Deployment', 'a', 'b', '{}', 'r',
+                 VALUES (1, 'admin', 'prod', 'restart', 'Deployment', 'a', 'b', '{}', 'r',
                    'pending', '2020-01-01 00:00:00', '2020-01-01 00:15:00')",
             )
             .execute(c)?;
@@ -807,6 +807,49 @@ async fn provider_keys_never_leave_the_master_in_clear() {
     );
     let (_, audit) = app.get("/api/v2/audit/logs?limit=1000").await;
     assert!(!audit.to_string().contains(KEY));
+
+    // Pointing the provider elsewhere needs the key again: a stored key only goes where
+    // it went before.
+    let patch = |body: Value| {
+        app.api(
+            reqwest::Method::PATCH,
+            &format!("/api/v2/ai/providers/{pid}"),
+            Some(&app.admin_token),
+        )
+        .json(&body)
+        .send()
+    };
+    let r = patch(json!({"base_url": "http://attacker.example:8080"}))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let r = patch(
+        json!({"base_url": fake.base_url("gemini"), "api_key": "sk-another-key-000011112222"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    // A key that no longer decrypts (the secret key changed) neither hides the provider
+    // nor blocks setting a new one.
+    use diesel::RunQueryDsl;
+    app.state
+        .db
+        .write(|c| {
+            diesel::sql_query("UPDATE ai_providers SET api_key = 'enc:v1:garbage'").execute(c)?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let (s, p) = app.get(&format!("/api/v2/ai/providers/{pid}")).await;
+    assert_eq!(s, 200, "{p}");
+    assert_eq!(
+        (p["api_key_set"].clone(), p["api_key_readable"].clone()),
+        (json!(true), json!(false))
+    );
+    let r = patch(json!({"api_key": KEY})).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let (_, p) = app.get(&format!("/api/v2/ai/providers/{pid}")).await;
+    assert_eq!(p["api_key_readable"], true);
 }
 
 #[actix_web::test]
@@ -1071,4 +1114,137 @@ async fn the_environment_seeds_the_configuration_once() {
         (json!(false), json!(40)),
         "{a}"
     );
+}
+
+#[actix_web::test]
+async fn the_limits_hold_rounds_calls_per_round_and_time() {
+    let app = spawn_with(|s| {
+        fast(s);
+        s.ai_max_rounds = 2;
+        s.ai_max_calls_per_round = 2;
+        s.ai_chat_timeout = Duration::from_secs(2);
+        s.ai_provider_timeout = Duration::from_secs(30);
+    })
+    .await;
+    let fake = FakeLlm::start().await;
+    push_medium(&app, "prod").await;
+    provider(&app, &fake, "anthropic", "p").await;
+    let conv = conversation(&app, &app.admin_token, Some("prod")).await;
+    let q = |id: &'static str| Call {
+        id,
+        name: "query",
+        args: json!({"q": "nodes(cluster=\"prod\").count()"}),
+    };
+    fake.script(vec![
+        say("anthropic", "", &[q("a"), q("b"), q("c")], (1, 1)),
+        say("anthropic", "", &[q("d")], (1, 1)),
+        say("anthropic", "Two rounds were enough.", &[], (1, 1)),
+    ]);
+    let ev = chat(&app, &app.admin_token, conv, "count the nodes, many times").await;
+    let calls: Vec<&str> = ev
+        .iter()
+        .filter(|(n, _)| n == "tool_call")
+        .map(|(_, d)| d["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        calls,
+        ["a", "b", "d"],
+        "the third call of round 1 is dropped: {ev:?}"
+    );
+    let done = last(&ev, "done");
+    assert_eq!(done["stats"]["rounds"], 2, "{done}");
+    assert_eq!(done["stats"]["total_tool_calls"], 3);
+    // The request after the last round still describes the tools (Anthropic needs them
+    // beside its tool blocks) but forbids calling them.
+    let seen = fake.seen();
+    let third = &seen.last().unwrap().body;
+    assert_eq!(third["tool_choice"], json!({"type": "none"}), "{third}");
+    assert!(third["tools"].as_array().is_some_and(|t| !t.is_empty()));
+    assert!(seen[0].body.get("tool_choice").is_none());
+    // Round 2's request answers exactly the two calls that ran.
+    assert_eq!(tool_results("anthropic", &seen[1].body).len(), 2);
+
+    // The whole answer's time: a model that stalls is cut at the chat timeout, even
+    // though the provider's own idle timeout is longer.
+    let frames = answer_frames("anthropic", "Thinking about it", &[], (1, 1));
+    let upto = frames.iter().position(|f| f.contains("Thinking")).unwrap() + 1;
+    fake.script(vec![Reply::Stream {
+        frames: frames[..upto].to_vec(),
+        stall: true,
+    }]);
+    let started = std::time::Instant::now();
+    let ev = chat(&app, &app.admin_token, conv, "and now?").await;
+    assert_eq!(last(&ev, "error")["code"], "chat_timeout", "{ev:?}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let m = messages(&app, &app.admin_token, conv).await;
+    let a = m["items"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(
+        (a["status"].clone(), a["content"].clone()),
+        (json!("error"), json!("Thinking")),
+        "{a}"
+    );
+}
+
+#[actix_web::test]
+async fn secret_values_in_command_output_never_reach_the_assistant_or_a_viewer() {
+    let app = spawn_with(fast).await;
+    let fake = FakeLlm::start().await;
+    push_medium(&app, "prod").await;
+    provider(&app, &fake, "openai", "p").await;
+    const VALUE: &str = "c3VwZXItc2VjcmV0LXBhc3N3b3Jk";
+    // An operator reads a Secret through the generic read-only action.
+    let id = app
+        .create_command(
+            &json!({"cluster_id": "prod", "action": "dynamic", "kind": "Secret",
+            "namespace": "shop", "name": "db", "params": {"command": "get", "kind": "Secret"}}),
+        )
+        .await;
+    let v: Value = app.poll("prod", "ops").await.json().await.unwrap();
+    assert_eq!(v["command"]["id"], json!(id));
+    let r = app
+        .result(
+            "prod",
+            &json!({"command_id": id, "success": true, "error": "",
+            "output": format!("{{\"kind\":\"Secret\",\"data\":{{\"password\":\"{VALUE}\"}}}}"),
+            "executed_at": chrono::Utc::now().to_rfc3339()}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let viewer = app.token_for("vera", "viewer").await;
+    let r = app
+        .api(
+            reqwest::Method::GET,
+            &format!("/api/v2/commands/{id}"),
+            Some(&viewer),
+        )
+        .send()
+        .await
+        .unwrap();
+    let c: Value = r.json().await.unwrap();
+    assert_eq!(c["result"]["output_hidden"], true, "{c}");
+    assert!(!c.to_string().contains(VALUE));
+    // The assistant, even an admin's, gets the history without the value.
+    let conv = conversation(&app, &app.admin_token, Some("prod")).await;
+    fake.script(vec![
+        say(
+            "openai",
+            "",
+            &[Call {
+                id: "h",
+                name: "command_history",
+                args: json!({}),
+            }],
+            (1, 1),
+        ),
+        say("openai", "Nothing to see.", &[], (1, 1)),
+    ]);
+    let ev = chat(&app, &app.admin_token, conv, "what did people run?").await;
+    let result = last(&ev, "tool_result");
+    assert_eq!(result["success"], true);
+    assert!(
+        result["content"].as_str().unwrap().contains(&id),
+        "{result}"
+    );
+    assert!(!result.to_string().contains(VALUE), "{result}");
+    assert!(!fake.seen().last().unwrap().body.to_string().contains(VALUE));
 }

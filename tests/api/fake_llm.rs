@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
-use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::Bytes;
 use futures_util::stream::{self, StreamExt};
 use serde_json::{json, Value};
@@ -62,24 +62,8 @@ pub struct FakeLlm {
 
 impl FakeLlm {
     pub async fn start() -> FakeLlm {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
         let state = Arc::new(Mutex::new(State::default()));
-        let data = web::Data::from(Arc::clone(&state));
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(data.clone())
-                .app_data(web::PayloadConfig::new(16 * 1024 * 1024))
-                .default_service(web::to(answer))
-        })
-        .workers(1)
-        .disable_signals()
-        .shutdown_timeout(0)
-        .listen(listener)
-        .unwrap()
-        .run();
-        let handle = server.handle();
-        actix_web::rt::spawn(server);
+        let (addr, handle) = crate::sinks::serve_all(web::Data::from(Arc::clone(&state)), answer);
         FakeLlm {
             addr,
             state,
@@ -132,7 +116,23 @@ async fn answer(
                 .collect(),
             body: serde_json::from_slice(&body).unwrap_or(Value::Null),
         });
-        st.script.pop_front()
+        // Anthropic refuses tool blocks in a request that defines no tools; so does the
+        // fake, so that a master that drops them on the last round fails here.
+        let has_blocks = body_has_tool_blocks(&st.seen.last().unwrap().body);
+        if req.path() == "/v1/messages"
+            && has_blocks
+            && st.seen.last().unwrap().body.get("tools").is_none()
+        {
+            Some(Reply::Status {
+                status: 400,
+                headers: Vec::new(),
+                body: json!({"type": "error", "error": {"type": "invalid_request_error",
+                    "message": "Requests which include `tool_use` or `tool_result` blocks must define tools."}})
+                .to_string(),
+            })
+        } else {
+            st.script.pop_front()
+        }
     };
     match reply {
         None => HttpResponse::InternalServerError().body("the fake has no reply scripted"),
@@ -163,6 +163,16 @@ async fn answer(
                 .streaming(body)
         }
     }
+}
+
+fn body_has_tool_blocks(body: &Value) -> bool {
+    body["messages"].as_array().into_iter().flatten().any(|m| {
+        m["content"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|c| c["type"] == "tool_use" || c["type"] == "tool_result")
+    })
 }
 
 fn data(v: Value) -> String {

@@ -109,27 +109,39 @@ pub struct HttpSink {
     handle: ServerHandle,
 }
 
+/// Serves every request on 127.0.0.1, port 0, with `handler` and `data` as its app data
+/// (bodies up to 16 MiB), on one worker of the current actix system.
+pub fn serve_all<T, F, Args>(data: web::Data<T>, handler: F) -> (SocketAddr, ServerHandle)
+where
+    T: ?Sized + Send + Sync + 'static,
+    F: actix_web::Handler<Args> + Clone + Send + 'static,
+    Args: actix_web::FromRequest + 'static,
+    F::Output: actix_web::Responder + 'static,
+{
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a local server");
+    let addr = listener.local_addr().unwrap();
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .app_data(web::PayloadConfig::new(16 * 1024 * 1024))
+            .default_service(web::to(handler.clone()))
+    })
+    .workers(1)
+    .disable_signals()
+    .shutdown_timeout(0)
+    .listen(listener)
+    .expect("listen")
+    .run();
+    let handle = server.handle();
+    actix_web::rt::spawn(server);
+    (addr, handle)
+}
+
 impl HttpSink {
     /// Starts a sink on 127.0.0.1, port 0.
     pub async fn start() -> HttpSink {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the HTTP sink");
-        let addr = listener.local_addr().unwrap();
         let state = Arc::new(Mutex::new(HttpState::default()));
-        let data = web::Data::from(Arc::clone(&state));
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(data.clone())
-                .app_data(web::PayloadConfig::new(16 * 1024 * 1024))
-                .default_service(web::to(record))
-        })
-        .workers(1)
-        .disable_signals()
-        .shutdown_timeout(0)
-        .listen(listener)
-        .expect("listen")
-        .run();
-        let handle = server.handle();
-        actix_web::rt::spawn(server);
+        let (addr, handle) = serve_all(web::Data::from(Arc::clone(&state)), record);
         HttpSink {
             addr,
             state,

@@ -86,7 +86,6 @@ CREATE INDEX ai_tool_calls_message ON ai_tool_calls (message_id, id);
 -- expired. The proposal outlives its conversation (who proposed what stays on record).
 CREATE TABLE ai_proposals (
     id                INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
-    uid               TEXT NOT NULL UNIQUE,
     conversation_id   INTEGER REFERENCES ai_conversations (id) ON DELETE SET NULL,
     user_id           INTEGER NOT NULL,
     username          TEXT NOT NULL,

@@ -2,15 +2,13 @@
 //! configuration (admin), conversations (the caller's own), the SSE chat, and proposals
 //! (operators decide).
 
-use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
-use bytes::Bytes;
 use serde::Deserialize;
 
 use crate::auth::extract::{Admin, Operator, Viewer};
 use crate::auth::Principal;
 use crate::error::{ApiError, ErrorCode};
-use crate::http::{validate_cluster_id, ListReply, Page, QueryParams};
+use crate::http::{sse, validate_cluster_id, ListReply, Page, QueryParams};
 use crate::service::ai::chat::{self, ChatEvent, ChatInput};
 use crate::service::ai::{self as service, ActiveInput, AiError, Caller, ProviderInput};
 use crate::state::AppState;
@@ -29,6 +27,11 @@ impl From<AiError> for ApiError {
             AiError::Disabled => ApiError::conflict(ErrorCode::AiDisabled, msg),
             AiError::NoProvider => ApiError::conflict(ErrorCode::AiNoProvider, msg),
             AiError::Busy(_) => ApiError::conflict(ErrorCode::ChatBusy, msg),
+            AiError::TooManyAnswers => ApiError::too_many(
+                ErrorCode::RateLimited,
+                msg,
+                std::time::Duration::from_secs(5),
+            ),
             AiError::ProposalNotFound(_) => ApiError::not_found(ErrorCode::ProposalNotFound, msg),
             AiError::ProposalDecided { status, .. } => {
                 ApiError::conflict(ErrorCode::ProposalDecided, msg)
@@ -260,9 +263,8 @@ pub async fn list_messages(
 // ---------------------------------------------------------------------------------------
 // Chat
 
-/// How long the chat stream stays silent before it writes an SSE comment. actix-web
-/// notices a client that went away only when a write fails (actix/actix-web#1313), so the
-/// answer stops within about two of these after the client leaves, not when the model
+/// How long the chat stream stays silent before it writes a comment ([`sse::comment`]):
+/// the answer stops within about two of these after its client leaves, not when the model
 /// next speaks.
 const PING: std::time::Duration = std::time::Duration::from_secs(1);
 
@@ -304,18 +306,13 @@ pub async fn chat(
         let frame = tokio::select! {
             e = rx.recv() => {
                 let e: ChatEvent = e?;
-                let data = serde_json::to_string(&e).unwrap_or_default();
-                Bytes::from(format!("event: {}\ndata: {data}\n\n", e.name()))
+                sse::frame(e.name(), &e).unwrap_or_else(|| sse::comment("unserializable event"))
             }
-            () = tokio::time::sleep(PING) => Bytes::from_static(b": ping\n\n"),
+            () = tokio::time::sleep(PING) => sse::comment("ping"),
         };
-        Some((Ok::<_, actix_web::Error>(frame), rx))
+        Some((frame, rx))
     });
-    Ok(HttpResponse::Ok()
-        .insert_header((header::CONTENT_TYPE, "text/event-stream"))
-        .insert_header((header::CACHE_CONTROL, "no-cache"))
-        .insert_header(("X-Accel-Buffering", "no"))
-        .streaming(events))
+    Ok(sse::response(&state, events))
 }
 
 // ---------------------------------------------------------------------------------------

@@ -69,12 +69,9 @@ pub struct CommandView {
     result: Option<ResultView>,
 }
 
-/// Actions whose output is secret: decoded Secret values.
-const SECRET_OUTPUT_ACTIONS: &[&str] = &["get_secret"];
-
 fn view(row: CommandRow, viewer: Role) -> CommandView {
     // Secret values never reach a viewer (v2.1 served them on a public route).
-    let hidden = viewer < Role::Operator && SECRET_OUTPUT_ACTIONS.contains(&row.action.as_str());
+    let hidden = viewer < Role::Operator && commands::output_is_secret(&row);
     let result = row.success.map(|success| ResultView {
         success,
         output: if hidden {

@@ -1503,7 +1503,8 @@ pub fn docs() -> Vec<(Method, &'static str, RouteDoc)> {
                 .error(404, E::ConversationNotFound)
                 .error(409, E::AiDisabled)
                 .error(409, E::AiNoProvider)
-                .error(409, E::ChatBusy),
+                .error(409, E::ChatBusy)
+                .error(429, E::RateLimited),
         ),
         (
             M::GET,

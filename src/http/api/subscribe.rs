@@ -5,24 +5,17 @@
 
 use std::time::Duration;
 
-use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::Bytes;
 use futures_util::stream::{self, BoxStream, StreamExt};
-use serde::Serialize;
 
 use crate::auth::extract::Viewer;
 use crate::error::ApiError;
-use crate::http::QueryParams;
+use crate::http::{sse, QueryParams};
 use crate::state::AppState;
 
 /// A comment line this often keeps proxies from closing an idle stream.
 const KEEPALIVE: Duration = Duration::from_secs(15);
-
-fn event(name: &str, data: &impl Serialize) -> Option<Bytes> {
-    let json = serde_json::to_string(data).ok()?;
-    Some(Bytes::from(format!("event: {name}\ndata: {json}\n\n")))
-}
 
 /// Streams `cluster_status`, `snapshot`, `command` and `alert` events; `?cluster_id=`
 /// filters.
@@ -46,7 +39,7 @@ pub async fn subscribe(
         .into_stream()
         .filter_map(move |m| {
             let out = k1(&m.cluster_id).then(|| {
-                event(
+                sse::frame(
                     "snapshot",
                     &serde_json::json!({
                         "cluster_id": &*m.cluster_id,
@@ -65,7 +58,7 @@ pub async fn subscribe(
         .into_stream()
         .filter_map(move |m| {
             let out = k2(&m.cluster_id).then(|| {
-                event(
+                sse::frame(
                     "cluster_status",
                     &serde_json::json!({
                         "cluster_id": &*m.cluster_id,
@@ -84,7 +77,7 @@ pub async fn subscribe(
         .subscribe("sse")
         .into_stream()
         .filter_map(move |m| {
-            let out = k3(&m.cluster_id).then(|| event("command", &m));
+            let out = k3(&m.cluster_id).then(|| sse::frame("command", &m));
             async move { out.flatten() }
         });
     let alerts = state
@@ -93,14 +86,14 @@ pub async fn subscribe(
         .subscribe("sse")
         .into_stream()
         .filter_map(move |m| {
-            let out = k4(&m.cluster_id).then(|| event("alert", &m));
+            let out = k4(&m.cluster_id).then(|| sse::frame("alert", &m));
             async move { out.flatten() }
         });
     let keepalive = stream::unfold((), |()| async {
         tokio::time::sleep(KEEPALIVE).await;
-        Some((Bytes::from_static(b": keepalive\n\n"), ()))
+        Some((sse::comment("keepalive"), ()))
     });
-    let hello = stream::once(async { Bytes::from_static(b": connected\n\n") });
+    let hello = stream::once(async { sse::comment("connected") });
     let streams: Vec<BoxStream<'static, Bytes>> = vec![
         snapshots.boxed(),
         status.boxed(),
@@ -108,17 +101,8 @@ pub async fn subscribe(
         alerts.boxed(),
         keepalive.boxed(),
     ];
-    let shutdown = {
-        let s = state.clone();
-        async move { s.shutting_down().await }
-    };
-    let body = hello
-        .chain(stream::select_all(streams))
-        .take_until(shutdown)
-        .map(Ok::<_, actix_web::Error>);
-    Ok(HttpResponse::Ok()
-        .insert_header((header::CONTENT_TYPE, "text/event-stream"))
-        .insert_header((header::CACHE_CONTROL, "no-cache"))
-        .insert_header(("X-Accel-Buffering", "no"))
-        .streaming(body))
+    Ok(sse::response(
+        &state,
+        hello.chain(stream::select_all(streams)),
+    ))
 }

@@ -36,11 +36,7 @@ use serde_json::Value;
 use super::message::Message;
 use fields::Fields;
 
-/// What a masked secret starts with; a value starting with it is never a real secret.
-pub const MASK: &str = "****";
-/// Secrets shorter than this are masked completely: their last four characters would
-/// give away too much of them.
-const MIN_CHARS_TO_SHOW_TAIL: usize = 12;
+pub use crate::secrets::MASK;
 /// Every remote call (HTTP request, SMTP operation) gives up after this long, so one
 /// dead endpoint cannot hold a delivery worker.
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -194,19 +190,10 @@ pub fn mask(kind: ChannelKind, config: &Value) -> Value {
     let mut out = config.clone();
     for_each_secret_mut(kind, &mut out, |_, value| {
         if let Value::String(s) = value {
-            *s = mask_one(s);
+            *s = crate::secrets::mask(s);
         }
     });
     out
-}
-
-fn mask_one(secret: &str) -> String {
-    let chars: Vec<char> = secret.chars().collect();
-    if chars.len() < MIN_CHARS_TO_SHOW_TAIL {
-        return MASK.to_owned();
-    }
-    let tail: String = chars[chars.len() - 4..].iter().collect();
-    format!("{MASK}{tail}")
 }
 
 /// `new` with every secret that is still masked (starts with `****`) replaced by the

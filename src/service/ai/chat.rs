@@ -6,10 +6,11 @@
 //! [`ChatEvent`]s into a small channel that the HTTP response streams as Server-Sent
 //! Events:
 //! - each round streams the model's text as it arrives; tool calls are run in order (at
-//!   most `MASTER_AI_MAX_CALLS_PER_ROUND`, each within the tool timeout), their results fed
-//!   back, for at most `MASTER_AI_MAX_ROUNDS` rounds; the round after the last is sent
-//!   without tools, so the model must answer in words;
-//! - the whole answer has `MASTER_AI_CHAT_TIMEOUT`;
+//!   most `MASTER_AI_MAX_CALLS_PER_ROUND`; the rest are dropped), each within the tool
+//!   timeout, their results fed back, for at most `MASTER_AI_MAX_ROUNDS` rounds; the round
+//!   after the last forbids calls (`tool_choice: none`), so the model must answer in words;
+//! - the whole answer has `MASTER_AI_CHAT_TIMEOUT`, a client that stops reading included
+//!   (a send into a full channel waits no longer than that);
 //! - a client that goes away (the channel closes) stops the model at once, and the text
 //!   so far is stored with status `interrupted`; a provider failure stores it with status
 //!   `error` and streams an `error` event. Either way the user's message and the answer
@@ -44,6 +45,9 @@ const MAX_ANSWER_TOKENS: u32 = 4_096;
 /// The most bytes one model response may stream: far above any real answer, a bound on
 /// what a broken or hostile endpoint can make the master buffer.
 const MAX_RESPONSE_BYTES: usize = 8 * 1024 * 1024;
+
+/// How long the final `done` / `error` event waits for room in a full channel.
+const LAST_SEND: Duration = Duration::from_secs(5);
 
 /// Events buffered for a slow client before the model waits for it.
 const CHANNEL: usize = 64;
@@ -125,7 +129,7 @@ impl ChatEvent {
 pub struct Stats {
     /// Model requests that asked for tools.
     pub rounds: u32,
-    /// Tool calls run (refused extra calls included).
+    /// Tool calls run.
     pub total_tool_calls: u32,
     /// Prompt tokens, over every request.
     pub input_tokens: u64,
@@ -187,11 +191,12 @@ pub async fn start(
         model: provider.model.clone(),
         api_key: super::decrypt_key(&state.secrets, &provider.api_key)?,
     };
-    let guard = assistant.claim(conv.id)?;
+    let guard = assistant.claim(conv.id, caller.user_id)?;
     let history = state
         .db
         .ai()
-        .recent_messages(conv.id, i64::from(state.settings.ai_history_messages))
+        // The new message is the last of the history's messages.
+        .recent_messages(conv.id, i64::from(state.settings.ai_history_messages) - 1)
         .await?;
     state
         .db
@@ -210,6 +215,7 @@ pub async fn start(
         config,
         cluster,
         tool_timeout: Duration::from_secs(u64::try_from(settings.tool_timeout_secs).unwrap_or(30)),
+        deadline: Instant::now() + state.settings.ai_chat_timeout,
         tx,
         _guard: guard,
     };
@@ -285,6 +291,8 @@ struct Answer {
     config: ProviderConfig,
     cluster: Option<String>,
     tool_timeout: Duration,
+    /// When the whole answer must be over (`MASTER_AI_CHAT_TIMEOUT` from its start).
+    deadline: Instant,
     tx: mpsc::Sender<ChatEvent>,
     _guard: BusyGuard,
 }
@@ -327,7 +335,6 @@ struct Round {
 
 impl Answer {
     async fn run(self, mut turns: Vec<Turn>) {
-        let deadline = Instant::now() + self.state.settings.ai_chat_timeout;
         let system = system_prompt(&self.caller, self.cluster.as_deref());
         let max_rounds = self.state.settings.ai_max_rounds;
         let max_calls = self.state.settings.ai_max_calls_per_round as usize;
@@ -335,32 +342,49 @@ impl Answer {
         let mut stats = Stats::default();
         let mut text = String::new();
         let mut stored_calls: Vec<NewToolCall> = Vec::new();
+        let mut ids = std::collections::HashSet::new();
         let end = loop {
-            // After the last tool round the model must answer in words.
-            let offered = if stats.rounds < max_rounds {
-                &defs[..]
-            } else {
-                &[]
-            };
+            // After the last tool round the model still sees the tools (earlier rounds
+            // refer to them) but must answer in words.
+            let allow_calls = stats.rounds < max_rounds;
             let req = ChatRequest {
                 system: &system,
                 turns: &turns,
-                tools: offered,
+                tools: &defs,
+                allow_calls,
                 max_tokens: MAX_ANSWER_TOKENS,
             };
-            let (round, failure) = self.request(req, deadline, &mut text).await;
+            let (mut round, failure) = self.request(req, &mut text).await;
             stats.input_tokens += round.input;
             stats.output_tokens += round.output;
             if let Some(end) = failure {
                 break end;
             }
-            if round.calls.is_empty() || offered.is_empty() {
+            if round.calls.is_empty() || !allow_calls {
                 break End::Complete;
             }
             stats.rounds += 1;
+            if round.calls.len() > max_calls {
+                // The rest are dropped from the turn altogether (no result owed for them):
+                // a model that asks for hundreds cannot make the master run or store them.
+                tracing::info!(
+                    conversation_id = self.conversation_id,
+                    asked = round.calls.len(),
+                    max_calls,
+                    "tool calls over the per-round limit dropped"
+                );
+                round.calls.truncate(max_calls);
+            }
+            for call in &mut round.calls {
+                // Ids must be unique in the answer (Gemini numbers its calls per response).
+                if call.id.is_empty() || !ids.insert(call.id.clone()) {
+                    call.id = format!("{}-r{}", call.id, stats.rounds);
+                    ids.insert(call.id.clone());
+                }
+            }
             let mut outputs = Vec::with_capacity(round.calls.len());
             let mut gone = false;
-            for (i, call) in round.calls.iter().enumerate() {
+            for call in &round.calls {
                 stats.total_tool_calls += 1;
                 if !self
                     .send(ChatEvent::ToolCall {
@@ -374,17 +398,9 @@ impl Answer {
                     break;
                 }
                 let started = Instant::now();
-                let outcome = if i >= max_calls {
-                    tools::Outcome {
-                        content: serde_json::json!({"error": format!(
-                            "refused: at most {max_calls} tool calls per round; ask again in the next round"
-                        )})
-                        .to_string(),
-                        success: false,
-                        proposal: None,
-                    }
-                } else {
-                    self.tool(call, deadline).await
+                let Some(outcome) = self.tool(call).await else {
+                    gone = true;
+                    break;
                 };
                 let duration_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
                 stored_calls.push(NewToolCall {
@@ -420,9 +436,13 @@ impl Answer {
                 }
             }
             if gone {
-                break End::Gone;
+                break if Instant::now() >= self.deadline {
+                    self.timed_out()
+                } else {
+                    End::Gone
+                };
             }
-            if Instant::now() >= deadline {
+            if Instant::now() >= self.deadline {
                 break self.timed_out();
             }
             turns.push(Turn::Assistant {
@@ -445,22 +465,22 @@ impl Answer {
         }
     }
 
-    /// Sends one event; false when the client has gone.
+    /// Sends one event; false when the client has gone, or has stopped reading until the
+    /// answer's time ran out (a full channel must not hold the answer forever).
     async fn send(&self, e: ChatEvent) -> bool {
-        self.tx.send(e).await.is_ok()
+        let deadline = tokio::time::Instant::from_std(self.deadline);
+        matches!(
+            tokio::time::timeout_at(deadline, self.tx.send(e)).await,
+            Ok(Ok(()))
+        )
     }
 
     /// One model request, streamed: text goes to the client as it comes and into `text`.
     /// Returns what the round produced and, when it did not end normally, how it ended.
-    async fn request(
-        &self,
-        req: ChatRequest<'_>,
-        deadline: Instant,
-        text: &mut String,
-    ) -> (Round, Option<End>) {
+    async fn request(&self, req: ChatRequest<'_>, text: &mut String) -> (Round, Option<End>) {
         let mut round = Round::default();
         let idle = self.state.settings.ai_provider_timeout;
-        let deadline = tokio::time::Instant::from_std(deadline);
+        let deadline = tokio::time::Instant::from_std(self.deadline);
         let opened = tokio::select! {
             r = crate::ai::stream(&self.client, &self.config, &req, idle, MAX_RESPONSE_BYTES) => r,
             () = self.tx.closed() => return (round, Some(End::Gone)),
@@ -481,7 +501,11 @@ impl Answer {
                         text.push_str(&t);
                         round.text.push_str(&t);
                         if !self.send(ChatEvent::Text { content: t }).await {
-                            break Some(End::Gone);
+                            break Some(if Instant::now() >= self.deadline {
+                                self.timed_out()
+                            } else {
+                                End::Gone
+                            });
                         }
                     }
                     Some(Ok(Chunk::ToolCall(c))) => round.calls.push(c),
@@ -513,9 +537,10 @@ impl Answer {
         (round, end)
     }
 
-    /// Runs one tool within the tool timeout and what is left of the answer's time.
-    async fn tool(&self, call: &crate::ai::ToolCall, deadline: Instant) -> tools::Outcome {
-        let left = deadline.saturating_duration_since(Instant::now());
+    /// Runs one tool within the tool timeout and what is left of the answer's time;
+    /// `None` when the client went away meanwhile (the tool is dropped).
+    async fn tool(&self, call: &crate::ai::ToolCall) -> Option<tools::Outcome> {
+        let left = self.deadline.saturating_duration_since(Instant::now());
         let limit = self.tool_timeout.min(left);
         let ctx = ToolCtx {
             state: &self.state,
@@ -524,14 +549,14 @@ impl Answer {
             cluster: self.cluster.as_deref(),
             timeout: limit,
         };
-        let run = tools::run(&ctx, call);
         tokio::select! {
-            o = run => o,
-            () = tokio::time::sleep(limit + Duration::from_secs(1)) => tools::Outcome {
+            o = tools::run(&ctx, call) => Some(o),
+            () = self.tx.closed() => None,
+            () = tokio::time::sleep(limit + Duration::from_secs(1)) => Some(tools::Outcome {
                 content: serde_json::json!({"error": format!("the tool took longer than {} s", limit.as_secs())}).to_string(),
                 success: false,
                 proposal: None,
-            },
+            }),
         }
     }
 
@@ -586,7 +611,8 @@ impl Answer {
                 message_id: stored,
             },
         };
-        let _ = self.tx.send(last).await;
+        // The last word gets a moment, not the rest of the answer's time.
+        let _ = tokio::time::timeout(LAST_SEND, self.tx.send(last)).await;
     }
 }
 

@@ -14,7 +14,7 @@
 pub mod chat;
 pub mod tools;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, NaiveDateTime, Utc};
@@ -67,6 +67,11 @@ pub enum AiError {
     /// A chat is already answering in this conversation.
     #[error("conversation {0} is already answering a message; wait for it to finish")]
     Busy(i32),
+    /// The caller already has [`MAX_ANSWERS_PER_USER`] answers running.
+    #[error(
+        "at most {MAX_ANSWERS_PER_USER} answers may run at once per user; wait for one to finish"
+    )]
+    TooManyAnswers,
     /// No such proposal.
     #[error("proposal {0} is unknown")]
     ProposalNotFound(i32),
@@ -96,17 +101,29 @@ fn invalid(field: &'static str, message: impl Into<String>) -> AiError {
     }
 }
 
-/// What the assistant keeps in memory: the HTTP client of its providers and the
-/// conversations answering right now (one answer at a time per conversation, so two
-/// tabs cannot interleave their rounds).
+/// What the assistant keeps in memory: the HTTP client of its providers and the answers
+/// running right now, by conversation and by user (one answer at a time per conversation,
+/// so two tabs cannot interleave their rounds; a few per user, so one user cannot spend
+/// the provider's quota for everyone).
 #[derive(Clone)]
 pub struct Assistant {
     client: reqwest::Client,
-    busy: Arc<Mutex<HashSet<i32>>>,
+    running: Arc<Mutex<Running>>,
+}
+
+/// The answers running now.
+#[derive(Default)]
+struct Running {
+    conversations: HashSet<i32>,
+    per_user: HashMap<i32, usize>,
 }
 
 /// How long connecting to a provider may take.
 const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Answers one user may have running at once (several tabs, several questions); more
+/// wait their turn with 429.
+pub const MAX_ANSWERS_PER_USER: usize = 3;
 
 impl Assistant {
     /// A new assistant (its client follows no redirects: a provider URL is what the admin
@@ -119,35 +136,47 @@ impl Assistant {
             .build()?;
         Ok(Assistant {
             client,
-            busy: Arc::new(Mutex::new(HashSet::new())),
+            running: Arc::default(),
         })
     }
 
-    /// Marks a conversation as answering; the guard frees it when dropped.
-    fn claim(&self, conversation_id: i32) -> Result<BusyGuard, AiError> {
-        let mut busy = self.busy.lock().unwrap_or_else(|p| p.into_inner());
-        if !busy.insert(conversation_id) {
+    /// Marks an answer as running; the guard frees its place when dropped.
+    fn claim(&self, conversation_id: i32, user_id: i32) -> Result<BusyGuard, AiError> {
+        let mut r = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        if r.conversations.contains(&conversation_id) {
             return Err(AiError::Busy(conversation_id));
         }
+        let mine = r.per_user.entry(user_id).or_default();
+        if *mine >= MAX_ANSWERS_PER_USER {
+            return Err(AiError::TooManyAnswers);
+        }
+        *mine += 1;
+        r.conversations.insert(conversation_id);
         Ok(BusyGuard {
-            busy: Arc::clone(&self.busy),
-            id: conversation_id,
+            running: Arc::clone(&self.running),
+            conversation_id,
+            user_id,
         })
     }
 }
 
-/// Frees a conversation when its answer ends, however it ends.
+/// Frees an answer's place when it ends, however it ends.
 struct BusyGuard {
-    busy: Arc<Mutex<HashSet<i32>>>,
-    id: i32,
+    running: Arc<Mutex<Running>>,
+    conversation_id: i32,
+    user_id: i32,
 }
 
 impl Drop for BusyGuard {
     fn drop(&mut self) {
-        self.busy
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&self.id);
+        let mut r = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        r.conversations.remove(&self.conversation_id);
+        if let Some(n) = r.per_user.get_mut(&self.user_id) {
+            *n -= 1;
+            if *n == 0 {
+                r.per_user.remove(&self.user_id);
+            }
+        }
     }
 }
 
@@ -207,6 +236,9 @@ pub struct ProviderView {
     description: String,
     api_key_masked: String,
     api_key_set: bool,
+    /// False when the stored key no longer decrypts (the master's secret key changed):
+    /// set a new one.
+    api_key_readable: bool,
     is_active: bool,
     total_requests: i64,
     total_input_tokens: i64,
@@ -219,18 +251,13 @@ pub struct ProviderView {
     updated_at: DateTime<Utc>,
 }
 
-/// `****` and the last 4 characters of a key longer than 8; `****` otherwise; empty when
-/// there is no key.
-pub fn mask(key: &str) -> String {
-    let n = key.chars().count();
-    if n == 0 {
-        return String::new();
+/// A stored key as replies show it ([`crate::secrets::mask`]); empty when there is none.
+fn mask(key: &str) -> String {
+    if key.is_empty() {
+        String::new()
+    } else {
+        crate::secrets::mask(key)
     }
-    if n <= 8 {
-        return "****".into();
-    }
-    let tail: String = key.chars().skip(n - 4).collect();
-    format!("****{tail}")
 }
 
 fn utc(t: NaiveDateTime) -> DateTime<Utc> {
@@ -242,14 +269,23 @@ fn provider_view(
     secrets: &SecretBox,
     active: Option<i32>,
 ) -> Result<ProviderView, AiError> {
-    let key = decrypt_key(secrets, &row.api_key)?;
+    // A key that no longer decrypts (the secret key changed) must not hide the provider
+    // or block replacing the key: it shows as set but unreadable.
+    let (masked, readable) = match decrypt_key(secrets, &row.api_key) {
+        Ok(key) => (mask(&key), true),
+        Err(e) => {
+            tracing::warn!(provider_id = row.id, error = %e, "stored AI provider key does not decrypt");
+            (crate::secrets::MASK.to_owned(), false)
+        }
+    };
     let kind = ProviderKind::parse(&row.kind)
         .ok_or_else(|| DbError::Corrupt(format!("provider kind {:?}", row.kind)))?;
     Ok(ProviderView {
         is_active: active == Some(row.id),
         effective_base_url: effective_base_url(kind, row.base_url.as_deref()),
-        api_key_masked: mask(&key),
-        api_key_set: !key.is_empty(),
+        api_key_masked: masked,
+        api_key_set: !row.api_key.is_empty(),
+        api_key_readable: readable,
         id: row.id,
         name: row.name,
         kind: row.kind,
@@ -283,8 +319,9 @@ fn decrypt_key(secrets: &SecretBox, stored: &str) -> Result<String, AiError> {
         .map_err(|e| AiError::Secret(e.to_string()))
 }
 
-/// A provider's fields as a create or patch body gives them (`None`: not given).
-#[derive(Debug, Default, serde::Deserialize, utoipa::ToSchema)]
+/// A provider's fields as a create or patch body gives them (`None`: not given). Its
+/// `Debug` never prints the key.
+#[derive(Default, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProviderInput {
     name: Option<String>,
@@ -299,12 +336,27 @@ pub struct ProviderInput {
     description: Option<String>,
 }
 
-/// Tells a missing field from an explicit `null`.
+impl std::fmt::Debug for ProviderInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProviderInput")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .field("base_url", &self.base_url)
+            .field("model", &self.model)
+            .field("api_key", &self.api_key.as_ref().map(|_| "[REDACTED]"))
+            .field("description", &self.description)
+            .finish()
+    }
+}
+
+/// Tells a missing field (`None`) from an explicit `null` (`Some(None)`).
 mod double_option {
     use serde::{Deserialize, Deserializer};
-    pub fn deserialize<'de, D: Deserializer<'de>>(
-        d: D,
-    ) -> Result<Option<Option<String>>, D::Error> {
+    pub fn deserialize<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+    where
+        D: Deserializer<'de>,
+        T: Deserialize<'de>,
+    {
         Ok(Some(Option::deserialize(d)?))
     }
 }
@@ -385,8 +437,18 @@ fn merge_provider(
         Some(d) => d.trim().to_owned(),
         None => old.map(|r| r.description.clone()).unwrap_or_default(),
     };
+    // A key goes only where it went before: pointing a provider somewhere else (another
+    // base URL or format) needs the key given again, so an admin session cannot send a
+    // stored key it never saw to a host of its choosing.
+    let moved = old.is_some_and(|r| r.base_url != base_url || r.kind != kind.as_str());
     let key = match (input.api_key, &before) {
         (Some(k), _) => k.trim().to_owned(),
+        (None, Some((r, _))) if moved && !r.api_key.is_empty() => {
+            return Err(invalid(
+                "api_key",
+                "give the key again when base_url or kind changes",
+            ))
+        }
         (None, Some((_, clear))) => clear.clone(),
         (None, None) => String::new(),
     };
@@ -458,7 +520,7 @@ pub async fn create_provider(
     match db.ai().insert_provider(fields, by, Utc::now()).await? {
         ProviderWrite::Ok(row) => provider_view(*row, secrets, active_id(db).await?),
         ProviderWrite::NameTaken => Err(AiError::ProviderNameTaken(name)),
-        ProviderWrite::NotFound => Err(AiError::ProviderNotFound(0)),
+        ProviderWrite::NotFound => Err(DbError::Corrupt("insert found no row".into()).into()),
     }
 }
 
@@ -474,7 +536,11 @@ pub async fn patch_provider(
         .get_provider(id)
         .await?
         .ok_or(AiError::ProviderNotFound(id))?;
-    let clear = decrypt_key(secrets, &row.api_key)?;
+    // The stored key is read back only when the patch keeps it.
+    let clear = match input.api_key {
+        Some(_) => String::new(),
+        None => decrypt_key(secrets, &row.api_key)?,
+    };
     let fields = merge_provider(input, Some((&row, clear)), secrets)?;
     let name = fields.name.clone();
     match db.ai().update_provider(id, fields, Utc::now()).await? {
@@ -561,18 +627,11 @@ pub async fn active(db: &Db) -> Result<ActiveView, AiError> {
 pub struct ActiveInput {
     enabled: Option<bool>,
     /// `null` clears the provider.
-    #[serde(default, with = "double_option_i32")]
+    #[serde(default, with = "double_option")]
     #[schema(value_type = Option<i32>)]
     provider_id: Option<Option<i32>>,
     /// Seconds, 1–600.
     tool_timeout: Option<i64>,
-}
-
-mod double_option_i32 {
-    use serde::{Deserialize, Deserializer};
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<i32>>, D::Error> {
-        Ok(Some(Option::deserialize(d)?))
-    }
 }
 
 /// Changes the active configuration.
@@ -886,7 +945,6 @@ pub async fn propose(
         .db
         .ai()
         .insert_proposal(NewProposal {
-            uid: uuid::Uuid::new_v4().to_string(),
             conversation_id: Some(conversation_id),
             user_id: caller.user_id,
             username: caller.username.clone(),
@@ -1008,6 +1066,10 @@ pub async fn approve(
                 .ok_or(AiError::ProposalNotFound(id))?;
             Ok((proposal_view(row, now), command_id))
         }
+        // The command row is committed before it is queued: when only the queueing
+        // failed, the command exists (and is queued at the next start), so the proposal
+        // stays approved and cannot make a second one.
+        Err(e @ AiError::Command(CommandError::Actor(_))) => Err(e),
         Err(e) => {
             state.db.ai().reopen_proposal(id).await?;
             Err(e)
@@ -1037,8 +1099,22 @@ mod tests {
     fn keys_are_masked_to_their_last_four() {
         assert_eq!(mask(""), "");
         assert_eq!(mask("short"), "****");
-        assert_eq!(mask("12345678"), "****");
+        assert_eq!(mask("12345678901"), "****");
         assert_eq!(mask("sk-abcdefghijklmnop"), "****mnop");
+    }
+
+    #[test]
+    fn answers_run_one_per_conversation_and_a_few_per_user() {
+        let a = Assistant::new().unwrap();
+        let first = a.claim(1, 7).unwrap();
+        assert!(matches!(a.claim(1, 8), Err(AiError::Busy(1))));
+        let _second = a.claim(2, 7).unwrap();
+        let _third = a.claim(3, 7).unwrap();
+        assert!(matches!(a.claim(4, 7), Err(AiError::TooManyAnswers)));
+        drop(a.claim(4, 8).unwrap());
+        drop(first);
+        assert!(a.claim(4, 7).is_ok(), "a finished answer frees its places");
+        assert!(a.claim(1, 8).is_ok());
     }
 
     #[test]

@@ -630,9 +630,6 @@ struct HistoryArgs {
 /// Longest command output shown in `command_history`.
 const HISTORY_OUTPUT: usize = 500;
 
-/// Actions whose output is never shown to the assistant (decoded Secret values).
-const SECRET_OUTPUT_ACTIONS: &[&str] = &["get_secret"];
-
 async fn command_history(ctx: &ToolCtx<'_>, a: HistoryArgs) -> Result<Done, Refusal> {
     let cluster = cluster(ctx, a.cluster_id.as_deref()).await?;
     let status = match a.status.as_deref() {
@@ -658,7 +655,7 @@ async fn command_history(ctx: &ToolCtx<'_>, a: HistoryArgs) -> Result<Done, Refu
     let items: Vec<Value> = rows
         .into_iter()
         .map(|r| {
-            let output = if SECRET_OUTPUT_ACTIONS.contains(&r.action.as_str()) {
+            let output = if commands::output_is_secret(&r) {
                 None
             } else {
                 r.output
