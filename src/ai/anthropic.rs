@@ -141,6 +141,7 @@ impl PartialCall {
             id: self.id,
             name: self.name,
             arguments,
+            signature: None,
         })
     }
 }
@@ -314,11 +315,13 @@ mod tests {
                         id: "toolu_a".into(),
                         name: "get_pod".into(),
                         arguments: json!({"name": "web-1"}),
+                        signature: None,
                     },
                     ToolCall {
                         id: "toolu_b".into(),
                         name: "get_events".into(),
                         arguments: json!({}),
+                        signature: None,
                     },
                 ],
             },
@@ -399,6 +402,7 @@ mod tests {
                     id: "t1".into(),
                     name: "t".into(),
                     arguments: json!({}),
+                    signature: None,
                 }],
             },
         ];
@@ -452,11 +456,13 @@ mod tests {
                     id: "toolu_01".into(),
                     name: "get_pod".into(),
                     arguments: json!({"name": "web-1"}),
+                    signature: None,
                 }),
                 Chunk::ToolCall(ToolCall {
                     id: "toolu_02".into(),
                     name: "get_events".into(),
                     arguments: json!({}),
+                    signature: None,
                 }),
                 Chunk::Usage {
                     input: 472,
@@ -522,6 +528,7 @@ mod tests {
                 id: "toolu_1".into(),
                 name: "get_pod".into(),
                 arguments: json!({"_invalid_arguments": "{\"name\": \"web"}),
+                signature: None,
             })]
         );
     }

@@ -5,7 +5,9 @@
 //! name, with an object `response` (`{"output": …}` or `{"error": …}`, as documented);
 //! calls have no id, so the decoder numbers them; every event is a whole
 //! `GenerateContentResponse` whose `usageMetadata` is cumulative; Gemini 3 refuses a
-//! replayed `functionCall` without its `thoughtSignature` (see `SKIP_SIGNATURE`).
+//! replayed `functionCall` without its `thoughtSignature`, so the decoder keeps each
+//! call's signature ([`ToolCall::signature`]) and the request sends it back (or
+//! `SKIP_SIGNATURE` for a first call that had none).
 
 use serde_json::{json, Value};
 
@@ -14,10 +16,10 @@ use super::{
     ChatRequest, Chunk, Decode, Format, ProviderConfig, ProviderError, Request, ToolCall, Turn,
 };
 
-/// The documented stand-in `thoughtSignature` for a replayed `functionCall` whose real
-/// signature was not kept (a [`ToolCall`] has nowhere to keep it): Gemini 3 answers 400
-/// "Function call is missing a thought_signature" to the first call of each model turn
-/// without one; older models ignore it.
+/// The documented stand-in `thoughtSignature` for a replayed `functionCall` that came
+/// without one (an older model, or a turn from before the model used signatures): Gemini 3
+/// answers 400 "Function call is missing a thought_signature" to the first call of each
+/// model turn without one; older models ignore it.
 const SKIP_SIGNATURE: &str = "skip_thought_signature_validator";
 
 /// The Gemini `streamGenerateContent` format.
@@ -34,9 +36,14 @@ impl Format for Gemini {
                 Turn::User(text) => ("user", vec![json!({ "text": text })]),
                 Turn::Assistant { text, calls } => {
                     let text = (!text.is_empty()).then(|| json!({ "text": text }));
-                    let calls = calls.iter().map(
-                        |c| json!({ "functionCall": { "name": c.name, "args": c.arguments } }),
-                    );
+                    let calls = calls.iter().map(|c| {
+                        let mut part =
+                            json!({ "functionCall": { "name": c.name, "args": c.arguments } });
+                        if let Some(sig) = &c.signature {
+                            part["thoughtSignature"] = json!(sig);
+                        }
+                        part
+                    });
                     ("model", text.into_iter().chain(calls).collect())
                 }
                 Turn::Tools(outputs) => {
@@ -59,9 +66,12 @@ impl Format for Gemini {
         let contents: Vec<Value> = merged
             .into_iter()
             .map(|(role, mut parts)| {
+                // The first call of a model turn must carry a signature: its own when the
+                // model gave one, else the documented stand-in.
                 let first_call = parts.iter_mut().find(|p| p.get("functionCall").is_some());
                 if let Some(Value::Object(part)) = first_call {
-                    part.insert("thoughtSignature".into(), json!(SKIP_SIGNATURE));
+                    part.entry("thoughtSignature")
+                        .or_insert_with(|| json!(SKIP_SIGNATURE));
                 }
                 json!({ "role": role, "parts": parts })
             })
@@ -170,7 +180,12 @@ impl Decode for GeminiDecoder {
                 }
             }
             if let Some(call) = part.get("functionCall") {
-                out.push(Chunk::ToolCall(self.call(call)));
+                // Gemini 3 wants a call's thought signature back with it in the history.
+                let signature = part
+                    .get("thoughtSignature")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned);
+                out.push(Chunk::ToolCall(self.call(call, signature)));
             }
         }
         if let Some(meta) = v.get("usageMetadata") {
@@ -201,7 +216,7 @@ impl Decode for GeminiDecoder {
 
 impl GeminiDecoder {
     /// A `functionCall` part as a call, its id Gemini's when it sends one.
-    fn call(&mut self, call: &Value) -> ToolCall {
+    fn call(&mut self, call: &Value, signature: Option<String>) -> ToolCall {
         let n = self.calls;
         self.calls += 1;
         let id = match call.get("id").and_then(Value::as_str) {
@@ -223,6 +238,7 @@ impl GeminiDecoder {
                 .unwrap_or("")
                 .to_owned(),
             arguments,
+            signature,
         }
     }
 }
@@ -253,6 +269,36 @@ mod tests {
         Ok(out)
     }
 
+    /// A call's own thought signature goes back with it; a call without one gets the
+    /// stand-in only when it is the first of its turn.
+    #[test]
+    fn thought_signatures_go_back_with_their_calls() {
+        let call = |id: &str, sig: Option<&str>| ToolCall {
+            id: id.into(),
+            name: "q".into(),
+            arguments: json!({}),
+            signature: sig.map(str::to_owned),
+        };
+        let turns = vec![
+            Turn::User("u".into()),
+            Turn::Assistant {
+                text: String::new(),
+                calls: vec![call("a", Some("sig-a")), call("b", None)],
+            },
+        ];
+        let req = ChatRequest {
+            system: "",
+            turns: &turns,
+            tools: &[],
+            allow_calls: true,
+            max_tokens: 8,
+        };
+        let body = Gemini::request(&cfg("m"), &req).body;
+        let parts = &body["contents"][1]["parts"];
+        assert_eq!(parts[0]["thoughtSignature"], "sig-a");
+        assert!(parts[1].get("thoughtSignature").is_none());
+    }
+
     #[test]
     fn request_body() {
         let turns = vec![
@@ -264,11 +310,13 @@ mod tests {
                         id: "call_0".into(),
                         name: "get_pod".into(),
                         arguments: json!({"name": "web-1"}),
+                        signature: None,
                     },
                     ToolCall {
                         id: "call_1".into(),
                         name: "get_events".into(),
                         arguments: json!({}),
+                        signature: None,
                     },
                 ],
             },
@@ -381,11 +429,13 @@ mod tests {
                     id: "call_0".into(),
                     name: "get_pod".into(),
                     arguments: json!({"name": "web-1"}),
+                    signature: Some("CiQB...".into()),
                 }),
                 Chunk::ToolCall(ToolCall {
                     id: "call_1".into(),
                     name: "get_events".into(),
                     arguments: json!({}),
+                    signature: None,
                 }),
                 Chunk::Usage {
                     input: 120,
@@ -454,6 +504,7 @@ mod tests {
                 id: "call_0".into(),
                 name: "get_pod".into(),
                 arguments: json!({"_invalid_arguments": "\"web-1\""}),
+                signature: None,
             })]
         );
     }

@@ -111,6 +111,10 @@ pub struct ToolCall {
     /// The arguments (an object; `{}` when the model sent none or sent text that does not
     /// parse, which the tool then refuses).
     pub arguments: serde_json::Value,
+    /// An opaque token the provider attached to the call and wants back with it (Gemini's
+    /// `thoughtSignature`); never shown.
+    #[serde(skip)]
+    pub signature: Option<String>,
 }
 
 /// What a tool answered, fed back to the model.

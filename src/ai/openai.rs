@@ -72,8 +72,16 @@ impl Format for Openai {
             "messages": messages,
             "stream": true,
             "stream_options": { "include_usage": true },
-            "max_tokens": req.max_tokens,
         });
+        // OpenAI's own API refuses `max_tokens` for its reasoning models and takes
+        // `max_completion_tokens` for all; the compatible servers (Ollama, vLLM, DeepSeek,
+        // LM Studio) know `max_tokens`.
+        let limit = if is_openai_itself(&cfg.base_url) {
+            "max_completion_tokens"
+        } else {
+            "max_tokens"
+        };
+        body[limit] = json!(req.max_tokens);
         if !req.tools.is_empty() {
             let tools: Vec<Value> = req
                 .tools
@@ -104,6 +112,17 @@ impl Format for Openai {
     fn decoder() -> OpenaiDecoder {
         OpenaiDecoder::default()
     }
+}
+
+/// True for OpenAI's own API host (not a compatible server).
+fn is_openai_itself(base_url: &str) -> bool {
+    reqwest::Url::parse(base_url)
+        .ok()
+        .and_then(|u| {
+            u.host_str()
+                .map(|h| h.eq_ignore_ascii_case("api.openai.com"))
+        })
+        .unwrap_or(false)
 }
 
 /// Decodes one chat completions stream: text at once, tool calls joined per `index`.
@@ -168,6 +187,7 @@ impl OpenaiDecoder {
                     },
                     name: call.name,
                     arguments: parse_arguments(&call.arguments),
+                    signature: None,
                 })
             })
             .collect()
@@ -259,11 +279,13 @@ mod tests {
                         id: "call_a".into(),
                         name: "get_pod".into(),
                         arguments: json!({"name": "web-1"}),
+                        signature: None,
                     },
                     ToolCall {
                         id: "call_b".into(),
                         name: "get_events".into(),
                         arguments: json!({}),
+                        signature: None,
                     },
                 ],
             },
@@ -337,7 +359,7 @@ mod tests {
                 ],
                 "stream": true,
                 "stream_options": {"include_usage": true},
-                "max_tokens": 1024,
+                "max_completion_tokens": 1024,
                 "tools": [{"type": "function", "function": {
                     "name": "get_pod",
                     "description": "Reads a pod.",
@@ -357,6 +379,7 @@ mod tests {
                     id: "c".into(),
                     name: "t".into(),
                     arguments: json!({}),
+                    signature: None,
                 }],
             },
         ];
@@ -369,6 +392,17 @@ mod tests {
         };
         let built = Openai::request(&cfg(""), &req);
         assert!(built.headers.is_empty());
+        assert_eq!(built.body["max_completion_tokens"], 10);
+        let local = ProviderConfig {
+            base_url: "http://localhost:11434/v1".into(),
+            ..cfg("")
+        };
+        let body = Openai::request(&local, &req).body;
+        assert_eq!(
+            body["max_tokens"], 10,
+            "a compatible server gets max_tokens"
+        );
+        assert!(body.get("max_completion_tokens").is_none());
         assert!(built.body.get("tools").is_none());
         assert_eq!(built.body["messages"][2]["content"], Value::Null);
     }
@@ -397,11 +431,13 @@ mod tests {
                     id: "call_9".into(),
                     name: "get_pod".into(),
                     arguments: json!({"name": "web-1"}),
+                    signature: None,
                 }),
                 Chunk::ToolCall(ToolCall {
                     id: "call_1".into(),
                     name: "get_events".into(),
                     arguments: json!({}),
+                    signature: None,
                 }),
                 Chunk::Usage {
                     input: 120,
@@ -422,7 +458,8 @@ mod tests {
             vec![Chunk::ToolCall(ToolCall {
                 id: "c1".into(),
                 name: "t".into(),
-                arguments: json!({})
+                arguments: json!({}),
+                signature: None,
             })]
         );
     }
@@ -473,6 +510,7 @@ mod tests {
                 id: "c1".into(),
                 name: "get_pod".into(),
                 arguments: json!({"_invalid_arguments": "{\"name\": web-1"}),
+                signature: None,
             })]
         );
     }

@@ -253,6 +253,14 @@ async fn a_full_conversation_in_each_wire_format() {
             .body
             .to_string()
             .contains("How many pods run in prod?"));
+        if kind == "gemini" {
+            // Gemini's thought signature goes back with its call.
+            assert!(
+                seen[1].body.to_string().contains("sig-call_1"),
+                "{}",
+                seen[1].body
+            );
+        }
 
         // Stored: the question, the answer with its tool call.
         let m = messages(&app, &app.admin_token, conv).await;

@@ -280,7 +280,10 @@ pub fn answer_frames(kind: &str, text: &str, calls: &[Call], usage: (u64, u64)) 
             if !calls.is_empty() {
                 let parts: Vec<Value> = calls
                     .iter()
-                    .map(|c| json!({"functionCall": {"name": c.name, "args": c.args}}))
+                    .map(|c| {
+                        json!({"functionCall": {"name": c.name, "args": c.args},
+                                    "thoughtSignature": format!("sig-{}", c.id)})
+                    })
                     .collect();
                 f.push(data(
                     json!({"candidates": [{"content": {"role": "model", "parts": parts}}]}),
