@@ -145,24 +145,25 @@ pub fn update_provider(
     }
 }
 
-/// Deletes a provider unless it is the active one (checked in the same transaction).
+/// Deletes a provider unless it is the active one. One statement decides (the active one
+/// is excluded in SQL), and the foreign key catches a `PUT /ai/active` that races it, so
+/// the answer is `InUse` either way, never a half-done delete.
 pub fn delete_provider(c: &mut DbConn, id: i32) -> Result<ProviderDelete, DbError> {
-    c.transaction(|c| {
-        let active: Option<Option<i32>> = st::table
-            .find(1)
-            .select(st::provider_id)
-            .first(c)
-            .optional()?;
-        if active.flatten() == Some(id) {
-            return Ok(ProviderDelete::InUse);
-        }
-        let n = diesel::delete(pv::table.find(id)).execute(c)?;
-        Ok(if n == 0 {
-            ProviderDelete::NotFound
-        } else {
-            ProviderDelete::Deleted
-        })
-    })
+    let active = st::table
+        .select(st::provider_id)
+        .filter(st::provider_id.is_not_null());
+    let deleted =
+        diesel::delete(pv::table.find(id).filter(pv::id.nullable().ne_all(active))).execute(c);
+    match deleted {
+        Ok(1..) => Ok(ProviderDelete::Deleted),
+        Ok(0) if get_provider(c, id)?.is_some() => Ok(ProviderDelete::InUse),
+        Ok(_) => Ok(ProviderDelete::NotFound),
+        Err(diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::ForeignKeyViolation,
+            _,
+        )) => Ok(ProviderDelete::InUse),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Adds one model request to a provider's counters.

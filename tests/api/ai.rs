@@ -1049,6 +1049,22 @@ async fn chat_is_refused_clearly_when_off_unconfigured_or_malformed() {
         .await
         .unwrap();
     assert_eq!(r.status(), 409, "the active provider stays");
+    let (s, spare) = app
+        .post(
+            "/api/v2/ai/providers",
+            &json!({"name": "spare", "kind": "openai", "model": "x"}),
+        )
+        .await;
+    assert_eq!(s, 201);
+    let spare = format!("/api/v2/ai/providers/{}", spare["id"]);
+    for want in [204, 404] {
+        let r = app
+            .api(reqwest::Method::DELETE, &spare, Some(&app.admin_token))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), want);
+    }
     fake.script(vec![say("openai", "local answer", &[], (1, 1))]);
     let ev = chat(&app, &app.admin_token, conv, "hi").await;
     assert_eq!(names(&ev), ["text", "done"]);
