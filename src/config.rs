@@ -256,7 +256,7 @@ settings! {
         "Days finished commands are kept";
     audit_retention_days: u32 = 180 => count::<u32>,
         "MASTER_AUDIT_RETENTION_DAYS" [], "180",
-        "Days audit records, resolved alerts and finished deliveries are kept (unresolved security events and firing alerts: forever)";
+        "Days audit records, resolved alerts, finished deliveries, unused AI conversations and decided AI proposals are kept (unresolved security events and firing alerts: forever)";
     slo_raw_retention: Duration = hours(48) => duration,
         "MASTER_SLO_RAW_RETENTION" [], "\"48h\"",
         "How long raw SLO data is kept";

@@ -184,11 +184,14 @@ pub enum Target {
     SecurityEvents,
     /// Resolved `alert_history` rows and finished `notify_deliveries`.
     Alerts,
+    /// AI conversations not used for the audit retention (their messages and tool calls
+    /// go with them), and decided or expired proposals.
+    Ai,
 }
 
 impl Target {
     /// Every target, in the order a full cleanup runs them.
-    pub const ALL: [Target; 7] = [
+    pub const ALL: [Target; 8] = [
         Target::Events,
         Target::NodeMetrics,
         Target::Commands,
@@ -196,6 +199,7 @@ impl Target {
         Target::Slo,
         Target::SecurityEvents,
         Target::Alerts,
+        Target::Ai,
     ];
 
     /// The API name.
@@ -208,6 +212,7 @@ impl Target {
             Target::Slo => "slo",
             Target::SecurityEvents => "security_events",
             Target::Alerts => "alerts",
+            Target::Ai => "ai",
         }
     }
 
@@ -369,6 +374,28 @@ impl Rule {
             "notify_deliveries",
             "id",
             "status <> 'pending' AND updated_at < ?",
+            None,
+            cutoff(now, days),
+        )
+    }
+
+    /// AI conversations last used more than `days` ago; the foreign keys take their
+    /// messages and tool calls along.
+    pub fn ai_conversations(now: DateTime<Utc>, days: u32) -> Self {
+        Self::new(
+            "ai_conversations",
+            "id",
+            "updated_at < ?",
+            None,
+            cutoff(now, days),
+        )
+    }
+    /// Proposals decided, or expired unapproved, more than `days` ago.
+    pub fn ai_proposals(now: DateTime<Utc>, days: u32) -> Self {
+        Self::new(
+            "ai_proposals",
+            "id",
+            "COALESCE(decided_at, expires_at) < ?",
             None,
             cutoff(now, days),
         )

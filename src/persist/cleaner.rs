@@ -29,13 +29,14 @@ use crate::db::retention::{self, RetentionPolicy, Rule, Target};
 use crate::db::{Db, DbError};
 
 /// Targets the event-interval timer runs.
-const EVENT_TIMER_TARGETS: [Target; 6] = [
+const EVENT_TIMER_TARGETS: [Target; 7] = [
     Target::Events,
     Target::Commands,
     Target::Audit,
     Target::SecurityEvents,
     Target::Slo,
     Target::Alerts,
+    Target::Ai,
 ];
 
 /// What one delete batch should hold the writer for. A write waits behind at most about
@@ -219,6 +220,11 @@ async fn run(
                     let days = policy.audit_retention_days;
                     n += apply(db, Rule::alerts(now, days), msg.dry_run, b).await?;
                     n += apply(db, Rule::deliveries(now, days), msg.dry_run, b).await?;
+                }
+                Target::Ai if policy.audit_retention_days > 0 => {
+                    let days = policy.audit_retention_days;
+                    n += apply(db, Rule::ai_conversations(now, days), msg.dry_run, b).await?;
+                    n += apply(db, Rule::ai_proposals(now, days), msg.dry_run, b).await?;
                 }
                 Target::Slo => {
                     if policy.slo_raw_retention_hours > 0 {

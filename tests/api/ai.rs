@@ -1272,3 +1272,70 @@ async fn secret_values_in_command_output_never_reach_the_assistant_or_a_viewer()
     assert!(!result.to_string().contains(VALUE), "{result}");
     assert!(!fake.seen().last().unwrap().body.to_string().contains(VALUE));
 }
+
+#[actix_web::test]
+async fn retention_removes_unused_conversations_and_old_proposals_only() {
+    let app = spawn_app().await;
+    let old = conversation(&app, &app.admin_token, None).await;
+    let fresh = conversation(&app, &app.admin_token, None).await;
+    use diesel::RunQueryDsl;
+    app.state
+        .db
+        .write(move |c| {
+            for sql in [
+                format!("UPDATE ai_conversations SET updated_at = '2020-01-01 00:00:00' WHERE id = {old}"),
+                format!("INSERT INTO ai_messages (conversation_id, role, content, created_at) VALUES ({old}, 'user', 'hi', '2020-01-01 00:00:00')"),
+                format!("INSERT INTO ai_messages (conversation_id, role, content, created_at) VALUES ({fresh}, 'user', 'hi', '2020-01-01 00:00:00')"),
+                "INSERT INTO ai_proposals (user_id, username, cluster_id, action, target_kind, target_namespace,
+                   target_name, params, reason, status, created_at, expires_at, decided_at) VALUES
+                   (1, 'admin', 'c', 'restart', 'Deployment', 'a', 'b', '{}', 'r', 'rejected', '2020-01-01 00:00:00', '2020-01-01 00:15:00', '2020-01-01 00:01:00'),
+                   (1, 'admin', 'c', 'restart', 'Deployment', 'a', 'b', '{}', 'r', 'pending', '2020-01-01 00:00:00', '2020-01-01 00:15:00', NULL),
+                   (1, 'admin', 'c', 'restart', 'Deployment', 'a', 'b', '{}', 'r', 'pending', '2099-01-01 00:00:00', '2099-01-01 00:15:00', NULL)".to_owned(),
+            ] {
+                diesel::sql_query(sql).execute(c)?;
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let (s, r) = app
+        .post(
+            "/api/v2/admin/cleanup",
+            &json!({"targets": ["ai"], "dry_run": true}),
+        )
+        .await;
+    assert_eq!(s, 200, "{r}");
+    assert_eq!(
+        r["deleted"],
+        json!({"ai": 3}),
+        "one conversation, two old proposals"
+    );
+    let (_, r) = app
+        .post("/api/v2/admin/cleanup", &json!({"targets": ["ai"]}))
+        .await;
+    assert_eq!(r["deleted"], json!({"ai": 3}));
+    let (_, list) = app.get("/api/v2/ai/conversations").await;
+    assert_eq!(list["total"], 1);
+    assert_eq!(list["items"][0]["id"], json!(fresh));
+    let (_, p) = app.get("/api/v2/ai/proposals").await;
+    assert_eq!(p["total"], 1, "the live one stays: {p}");
+    let left = app
+        .state
+        .db
+        .ai()
+        .messages(i32::try_from(fresh).unwrap(), 10, 0)
+        .await
+        .unwrap();
+    assert_eq!(left.len(), 1);
+    let gone = app
+        .state
+        .db
+        .ai()
+        .messages(i32::try_from(old).unwrap(), 10, 0)
+        .await
+        .unwrap();
+    assert!(
+        gone.is_empty(),
+        "the old conversation's messages went with it"
+    );
+}

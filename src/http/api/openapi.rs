@@ -1203,7 +1203,7 @@ pub fn docs() -> Vec<(Method, &'static str, RouteDoc)> {
             M::POST,
             "/api/v2/admin/cleanup",
             d("Run retention now")
-                .about("Targets: events, node_metrics, commands, audit, slo, security_events (default: all).")
+                .about("Targets: events, node_metrics, commands, audit, slo, security_events, alerts, ai (default: all).")
                 .body(of::<admin::CleanupBody>())
                 .reply(200, of::<crate::persist::cleaner::CleanupReport>())
                 .error(400, E::InvalidParameter)
