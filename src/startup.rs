@@ -147,9 +147,11 @@ impl Application {
             persist,
             notify,
             metrics,
-            assistant: crate::service::ai::Assistant::new()
-                .context("building the AI assistant's HTTP client")?,
         };
+        // The assistant's provider client and running answers: app data of the dashboard
+        // on its own (only the chat handler needs it).
+        let assistant = crate::service::ai::Assistant::new()
+            .context("building the AI assistant's HTTP client")?;
         let shutdown_secs = settings.shutdown_timeout.as_secs().max(1);
 
         let agent_listener =
@@ -195,6 +197,7 @@ impl Application {
         let dashboard = HttpServer::new(move || {
             App::new()
                 .configure(|cfg| api_state.register(cfg))
+                .app_data(web::Data::new(assistant.clone()))
                 .app_data(http::api::json_config())
                 .app_data(http::api::path_config())
                 // Inside the access log (preflights are logged), outside everything else

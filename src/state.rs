@@ -56,8 +56,6 @@ pub struct AppState {
     pub agent_tokens: crate::auth::AgentTokens,
     /// What `/metrics` exposes.
     pub metrics: Metrics,
-    /// The AI assistant's provider client and the conversations answering now.
-    pub assistant: crate::service::ai::Assistant,
 }
 
 impl AppState {

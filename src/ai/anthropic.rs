@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
-use super::http::{parse_arguments, u64_at};
+use super::json::{parse_arguments, u64_at};
 use super::{
     ChatRequest, Chunk, Decode, Format, ProviderConfig, ProviderError, Request, ToolCall, Turn,
 };

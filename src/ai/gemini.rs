@@ -11,7 +11,7 @@
 
 use serde_json::{json, Value};
 
-use super::http::{cut, error_message, u64_at, INVALID_ARGUMENTS_LIMIT};
+use super::json::{cut, error_message, u64_at, INVALID_ARGUMENTS_LIMIT};
 use super::{
     ChatRequest, Chunk, Decode, Format, ProviderConfig, ProviderError, Request, ToolCall, Turn,
 };

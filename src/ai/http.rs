@@ -4,8 +4,6 @@
 //!
 //! Every error that leaves [`stream`] goes through [`sanitize`]: providers sometimes echo
 //! the key they were sent, so it is replaced by `[REDACTED]` before the message is cut.
-//! The few helpers the three formats share (argument parsing, error message extraction)
-//! live here too, since `mod.rs` holds only the types.
 
 use std::collections::VecDeque;
 use std::pin::Pin;
@@ -15,10 +13,11 @@ use bytes::Bytes;
 use eventsource_stream::{Event, EventStreamError, Eventsource};
 use futures_util::{Stream, StreamExt};
 use reqwest::header::{HeaderValue, ACCEPT, RETRY_AFTER};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::anthropic::Anthropic;
 use super::gemini::Gemini;
+use super::json::{cut, error_message};
 use super::openai::Openai;
 use super::{ChatRequest, Chunk, Decode, Format, ProviderConfig, ProviderError, ProviderKind};
 
@@ -32,10 +31,6 @@ const ERROR_BODY_LIMIT: usize = 4096;
 /// The longest provider message kept in an error: enough for any real error text, short
 /// enough for a log line and the chat's error event.
 const MESSAGE_LIMIT: usize = 300;
-
-/// The longest raw argument text kept in `_invalid_arguments`: enough for the tool layer
-/// to quote the start of it, bounded so a runaway model cannot bloat the conversation.
-pub(super) const INVALID_ARGUMENTS_LIMIT: usize = 1000;
 
 /// Keys shorter than this are not redacted: replacing a short string (a placeholder such
 /// as `none` for a local server) would mangle ordinary words in the message, and such a
@@ -282,57 +277,14 @@ fn sanitize(e: ProviderError, key: &str) -> ProviderError {
     }
 }
 
-/// `text` cut to at most `max` characters, the last being `…` when it was cut.
-pub(super) fn cut(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        return text.to_owned();
-    }
-    let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
-    out.push('…');
-    out
-}
-
-/// The provider's message in an error body: `error.message`, a string `error`, or a
-/// top-level `message` (Gemini sometimes wraps the object in an array).
-pub(super) fn error_message(body: &Value) -> Option<String> {
-    let body = match body {
-        Value::Array(items) => items.first()?,
-        other => other,
-    };
-    let message = match body.get("error") {
-        Some(Value::String(s)) => Some(s.as_str()),
-        Some(error) => error.get("message").and_then(Value::as_str),
-        None => body.get("message").and_then(Value::as_str),
-    };
-    message.map(str::to_owned)
-}
-
-/// A tool call's arguments from their streamed JSON text: the object, `{}` for nothing
-/// (or `null`), and otherwise `{"_invalid_arguments": <the text, cut>}` so the tool
-/// layer refuses the call with a message the model can act on instead of running it with
-/// no arguments.
-pub(super) fn parse_arguments(text: &str) -> Value {
-    if text.trim().is_empty() {
-        return json!({});
-    }
-    match serde_json::from_str::<Value>(text) {
-        Ok(v @ Value::Object(_)) => v,
-        Ok(Value::Null) => json!({}),
-        _ => json!({ "_invalid_arguments": cut(text, INVALID_ARGUMENTS_LIMIT) }),
-    }
-}
-
-/// A `u64` field of a JSON object, 0 when absent.
-pub(super) fn u64_at(v: &Value, field: &str) -> u64 {
-    v.get(field).and_then(Value::as_u64).unwrap_or(0)
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, reason = "tests")]
 
+    use super::super::json::parse_arguments;
     use super::super::{ProviderConfig, ProviderKind, Turn};
     use super::*;
+    use serde_json::json;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::TcpListener;
 

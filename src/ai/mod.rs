@@ -17,6 +17,7 @@
 pub mod anthropic;
 pub mod gemini;
 mod http;
+mod json;
 pub mod openai;
 
 pub use http::{stream, ChunkStream};

@@ -10,7 +10,7 @@ use crate::auth::Principal;
 use crate::error::{ApiError, ErrorCode};
 use crate::http::{sse, validate_cluster_id, ListReply, Page, QueryParams};
 use crate::service::ai::chat::{self, ChatEvent, ChatInput};
-use crate::service::ai::{self as service, ActiveInput, AiError, Caller, ProviderInput};
+use crate::service::ai::{self as service, ActiveInput, AiError, Assistant, Caller, ProviderInput};
 use crate::state::AppState;
 
 impl From<AiError> for ApiError {
@@ -286,6 +286,7 @@ pub async fn chat(
     auth: Viewer,
     body: web::Json<ChatBody>,
     state: web::Data<AppState>,
+    assistant: web::Data<Assistant>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     if let Some(c) = body.cluster_id.as_deref().filter(|c| !c.is_empty()) {
@@ -293,7 +294,7 @@ pub async fn chat(
     }
     let rx = chat::start(
         &state,
-        &state.assistant,
+        &assistant,
         caller(&auth.principal),
         ChatInput {
             conversation_id: body.conversation_id,
