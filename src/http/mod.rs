@@ -62,6 +62,12 @@ pub fn header_cluster_id(req: &HttpRequest) -> Option<&str> {
         .and_then(|v| v.to_str().ok())
 }
 
+/// An integer `{id}` path segment of a `what` (rule, provider, …); 400 otherwise.
+pub fn path_id(raw: &str, what: &str) -> Result<i32, ApiError> {
+    raw.parse::<i32>()
+        .map_err(|_| ApiError::invalid_param("id", format!("{what} ids are integers")))
+}
+
 /// Parsed query string that keeps repeated keys (`label=a=b&label=c=d`).
 #[derive(Debug, Default)]
 pub struct QueryParams(Vec<(String, String)>);

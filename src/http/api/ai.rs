@@ -8,7 +8,7 @@ use serde::Deserialize;
 use crate::auth::extract::{Admin, Operator, Viewer};
 use crate::auth::Principal;
 use crate::error::{ApiError, ErrorCode};
-use crate::http::{sse, validate_cluster_id, ListReply, Page, QueryParams};
+use crate::http::{path_id, sse, validate_cluster_id, ListReply, Page, QueryParams};
 use crate::service::ai::chat::{self, ChatEvent, ChatInput};
 use crate::service::ai::{self as service, ActiveInput, AiError, Assistant, Caller, ProviderInput};
 use crate::state::AppState;
@@ -50,11 +50,6 @@ fn caller(p: &Principal) -> Caller {
         username: p.username.clone(),
         role: p.role,
     }
-}
-
-fn path_id(raw: &str, what: &str) -> Result<i32, ApiError> {
-    raw.parse::<i32>()
-        .map_err(|_| ApiError::invalid_param("id", format!("{what} ids are integers")))
 }
 
 // ---------------------------------------------------------------------------------------

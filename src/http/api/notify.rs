@@ -15,7 +15,7 @@ use crate::auth::extract::{Admin, Operator, Viewer};
 use crate::db::from_db;
 use crate::db::notify::{AlertFilter, AlertRow, DeliveryFilter, SilenceRow};
 use crate::error::{ApiError, ErrorCode};
-use crate::http::{validate_cluster_id, ListReply, Page, QueryParams};
+use crate::http::{path_id, validate_cluster_id, ListReply, Page, QueryParams};
 use crate::notify::channel::ChannelKind;
 use crate::notify::message::{ResourceId, Severity};
 use crate::service::notify::{
@@ -46,11 +46,6 @@ impl From<NotifyError> for ApiError {
 
 // ---------------------------------------------------------------------------------------
 // Rules
-
-fn path_id(raw: &str, what: &str) -> Result<i32, ApiError> {
-    raw.parse::<i32>()
-        .map_err(|_| ApiError::invalid_param("id", format!("{what} ids are integers")))
-}
 
 /// `GET /api/v2/alert-rules`.
 #[tracing::instrument(skip_all)]
