@@ -19,6 +19,9 @@ use chrono::Utc;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use actix::Addr;
+
+use atlhyper_actors::cluster::ClusterActor;
 use atlhyper_actors::command::{CommandSpec, CommandState};
 use atlhyper_actors::messages::GetSnapshot;
 use atlhyper_actors::model::{KeyMetrics, Kind, NodeMetricsSnapshot};
@@ -338,29 +341,40 @@ fn limit(n: Option<usize>) -> usize {
     n.unwrap_or(20).clamp(1, MAX_ITEMS)
 }
 
+/// A cluster a call is about, resolved once: its id and its actor.
+struct Target {
+    id: String,
+    addr: Addr<ClusterActor>,
+}
+
 /// The cluster a call is about: its own `cluster_id`, the conversation's, or the only one.
-async fn cluster(ctx: &ToolCtx<'_>, given: Option<&str>) -> Result<String, Refusal> {
+async fn cluster(ctx: &ToolCtx<'_>, given: Option<&str>) -> Result<Target, Refusal> {
     if let Some(c) = given.filter(|c| !c.is_empty()).or(ctx.cluster) {
-        ctx.state.cluster(c, false).await?;
-        return Ok(c.to_owned());
+        let addr = ctx.state.cluster(c, false).await?;
+        return Ok(Target {
+            id: c.to_owned(),
+            addr,
+        });
     }
-    let mut all: Vec<String> = ctx
+    let mut all = ctx
         .state
         .registry
         .send(ListClusters)
         .await
-        .map_err(ApiError::from)?
-        .into_iter()
-        .map(|h| h.info.cluster_id)
-        .collect();
-    all.sort();
-    match all.len() {
-        1 => Ok(all.swap_remove(0)),
-        _ => Err(refuse(format!(
-            "name a cluster_id; the clusters are: {}",
-            all.join(", ")
-        ))),
+        .map_err(ApiError::from)?;
+    if all.len() == 1 {
+        let h = all.swap_remove(0);
+        return Ok(Target {
+            id: h.info.cluster_id,
+            addr: h.addr,
+        });
     }
+    let mut ids: Vec<String> = all.into_iter().map(|h| h.info.cluster_id).collect();
+    ids.sort();
+    Err(refuse(format!(
+        "name a cluster_id; the clusters are: {}",
+        ids.join(", ")
+    )))
 }
 
 fn parse_kind(s: &str) -> Result<Kind, Refusal> {
@@ -429,13 +443,14 @@ struct ObjectArgs {
 
 async fn get_resource(ctx: &ToolCtx<'_>, a: ObjectArgs) -> Result<Done, Refusal> {
     let kind = parse_kind(&a.kind)?;
-    let cluster = cluster(ctx, a.cluster_id.as_deref()).await?;
+    let target = cluster(ctx, a.cluster_id.as_deref()).await?;
+    let cluster = target.id.as_str();
     let ns = if kind.is_namespaced() {
         a.namespace.as_str()
     } else {
         ""
     };
-    let addr = ctx.state.cluster(&cluster, false).await?;
+    let addr = &target.addr;
     let snap = addr.send(GetSnapshot).await.map_err(ApiError::from)?;
     let snap = snap.ok_or_else(|| refuse(format!("cluster {cluster} has sent no snapshot yet")))?;
     crate::service::resources::find(&snap.snapshot, kind, ns, &a.name)
@@ -467,7 +482,8 @@ struct EventArgs {
 }
 
 async fn events(ctx: &ToolCtx<'_>, a: EventArgs) -> Result<Done, Refusal> {
-    let cluster = cluster(ctx, a.cluster_id.as_deref()).await?;
+    let target = cluster(ctx, a.cluster_id.as_deref()).await?;
+    let cluster = target.id.as_str();
     let since = match &a.since {
         Some(s) => {
             let d = crate::config::parse_duration(s).map_err(|e| refuse(format!("since: {e}")))?;
@@ -479,7 +495,7 @@ async fn events(ctx: &ToolCtx<'_>, a: EventArgs) -> Result<Done, Refusal> {
     let n = limit(a.limit);
     match a.source.as_deref().unwrap_or("live") {
         "live" => {
-            let addr = ctx.state.cluster(&cluster, false).await?;
+            let addr = &target.addr;
             let Some(snap) = addr.send(GetSnapshot).await.map_err(ApiError::from)? else {
                 return Ok(Done::Data(json!({"events": [], "note": "no snapshot yet"})));
             };
@@ -513,7 +529,7 @@ async fn events(ctx: &ToolCtx<'_>, a: EventArgs) -> Result<Done, Refusal> {
                 since,
                 ..EventFilter::default()
             };
-            let (rows, total) = ctx.state.db.events().list(&cluster, filter, n, 0).await?;
+            let (rows, total) = ctx.state.db.events().list(cluster, filter, n, 0).await?;
             let events: Vec<Value> = rows.iter().map(|r| r.to_json()).collect();
             Ok(Done::Data(
                 json!({"source": "history", "total": total, "events": events}),
@@ -524,8 +540,9 @@ async fn events(ctx: &ToolCtx<'_>, a: EventArgs) -> Result<Done, Refusal> {
 }
 
 async fn related_events(ctx: &ToolCtx<'_>, a: ObjectArgs) -> Result<Done, Refusal> {
-    let cluster = cluster(ctx, a.cluster_id.as_deref()).await?;
-    let addr = ctx.state.cluster(&cluster, false).await?;
+    let target = cluster(ctx, a.cluster_id.as_deref()).await?;
+    let cluster = target.id.as_str();
+    let addr = &target.addr;
     let snap = addr.send(GetSnapshot).await.map_err(ApiError::from)?;
     let filter = crate::service::events::related_filter(
         snap.as_ref().map(|l| &*l.snapshot),
@@ -537,7 +554,7 @@ async fn related_events(ctx: &ToolCtx<'_>, a: ObjectArgs) -> Result<Done, Refusa
         .state
         .db
         .events()
-        .list(&cluster, filter, limit(a.limit), 0)
+        .list(cluster, filter, limit(a.limit), 0)
         .await?;
     let events: Vec<Value> = rows.iter().map(|r| r.to_json()).collect();
     Ok(Done::Data(json!({"total": total, "events": events})))
@@ -554,12 +571,13 @@ struct MetricsArgs {
 const MAX_POINTS: usize = 96;
 
 async fn node_metrics(ctx: &ToolCtx<'_>, a: MetricsArgs) -> Result<Done, Refusal> {
-    let cluster = cluster(ctx, a.cluster_id.as_deref()).await?;
+    let target = cluster(ctx, a.cluster_id.as_deref()).await?;
+    let cluster = target.id.as_str();
     let db = ctx.state.db.node_metrics();
     if let (Some(node), Some(hours)) = (&a.node, a.hours) {
         let hours = hours.clamp(1, 168);
         let since = crate::db::to_db(Utc::now() - chrono::Duration::hours(hours));
-        let points = db.history(&cluster, node, since).await?;
+        let points = db.history(cluster, node, since).await?;
         let step = points.len().div_ceil(MAX_POINTS).max(1);
         let series: Vec<Value> = points
             .iter()
@@ -577,7 +595,7 @@ async fn node_metrics(ctx: &ToolCtx<'_>, a: MetricsArgs) -> Result<Done, Refusal
         ));
     }
     let mut nodes = Vec::new();
-    for (name, text) in db.list_latest(&cluster).await? {
+    for (name, text) in db.list_latest(cluster).await? {
         if a.node.as_deref().is_some_and(|n| n != name) {
             continue;
         }
@@ -605,13 +623,14 @@ struct SloArgs {
 }
 
 async fn slo_status(ctx: &ToolCtx<'_>, a: SloArgs) -> Result<Done, Refusal> {
-    let cluster = cluster(ctx, a.cluster_id.as_deref()).await?;
+    let target = cluster(ctx, a.cluster_id.as_deref()).await?;
+    let cluster = target.id.as_str();
     let range = crate::service::slo::parse_range(a.time_range.as_deref())
         .map_err(|e| refuse(e.to_string()))?;
     let view = crate::service::slo::domains(
         &ctx.state.db,
         &ctx.state.settings,
-        &cluster,
+        cluster,
         range,
         Utc::now(),
     )
@@ -631,7 +650,8 @@ struct HistoryArgs {
 const HISTORY_OUTPUT: usize = 500;
 
 async fn command_history(ctx: &ToolCtx<'_>, a: HistoryArgs) -> Result<Done, Refusal> {
-    let cluster = cluster(ctx, a.cluster_id.as_deref()).await?;
+    let target = cluster(ctx, a.cluster_id.as_deref()).await?;
+    let cluster = target.id.as_str();
     let status = match a.status.as_deref() {
         Some(s) => vec![s
             .parse::<CommandState>()
@@ -643,7 +663,7 @@ async fn command_history(ctx: &ToolCtx<'_>, a: HistoryArgs) -> Result<Done, Refu
         .db
         .commands()
         .list(
-            &cluster,
+            cluster,
             CommandFilter {
                 status,
                 ..CommandFilter::default()
@@ -725,7 +745,7 @@ struct LogArgs {
 
 async fn pod_logs(ctx: &ToolCtx<'_>, a: LogArgs) -> Result<Done, Refusal> {
     not_blocked(&a.namespace)?;
-    let cluster = cluster(ctx, a.cluster_id.as_deref()).await?;
+    let target = cluster(ctx, a.cluster_id.as_deref()).await?;
     let mut params = serde_json::Map::new();
     // The agent reads `tailLines` (v2.1's AI path sent `tail_lines`, which it ignored).
     params.insert(
@@ -740,7 +760,7 @@ async fn pod_logs(ctx: &ToolCtx<'_>, a: LogArgs) -> Result<Done, Refusal> {
     }
     let out = agent(
         ctx,
-        &cluster,
+        &target,
         "get_logs",
         "Pod",
         &a.namespace,
@@ -762,18 +782,18 @@ async fn describe(ctx: &ToolCtx<'_>, a: ObjectArgs) -> Result<Done, Refusal> {
     if kind == Kind::Namespace {
         not_blocked(&a.name)?;
     }
-    let cluster = cluster(ctx, a.cluster_id.as_deref()).await?;
+    let target = cluster(ctx, a.cluster_id.as_deref()).await?;
     let mut params = serde_json::Map::new();
     params.insert("command".into(), json!("describe"));
     params.insert("kind".into(), json!(kind.as_str()));
-    let out = agent(ctx, &cluster, "dynamic", kind.as_str(), ns, &a.name, params).await?;
+    let out = agent(ctx, &target, "dynamic", kind.as_str(), ns, &a.name, params).await?;
     Ok(Done::Text(out))
 }
 
 /// Sends a read-only command on the `ai` topic and waits for its result.
 async fn agent(
     ctx: &ToolCtx<'_>,
-    cluster: &str,
+    target: &Target,
     action: &str,
     kind: &str,
     namespace: &str,
@@ -781,10 +801,10 @@ async fn agent(
     params: serde_json::Map<String, Value>,
 ) -> Result<String, Refusal> {
     let state = ctx.state;
-    let addr = state.cluster(cluster, false).await?;
+    let (cluster, addr) = (target.id.as_str(), &target.addr);
     let row = commands::create(
         &state.db,
-        &addr,
+        addr,
         CommandRequest {
             cluster_id: cluster.to_owned(),
             action: action.to_owned(),
@@ -802,14 +822,14 @@ async fn agent(
     .await
     .map_err(|e| refuse(e.to_string()))?;
     let id = row.command_id;
-    let row = commands::wait_final(&state.db, &addr, &id, ctx.timeout, state.shutting_down())
+    let row = commands::wait_final(&state.db, addr, &id, ctx.timeout, state.shutting_down())
         .await
         .map_err(|e| refuse(e.to_string()))?;
     match row.state() {
         Ok(CommandState::Success) => Ok(row.output.unwrap_or_default()),
         Ok(CommandState::Pending) => {
             // Nobody picked it up: withdraw it rather than run it after the answer.
-            let _ = commands::cancel(&state.db, &addr, &row).await;
+            let _ = commands::cancel(&state.db, addr, &row).await;
             Err(refuse(format!(
                 "the agent of {cluster} did not pick the request up within {} s (is it polling the ai topic?)",
                 ctx.timeout.as_secs()
@@ -841,7 +861,8 @@ struct ProposeArgs {
 }
 
 async fn propose(ctx: &ToolCtx<'_>, a: ProposeArgs) -> Result<Done, Refusal> {
-    let cluster = cluster(ctx, a.cluster_id.as_deref()).await?;
+    let target = cluster(ctx, a.cluster_id.as_deref()).await?;
+    let cluster = target.id.as_str();
     let mut params = serde_json::Map::new();
     if let Some(r) = a.replicas {
         params.insert("replicas".into(), json!(r));
@@ -864,7 +885,7 @@ async fn propose(ctx: &ToolCtx<'_>, a: ProposeArgs) -> Result<Done, Refusal> {
         ctx.caller,
         ctx.conversation_id,
         ProposalInput {
-            cluster_id: cluster,
+            cluster_id: cluster.to_owned(),
             spec,
             reason: a.reason,
         },
