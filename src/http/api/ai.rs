@@ -62,8 +62,7 @@ pub async fn list_providers(
     _auth: Admin,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let items = service::list_providers(&state.db, &state.secrets).await?;
-    let active = service::active(&state.db).await?;
+    let (items, active) = service::list_providers(&state.db, &state.secrets).await?;
     let models: Vec<serde_json::Value> = service::MODELS
         .iter()
         .map(|(kind, models)| {

@@ -26,7 +26,7 @@ use crate::ai::ProviderKind;
 use crate::auth::Role;
 use crate::db::ai::{
     ConversationRow, MessageRow, NewProposal, ProposalFilter, ProposalRow, ProviderDelete,
-    ProviderFields, ProviderRow, ProviderWrite, SettingsWrite, ToolCallRow,
+    ProviderFields, ProviderRow, ProviderWrite, SettingsRow, SettingsWrite, ToolCallRow,
 };
 use crate::db::{from_db, to_db, Db, DbError};
 use crate::secrets::SecretBox;
@@ -488,14 +488,20 @@ async fn active_id(db: &Db) -> Result<Option<i32>, AiError> {
 }
 
 /// Every provider.
-pub async fn list_providers(db: &Db, secrets: &SecretBox) -> Result<Vec<ProviderView>, AiError> {
-    let active = active_id(db).await?;
-    db.ai()
-        .list_providers()
-        .await?
+/// Every provider, and the active configuration (one read of each).
+pub async fn list_providers(
+    db: &Db,
+    secrets: &SecretBox,
+) -> Result<(Vec<ProviderView>, ActiveView), AiError> {
+    let settings = db.ai().settings().await?;
+    let rows = db.ai().list_providers().await?;
+    let active_id = settings.as_ref().and_then(|s| s.provider_id);
+    let active = active_view(settings, rows.iter().find(|r| Some(r.id) == active_id));
+    let views = rows
         .into_iter()
-        .map(|r| provider_view(r, secrets, active))
-        .collect()
+        .map(|r| provider_view(r, secrets, active_id))
+        .collect::<Result<_, _>>()?;
+    Ok((views, active))
 }
 
 /// One provider.
@@ -595,21 +601,27 @@ pub async fn seed(db: &Db, settings: &crate::config::Settings) -> Result<(), AiE
 
 /// The active configuration.
 pub async fn active(db: &Db) -> Result<ActiveView, AiError> {
-    let Some(s) = db.ai().settings().await? else {
-        return Ok(ActiveView {
+    let settings = db.ai().settings().await?;
+    let provider = match settings.as_ref().and_then(|s| s.provider_id) {
+        Some(id) => db.ai().get_provider(id).await?,
+        None => None,
+    };
+    Ok(active_view(settings, provider.as_ref()))
+}
+
+/// The configuration as the API shows it, with its provider's row.
+fn active_view(settings: Option<SettingsRow>, provider: Option<&ProviderRow>) -> ActiveView {
+    let Some(s) = settings else {
+        return ActiveView {
             enabled: false,
             provider_id: None,
             tool_timeout: 30,
             provider: None,
             ready: false,
             updated_at: None,
-        });
+        };
     };
-    let provider = match s.provider_id {
-        Some(id) => db.ai().get_provider(id).await?,
-        None => None,
-    };
-    Ok(ActiveView {
+    ActiveView {
         ready: s.enabled && provider.is_some(),
         provider: provider.map(
             |p| serde_json::json!({"id": p.id, "name": p.name, "kind": p.kind, "model": p.model}),
@@ -618,7 +630,7 @@ pub async fn active(db: &Db) -> Result<ActiveView, AiError> {
         provider_id: s.provider_id,
         tool_timeout: s.tool_timeout_secs,
         updated_at: Some(utc(s.updated_at)),
-    })
+    }
 }
 
 /// A change to the active configuration (`None`: unchanged).
@@ -1015,7 +1027,7 @@ pub async fn approve(
     id: i32,
 ) -> Result<(ProposalView, String), AiError> {
     let now = Utc::now();
-    let Some(row) = state
+    let Some(mut row) = state
         .db
         .ai()
         .decide_proposal(id, "approved", approver.username.clone(), now)
@@ -1058,12 +1070,7 @@ pub async fn approve(
                 .set_proposal_command(id, command_id.clone())
                 .await?;
             tracing::info!(proposal_id = id, %command_id, approver = %approver.username, "proposal approved");
-            let row = state
-                .db
-                .ai()
-                .get_proposal(id)
-                .await?
-                .ok_or(AiError::ProposalNotFound(id))?;
+            row.command_id = Some(command_id.clone());
             Ok((proposal_view(row, now), command_id))
         }
         // The command row is committed before it is queued: when only the queueing
