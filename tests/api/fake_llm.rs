@@ -104,16 +104,7 @@ async fn answer(
         st.seen.push(Seen {
             path: req.path().to_owned(),
             query: req.query_string().to_owned(),
-            headers: req
-                .headers()
-                .iter()
-                .map(|(k, v)| {
-                    (
-                        k.as_str().to_ascii_lowercase(),
-                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                    )
-                })
-                .collect(),
+            headers: crate::sinks::headers_of(&req),
             body: serde_json::from_slice(&body).unwrap_or(Value::Null),
         });
         // Anthropic refuses tool blocks in a request that defines no tools; so does the

@@ -137,6 +137,19 @@ where
     (addr, handle)
 }
 
+/// A request's headers as `(lower-case name, value)` pairs.
+pub fn headers_of(req: &HttpRequest) -> Vec<(String, String)> {
+    req.headers()
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_ascii_lowercase(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect()
+}
+
 impl HttpSink {
     /// Starts a sink on 127.0.0.1, port 0.
     pub async fn start() -> HttpSink {
@@ -226,16 +239,7 @@ async fn record(
         method: req.method().to_string(),
         path: req.path().to_owned(),
         query: req.query_string().to_owned(),
-        headers: req
-            .headers()
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.as_str().to_ascii_lowercase(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect(),
+        headers: headers_of(&req),
         body: body.to_vec(),
         status,
         at,
