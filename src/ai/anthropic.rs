@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
-use super::json::{parse_arguments, u64_at};
+use super::json::{merge_roles, parse_arguments, u64_at};
 use super::{
     ChatRequest, Chunk, Decode, Format, ProviderConfig, ProviderError, Request, ToolCall, Turn,
 };
@@ -26,40 +26,29 @@ impl Format for Anthropic {
     type Decoder = AnthropicDecoder;
 
     fn request(cfg: &ProviderConfig, req: &ChatRequest<'_>) -> Request {
-        // (role, content blocks), consecutive same roles merged.
-        let mut merged: Vec<(&'static str, Vec<Value>)> = Vec::new();
-        for turn in req.turns {
-            let (role, blocks) = match turn {
-                Turn::User(text) => ("user", vec![json!({ "type": "text", "text": text })]),
-                Turn::Assistant { text, calls } => {
-                    // Anthropic refuses an empty text block.
-                    let text = (!text.is_empty()).then(|| json!({ "type": "text", "text": text }));
-                    let uses = calls.iter().map(|c| {
-                        json!({ "type": "tool_use", "id": c.id, "name": c.name, "input": c.arguments })
-                    });
-                    ("assistant", text.into_iter().chain(uses).collect())
-                }
-                Turn::Tools(outputs) => {
-                    let results = outputs.iter().map(|o| {
-                        json!({
-                            "type": "tool_result",
-                            "tool_use_id": o.call_id,
-                            "content": o.content,
-                            "is_error": o.is_error,
-                        })
-                    });
-                    ("user", results.collect())
-                }
-            };
-            if blocks.is_empty() {
-                // An assistant turn with neither text nor calls: Anthropic refuses empty content.
-                continue;
+        // (role, content blocks); an assistant turn with neither text nor calls is dropped.
+        let merged = merge_roles(req.turns.iter().map(|turn| match turn {
+            Turn::User(text) => ("user", vec![json!({ "type": "text", "text": text })]),
+            Turn::Assistant { text, calls } => {
+                // Anthropic refuses an empty text block.
+                let text = (!text.is_empty()).then(|| json!({ "type": "text", "text": text }));
+                let uses = calls.iter().map(|c| {
+                    json!({ "type": "tool_use", "id": c.id, "name": c.name, "input": c.arguments })
+                });
+                ("assistant", text.into_iter().chain(uses).collect())
             }
-            match merged.last_mut() {
-                Some((last, content)) if *last == role => content.extend(blocks),
-                _ => merged.push((role, blocks)),
+            Turn::Tools(outputs) => {
+                let results = outputs.iter().map(|o| {
+                    json!({
+                        "type": "tool_result",
+                        "tool_use_id": o.call_id,
+                        "content": o.content,
+                        "is_error": o.is_error,
+                    })
+                });
+                ("user", results.collect())
             }
-        }
+        }));
         let messages: Vec<Value> = merged
             .into_iter()
             .map(|(role, blocks)| {

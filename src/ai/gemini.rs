@@ -11,7 +11,7 @@
 
 use serde_json::{json, Value};
 
-use super::json::{cut, error_message, u64_at, INVALID_ARGUMENTS_LIMIT};
+use super::json::{cut, error_message, merge_roles, u64_at, INVALID_ARGUMENTS_LIMIT};
 use super::{
     ChatRequest, Chunk, Decode, Format, ProviderConfig, ProviderError, Request, ToolCall, Turn,
 };
@@ -29,40 +29,29 @@ impl Format for Gemini {
     type Decoder = GeminiDecoder;
 
     fn request(cfg: &ProviderConfig, req: &ChatRequest<'_>) -> Request {
-        // (role, parts), consecutive same roles merged: Gemini wants them alternating.
-        let mut merged: Vec<(&'static str, Vec<Value>)> = Vec::new();
-        for turn in req.turns {
-            let (role, parts) = match turn {
-                Turn::User(text) => ("user", vec![json!({ "text": text })]),
-                Turn::Assistant { text, calls } => {
-                    let text = (!text.is_empty()).then(|| json!({ "text": text }));
-                    let calls = calls.iter().map(|c| {
-                        let mut part =
-                            json!({ "functionCall": { "name": c.name, "args": c.arguments } });
-                        if let Some(sig) = &c.signature {
-                            part["thoughtSignature"] = json!(sig);
-                        }
-                        part
-                    });
-                    ("model", text.into_iter().chain(calls).collect())
-                }
-                Turn::Tools(outputs) => {
-                    let results = outputs.iter().map(|o| {
-                        let key = if o.is_error { "error" } else { "output" };
-                        json!({ "functionResponse": { "name": o.name, "response": { key: o.content } } })
-                    });
-                    ("user", results.collect())
-                }
-            };
-            if parts.is_empty() {
-                // Gemini refuses a content without parts.
-                continue;
+        // (role, parts), merged so that the roles alternate.
+        let merged = merge_roles(req.turns.iter().map(|turn| match turn {
+            Turn::User(text) => ("user", vec![json!({ "text": text })]),
+            Turn::Assistant { text, calls } => {
+                let text = (!text.is_empty()).then(|| json!({ "text": text }));
+                let calls = calls.iter().map(|c| {
+                    let mut part =
+                        json!({ "functionCall": { "name": c.name, "args": c.arguments } });
+                    if let Some(sig) = &c.signature {
+                        part["thoughtSignature"] = json!(sig);
+                    }
+                    part
+                });
+                ("model", text.into_iter().chain(calls).collect())
             }
-            match merged.last_mut() {
-                Some((last, content)) if *last == role => content.extend(parts),
-                _ => merged.push((role, parts)),
+            Turn::Tools(outputs) => {
+                let results = outputs.iter().map(|o| {
+                    let key = if o.is_error { "error" } else { "output" };
+                    json!({ "functionResponse": { "name": o.name, "response": { key: o.content } } })
+                });
+                ("user", results.collect())
             }
-        }
+        }));
         let contents: Vec<Value> = merged
             .into_iter()
             .map(|(role, mut parts)| {

@@ -7,6 +7,25 @@ use serde_json::{json, Value};
 /// to quote the start of it, bounded so a runaway model cannot bloat the conversation.
 pub(super) const INVALID_ARGUMENTS_LIMIT: usize = 1000;
 
+/// Messages as `(role, parts)`, in order, with empty ones dropped (every format refuses a
+/// message without content) and consecutive same-role ones joined (Anthropic and Gemini
+/// want the roles to alternate).
+pub(super) fn merge_roles(
+    messages: impl IntoIterator<Item = (&'static str, Vec<Value>)>,
+) -> Vec<(&'static str, Vec<Value>)> {
+    let mut merged: Vec<(&'static str, Vec<Value>)> = Vec::new();
+    for (role, parts) in messages {
+        if parts.is_empty() {
+            continue;
+        }
+        match merged.last_mut() {
+            Some((last, content)) if *last == role => content.extend(parts),
+            _ => merged.push((role, parts)),
+        }
+    }
+    merged
+}
+
 /// `text` cut to at most `max` characters, the last being `…` when it was cut.
 pub(super) fn cut(text: &str, max: usize) -> String {
     if text.chars().count() <= max {
