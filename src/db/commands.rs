@@ -274,10 +274,42 @@ pub struct CommandFilter {
     pub since: Option<DateTime<Utc>>,
     /// Created before.
     pub until: Option<DateTime<Utc>>,
+    /// Target names containing this text, ignoring ASCII case on both engines (`%` and
+    /// `_` are taken literally).
+    pub name_contains: Option<String>,
 }
 
-fn filtered<'a>(cluster_id: &'a str, f: &'a CommandFilter) -> ch::BoxedQuery<'a, MultiBackend> {
-    let mut q = ch::table.filter(ch::cluster_id.eq(cluster_id)).into_boxed();
+diesel::define_sql_function! {
+    /// SQL `lower()`, the same on SQLite and PostgreSQL for ASCII.
+    fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text;
+}
+
+/// `text` as a `LIKE` pattern that matches it anywhere, its wildcards escaped with `\`.
+fn contains_pattern(text: &str) -> String {
+    let mut p = String::with_capacity(text.len() + 2);
+    p.push('%');
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
+}
+
+fn filtered<'a>(
+    cluster_id: Option<&'a str>,
+    f: &'a CommandFilter,
+) -> ch::BoxedQuery<'a, MultiBackend> {
+    let mut q = ch::table.into_boxed();
+    if let Some(id) = cluster_id {
+        q = q.filter(ch::cluster_id.eq(id));
+    }
+    if let Some(text) = &f.name_contains {
+        let pattern = contains_pattern(&text.to_ascii_lowercase());
+        q = q.filter(lower(ch::target_name).like(pattern).escape('\\'));
+    }
     if !f.status.is_empty() {
         q = q.filter(ch::status.eq_any(f.status.iter().map(|s| s.as_str())));
     }
@@ -296,10 +328,11 @@ fn filtered<'a>(cluster_id: &'a str, f: &'a CommandFilter) -> ch::BoxedQuery<'a,
     q
 }
 
-/// One page of a cluster's history, newest first, and the total before paging.
+/// One page of a cluster's history (every cluster's with `None`), newest first, and the
+/// total before paging.
 pub fn list(
     conn: &mut DbConn,
-    cluster_id: &str,
+    cluster_id: Option<&str>,
     f: &CommandFilter,
     limit: i64,
     offset: i64,
@@ -404,17 +437,17 @@ impl Commands<'_> {
             .await
     }
 
-    /// One page of a cluster's history and the total.
+    /// One page of a cluster's history (every cluster's with `None`) and the total.
     pub async fn list(
         &self,
-        cluster_id: &str,
+        cluster_id: Option<&str>,
         filter: CommandFilter,
         limit: i64,
         offset: i64,
     ) -> Result<(Vec<CommandRow>, i64), DbError> {
-        let id = cluster_id.to_owned();
+        let id = cluster_id.map(str::to_owned);
         self.0
-            .read(move |c| list(c, &id, &filter, limit, offset))
+            .read(move |c| list(c, id.as_deref(), &filter, limit, offset))
             .await
     }
 
@@ -427,6 +460,12 @@ impl Commands<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn contains_pattern_escapes_wildcards() {
+        assert_eq!(contains_pattern("web"), "%web%");
+        assert_eq!(contains_pattern("50%_a\\b"), "%50\\%\\_a\\\\b%");
+    }
 
     #[test]
     fn cut_respects_char_boundaries() {

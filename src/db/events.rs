@@ -347,6 +347,22 @@ pub fn list(
     Ok((rows, usize::try_from(total).unwrap_or(0)))
 }
 
+/// The involved kind, reason and last time of up to `cap` of `cluster`'s events matching
+/// `f`, newest first: enough to count them per kind, severity and hour without loading
+/// whole rows.
+pub fn kind_reason_times(
+    conn: &mut DbConn,
+    cluster: &str,
+    f: &EventFilter,
+    cap: usize,
+) -> Result<Vec<(String, String, NaiveDateTime)>, DbError> {
+    Ok(filtered(cluster, f)
+        .order((ce::last_timestamp.desc(), ce::id.desc()))
+        .limit(i64::try_from(cap).unwrap_or(i64::MAX))
+        .select((ce::involved_kind, ce::reason, ce::last_timestamp))
+        .load(conn)?)
+}
+
 /// Stored Kubernetes events and their involved-object copies. Async; see [`super::Db`] for where reads and writes run.
 #[derive(Clone, Copy)]
 pub struct Events<'a>(pub(super) &'a super::Db);
@@ -383,6 +399,19 @@ impl Events<'_> {
         let cluster = cluster.to_owned();
         self.0
             .read(move |c| list(c, &cluster, &filter, limit, offset))
+            .await
+    }
+
+    /// See [`kind_reason_times`].
+    pub async fn kind_reason_times(
+        &self,
+        cluster: &str,
+        filter: EventFilter,
+        cap: usize,
+    ) -> Result<Vec<(String, String, NaiveDateTime)>, DbError> {
+        let cluster = cluster.to_owned();
+        self.0
+            .read(move |c| kind_reason_times(c, &cluster, &filter, cap))
             .await
     }
 }

@@ -5,7 +5,10 @@
 use actix::Addr;
 use chrono::Utc;
 
-use atlhyper_actors::registry::{ForgetCluster, Registry, UpsertCluster};
+use atlhyper_actors::messages::{ClusterStatusView, GetStatus};
+use atlhyper_actors::registry::{
+    ClusterInfo, ForgetCluster, ListClusters, Registry, UpsertCluster,
+};
 
 use crate::auth::{new_secret, secret_hash, AgentTokens};
 use crate::db::clusters::ClusterRow;
@@ -55,6 +58,21 @@ pub enum ClusterError {
     /// The database.
     #[error(transparent)]
     Db(#[from] DbError),
+}
+
+/// Every known cluster with its live status, as the registry lists them (the cluster
+/// actors are asked side by side).
+pub async fn live(
+    registry: &Addr<Registry>,
+) -> Result<Vec<(ClusterInfo, ClusterStatusView)>, actix::MailboxError> {
+    let handles = registry.send(ListClusters).await?;
+    let views =
+        futures_util::future::join_all(handles.iter().map(|h| h.addr.send(GetStatus))).await;
+    handles
+        .into_iter()
+        .zip(views)
+        .map(|(h, v)| Ok((h.info, v?)))
+        .collect()
 }
 
 fn new_agent_token() -> Result<(String, String), ClusterError> {

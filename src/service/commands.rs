@@ -165,6 +165,50 @@ pub async fn wait_final(
     get(db, command_id).await
 }
 
+/// Where a command stood when [`run`] stopped waiting.
+#[derive(Debug)]
+pub enum Ran {
+    /// It reached a final state (success, failed, timeout or cancelled).
+    Final(CommandRow),
+    /// No agent picked it up in time: it was withdrawn (cancelled) rather than left to run
+    /// after its caller gave up.
+    NotPickedUp(CommandRow),
+    /// An agent is running it but has not answered yet.
+    StillRunning(CommandRow),
+}
+
+/// Creates a command for a caller that needs its answer (logs, a ConfigMap's data, an
+/// assistant's tool), waits up to `wait` for it, and withdraws it when no agent picked it
+/// up by then.
+pub async fn run(
+    db: &Db,
+    cluster: &Addr<ClusterActor>,
+    req: CommandRequest,
+    by: Creator,
+    wait: std::time::Duration,
+    stop: impl std::future::Future<Output = ()>,
+) -> Result<Ran, CommandError> {
+    let row = create(db, cluster, req, by).await?;
+    let row = wait_final(db, cluster, &row.command_id, wait, stop).await?;
+    Ok(match row.state()? {
+        CommandState::Pending => match cancel(db, cluster, &row).await {
+            Ok(cancelled) => Ran::NotPickedUp(cancelled),
+            // Picked up in between: it is running now.
+            Err(CommandError::NotPending(_)) => {
+                let now = get(db, &row.command_id).await?;
+                if now.state()?.is_final() {
+                    Ran::Final(now)
+                } else {
+                    Ran::StillRunning(now)
+                }
+            }
+            Err(e) => return Err(e),
+        },
+        CommandState::Running => Ran::StillRunning(row),
+        _ => Ran::Final(row),
+    })
+}
+
 /// True when a command's output may hold Secret values: `get_secret` (decoded values), or
 /// any action on a Secret (a `dynamic` get or describe returns the object with its data).
 /// Such output is shown to operators and above only, and never to the AI assistant.

@@ -11,6 +11,7 @@ pub mod ai;
 pub mod clusters;
 pub mod commands;
 pub mod events;
+pub mod node_metrics;
 pub mod notify;
 pub mod query;
 pub mod resources;

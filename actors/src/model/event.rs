@@ -61,13 +61,20 @@ impl Event {
 
     /// `model_v2` severity: `critical`, `warning` or `info` (unused by the v2.1 master APIs).
     pub fn severity(&self) -> &'static str {
-        if !self.is_warning() {
-            "info"
-        } else if CRITICAL_REASONS.contains(&self.reason.as_str()) {
-            "critical"
-        } else {
-            "warning"
-        }
+        severity(&self.type_, &self.reason)
+    }
+}
+
+/// `model_v2`'s severity of an event of `event_type` with `reason`: `critical` for a
+/// Warning with one of the critical reasons (OOMKilled, BackOff, …), `warning` for any
+/// other Warning, otherwise `info`.
+pub fn severity(event_type: &str, reason: &str) -> &'static str {
+    if event_type != "Warning" {
+        "info"
+    } else if CRITICAL_REASONS.contains(&reason) {
+        "critical"
+    } else {
+        "warning"
     }
 }
 

@@ -299,6 +299,16 @@ pub struct ClusterMetricsSummary {
     pub total_network_tx: i64,
 }
 
+impl NodeMetricsSnapshot {
+    /// The primary disk: the one mounted at `/`, otherwise the first (reference §2.9).
+    pub fn primary_disk(&self) -> Option<&DiskMetrics> {
+        self.disks
+            .iter()
+            .find(|d| d.mount_point == "/")
+            .or_else(|| self.disks.first())
+    }
+}
+
 /// The key metrics of one node (seed 001 §4).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct KeyMetrics {
@@ -319,13 +329,7 @@ pub struct KeyMetrics {
 impl KeyMetrics {
     /// Extracts them from a snapshot.
     pub fn of(m: &NodeMetricsSnapshot) -> Self {
-        // Primary disk: the one mounted at `/`, otherwise the first (reference §2.9).
-        let disk = m
-            .disks
-            .iter()
-            .find(|d| d.mount_point == "/")
-            .or_else(|| m.disks.first())
-            .map_or(0.0, |d| d.usage_percent);
+        let disk = m.primary_disk().map_or(0.0, |d| d.usage_percent);
         // Loopback traffic never leaves the node; counting it would inflate the chart.
         let (rx, tx) = m
             .networks

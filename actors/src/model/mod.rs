@@ -17,6 +17,7 @@ mod metrics;
 mod network;
 mod node;
 mod pod;
+pub mod quantity;
 pub mod serde_util;
 mod slo;
 mod snapshot;

@@ -44,7 +44,8 @@ impl From<AiError> for ApiError {
     }
 }
 
-fn caller(p: &Principal) -> Caller {
+/// The assistant's view of an authenticated caller.
+pub fn caller(p: &Principal) -> Caller {
     Caller {
         user_id: p.user_id,
         username: p.username.clone(),
@@ -283,31 +284,43 @@ pub async fn chat(
     assistant: web::Data<Assistant>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
-    if let Some(c) = body.cluster_id.as_deref().filter(|c| !c.is_empty()) {
+    let input = ChatInput {
+        conversation_id: body.conversation_id,
+        message: body.message,
+        cluster_id: body.cluster_id,
+    };
+    stream_chat(&state, &assistant, &auth.principal, input, frame).await
+}
+
+/// One chat event as our SSE frame: named by its type, the event as data.
+fn frame(e: &ChatEvent) -> bytes::Bytes {
+    sse::frame(e.name(), e).unwrap_or_else(|| sse::comment("unserializable event"))
+}
+
+/// Starts an answer and streams it as Server-Sent Events, each event written by `render`
+/// (ours, or the AtlHyper dashboard's `event: message` chunks), with a comment every
+/// [`PING`] of silence.
+pub async fn stream_chat(
+    state: &AppState,
+    assistant: &Assistant,
+    who: &Principal,
+    input: ChatInput,
+    render: fn(&ChatEvent) -> bytes::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    if let Some(c) = input.cluster_id.as_deref().filter(|c| !c.is_empty()) {
         validate_cluster_id(c)?;
     }
-    let rx = chat::start(
-        &state,
-        &assistant,
-        caller(&auth.principal),
-        ChatInput {
-            conversation_id: body.conversation_id,
-            message: body.message,
-            cluster_id: body.cluster_id,
-        },
-    )
-    .await?;
-    let events = futures_util::stream::unfold(rx, |mut rx| async move {
+    let rx = chat::start(state, assistant, caller(who), input).await?;
+    let events = futures_util::stream::unfold(rx, move |mut rx| async move {
         let frame = tokio::select! {
             e = rx.recv() => {
-                let e: ChatEvent = e?;
-                sse::frame(e.name(), &e).unwrap_or_else(|| sse::comment("unserializable event"))
+                render(&e?)
             }
             () = tokio::time::sleep(PING) => sse::comment("ping"),
         };
         Some((frame, rx))
     });
-    Ok(sse::response(&state, events))
+    Ok(sse::response(state, events))
 }
 
 // ---------------------------------------------------------------------------------------

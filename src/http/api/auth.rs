@@ -71,22 +71,25 @@ pub struct Login {
     password: String,
 }
 
-/// `POST /api/v2/auth/login` (public): a session token. Failures say nothing about which
-/// part was wrong; 5 failures per (user, IP) in 10 min lock the pair for 30 min.
-pub async fn login(
-    req: HttpRequest,
-    body: web::Json<Login>,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    let Login { username, password } = body.into_inner();
-    let ip = client_ip(&req);
+/// Signs `username` in for a login route (`route`, as security events name it): the
+/// session, or the refusal. 5 failures per (user, IP) in 10 min lock the pair for 30 min;
+/// failures and lockouts are security events. Both login routes (ours and the AtlHyper
+/// dashboard's) go through here.
+pub async fn sign_in(
+    state: &AppState,
+    req: &HttpRequest,
+    route: &'static str,
+    username: String,
+    password: String,
+) -> Result<service::Session, ApiError> {
+    let ip = client_ip(req);
     let event = |kind: SecurityKind, user_id: Option<i32>| {
         state.audit.security(SecurityEvent {
             kind,
             ip: ip.clone(),
             user_id,
             token_id: None,
-            resource: "POST /api/v2/auth/login".into(),
+            resource: route.into(),
             details: json!({"username": username.chars().take(MAX_USERNAME).collect::<String>()}),
         })
     };
@@ -95,28 +98,38 @@ pub async fn login(
         password,
         ip: ip.clone(),
     };
-    let session =
-        match service::login(&state.db, &state.limits, state.settings.token_ttl, attempt).await {
-            Ok(s) => s,
-            Err(LoginError::Locked(left)) => {
-                event(SecurityKind::LoginLocked, None);
-                return Err(ApiError::too_many(
-                    ErrorCode::LoginLocked,
-                    "too many failed logins; try again later",
-                    left,
-                ));
-            }
-            Err(e @ LoginError::Refused { user_id, locked }) => {
-                let kind = if locked {
-                    SecurityKind::LoginLocked
-                } else {
-                    SecurityKind::LoginFailed
-                };
-                event(kind, user_id);
-                return Err(ApiError::unauthorized(e.to_string()));
-            }
-            Err(LoginError::Failed(e)) => return Err(e.into()),
-        };
+    match service::login(&state.db, &state.limits, state.settings.token_ttl, attempt).await {
+        Ok(s) => Ok(s),
+        Err(LoginError::Locked(left)) => {
+            event(SecurityKind::LoginLocked, None);
+            Err(ApiError::too_many(
+                ErrorCode::LoginLocked,
+                "too many failed logins; try again later",
+                left,
+            ))
+        }
+        Err(e @ LoginError::Refused { user_id, locked }) => {
+            let kind = if locked {
+                SecurityKind::LoginLocked
+            } else {
+                SecurityKind::LoginFailed
+            };
+            event(kind, user_id);
+            Err(ApiError::unauthorized(e.to_string()))
+        }
+        Err(LoginError::Failed(e)) => Err(e.into()),
+    }
+}
+
+/// `POST /api/v2/auth/login` (public): a session token. Failures say nothing about which
+/// part was wrong ([`sign_in`]).
+pub async fn login(
+    req: HttpRequest,
+    body: web::Json<Login>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let Login { username, password } = body.into_inner();
+    let session = sign_in(&state, &req, "POST /api/v2/auth/login", username, password).await?;
     let user = session.user;
     Ok(HttpResponse::Ok().json(json!({
         "token": session.token,

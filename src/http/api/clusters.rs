@@ -9,7 +9,7 @@ use serde::Serialize;
 use atlhyper_actors::cluster::ClusterActor;
 use atlhyper_actors::messages::{ClusterStatusView, GetSnapshot, GetStatus, SnapshotRecord};
 use atlhyper_actors::model::ClusterSummary;
-use atlhyper_actors::registry::{ClusterHandle, ClusterInfo, GetCluster, ListClusters};
+use atlhyper_actors::registry::{ClusterHandle, ClusterInfo, GetCluster};
 
 use crate::auth::extract::Viewer;
 use crate::error::{ApiError, ErrorCode};
@@ -87,12 +87,10 @@ pub async fn list_clusters(
             format!("{s:?}: use online or offline"),
         ));
     }
-    let handles = state.registry.send(ListClusters).await?;
-    let views =
-        futures_util::future::join_all(handles.iter().map(|h| h.addr.send(GetStatus))).await;
-    let mut items = Vec::with_capacity(handles.len());
-    for (h, v) in handles.into_iter().zip(views) {
-        let it = item(h.info, v?);
+    let live = clusters::live(&state.registry).await?;
+    let mut items = Vec::with_capacity(live.len());
+    for (info, v) in live {
+        let it = item(info, v);
         if status.is_some_and(|s| s != it.status)
             || q.get("environment").is_some_and(|e| e != it.environment)
         {

@@ -224,6 +224,7 @@ pub async fn list_cluster_commands(
         source: q.get("source").map(str::to_owned),
         since: q.time("since")?,
         until: q.time("until")?,
+        name_contains: None,
     };
     let cluster_id = path.into_inner();
     let role = auth.principal.role;
@@ -232,7 +233,7 @@ pub async fn list_cluster_commands(
     let (rows, total) = state
         .db
         .commands()
-        .list(&cluster_id, filter, limit, offset)
+        .list(Some(&cluster_id), filter, limit, offset)
         .await?;
     Ok(HttpResponse::Ok().json(ListReply::of_page(
         rows.into_iter().map(|r| view(r, role)).collect(),

@@ -17,8 +17,7 @@ use crate::state::AppState;
 
 /// History window when `hours` is not given: one day, as v2.1's charts.
 const DEFAULT_HOURS: i64 = 24;
-/// Longest history window: the 30 days the history is kept.
-const MAX_HOURS: i64 = 720;
+use crate::service::node_metrics::MAX_HISTORY_HOURS as MAX_HOURS;
 /// cpu or memory usage at or above this marks a node as warning (seed 001 §5.1).
 const WARN_USAGE_PERCENT: f64 = 80.0;
 /// A cpu temperature at or above this marks a node as warning (seed 001 §5.1).
@@ -128,19 +127,7 @@ pub async fn list_node_metrics(
 ) -> Result<HttpResponse, ApiError> {
     let cluster_id = path.into_inner();
     state.cluster(&cluster_id, false).await?;
-    let rows = state.db.node_metrics().list_latest(&cluster_id).await?;
-    let mut nodes = BTreeMap::new();
-    for (name, json) in rows {
-        // One unreadable row must not hide the other nodes.
-        match serde_json::from_str::<NodeMetricsSnapshot>(&json) {
-            Ok(m) => {
-                nodes.insert(name, m);
-            }
-            Err(e) => {
-                tracing::warn!(%cluster_id, node = %name, error = %e, "corrupt node_metrics_latest row")
-            }
-        }
-    }
+    let nodes = crate::service::node_metrics::latest(&state.db, &cluster_id).await?;
     Ok(HttpResponse::Ok().json(ClusterNodeMetrics {
         summary: MetricsSummary::of(&nodes),
         nodes,

@@ -299,7 +299,8 @@ pub async fn expire_silence(
 // ---------------------------------------------------------------------------------------
 // Channels
 
-fn channel_kind(raw: &str) -> Result<ChannelKind, ApiError> {
+/// A `{type}` path segment; 404 for an unknown type.
+pub fn channel_kind(raw: &str) -> Result<ChannelKind, ApiError> {
     ChannelKind::parse(raw).ok_or_else(|| {
         ApiError::not_found(
             ErrorCode::ChannelNotFound,

@@ -35,7 +35,7 @@ use crate::db::commands::CommandFilter;
 use crate::db::events::EventFilter;
 use crate::db::notify::AlertFilter;
 use crate::error::ApiError;
-use crate::service::commands::{self, CommandRequest, Creator};
+use crate::service::commands::{self, CommandRequest, Creator, Ran};
 use crate::state::AppState;
 
 /// The most a tool result may hold, in bytes: enough for a page of objects or 200 log
@@ -663,7 +663,7 @@ async fn command_history(ctx: &ToolCtx<'_>, a: HistoryArgs) -> Result<Done, Refu
         .db
         .commands()
         .list(
-            cluster,
+            Some(cluster),
             CommandFilter {
                 status,
                 ..CommandFilter::default()
@@ -802,7 +802,7 @@ async fn agent(
 ) -> Result<String, Refusal> {
     let state = ctx.state;
     let (cluster, addr) = (target.id.as_str(), &target.addr);
-    let row = commands::create(
+    let ran = commands::run(
         &state.db,
         addr,
         CommandRequest {
@@ -818,32 +818,29 @@ async fn agent(
             user_id: ctx.caller.user_id,
             username: ctx.caller.username.clone(),
         },
+        ctx.timeout,
+        state.shutting_down(),
     )
     .await
     .map_err(|e| refuse(e.to_string()))?;
-    let id = row.command_id;
-    let row = commands::wait_final(&state.db, addr, &id, ctx.timeout, state.shutting_down())
-        .await
-        .map_err(|e| refuse(e.to_string()))?;
-    match row.state() {
-        Ok(CommandState::Success) => Ok(row.output.unwrap_or_default()),
-        Ok(CommandState::Pending) => {
-            // Nobody picked it up: withdraw it rather than run it after the answer.
-            let _ = commands::cancel(&state.db, addr, &row).await;
-            Err(refuse(format!(
-                "the agent of {cluster} did not pick the request up within {} s (is it polling the ai topic?)",
-                ctx.timeout.as_secs()
-            )))
-        }
-        Ok(CommandState::Running) => Err(refuse(format!(
-            "the agent did not answer within {} s (command {id})",
+    match ran {
+        Ran::NotPickedUp(_) => Err(refuse(format!(
+            "the agent of {cluster} did not pick the request up within {} s (is it polling the ai topic?)",
             ctx.timeout.as_secs()
         ))),
-        Ok(s) => Err(refuse(format!(
-            "the agent's {action} {s}: {}",
-            row.error_message.unwrap_or_default()
+        Ran::StillRunning(row) => Err(refuse(format!(
+            "the agent did not answer within {} s (command {})",
+            ctx.timeout.as_secs(),
+            row.command_id
         ))),
-        Err(e) => Err(e.into()),
+        Ran::Final(row) => match row.state() {
+            Ok(CommandState::Success) => Ok(row.output.unwrap_or_default()),
+            Ok(s) => Err(refuse(format!(
+                "the agent's {action} {s}: {}",
+                row.error_message.unwrap_or_default()
+            ))),
+            Err(e) => Err(e.into()),
+        },
     }
 }
 
