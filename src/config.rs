@@ -179,6 +179,9 @@ settings! {
     command_max_output: u64 = MIB => size,
         "MASTER_COMMAND_MAX_OUTPUT" [], "\"1MiB\"",
         "Cap on the stored output of one command";
+    v21_command_wait: Duration = secs(29) => nonzero_duration,
+        "MASTER_V21_COMMAND_WAIT" [], "\"29s\"",
+        "How long the AtlHyper dashboard's log and data reads (/v21) wait for the agent's answer (under its own 30 s timeout)";
     heartbeat_timeout: Duration = secs(45) => duration,
         "MASTER_HEARTBEAT_TIMEOUT" ["MASTER_DATAHUB_HEARTBEAT_EXPIRE"], "\"45s\"",
         "A cluster without a heartbeat for this long goes offline";
@@ -1093,6 +1096,7 @@ mod tests {
                 ("MASTER_COMMAND_RESULT_TIMEOUT", "2s"),
                 ("MASTER_COMMAND_PENDING_TTL", "3s"),
                 ("MASTER_COMMAND_MAX_OUTPUT", "4"),
+                ("MASTER_V21_COMMAND_WAIT", "45s"),
                 ("MASTER_HEARTBEAT_TIMEOUT", "5s"),
                 ("MASTER_SNAPSHOT_RETENTION", "6"),
                 ("MASTER_AGENT_AUTH", "open"),
@@ -1152,7 +1156,7 @@ mod tests {
             cors_origins: [\"https://a.example\", \"http://b:8000\"], \
             metrics_token: Some(SecretBox<str>([REDACTED])), log_level: \"debug,actix_web=warn\", log_format: Json, command_poll_timeout: 1s, \
             command_result_timeout: 2s, command_pending_ttl: 3s, command_max_output: 4, \
-            heartbeat_timeout: 5s, snapshot_retention: 6, agent_auth: Open, \
+            v21_command_wait: 45s, heartbeat_timeout: 5s, snapshot_retention: 6, agent_auth: Open, \
             agent_token: Some(SecretBox<str>([REDACTED])), agent_max_body: 7, \
             agent_max_snapshot: 8, agent_read_timeout: 9s, max_clusters: 28, \
             api_rate_limit: 29, api_rate_burst: 30, agent_rate_limit: 31, \

@@ -162,6 +162,11 @@ error_codes! {
     ChatBusy = "chat_busy",
     /// The proposal was already approved, rejected, or has expired.
     ProposalDecided = "proposal_decided",
+    // The agent, for a request that waits on its answer.
+    /// 502: the agent ran the command and reported a failure (the message is its error).
+    CommandFailed = "command_failed",
+    /// 504: no agent answered the command in time.
+    AgentTimeout = "agent_timeout",
     // Limits (429, with `Retry-After`).
     /// Too many requests for this token or cluster.
     RateLimited = "rate_limited",

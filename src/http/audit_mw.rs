@@ -14,11 +14,12 @@
 //!
 //! | Request | `action` |
 //! |---|---|
-//! | `POST …/auth/login`, `POST …/auth/logout` | `login`, `logout` |
+//! | `POST …/auth/login` or `…/user/login`, `POST …/auth/logout` | `login`, `logout` |
 //! | `POST …/cancel`, `…/test`, `…/cleanup`, `…/backup` | that word |
 //! | `POST …/agent-token` | `rotate` |
 //! | `POST …/proposals/{id}/approve`, `…/reject`, `POST …/ai/chat` | that word |
 //! | `POST /api/v2/query` (a read: audited only when refused) | `read` |
+//! | `POST …/user/update-role`, `…/user/update-status`, `…/user/delete` (`/v21`) | `update`, `update`, `delete` |
 //! | any other `POST` | `create` |
 //! | `PUT`, `PATCH` | `update` |
 //! | `DELETE` | `delete` |
@@ -53,8 +54,8 @@ const INLINE_SANITIZE: usize = 64 * 1024;
 /// hostile client cannot bloat the table.
 const MAX_FIELD_CHARS: usize = 1024;
 
-/// The login route, whose caller is named in the body.
-const LOGIN_PATH: &str = "/api/v2/auth/login";
+/// The login routes (ours and the AtlHyper dashboard's), whose caller is named in the body.
+const LOGIN_PATHS: [&str; 2] = ["/api/v2/auth/login", "/v21/api/v2/user/login"];
 
 type BoxedStream = Pin<Box<dyn Stream<Item = Result<Bytes, PayloadError>>>>;
 
@@ -84,7 +85,7 @@ pub fn action_for(method: &Method, path: &str) -> &'static str {
     let last = path.rsplit('/').next().unwrap_or("");
     match *method {
         Method::POST => {
-            if path.ends_with("/auth/login") {
+            if path.ends_with("/auth/login") || path.ends_with("/user/login") {
                 "login"
             } else if path.ends_with("/auth/logout") {
                 "logout"
@@ -99,6 +100,9 @@ pub fn action_for(method: &Method, path: &str) -> &'static str {
                     "reject" => "reject",
                     "chat" => "chat",
                     "query" => "read",
+                    // The AtlHyper dashboard's user routes (`/v21/api/v2/user/…`).
+                    "update-role" | "update-status" => "update",
+                    "delete" => "delete",
                     _ => "create",
                 }
             }
@@ -127,7 +131,7 @@ pub async fn audit(
     let method = req.method().clone();
     let path = req.path().to_owned();
     let mutating = is_mutating(&method) && !READS_BY_POST.contains(&path.trim_end_matches('/'));
-    let is_login = method == Method::POST && path == LOGIN_PATH;
+    let is_login = method == Method::POST && LOGIN_PATHS.contains(&path.as_str());
     let (body, login_user) = if mutating {
         capture_body(&mut req, is_login).await
     } else {
@@ -281,6 +285,12 @@ mod tests {
             (Method::GET, "/api/v2/audit/logs", "read"),
             (Method::POST, "/api/v2/query", "read"),
             (Method::HEAD, "/", "read"),
+            (Method::POST, "/v21/api/v2/user/login", "login"),
+            (Method::POST, "/v21/api/v2/user/register", "create"),
+            (Method::POST, "/v21/api/v2/user/update-role", "update"),
+            (Method::POST, "/v21/api/v2/user/update-status", "update"),
+            (Method::POST, "/v21/api/v2/user/delete", "delete"),
+            (Method::POST, "/v21/api/v2/ops/pods/restart", "create"),
         ];
         for (m, p, want) in cases {
             assert_eq!(action_for(&m, p), want, "{m} {p}");

@@ -7,6 +7,7 @@ pub mod audit_mw;
 pub mod headers;
 pub mod middleware;
 pub mod sse;
+pub mod v21;
 
 use actix_web::{web, HttpRequest, HttpResponse};
 

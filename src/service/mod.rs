@@ -13,6 +13,7 @@ pub mod commands;
 pub mod events;
 pub mod node_metrics;
 pub mod notify;
+pub mod overview;
 pub mod query;
 pub mod resources;
 pub mod slo;

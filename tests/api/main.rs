@@ -23,3 +23,4 @@ mod security;
 mod sinks;
 mod slo;
 mod storage;
+mod v21;

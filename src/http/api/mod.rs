@@ -115,6 +115,19 @@ impl Routes {
         self
     }
 
+    /// Adds every route of `other`, a table served by the same app (the AtlHyper
+    /// dashboard's, `crate::http::v21`), so one [`RouteAccess`] declares both.
+    pub fn merge(&mut self, other: Routes) -> &mut Self {
+        for (path, routes) in other.groups {
+            match self.groups.iter_mut().find(|(p, _)| *p == path) {
+                Some((_, mine)) => mine.extend(routes),
+                None => self.groups.push((path, routes)),
+            }
+        }
+        self.specs.extend(other.specs);
+        self
+    }
+
     /// The declared routes.
     pub fn specs(&self) -> &[RouteSpec] {
         &self.specs
@@ -462,9 +475,11 @@ pub fn table() -> Routes {
     t
 }
 
-/// Registers the dashboard routes.
+/// Registers the dashboard routes: ours and, under `/v21`, the AtlHyper dashboard's.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    table().configure(cfg);
+    let mut t = table();
+    t.merge(crate::http::v21::table());
+    t.configure(cfg);
 }
 
 #[cfg(test)]

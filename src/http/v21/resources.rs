@@ -1,0 +1,288 @@
+//! Clusters, the overview, and the resources of a cluster's latest snapshot in the nested
+//! shapes the agent sends (reference §2, §3.3–§3.5).
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use atlhyper_actors::model::{quantity, ClusterSnapshot, Kind, ResourceMeta, VisitItems};
+use atlhyper_query::Filter;
+
+use super::{cluster_param, data, list, snapshot};
+use crate::auth::extract::{Operator, Viewer};
+use crate::error::{ApiError, ErrorCode};
+use crate::http::QueryParams;
+use crate::state::AppState;
+
+/// `GET /v21/api/v2/clusters`: `{"clusters":[{cluster_id, status, last_seen, node_count,
+/// pod_count}],"total"}`, by id.
+pub async fn clusters(_auth: Viewer, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let mut items: Vec<Value> = crate::service::clusters::live(&state.registry)
+        .await?
+        .into_iter()
+        .map(|(info, v)| {
+            let summary = v.latest.as_ref().map(|r| &r.summary);
+            json!({
+                "cluster_id": info.cluster_id,
+                "status": v.liveness.api_str(),
+                "last_seen": v.last_seen,
+                "node_count": summary.map_or(0, |s| s.total_nodes),
+                "pod_count": summary.map_or(0, |s| s.total_pods),
+            })
+        })
+        .collect();
+    items.sort_by(|a, b| a["cluster_id"].as_str().cmp(&b["cluster_id"].as_str()));
+    let total = items.len();
+    Ok(HttpResponse::Ok().json(json!({ "clusters": items, "total": total })))
+}
+
+/// `GET /v21/api/v2/overview?cluster_id=`: [`crate::service::overview`], unwrapped as v2.1.
+pub async fn overview(
+    _auth: Viewer,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let id = cluster_param(&QueryParams::of(&req))?;
+    let snap = snapshot(&state, &id).await?;
+    let o = crate::service::overview::overview(&state.db, &snap, &id, chrono::Utc::now()).await?;
+    Ok(HttpResponse::Ok().json(o))
+}
+
+/// The items of `kind` that pass `f`, in snapshot order, as the `data` of a v2.1 list.
+fn matching(snap: &ClusterSnapshot, kind: Kind, f: &Filter) -> HttpResponse {
+    struct Hits<'f>(&'f Filter);
+    impl VisitItems<'_> for Hits<'_> {
+        type Output = HttpResponse;
+        fn visit<T: ResourceMeta + Serialize + 'static>(self, items: &[T]) -> HttpResponse {
+            list(items.iter().filter(|r| self.0.matches(*r)).collect())
+        }
+    }
+    kind.visit(snap, Hits(f))
+}
+
+/// A list of `kind` filtered by the optional `namespace`.
+async fn list_kind(
+    req: &HttpRequest,
+    state: &AppState,
+    kind: Kind,
+) -> Result<HttpResponse, ApiError> {
+    let q = QueryParams::of(req);
+    let id = cluster_param(&q)?;
+    let filter = Filter {
+        namespace: q.get("namespace").map(str::to_owned),
+        ..Filter::default()
+    };
+    let snap = snapshot(state, &id).await?;
+    Ok(matching(&snap, kind, &filter))
+}
+
+/// One object of `kind` by `{name}` and the `namespace` parameter. The namespace is
+/// required: v2.1 answered the first pod of that name in any namespace.
+async fn one(
+    req: &HttpRequest,
+    state: &AppState,
+    kind: Kind,
+    name: &str,
+) -> Result<Value, ApiError> {
+    let q = QueryParams::of(req);
+    let id = cluster_param(&q)?;
+    let Some(ns) = q.get("namespace") else {
+        return Err(ApiError::invalid_param(
+            "namespace",
+            "required: names are unique per namespace only",
+        ));
+    };
+    let snap = snapshot(state, &id).await?;
+    crate::service::resources::find(&snap, kind, ns, name).ok_or_else(|| {
+        ApiError::not_found(
+            ErrorCode::ResourceNotFound,
+            format!("no {} {ns}/{name} in the latest snapshot", kind.as_str()),
+        )
+    })
+}
+
+/// A CPU quantity as v2.1's pod list showed it: `Nm` below one core, else cores with two
+/// decimals; anything unreadable as sent.
+fn display_cpu(raw: &str) -> String {
+    match quantity::cpu_millis(raw) {
+        Some(m) if m < 1000.0 => format!("{}m", m.round()),
+        Some(m) => format!("{:.2}", m / 1000.0),
+        None => raw.to_owned(),
+    }
+}
+
+/// A memory quantity as v2.1's pod list showed it: `NMi` below 1 GiB, else `x.xxGi`.
+fn display_memory(raw: &str) -> String {
+    const MI: f64 = 1024.0 * 1024.0;
+    match quantity::parse(raw) {
+        Some(b) if b < 1024.0 * MI => format!("{}Mi", (b / MI).round()),
+        Some(b) => format!("{:.2}Gi", b / MI / 1024.0),
+        None => raw.to_owned(),
+    }
+}
+
+/// A pod as JSON with its usage rewritten for display.
+fn pod_json(pod: &impl Serialize) -> Value {
+    let mut v = serde_json::to_value(pod).unwrap_or(Value::Null);
+    if let Some(status) = v.get_mut("status").and_then(Value::as_object_mut) {
+        for (key, show) in [
+            ("cpuUsage", display_cpu as fn(&str) -> String),
+            ("memoryUsage", display_memory),
+        ] {
+            if let Some(Value::String(s)) = status.get_mut(key) {
+                *s = show(s);
+            }
+        }
+    }
+    v
+}
+
+/// `GET /v21/api/v2/pods?cluster_id=`: filters `namespace`, `node`, `phase`; `limit` and
+/// `offset` page the matches (`total` counts them all).
+pub async fn pods(
+    _auth: Viewer,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let q = QueryParams::of(&req);
+    let id = cluster_param(&q)?;
+    let filter = Filter {
+        namespace: q.get("namespace").map(str::to_owned),
+        node: q.get("node").map(str::to_owned),
+        phase: q.get("phase").map(str::to_owned),
+        ..Filter::default()
+    };
+    let limit = q.parse::<usize>("limit")?.filter(|n| *n > 0);
+    let offset = q.parse::<usize>("offset")?.unwrap_or(0);
+    let snap = snapshot(&state, &id).await?;
+    let hits: Vec<_> = snap.pods.iter().filter(|p| filter.matches(*p)).collect();
+    let total = hits.len();
+    let page: Vec<Value> = hits
+        .into_iter()
+        .skip(offset)
+        .take(limit.unwrap_or(usize::MAX))
+        .map(pod_json)
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({ "message": "ok", "data": page, "total": total })))
+}
+
+/// `GET /v21/api/v2/pods/{name}?cluster_id=&namespace=`.
+pub async fn pod(
+    _auth: Viewer,
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let v = one(&req, &state, Kind::Pod, &path).await?;
+    Ok(data(pod_json(&v)))
+}
+
+/// `GET /v21/api/v2/nodes?cluster_id=` (the dashboard's node detail picks from this list).
+pub async fn nodes(
+    _auth: Viewer,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    list_kind(&req, &state, Kind::Node).await
+}
+
+/// `GET /v21/api/v2/deployments?cluster_id=`.
+pub async fn deployments(
+    _auth: Viewer,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    list_kind(&req, &state, Kind::Deployment).await
+}
+
+/// `GET /v21/api/v2/deployments/{name}?cluster_id=&namespace=`.
+pub async fn deployment(
+    _auth: Viewer,
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(data(one(&req, &state, Kind::Deployment, &path).await?))
+}
+
+/// `GET /v21/api/v2/services?cluster_id=`.
+pub async fn services(
+    _auth: Viewer,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    list_kind(&req, &state, Kind::Service).await
+}
+
+/// `GET /v21/api/v2/services/{name}?cluster_id=&namespace=`.
+pub async fn service(
+    _auth: Viewer,
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(data(one(&req, &state, Kind::Service, &path).await?))
+}
+
+/// `GET /v21/api/v2/namespaces?cluster_id=`.
+pub async fn namespaces(
+    _auth: Viewer,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    list_kind(&req, &state, Kind::Namespace).await
+}
+
+/// `GET /v21/api/v2/configmaps?cluster_id=&namespace=`: key names only (values never
+/// reach the master; `ops/configmaps/data` asks the agent).
+pub async fn configmaps(
+    _auth: Viewer,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    list_kind(&req, &state, Kind::ConfigMap).await
+}
+
+/// `GET /v21/api/v2/secrets?cluster_id=&namespace=` (operator): key names only.
+pub async fn secrets(
+    _auth: Operator,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    list_kind(&req, &state, Kind::Secret).await
+}
+
+/// `GET /v21/api/v2/ingresses?cluster_id=`.
+pub async fn ingresses(
+    _auth: Viewer,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    list_kind(&req, &state, Kind::Ingress).await
+}
+
+/// `GET /v21/api/v2/ingresses/{name}?cluster_id=&namespace=`.
+pub async fn ingress(
+    _auth: Viewer,
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(data(one(&req, &state, Kind::Ingress, &path).await?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usage_is_shown_as_v21_showed_it() {
+        assert_eq!(display_cpu("123456789n"), "123m");
+        assert_eq!(display_cpu("250m"), "250m");
+        assert_eq!(display_cpu("1500m"), "1.50");
+        assert_eq!(display_cpu("oops"), "oops");
+        assert_eq!(display_memory("123456Ki"), "121Mi");
+        assert_eq!(display_memory("2Gi"), "2.00Gi");
+        assert_eq!(display_memory(""), "");
+    }
+}
