@@ -64,23 +64,11 @@ async fn conversation(app: &TestApp, token: &str, cluster: Option<&str>) -> i64 
 /// Parses an SSE body into `(event, data)` pairs, checking that each data's `type` is
 /// the event's name.
 fn parse_sse(text: &str) -> Vec<(String, Value)> {
-    text.split("\n\n")
-        // Comment frames (`: ping`) keep the stream alive; they carry no event.
-        .filter(|f| !f.trim().is_empty() && !f.starts_with(':'))
-        .map(|frame| {
-            let mut name = String::new();
-            let mut data = Value::Null;
-            for line in frame.lines() {
-                if let Some(n) = line.strip_prefix("event: ") {
-                    name = n.to_owned();
-                } else if let Some(d) = line.strip_prefix("data: ") {
-                    data = serde_json::from_str(d).unwrap();
-                }
-            }
-            assert_eq!(data["type"], json!(name), "{frame}");
-            (name, data)
-        })
-        .collect()
+    let frames = sse_frames(text);
+    for (name, data) in &frames {
+        assert_eq!(data["type"], json!(name), "{data}");
+    }
+    frames
 }
 
 /// One chat, read to its end.

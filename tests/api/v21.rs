@@ -1735,25 +1735,6 @@ async fn notify_channels_are_masked_and_patched() {
 // ---------------------------------------------------------------------------------------
 // The AI assistant (rows 37-43)
 
-/// `(event, data)` of an SSE body.
-fn sse_frames(text: &str) -> Vec<(String, Value)> {
-    text.split("\n\n")
-        .filter(|f| !f.trim().is_empty() && !f.starts_with(':'))
-        .map(|frame| {
-            let mut name = String::new();
-            let mut data = Value::Null;
-            for line in frame.lines() {
-                if let Some(n) = line.strip_prefix("event: ") {
-                    name = n.to_owned();
-                } else if let Some(d) = line.strip_prefix("data: ") {
-                    data = serde_json::from_str(d).unwrap();
-                }
-            }
-            (name, data)
-        })
-        .collect()
-}
-
 #[actix_web::test]
 async fn ai_providers_conversations_and_chat() {
     let app = app().await;

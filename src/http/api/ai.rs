@@ -273,6 +273,17 @@ pub struct ChatBody {
     cluster_id: Option<String>,
 }
 
+impl ChatBody {
+    /// What the assistant is asked (an empty `cluster_id` is none).
+    pub fn into_input(self) -> ChatInput {
+        ChatInput {
+            conversation_id: self.conversation_id,
+            message: self.message,
+            cluster_id: self.cluster_id.filter(|c| !c.is_empty()),
+        }
+    }
+}
+
 /// `POST /api/v2/ai/chat`: the answer as Server-Sent Events (`text`, `tool_call`,
 /// `tool_result`, `proposal`, then `done` or `error`). Closing the connection stops the
 /// answer; what was said is stored as `interrupted`.
@@ -283,12 +294,7 @@ pub async fn chat(
     state: web::Data<AppState>,
     assistant: web::Data<Assistant>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = body.into_inner();
-    let input = ChatInput {
-        conversation_id: body.conversation_id,
-        message: body.message,
-        cluster_id: body.cluster_id,
-    };
+    let input = body.into_inner().into_input();
     stream_chat(&state, &assistant, &auth.principal, input, frame).await
 }
 

@@ -64,11 +64,13 @@ fn user_view(u: UserRow) -> UserView {
     }
 }
 
-/// Body of `POST /api/v2/auth/login`.
+/// Body of `POST /api/v2/auth/login` (and of the AtlHyper dashboard's `…/user/login`).
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct Login {
-    username: String,
-    password: String,
+    /// The user's name.
+    pub username: String,
+    /// Their password.
+    pub password: String,
 }
 
 /// Signs `username` in for a login route (`route`, as security events name it): the

@@ -15,7 +15,7 @@ use crate::error::{ApiError, ErrorCode};
 use crate::http::QueryParams;
 use crate::state::AppState;
 
-/// History window when `hours` is not given: one day, as v2.1's charts.
+/// History window when `hours` is not given: one day, as v2.1's charts (both APIs).
 const DEFAULT_HOURS: i64 = 24;
 use crate::service::node_metrics::MAX_HISTORY_HOURS as MAX_HOURS;
 /// cpu or memory usage at or above this marks a node as warning (seed 001 §5.1).
@@ -161,15 +161,7 @@ pub async fn get_node_history(
     path: web::Path<(String, String)>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let hours = QueryParams::of(&req)
-        .parse::<i64>("hours")?
-        .unwrap_or(DEFAULT_HOURS);
-    if !(1..=MAX_HOURS).contains(&hours) {
-        return Err(ApiError::invalid_param(
-            "hours",
-            format!("{hours}: must be between 1 and {MAX_HOURS}"),
-        ));
-    }
+    let hours = history_hours(&QueryParams::of(&req))?;
     let (cluster_id, node) = path.into_inner();
     state.cluster(&cluster_id, false).await?;
     let since = to_db(Utc::now() - Duration::hours(hours));
@@ -196,6 +188,18 @@ pub async fn get_node_history(
         points: history.len(),
         history,
     }))
+}
+
+/// The `hours` of a history request: 24 when absent, 1–720.
+pub fn history_hours(q: &QueryParams) -> Result<i64, ApiError> {
+    let hours = q.parse::<i64>("hours")?.unwrap_or(DEFAULT_HOURS);
+    if !(1..=MAX_HOURS).contains(&hours) {
+        return Err(ApiError::invalid_param(
+            "hours",
+            format!("{hours}: must be between 1 and {MAX_HOURS}"),
+        ));
+    }
+    Ok(hours)
 }
 
 fn node_not_found(node: &str) -> ApiError {

@@ -15,9 +15,9 @@ use serde_json::{json, Value};
 
 use crate::auth::extract::{Admin, Viewer};
 use crate::error::ApiError;
-use crate::http::api::ai::{caller, stream_chat};
+use crate::http::api::ai::{caller, stream_chat, ChatBody};
 use crate::http::{path_id, sse, status_ok, validate_cluster_id, QueryParams};
-use crate::service::ai::chat::{ChatEvent, ChatInput};
+use crate::service::ai::chat::ChatEvent;
 use crate::service::ai::{self as service, ActiveInput, Assistant, ProviderInput};
 use crate::state::AppState;
 
@@ -360,27 +360,14 @@ fn frame(e: &ChatEvent) -> Bytes {
     sse::frame("message", &c).unwrap_or_else(|| sse::comment("unserializable event"))
 }
 
-/// Body of `POST /v21/api/v2/ai/chat`.
-#[derive(Deserialize)]
-pub struct ChatBody {
-    conversation_id: i32,
-    message: String,
-    #[serde(default)]
-    cluster_id: Option<String>,
-}
-
-/// `POST /v21/api/v2/ai/chat`: the same answer as ours, as v2.1's SSE chunks.
+/// `POST /v21/api/v2/ai/chat` (`{conversation_id, cluster_id, message}`, as ours): the
+/// same answer as ours, as v2.1's SSE chunks.
 pub async fn chat(
     auth: Viewer,
     body: web::Json<ChatBody>,
     state: web::Data<AppState>,
     assistant: web::Data<Assistant>,
 ) -> Result<HttpResponse, ApiError> {
-    let b = body.into_inner();
-    let input = ChatInput {
-        conversation_id: b.conversation_id,
-        message: b.message,
-        cluster_id: b.cluster_id.filter(|c| !c.is_empty()),
-    };
+    let input = body.into_inner().into_input();
     stream_chat(&state, &assistant, &auth.principal, input, frame).await
 }

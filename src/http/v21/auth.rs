@@ -13,7 +13,7 @@ use crate::db::audit::{AuditFilter, AuditRow};
 use crate::db::from_db;
 use crate::db::users::UserRow;
 use crate::error::{ApiError, ErrorCode};
-use crate::http::api::auth::sign_in;
+use crate::http::api::auth::{sign_in, Login};
 use crate::http::QueryParams;
 use crate::service::users as service;
 use crate::state::AppState;
@@ -54,13 +54,6 @@ fn user_dto(u: UserRow) -> UserDto {
         display_name: u.display_name,
         email: u.email,
     }
-}
-
-/// Body of `POST /v21/api/v2/user/login`.
-#[derive(Deserialize)]
-pub struct Login {
-    username: String,
-    password: String,
 }
 
 /// `POST /v21/api/v2/user/login`: our session (lockout and security events included);

@@ -15,11 +15,8 @@ use crate::auth::extract::Viewer;
 use crate::db::to_db;
 use crate::error::ApiError;
 use crate::http::QueryParams;
-use crate::service::node_metrics::{self, MAX_HISTORY_HOURS};
+use crate::service::node_metrics;
 use crate::state::AppState;
-
-/// History window when `hours` is not given (v2.1's).
-const DEFAULT_HOURS: i64 = 24;
 
 /// v2.1's `ClusterMetricsSummary`: every node listed has metrics, so all are online.
 #[derive(Debug, Default, PartialEq, Serialize)]
@@ -130,13 +127,7 @@ pub async fn history(
 ) -> Result<HttpResponse, ApiError> {
     let q = QueryParams::of(&req);
     let id = cluster_param(&q)?;
-    let hours = q.parse::<i64>("hours")?.unwrap_or(DEFAULT_HOURS);
-    if !(1..=MAX_HISTORY_HOURS).contains(&hours) {
-        return Err(ApiError::invalid_param(
-            "hours",
-            format!("{hours}: must be between 1 and {MAX_HISTORY_HOURS}"),
-        ));
-    }
+    let hours = crate::http::api::node_metrics::history_hours(&q)?;
     state.cluster(&id, false).await?;
     let node = path.into_inner();
     let end = Utc::now();
