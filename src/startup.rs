@@ -211,7 +211,7 @@ impl Application {
                 .wrap(middleware::from_fn(http::headers::security_headers))
                 // Outermost: counts and times everything, refusals and preflights included.
                 .wrap(middleware::from_fn(crate::metrics::track_api))
-                .configure(http::api::routes)
+                .configure(http::dashboard_routes)
                 .default_service(web::to(http::unknown_path))
         })
         .disable_signals()

@@ -13,6 +13,14 @@ use actix_web::{web, HttpRequest, HttpResponse};
 
 use crate::error::{ApiError, ErrorCode};
 
+/// Registers every route of the dashboard port: ours ([`api::table`]) and, under `/v21`,
+/// the AtlHyper dashboard's ([`v21::table`]), so one route-access table declares both.
+pub fn dashboard_routes(cfg: &mut web::ServiceConfig) {
+    let mut t = api::table();
+    t.merge(v21::table());
+    t.configure(cfg);
+}
+
 /// Longest accepted cluster id. Kubernetes UIDs are 36 characters, names 63.
 pub const MAX_CLUSTER_ID_LEN: usize = 128;
 

@@ -475,13 +475,6 @@ pub fn table() -> Routes {
     t
 }
 
-/// Registers the dashboard routes: ours and, under `/v21`, the AtlHyper dashboard's.
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    let mut t = table();
-    t.merge(crate::http::v21::table());
-    t.configure(cfg);
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
