@@ -96,9 +96,15 @@ pub async fn list(
     let id = cluster_param(&QueryParams::of(&req))?;
     state.cluster(&id, false).await?;
     let nodes = node_metrics::latest(&state.db, &id).await?;
-    let summary = summary(&nodes);
-    let nodes: Vec<NodeMetricsSnapshot> = nodes.into_values().collect();
-    Ok(HttpResponse::Ok().json(json!({ "summary": summary, "nodes": nodes })))
+    #[derive(Serialize)]
+    struct Reply {
+        summary: Summary,
+        nodes: Vec<NodeMetricsSnapshot>,
+    }
+    Ok(HttpResponse::Ok().json(Reply {
+        summary: summary(&nodes),
+        nodes: nodes.into_values().collect(),
+    }))
 }
 
 /// v2.1's `MetricsDataPoint`; disk I/O and load are not sampled here and are 0.

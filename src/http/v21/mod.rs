@@ -60,6 +60,11 @@ fn data(data: impl Serialize) -> HttpResponse {
 /// `{"message":"ok","data":[…],"total":n}`; `data` is an array even when empty.
 fn list<T: Serialize>(items: Vec<T>) -> HttpResponse {
     let total = items.len();
+    page(items, total)
+}
+
+/// One page of a list of `total` matches, in the list envelope.
+fn page<T: Serialize>(items: Vec<T>, total: usize) -> HttpResponse {
     HttpResponse::Ok().json(Envelope {
         message: "ok",
         data: items,

@@ -5,7 +5,9 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use atlhyper_actors::model::{quantity, ClusterSnapshot, Kind, ResourceMeta, VisitItems};
+use atlhyper_actors::model::{
+    quantity, ClusterSnapshot, Kind, Pod, ResourceMeta, Text, VisitItems,
+};
 use atlhyper_query::Filter;
 
 use super::{cluster_param, data, list, snapshot};
@@ -76,8 +78,7 @@ async fn list_kind(
     Ok(matching(&snap, kind, &filter))
 }
 
-/// One object of `kind` by `{name}` and the `namespace` parameter. The namespace is
-/// required: v2.1 answered the first pod of that name in any namespace.
+/// One object of `kind` by `{name}` and the `namespace` parameter.
 async fn one(
     req: &HttpRequest,
     state: &AppState,
@@ -85,20 +86,24 @@ async fn one(
     name: &str,
 ) -> Result<Value, ApiError> {
     let q = QueryParams::of(req);
-    let id = cluster_param(&q)?;
-    let Some(ns) = q.get("namespace") else {
-        return Err(ApiError::invalid_param(
-            "namespace",
-            "required: names are unique per namespace only",
-        ));
-    };
+    let (id, ns) = (cluster_param(&q)?, namespace_param(&q)?);
     let snap = snapshot(state, &id).await?;
-    crate::service::resources::find(&snap, kind, ns, name).ok_or_else(|| {
-        ApiError::not_found(
-            ErrorCode::ResourceNotFound,
-            format!("no {} {ns}/{name} in the latest snapshot", kind.as_str()),
-        )
+    crate::service::resources::find(&snap, kind, ns, name).ok_or_else(|| not_found(kind, ns, name))
+}
+
+/// The `namespace` of a detail request: required (v2.1 answered the first object of that
+/// name in any namespace).
+fn namespace_param(q: &QueryParams) -> Result<&str, ApiError> {
+    q.get("namespace").ok_or_else(|| {
+        ApiError::invalid_param("namespace", "required: names are unique per namespace only")
     })
+}
+
+fn not_found(kind: Kind, ns: &str, name: &str) -> ApiError {
+    ApiError::not_found(
+        ErrorCode::ResourceNotFound,
+        format!("no {} {ns}/{name} in the latest snapshot", kind.as_str()),
+    )
 }
 
 /// A CPU quantity as v2.1's pod list showed it: `Nm` below one core, else cores with two
@@ -121,20 +126,17 @@ fn display_memory(raw: &str) -> String {
     }
 }
 
-/// A pod as JSON with its usage rewritten for display.
-fn pod_json(pod: &impl Serialize) -> Value {
-    let mut v = serde_json::to_value(pod).unwrap_or(Value::Null);
-    if let Some(status) = v.get_mut("status").and_then(Value::as_object_mut) {
-        for (key, show) in [
-            ("cpuUsage", display_cpu as fn(&str) -> String),
-            ("memoryUsage", display_memory),
-        ] {
-            if let Some(Value::String(s)) = status.get_mut(key) {
-                *s = show(s);
-            }
-        }
+/// A pod with its usage shown as v2.1 showed it (a copy: the snapshot keeps the raw
+/// values; the copy shares its strings, so it costs little).
+fn pod_shown(pod: &Pod) -> Pod {
+    let mut p = pod.clone();
+    if !p.status.cpu_usage.is_empty() {
+        p.status.cpu_usage = Text::from(display_cpu(&p.status.cpu_usage));
     }
-    v
+    if !p.status.memory_usage.is_empty() {
+        p.status.memory_usage = Text::from(display_memory(&p.status.memory_usage));
+    }
+    p
 }
 
 /// `GET /v21/api/v2/pods?cluster_id=`: filters `namespace`, `node`, `phase`; `limit` and
@@ -157,13 +159,13 @@ pub async fn pods(
     let snap = snapshot(&state, &id).await?;
     let hits: Vec<_> = snap.pods.iter().filter(|p| filter.matches(*p)).collect();
     let total = hits.len();
-    let page: Vec<Value> = hits
+    let page: Vec<Pod> = hits
         .into_iter()
         .skip(offset)
         .take(limit.unwrap_or(usize::MAX))
-        .map(pod_json)
+        .map(pod_shown)
         .collect();
-    Ok(HttpResponse::Ok().json(json!({ "message": "ok", "data": page, "total": total })))
+    Ok(super::page(page, total))
 }
 
 /// `GET /v21/api/v2/pods/{name}?cluster_id=&namespace=`.
@@ -173,8 +175,15 @@ pub async fn pod(
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let v = one(&req, &state, Kind::Pod, &path).await?;
-    Ok(data(pod_json(&v)))
+    let q = QueryParams::of(&req);
+    let (id, ns) = (cluster_param(&q)?, namespace_param(&q)?);
+    let snap = snapshot(&state, &id).await?;
+    let pod = snap
+        .pods
+        .iter()
+        .find(|p| p.summary.namespace == ns && p.summary.name == path.as_str())
+        .ok_or_else(|| not_found(Kind::Pod, ns, &path))?;
+    Ok(data(pod_shown(pod)))
 }
 
 /// `GET /v21/api/v2/nodes?cluster_id=` (the dashboard's node detail picks from this list).
