@@ -1042,14 +1042,49 @@ async fn resources_and_overview_from_the_fixture() {
         &[
             ("data[].name", J::S),
             ("data[].namespace", J::S),
-            ("data[].created_at", J::S),
+            ("data[].createdAt", J::S),
+            ("data[].age", J::S),
+            ("data[].keys", J::N),
+            ("data[].binaryKeys", J::N),
+            ("data[].totalSizeBytes", J::N),
+            ("data[].binaryTotalSizeBytes", J::N),
+            ("data[].data", J::A),
         ],
     );
     assert!(v["data"]
         .as_array()
         .unwrap()
         .iter()
-        .all(|c| c["namespace"] == "kube-system"));
+        .all(|c| c["namespace"] == "kube-system"
+            && c["keys"].as_u64() == Some(c["data"].as_array().unwrap().len() as u64)));
+    // The key names the snapshot carries, counted (the tab shows "N keys").
+    let want = fixture_json("medium-go.json.gz")["configmaps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["data_keys"].as_array().is_some_and(|k| k.len() > 1))
+        .cloned()
+        .unwrap();
+    let v = get(
+        &app,
+        &format!(
+            "/v21/api/v2/configmaps?{q}&namespace={}",
+            want["namespace"].as_str().unwrap()
+        ),
+        &viewer,
+    )
+    .await;
+    let got = v["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == want["name"])
+        .unwrap();
+    assert_eq!(
+        got["keys"].as_u64().unwrap() as usize,
+        want["data_keys"].as_array().unwrap().len()
+    );
+    assert_eq!(got["data"][0]["key"], want["data_keys"][0]);
     let (s, _) = call(
         &app,
         Method::GET,
@@ -1065,9 +1100,18 @@ async fn resources_and_overview_from_the_fixture() {
         &[
             ("data[].name", J::S),
             ("data[].type", J::S),
-            ("data[].created_at", J::S),
+            ("data[].createdAt", J::S),
+            ("data[].age", J::S),
+            ("data[].dataKeys", J::A),
         ],
     );
+    let with_keys = v["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| !s["dataKeys"].as_array().unwrap().is_empty())
+        .count();
+    assert!(with_keys > 0, "the secrets' key names are listed: {v}");
 
     // 22, 23. Ingresses.
     let v = get(&app, &format!("/v21/api/v2/ingresses?{q}"), &viewer).await;
@@ -1617,6 +1661,10 @@ async fn slo_domains_v2_and_targets() {
         d["services"][0]["targets"]["1d"],
         json!({"availability": 99.5, "p95_latency": 300.0})
     );
+    // The domain card's budget is against the 95 % the dashboard prints beside it.
+    let error_rate = d["summary"]["error_rate"].as_f64().unwrap();
+    let want = (((5.0 - error_rate) / 5.0 * 100.0).clamp(-100.0, 100.0) * 100.0).round() / 100.0;
+    assert_eq!(d["error_budget_remaining"].as_f64().unwrap(), want, "{d}");
     let bad = json!({"cluster_id": "demo-small", "host": domain, "time_range": "1d", "availability_target": 100, "p95_latency_target": 300});
     let (s, v) = send(&app, Method::PUT, "/v21/api/v2/slo/targets", &operator, bad).await;
     assert_eq!(s, 400, "{v}");

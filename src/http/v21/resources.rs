@@ -6,9 +6,10 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use atlhyper_actors::model::{
-    quantity, ClusterSnapshot, Kind, Pod, ResourceMeta, Text, VisitItems,
+    quantity, ClusterSnapshot, Kind, Pod, ResourceMeta, StrMap, Text, VisitItems,
 };
 use atlhyper_query::Filter;
+use chrono::{DateTime, Utc};
 
 use super::{cluster_param, data, list, snapshot};
 use crate::auth::extract::{Operator, Viewer};
@@ -242,23 +243,115 @@ pub async fn namespaces(
     list_kind(&req, &state, Kind::Namespace).await
 }
 
-/// `GET /v21/api/v2/configmaps?cluster_id=&namespace=`: key names only (values never
-/// reach the master; `ops/configmaps/data` asks the agent).
+/// An age as kubectl shows it: `45s`, `12m`, `5h`, `3d`.
+fn age(created: Option<DateTime<Utc>>, now: DateTime<Utc>) -> String {
+    let Some(created) = created else {
+        return String::new();
+    };
+    let secs = (now - created).num_seconds().max(0);
+    match secs {
+        s if s < 120 => format!("{s}s"),
+        s if s < 2 * 3600 => format!("{}m", s / 60),
+        s if s < 2 * 86_400 => format!("{}h", s / 3600),
+        s => format!("{}d", s / 86_400),
+    }
+}
+
+/// v2.1's web `ConfigMapDTO` (what the namespace modal's ConfigMaps tab reads): key
+/// counts and names. Values never reach the master (`ops/configmaps/data` asks the agent),
+/// so sizes are 0 and there are no previews.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ConfigMapDto<'a> {
+    name: &'a str,
+    namespace: &'a str,
+    uid: &'a str,
+    created_at: Option<DateTime<Utc>>,
+    age: String,
+    labels: &'a StrMap,
+    keys: usize,
+    binary_keys: usize,
+    total_size_bytes: u64,
+    binary_total_size_bytes: u64,
+    data: Vec<Value>,
+}
+
+/// `GET /v21/api/v2/configmaps?cluster_id=&namespace=`.
 pub async fn configmaps(
     _auth: Viewer,
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    list_kind(&req, &state, Kind::ConfigMap).await
+    let q = QueryParams::of(&req);
+    let id = cluster_param(&q)?;
+    let ns = q.get("namespace");
+    let snap = snapshot(&state, &id).await?;
+    let now = Utc::now();
+    let items: Vec<ConfigMapDto<'_>> = snap
+        .configmaps
+        .iter()
+        .filter(|c| ns.is_none_or(|n| c.namespace == n))
+        .map(|c| ConfigMapDto {
+            name: &c.name,
+            namespace: &c.namespace,
+            uid: &c.uid,
+            created_at: c.created_at.to_utc(),
+            age: age(c.created_at.to_utc(), now),
+            labels: &c.labels,
+            keys: c.data_keys.len(),
+            binary_keys: 0,
+            total_size_bytes: 0,
+            binary_total_size_bytes: 0,
+            data: c
+                .data_keys
+                .iter()
+                .map(|k| json!({"key": k, "size": 0}))
+                .collect(),
+        })
+        .collect();
+    Ok(list(items))
 }
 
-/// `GET /v21/api/v2/secrets?cluster_id=&namespace=` (operator): key names only.
+/// v2.1's web `SecretDTO`: key names only (values never reach the master).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SecretDto<'a> {
+    name: &'a str,
+    namespace: &'a str,
+    uid: &'a str,
+    created_at: Option<DateTime<Utc>>,
+    age: String,
+    #[serde(rename = "type")]
+    kind: &'a str,
+    data_keys: &'a [Text],
+}
+
+/// `GET /v21/api/v2/secrets?cluster_id=&namespace=` (operator).
 pub async fn secrets(
     _auth: Operator,
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    list_kind(&req, &state, Kind::Secret).await
+    let q = QueryParams::of(&req);
+    let id = cluster_param(&q)?;
+    let ns = q.get("namespace");
+    let snap = snapshot(&state, &id).await?;
+    let now = Utc::now();
+    let items: Vec<SecretDto<'_>> = snap
+        .secrets
+        .iter()
+        .filter(|s| ns.is_none_or(|n| s.namespace == n))
+        .map(|s| SecretDto {
+            name: &s.name,
+            namespace: &s.namespace,
+            uid: &s.uid,
+            created_at: s.created_at.to_utc(),
+            age: age(s.created_at.to_utc(), now),
+            kind: &s.type_,
+            data_keys: &s.data_keys,
+        })
+        .collect();
+    Ok(list(items))
 }
 
 /// `GET /v21/api/v2/ingresses?cluster_id=`.
@@ -283,6 +376,17 @@ pub async fn ingress(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ages_read_as_kubectl_shows_them() {
+        let now = Utc::now();
+        let ago = |s: i64| Some(now - chrono::Duration::seconds(s));
+        assert_eq!(age(ago(45), now), "45s");
+        assert_eq!(age(ago(12 * 60), now), "12m");
+        assert_eq!(age(ago(5 * 3600), now), "5h");
+        assert_eq!(age(ago(3 * 86_400 + 7), now), "3d");
+        assert_eq!(age(None, now), "");
+    }
 
     #[test]
     fn usage_is_shown_as_v21_showed_it() {
