@@ -4,6 +4,7 @@
 pub mod agent;
 pub mod api;
 pub mod audit_mw;
+pub mod console;
 pub mod headers;
 pub mod middleware;
 pub mod sse;
@@ -18,6 +19,7 @@ use crate::error::{ApiError, ErrorCode};
 pub fn dashboard_routes(cfg: &mut web::ServiceConfig) {
     let mut t = api::table();
     t.merge(v21::table());
+    t.merge(console::table());
     t.configure(cfg);
 }
 

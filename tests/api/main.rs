@@ -6,6 +6,7 @@ mod agent;
 mod ai;
 mod cleanup;
 mod commands;
+mod console;
 #[path = "../support/db.rs"]
 mod db;
 mod events;
@@ -24,3 +25,5 @@ mod sinks;
 mod slo;
 mod storage;
 mod v21;
+#[path = "../support/webdriver.rs"]
+mod webdriver;

@@ -1,0 +1,605 @@
+// The atlhyper master console: a plain client of the REST API (no framework, no build).
+// Everything a reply contains reaches the page as DOM text (textContent), never as markup.
+
+const TOKEN_KEY = "atlhyper.token";
+const SVG_NS = "http://www.w3.org/2000/svg";
+
+// ---------------------------------------------------------------------------------------
+// DOM
+
+/** An element: h("td", {class: "x", onclick: f}, "text", child, [children]). */
+function h(tag, attrs, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
+    else if (k === "dataset") Object.assign(el.dataset, v);
+    else el.setAttribute(k, v === true ? "" : String(v));
+  }
+  append(el, children);
+  return el;
+}
+
+/** Appends a child or a (nested) list of children; text becomes a text node. */
+function append(el, children) {
+  for (const c of [children].flat(Infinity)) {
+    if (c === undefined || c === null || c === false) continue;
+    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+}
+
+function replace(el, ...children) {
+  el.replaceChildren();
+  append(el, children);
+}
+
+const main = () => document.getElementById("main");
+
+function pill(text, cls) {
+  return h("span", { class: `pill ${cls ?? text}` }, text);
+}
+
+function bar(percent) {
+  const p = Math.max(0, Math.min(100, Number(percent) || 0));
+  const cls = p >= 90 ? "hi" : p >= 75 ? "mid" : "";
+  const span = h("span", { class: cls });
+  span.style.width = `${p}%`;
+  return h("div", { class: "bar", title: `${p.toFixed(1)}%` }, span);
+}
+
+/** A line chart of numbers as inline SVG. */
+function chart(values, label) {
+  const svg = document.createElementNS(SVG_NS, "svg");
+  svg.setAttribute("class", "chart");
+  svg.setAttribute("viewBox", "0 0 300 90");
+  svg.setAttribute("preserveAspectRatio", "none");
+  const title = document.createElementNS(SVG_NS, "title");
+  title.textContent = label;
+  svg.append(title);
+  if (values.length > 1) {
+    const max = Math.max(100, ...values);
+    const pts = values.map((v, i) => `${(i / (values.length - 1)) * 300},${90 - (v / max) * 86}`);
+    const line = document.createElementNS(SVG_NS, "polyline");
+    line.setAttribute("points", pts.join(" "));
+    svg.append(line);
+  }
+  return svg;
+}
+
+function ago(iso) {
+  if (!iso) return "never";
+  const s = Math.max(0, (Date.now() - Date.parse(iso)) / 1000);
+  if (s < 90) return `${Math.round(s)}s ago`;
+  if (s < 5400) return `${Math.round(s / 60)}m ago`;
+  if (s < 172800) return `${Math.round(s / 3600)}h ago`;
+  return `${Math.round(s / 86400)}d ago`;
+}
+
+// ---------------------------------------------------------------------------------------
+// Session and API
+
+const session = {
+  get token() { return sessionStorage.getItem(TOKEN_KEY); },
+  set token(t) { t ? sessionStorage.setItem(TOKEN_KEY, t) : sessionStorage.removeItem(TOKEN_KEY); },
+  me: null,
+};
+
+const ROLES = ["viewer", "operator", "admin"];
+const atLeast = (role) => session.me && ROLES.indexOf(session.me.role) >= ROLES.indexOf(role);
+
+class ApiError extends Error {
+  constructor(status, body) {
+    super(body?.error || `HTTP ${status}`);
+    this.status = status;
+    this.code = body?.code;
+  }
+}
+
+async function api(method, path, body) {
+  const headers = { Accept: "application/json" };
+  if (session.token) headers.Authorization = `Bearer ${session.token}`;
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const r = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const data = r.status === 204 ? null : await r.json().catch(() => null);
+  if (r.status === 401 && path !== "/api/v2/auth/login") {
+    session.token = null;
+    location.hash = "#/login";
+  }
+  if (!r.ok) throw new ApiError(r.status, data);
+  return data;
+}
+const get = (p) => api("GET", p);
+const post = (p, b) => api("POST", p, b ?? {});
+
+/** Reads an SSE stream with the bearer token (EventSource cannot send one). */
+async function subscribe(path, onEvent, signal) {
+  const r = await fetch(path, { headers: { Authorization: `Bearer ${session.token}` }, signal });
+  if (!r.ok || !r.body) throw new ApiError(r.status, null);
+  const reader = r.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buf = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buf += value;
+    let i;
+    while ((i = buf.indexOf("\n\n")) >= 0) {
+      const frame = buf.slice(0, i);
+      buf = buf.slice(i + 2);
+      let name = "message", data = "";
+      for (const line of frame.split("\n")) {
+        if (line.startsWith("event: ")) name = line.slice(7);
+        else if (line.startsWith("data: ")) data += line.slice(6);
+      }
+      if (data) onEvent(name, JSON.parse(data));
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Pages
+
+let pageAbort = new AbortController();
+
+function header(active) {
+  const link = (href, text) => h("a", { href, class: active === href ? "active" : "" }, text);
+  const top = document.getElementById("top");
+  if (!session.me) return replace(top, h("strong", {}, "atlhyper"));
+  replace(
+    top,
+    h("strong", {}, "atlhyper"),
+    link("#/fleet", "Fleet"),
+    link("#/alerts", "Alerts"),
+    link("#/slo", "SLO"),
+    link("#/query", "Query"),
+    link("#/ai", "AI"),
+    link("#/keys", "API keys"),
+    atLeast("admin") && link("#/admin", "Admin"),
+    h("span", { class: "who" }, `${session.me.username} (${session.me.role})`),
+    h("button", { id: "logout", onclick: logout }, "Log out"),
+  );
+}
+
+async function logout() {
+  try { await post("/api/v2/auth/logout"); } catch { /* the token may be gone already */ }
+  session.token = null;
+  session.me = null;
+  location.hash = "#/login";
+}
+
+function loginPage() {
+  header();
+  const user = h("input", { id: "username", autocomplete: "username", placeholder: "user name", required: true });
+  const pass = h("input", { id: "password", type: "password", autocomplete: "current-password", placeholder: "password", required: true });
+  const msg = h("p", { class: "err", id: "login-error" });
+  const form = h("form", { class: "login card", onsubmit: async (e) => {
+    e.preventDefault();
+    try {
+      const r = await post("/api/v2/auth/login", { username: user.value, password: pass.value });
+      session.token = r.token;
+      location.hash = "#/fleet";
+    } catch (err) {
+      msg.textContent = err.message;
+    }
+  } }, h("h1", {}, "Sign in"), user, pass, h("button", { class: "primary", id: "login" }, "Sign in"), msg);
+  replace(main(), form);
+  user.focus();
+}
+
+async function fleetPage() {
+  const body = h("tbody", { id: "fleet" });
+  replace(main(), h("h1", {}, "Fleet"),
+    h("table", {}, h("thead", {}, h("tr", {}, ["Cluster", "Status", "Agent", "Nodes", "Pods", "Last seen", "Alerts"].map((c) => h("th", {}, c)))), body));
+  const [clusters, alerts] = await Promise.all([
+    get("/api/v2/clusters?limit=1000"),
+    get("/api/v2/alerts?status=firing&limit=1000").catch(() => ({ items: [] })),
+  ]);
+  const firing = {};
+  for (const a of alerts.items) firing[a.cluster_id] = (firing[a.cluster_id] || 0) + 1;
+  const rows = {};
+  const row = (c) => {
+    const tr = h("tr", { dataset: { cluster: c.cluster_id } },
+      h("td", {}, h("a", { href: `#/cluster/${encodeURIComponent(c.cluster_id)}` }, c.cluster_id)),
+      h("td", { class: "status" }, pill(c.status)),
+      h("td", {}, c.agent_version ?? "—"),
+      h("td", {}, c.summary ? `${c.summary.ready_nodes}/${c.summary.total_nodes}` : "—"),
+      h("td", {}, c.summary ? `${c.summary.running_pods}/${c.summary.total_pods}` : "—"),
+      h("td", {}, ago(c.last_seen)),
+      h("td", {}, firing[c.cluster_id] ? pill(String(firing[c.cluster_id]), "firing") : "0"));
+    rows[c.cluster_id] = { tr, c };
+    return tr;
+  };
+  append(body, clusters.items.map(row));
+  if (!clusters.items.length) append(body, h("tr", {}, h("td", { colspan: 7, class: "muted" }, "No cluster has reported yet.")));
+  // Live: status changes and new snapshots.
+  subscribe("/api/v2/subscribe", (name, ev) => {
+    const r = rows[ev.cluster_id];
+    if (name === "cluster_status" && r) {
+      r.c.status = ev.status;
+      r.c.last_seen = ev.last_seen;
+      r.tr.replaceWith(row(r.c));
+    } else if (name === "snapshot") {
+      const c = r ? r.c : { cluster_id: ev.cluster_id, status: "online" };
+      c.summary = ev.summary;
+      c.last_seen = ev.received_at;
+      const tr = row(c);
+      r ? r.tr.replaceWith(tr) : body.append(tr);
+    }
+  }, pageAbort.signal).catch(() => {});
+}
+
+const CLUSTER_TABS = ["nodes", "pods", "deployments", "events", "commands"];
+
+async function clusterPage(id, tab) {
+  tab = CLUSTER_TABS.includes(tab) ? tab : "nodes";
+  const base = `#/cluster/${encodeURIComponent(id)}`;
+  const content = h("div", { id: "tab" }, h("p", { class: "muted" }, "Loading…"));
+  replace(main(), h("h1", {}, id),
+    h("nav", { class: "tabs" }, CLUSTER_TABS.map((t) => h("a", { href: `${base}/${t}`, class: t === tab ? "active" : "" }, t))),
+    content);
+  const c = `/api/v2/clusters/${encodeURIComponent(id)}`;
+  const tabs = { nodes: nodesTab, pods: podsTab, deployments: deploymentsTab, events: eventsTab, commands: commandsTab };
+  await tabs[tab](c, content, id);
+}
+
+async function nodesTab(c, el) {
+  const [nodes, metrics] = await Promise.all([get(`${c}/resources/nodes?limit=1000`), get(`${c}/node-metrics`)]);
+  const cards = nodes.items.map((n) => {
+    const m = metrics.nodes[n.summary.name];
+    const card = h("div", { class: "card" },
+      h("strong", {}, n.summary.name), " ", pill(n.summary.ready === "True" ? "Ready" : "NotReady", n.summary.ready === "True" ? "online" : "offline"),
+      n.summary.schedulable === false ? pill("cordoned", "warning") : null,
+      m ? [h("div", {}, "CPU ", bar(m.cpu.usage_percent)), h("div", {}, "Memory ", bar(m.memory.usage_percent)),
+           h("div", {}, "Disk ", bar(m.disks?.find((d) => d.mount_point === "/")?.usage_percent ?? m.disks?.[0]?.usage_percent ?? 0)),
+           h("div", { class: "muted" }, `${m.temperature.cpu_temp.toFixed(0)} °C`)] : h("p", { class: "muted" }, "no metrics"),
+      h("div", { class: "history" }));
+    if (m) get(`${c}/node-metrics/${encodeURIComponent(n.summary.name)}/history?hours=24`).then((hst) => {
+      const pts = hst.history;
+      replace(card.querySelector(".history"), pts.length < 2 ? h("p", { class: "muted" }, "history: not enough points yet")
+        : [["cpu_usage", "CPU %"], ["mem_usage", "Memory %"], ["disk_usage", "Disk %"], ["temperature", "°C"]].map(([k, label]) =>
+          h("div", {}, h("span", { class: "muted" }, `${label}, 24 h`), chart(pts.map((p) => p[k]), `${label} over 24 h`))));
+    }).catch(() => {});
+    if (atLeast("operator")) {
+      const cordoned = n.summary.schedulable === false;
+      append(card, h("button", { class: "cmd", onclick: () => confirmCommand(c, {
+        action: cordoned ? "uncordon" : "cordon", kind: "Node", name: n.summary.name }) }, cordoned ? "Uncordon" : "Cordon"));
+    }
+    return card;
+  });
+  replace(el, h("div", { class: "grid" }, cards.length ? cards : h("p", { class: "muted" }, "No nodes.")));
+}
+
+async function podsTab(c, el) {
+  const ns = h("input", { id: "f-namespace", placeholder: "namespace" });
+  const name = h("input", { id: "f-name", placeholder: "name contains" });
+  const phase = h("select", { id: "f-phase" }, ["", "Running", "Pending", "Failed", "Succeeded"].map((p) => h("option", { value: p }, p || "any phase")));
+  const tbody = h("tbody", { id: "pods" });
+  const load = async () => {
+    const q = new URLSearchParams({ limit: "500" });
+    if (ns.value) q.set("namespace", ns.value);
+    if (name.value) q.set("name", name.value);
+    if (phase.value) q.set("phase", phase.value);
+    const pods = await get(`${c}/resources/pods?${q}`);
+    replace(tbody, pods.items.map((p) => h("tr", {},
+      h("td", {}, p.summary.namespace),
+      h("td", {}, h("button", { class: "pod-name link", onclick: (e) => podDetails(e.target, p) }, p.summary.name)),
+      h("td", {}, pill(p.status.phase)),
+      h("td", {}, p.status.ready), h("td", {}, p.status.restarts), h("td", {}, p.summary.nodeName ?? ""),
+      h("td", {}, atLeast("operator") && [
+        h("button", { class: "cmd", onclick: () => confirmCommand(c, { action: "delete", kind: "Pod", namespace: p.summary.namespace, name: p.summary.name }) }, "Restart"),
+        h("button", { class: "cmd", onclick: () => logs(c, p) }, "Logs")]))));
+    if (!pods.items.length) append(tbody, h("tr", {}, h("td", { colspan: 7, class: "muted" }, "No pods match.")));
+  };
+  replace(el, h("div", { class: "filters" }, ns, name, phase, h("button", { id: "f-apply", onclick: load }, "Filter")),
+    h("table", {}, h("thead", {}, h("tr", {}, ["Namespace", "Name", "Phase", "Ready", "Restarts", "Node", ""].map((t) => h("th", {}, t)))), tbody));
+  await load();
+}
+
+/** Opens a row under the pod's with its labels, annotations and containers (as text). */
+function podDetails(link, p) {
+  const tr = link.closest("tr");
+  if (tr.nextSibling?.classList?.contains("details")) return tr.nextSibling.remove();
+  const kv = (m) => Object.entries(m || {}).map(([k, v]) => `${k}=${v}`).join("\n") || "—";
+  tr.after(h("tr", { class: "details" }, h("td", { colspan: 7 },
+    h("div", { class: "grid" },
+      h("div", {}, h("strong", {}, "Labels"), h("pre", { class: "labels" }, kv(p.labels))),
+      h("div", {}, h("strong", {}, "Annotations"), h("pre", { class: "annotations" }, kv(p.annotations))),
+      h("div", {}, h("strong", {}, "Containers"), h("pre", {}, (p.containers || []).map((k) => `${k.name}: ${k.image} (${k.state}, ${k.restartCount} restarts)`).join("\n")))))));
+}
+
+async function deploymentsTab(c, el) {
+  const d = await get(`${c}/resources/deployments?limit=1000`);
+  replace(el, h("table", {}, h("thead", {}, h("tr", {}, ["Namespace", "Name", "Ready", "Image", ""].map((t) => h("th", {}, t)))),
+    h("tbody", { id: "deployments" }, d.items.map((x) => h("tr", { dataset: { name: x.summary.name } },
+      h("td", {}, x.summary.namespace), h("td", {}, x.summary.name), h("td", {}, `${x.summary.ready}/${x.summary.replicas}`),
+      h("td", {}, (x.template.containers || []).map((k) => k.image).join(", ")),
+      h("td", {}, atLeast("operator") && [
+        h("button", { class: "scale", onclick: () => confirmCommand(c,
+          { action: "scale", kind: "Deployment", namespace: x.summary.namespace, name: x.summary.name }, x.summary.replicas) }, "Scale"),
+        h("button", { class: "cmd", onclick: () => confirmCommand(c, { action: "restart", kind: "Deployment", namespace: x.summary.namespace, name: x.summary.name }) }, "Restart")]))))));
+}
+
+async function eventsTab(c, el) {
+  const ev = await get(`${c}/events?type=Warning&limit=200`);
+  replace(el, h("table", {}, h("thead", {}, h("tr", {}, ["Last seen", "Object", "Reason", "Message", "Count"].map((t) => h("th", {}, t)))),
+    h("tbody", {}, ev.items.map((e) => h("tr", {}, h("td", {}, ago(e.last_timestamp)),
+      h("td", {}, `${e.involved_kind} ${e.involved_namespace ? e.involved_namespace + "/" : ""}${e.involved_name}`),
+      h("td", {}, e.reason), h("td", {}, e.message), h("td", {}, e.count))))));
+}
+
+async function commandsTab(c, el) {
+  const cmds = await get(`${c}/commands?limit=100`);
+  replace(el, h("table", {}, h("thead", {}, h("tr", {}, ["Created", "Action", "Target", "By", "Status", "Result"].map((t) => h("th", {}, t)))),
+    h("tbody", { id: "commands" }, cmds.items.map((x) => h("tr", { dataset: { id: x.command_id } }, h("td", {}, ago(x.created_at)), h("td", {}, x.action),
+      h("td", {}, `${x.kind} ${x.namespace ? x.namespace + "/" : ""}${x.name}`), h("td", {}, x.created_by ?? ""),
+      h("td", {}, pill(x.status)), h("td", {}, x.result ? (x.result.error || x.result.output || "").slice(0, 200) : ""))))));
+}
+
+/** Asks before running a command, naming its target (and, for a scale, the replicas),
+ * then shows how it ends. */
+function confirmCommand(c, spec, replicas) {
+  const id = decodeURIComponent(c.split("/").pop());
+  const target = `${spec.kind} ${spec.namespace ? spec.namespace + "/" : ""}${spec.name}`;
+  const result = h("p", { id: "command-result" });
+  const go = h("button", { class: "danger", id: "confirm" }, `${spec.action} ${target}`);
+  const count = replicas === undefined ? null : h("input", { id: "replicas", type: "number", min: 0, value: replicas });
+  const dlg = h("dialog", { id: "confirm-dialog" },
+    h("p", {}, `Run ${spec.action} on ${target} in ${id}?`),
+    count && h("label", {}, "replicas ", count),
+    h("div", { class: "filters" }, go, h("button", { onclick: () => dlg.close() }, "Close")), result);
+  go.addEventListener("click", async () => {
+    go.disabled = true;
+    if (count) spec.params = { replicas: Number(count.value) };
+    try {
+      const r = await post("/api/v2/command", { cluster_id: id, ...spec });
+      result.textContent = "pending…";
+      const done = await get(`/api/v2/commands/${r.command_id}?wait=30s`);
+      result.replaceChildren(pill(done.status), " ", done.result?.error || done.result?.output || "");
+    } catch (err) {
+      result.textContent = err.message;
+      result.className = "err";
+    }
+  });
+  dlg.addEventListener("close", () => dlg.remove());
+  document.body.append(dlg);
+  dlg.showModal();
+}
+
+async function logs(c, p) {
+  const id = decodeURIComponent(c.split("/").pop());
+  const out = h("pre", { id: "logs" }, "waiting for the agent…");
+  const dlg = h("dialog", {}, h("p", {}, `Logs of ${p.summary.namespace}/${p.summary.name}`), out, h("button", { onclick: () => dlg.close() }, "Close"));
+  dlg.addEventListener("close", () => dlg.remove());
+  document.body.append(dlg);
+  dlg.showModal();
+  try {
+    const r = await post("/api/v2/command", { cluster_id: id, action: "get_logs", kind: "Pod", namespace: p.summary.namespace, name: p.summary.name, params: { tailLines: 200 } });
+    const done = await get(`/api/v2/commands/${r.command_id}?wait=30s`);
+    out.textContent = done.result?.output || done.result?.error || `(${done.status})`;
+  } catch (err) {
+    out.textContent = err.message;
+  }
+}
+
+/** A generic table of objects: one column per key of the first rows (nested values as JSON). */
+function objectTable(items, id) {
+  const cols = [...new Set(items.slice(0, 50).flatMap((o) => Object.keys(o)))];
+  const cell = (v) => (v !== null && typeof v === "object" ? JSON.stringify(v) : v ?? "");
+  return h("table", { id }, h("thead", {}, h("tr", {}, cols.map((c) => h("th", {}, c)))),
+    h("tbody", {}, items.map((o) => h("tr", {}, cols.map((c) => h("td", {}, cell(o[c])))))));
+}
+
+function form(fields, submit, label) {
+  const inputs = {};
+  const msg = h("span", { class: "err" });
+  const el = h("form", { class: "filters", onsubmit: async (e) => {
+    e.preventDefault();
+    msg.textContent = "";
+    try {
+      const v = {};
+      for (const [k, i] of Object.entries(inputs)) v[k] = i.type === "checkbox" ? i.checked : i.value;
+      await submit(v);
+    } catch (err) { msg.textContent = err.message; }
+  } });
+  for (const f of fields) {
+    const i = f.options
+      ? h("select", { name: f.name }, f.options.map((o) => h("option", { value: o }, o)))
+      : h("input", { name: f.name, placeholder: f.placeholder ?? f.name, type: f.type ?? "text", value: f.value });
+    inputs[f.name] = i;
+    append(el, f.type === "checkbox" ? h("label", {}, i, f.placeholder) : i);
+  }
+  append(el, h("button", { class: "primary" }, label), msg);
+  return el;
+}
+
+async function alertsPage() {
+  const status = new URLSearchParams(location.hash.split("?")[1] || "").get("status") || "firing";
+  const [alerts, rules] = await Promise.all([get(`/api/v2/alerts?status=${status}&limit=200`), get("/api/v2/alert-rules")]);
+  const silence = (a) => async () => {
+    const hours = prompt(`Silence ${a.rule_name} on ${a.resource.key} in ${a.cluster_id} for how many hours?`, "2");
+    if (!hours) return;
+    await post("/api/v2/silences", { matchers: { cluster_id: a.cluster_id, rule: a.rule_name, resource: a.resource.key },
+      ends_at: new Date(Date.now() + Number(hours) * 3600e3).toISOString(), comment: `silenced from the console by ${session.me.username}` });
+    route();
+  };
+  replace(main(), h("h1", {}, "Alerts"),
+    h("nav", { class: "tabs" }, ["firing", "resolved"].map((s) => h("a", { href: `#/alerts?status=${s}`, class: s === status ? "active" : "" }, s))),
+    h("table", { id: "alerts" }, h("thead", {}, h("tr", {}, ["Fired", "Severity", "Cluster", "Rule", "Resource", "Message", ""].map((t) => h("th", {}, t)))),
+      h("tbody", {}, alerts.items.map((a) => h("tr", {}, h("td", {}, ago(a.fired_at)), h("td", {}, pill(a.severity)),
+        h("td", {}, a.cluster_id), h("td", {}, a.rule_name), h("td", {}, a.resource.key), h("td", {}, a.message),
+        h("td", {}, status === "firing" && atLeast("operator") && h("button", { class: "silence", onclick: silence(a) }, "Silence")))))),
+    h("h2", {}, "Rules"),
+    h("table", { id: "rules" }, h("thead", {}, h("tr", {}, ["Name", "Scope", "Condition", "Severity", "Enabled"].map((t) => h("th", {}, t)))),
+      h("tbody", {}, rules.items.map((r) => h("tr", {}, h("td", {}, r.name), h("td", {}, r.cluster_id ?? "all clusters"),
+        h("td", {}, JSON.stringify(r.condition)), h("td", {}, pill(r.severity)),
+        h("td", {}, atLeast("admin")
+          ? h("input", { type: "checkbox", checked: r.enabled, onchange: (e) => api("PATCH", `/api/v2/alert-rules/${r.id}`, { enabled: e.target.checked }).catch((err) => alert(err.message)) })
+          : String(r.enabled)))))));
+}
+
+async function sloPage() {
+  const clusters = (await get("/api/v2/clusters?limit=1000")).items;
+  const q = new URLSearchParams(location.hash.split("?")[1] || "");
+  const cluster = q.get("cluster") || clusters[0]?.cluster_id;
+  const range = q.get("range") || "1d";
+  const pick = h("select", { id: "slo-cluster", onchange: (e) => { location.hash = `#/slo?cluster=${encodeURIComponent(e.target.value)}&range=${range}`; } },
+    clusters.map((c) => h("option", { value: c.cluster_id, selected: c.cluster_id === cluster }, c.cluster_id)));
+  const ranges = h("nav", { class: "tabs" }, ["1h", "1d", "7d", "30d"].map((r) => h("a", { href: `#/slo?cluster=${encodeURIComponent(cluster ?? "")}&range=${r}`, class: r === range ? "active" : "" }, r)));
+  if (!cluster) return replace(main(), h("h1", {}, "SLO"), h("p", { class: "muted" }, "No cluster yet."));
+  const v = await get(`/api/v2/slo/domains?cluster_id=${encodeURIComponent(cluster)}&time_range=${range}`);
+  const num = (x, d = 2) => (x === null || x === undefined ? "—" : Number(x).toFixed(d));
+  replace(main(), h("h1", {}, "SLO"), h("div", { class: "filters" }, pick), ranges,
+    v.domains.length ? v.domains.map((d) => h("div", { class: "card", dataset: { domain: d.domain } },
+      h("h2", {}, d.domain, " ", pill(d.status)),
+      h("div", {}, `availability ${num(d.summary.availability, 3)}% · p95 ${num(d.summary.p95_latency_ms, 0)} ms · ${num(d.summary.requests_per_sec)} req/s`),
+      h("div", {}, "error budget left ", bar(Math.max(0, d.error_budget_remaining)), `${num(d.error_budget_remaining)}%`),
+      h("table", {}, h("thead", {}, h("tr", {}, ["Path", "Availability", "p95", "Budget left", "Burn rate", "Status"].map((t) => h("th", {}, t)))),
+        h("tbody", {}, d.routes.map((r) => h("tr", {}, h("td", {}, r.path_prefix), h("td", {}, `${num(r.current.availability, 3)}%`),
+          h("td", {}, `${num(r.current.p95_latency_ms, 0)} ms`), h("td", {}, bar(Math.max(0, r.error_budget_remaining)), `${num(r.error_budget_remaining)}%`),
+          h("td", {}, num(r.burn_rate)), h("td", {}, pill(r.status)))))))) : h("p", { class: "muted" }, "No SLO data for this cluster."));
+}
+
+async function queryPage() {
+  const box = h("input", { id: "q", placeholder: 'pods(cluster="*", status="Failed")', size: 80 });
+  const out = h("div", { id: "query-result" });
+  const run = async (e) => {
+    e?.preventDefault();
+    try {
+      const r = await post("/api/v2/query", { q: box.value });
+      replace(out, r.items ? [h("p", { class: "muted" }, `${r.items.length} of ${r.total}`), objectTable(r.items, "query-table")]
+        : h("pre", {}, JSON.stringify(r, null, 2)));
+    } catch (err) { replace(out, h("p", { class: "err" }, err.message)); }
+  };
+  replace(main(), h("h1", {}, "Query"), h("form", { class: "filters", onsubmit: run }, box, h("button", { class: "primary" }, "Run")), out);
+}
+
+async function tokensPage() {
+  const t = await get("/api/v2/tokens");
+  const shown = h("pre", { id: "new-token", hidden: true });
+  replace(main(), h("h1", {}, "My API keys"),
+    form([{ name: "name", placeholder: "key name" }, { name: "role", options: ROLES.slice(0, ROLES.indexOf(session.me.role) + 1) }], async (v) => {
+      const k = await post("/api/v2/tokens", v);
+      shown.hidden = false;
+      shown.textContent = `Copy it now, it is not shown again: ${k.token}`;
+    }, "Create key"), shown,
+    h("table", {}, h("tbody", {}, t.items.map((k) => h("tr", {}, h("td", {}, k.name), h("td", {}, k.role), h("td", {}, k.revoked ? "revoked" : ""),
+      h("td", {}, !k.revoked && h("button", { onclick: () => api("DELETE", `/api/v2/tokens/${k.id}`).then(route) }, "Revoke")))))));
+}
+
+async function aiPage() {
+  const active = await get("/api/v2/ai/active");
+  if (!active.ready) return replace(main(), h("h1", {}, "AI assistant"), h("p", { class: "muted" }, "The assistant is off or has no provider; an admin sets one up (README, AI assistant)."));
+  const clusters = (await get("/api/v2/clusters?limit=1000")).items;
+  const pick = h("select", {}, clusters.map((c) => h("option", { value: c.cluster_id }, c.cluster_id)));
+  const log = h("div", { id: "chat" });
+  const input = h("input", { id: "chat-input", size: 80, placeholder: "Ask about the cluster" });
+  let conv = null;
+  const say = async (e) => {
+    e.preventDefault();
+    if (!conv) conv = (await post("/api/v2/ai/conversations", { cluster_id: pick.value })).id;
+    const text = input.value;
+    input.value = "";
+    append(log, h("p", {}, h("strong", {}, "you: "), text));
+    const answer = h("p", {}, h("strong", {}, "assistant: "));
+    append(log, answer);
+    const r = await fetch("/api/v2/ai/chat", { method: "POST", headers: { Authorization: `Bearer ${session.token}`, "Content-Type": "application/json" },
+      body: JSON.stringify({ conversation_id: conv, message: text }) });
+    if (!r.ok) return append(answer, h("span", { class: "err" }, (await r.json()).error));
+    const reader = r.body.pipeThrough(new TextDecoderStream()).getReader();
+    let buf = "";
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buf += value;
+      let i;
+      while ((i = buf.indexOf("\n\n")) >= 0) {
+        const frame = buf.slice(0, i); buf = buf.slice(i + 2);
+        const data = frame.split("\n").find((l) => l.startsWith("data: "));
+        if (!data) continue;
+        const ev = JSON.parse(data.slice(6));
+        if (ev.type === "text") append(answer, ev.content);
+        else if (ev.type === "tool_call") append(log, h("p", { class: "muted" }, `→ ${ev.tool} ${JSON.stringify(ev.params)}`));
+        else if (ev.type === "proposal") {
+          const p = ev.proposal;
+          append(log, h("div", { class: "card" }, `Proposed: ${p.action} ${p.kind} ${p.namespace}/${p.name} — ${p.reason}`,
+            atLeast("operator") && h("button", { class: "danger", onclick: async (e2) => {
+              e2.target.disabled = true;
+              const a = await post(`/api/v2/ai/proposals/${p.id}/approve`);
+              append(e2.target.parentNode, ` command ${a.command_id} queued`);
+            } }, "Approve")));
+        } else if (ev.type === "error") append(answer, h("span", { class: "err" }, ev.content));
+      }
+    }
+  };
+  replace(main(), h("h1", {}, "AI assistant"), h("form", { class: "filters", onsubmit: say }, pick, input, h("button", { class: "primary" }, "Ask")), log);
+}
+
+const ADMIN_TABS = ["users", "channels", "retention", "audit"];
+
+async function adminPage(tab) {
+  tab = ADMIN_TABS.includes(tab) ? tab : "users";
+  const el = h("div", { id: "admin" });
+  replace(main(), h("h1", {}, "Admin"), h("nav", { class: "tabs" }, ADMIN_TABS.map((t) => h("a", { href: `#/admin/${t}`, class: t === tab ? "active" : "" }, t))), el);
+  if (tab === "users") {
+    const u = await get("/api/v2/users");
+    replace(el, form([{ name: "username" }, { name: "password", type: "password" }, { name: "role", options: ROLES }],
+      async (v) => { await post("/api/v2/users", v); route(); }, "Add user"),
+    h("table", { id: "users" }, h("tbody", {}, u.items.map((x) => h("tr", {}, h("td", {}, x.username), h("td", {}, x.role), h("td", {}, pill(x.status, x.status === "active" ? "online" : "offline")),
+      h("td", {}, ago(x.last_login_at)),
+      h("td", {}, x.username !== session.me.username && h("button", { onclick: () => api("PATCH", `/api/v2/users/${x.id}`, { status: x.status === "active" ? "disabled" : "active" }).then(route, (e) => alert(e.message)) },
+        x.status === "active" ? "Disable" : "Enable")))))));
+  } else if (tab === "channels") {
+    const c = await get("/api/v2/notify/channels");
+    replace(el, h("div", { class: "grid" }, c.items.map((ch) => {
+      const res = h("p", {});
+      return h("div", { class: "card" }, h("strong", {}, ch.name), " ", pill(ch.effective ? "effective" : "off", ch.effective ? "online" : ""),
+        h("pre", {}, JSON.stringify(ch.config, null, 1)), ch.validation_errors.map((e) => h("p", { class: "err" }, e)),
+        h("button", { onclick: async () => { const r = await post(`/api/v2/notify/channels/${ch.type}/test`); res.textContent = r.success ? "sent" : r.error; } }, "Send a test"), res);
+    })));
+  } else if (tab === "retention") {
+    const p = await get("/api/v2/admin/retention");
+    const out = h("pre", { id: "cleanup-result" });
+    const clean = (dry) => async () => { out.textContent = JSON.stringify(await post("/api/v2/admin/cleanup", { dry_run: dry }), null, 1); };
+    replace(el, h("pre", {}, JSON.stringify(p, null, 1)),
+      h("div", { class: "filters" }, h("button", { id: "dry-run", onclick: clean(true) }, "Cleanup: dry run"),
+        h("button", { class: "danger", onclick: () => confirm("Delete what is past retention now?") && clean(false)() }, "Cleanup now"),
+        h("button", { onclick: async () => { out.textContent = JSON.stringify(await post("/api/v2/admin/backup"), null, 1); } }, "Backup")), out);
+  } else {
+    const a = await get("/api/v2/audit/logs?limit=200");
+    replace(el, h("table", { id: "audit" }, h("thead", {}, h("tr", {}, ["When", "User", "Action", "Resource", "Status"].map((t) => h("th", {}, t)))),
+      h("tbody", {}, a.items.map((x) => h("tr", {}, h("td", {}, ago(x.timestamp)), h("td", {}, x.username), h("td", {}, x.action),
+        h("td", {}, `${x.method} ${x.resource}`), h("td", {}, pill(String(x.status_code), x.success ? "online" : "offline")))))));
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Router
+
+async function route() {
+  pageAbort.abort();
+  pageAbort = new AbortController();
+  for (const d of document.querySelectorAll("dialog")) d.remove();
+  const [, page, ...rest] = (location.hash || "#/fleet").slice(1).split("?")[0].split("/");
+  if (!session.token || page === "login") {
+    session.me = null;
+    return loginPage();
+  }
+  try {
+    if (!session.me) session.me = (await get("/api/v2/auth/me")).user;
+    header(`#/${page}`);
+    switch (page) {
+      case "cluster": return await clusterPage(decodeURIComponent(rest[0] || ""), rest[1]);
+      case "alerts": return await alertsPage();
+      case "slo": return await sloPage();
+      case "query": return await queryPage();
+      case "ai": return await aiPage();
+      case "keys": return await tokensPage();
+      case "admin": return atLeast("admin") ? await adminPage(rest[0]) : await fleetPage();
+      default: return await fleetPage();
+    }
+  } catch (err) {
+    if (err.status !== 401) replace(main(), h("p", { class: "err" }, err.message));
+  }
+}
+
+window.addEventListener("hashchange", route);
+route();
