@@ -204,4 +204,9 @@ async fn the_console_runs_the_fleet_in_a_browser() {
     b.goto(&format!("{}/#/admin/users", app.http)).await;
     b.wait_for("return document.querySelector('#username')")
         .await;
+    // Signing in from there opens the page asked for.
+    b.type_into("#username", "admin").await;
+    b.type_into("#password", ADMIN_PASSWORD).await;
+    b.click("#login").await;
+    b.wait_for("return document.querySelector('#users')").await;
 }

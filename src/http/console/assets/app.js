@@ -33,15 +33,23 @@ function replace(el, ...children) {
   append(el, children);
 }
 
-const main = () => document.getElementById("main");
+/** The page being shown; a page that finishes loading after the user moved on is dropped. */
+let generation = 0;
+class Stale extends Error {}
+function main() {
+  if (main.gen !== generation) throw new Stale();
+  return document.getElementById("main");
+}
 
 function pill(text, cls) {
   return h("span", { class: `pill ${cls ?? text}` }, text);
 }
 
-function bar(percent) {
+/** A usage bar (red when high), or with `left` a budget bar (red when little is left). */
+function bar(percent, left) {
   const p = Math.max(0, Math.min(100, Number(percent) || 0));
-  const cls = p >= 90 ? "hi" : p >= 75 ? "mid" : "";
+  const worry = left ? 100 - p : p;
+  const cls = worry >= 90 ? "hi" : worry >= 75 ? "mid" : "";
   const span = h("span", { class: cls });
   span.style.width = `${p}%`;
   return h("div", { class: "bar", title: `${p.toFixed(1)}%` }, span);
@@ -176,7 +184,8 @@ function loginPage() {
     try {
       const r = await post("/api/v2/auth/login", { username: user.value, password: pass.value });
       session.token = r.token;
-      location.hash = "#/fleet";
+      const target = !location.hash || location.hash === "#/login" ? "#/fleet" : location.hash;
+      if (location.hash === target) route(); else location.hash = target;
     } catch (err) {
       msg.textContent = err.message;
     }
@@ -186,6 +195,7 @@ function loginPage() {
 }
 
 async function fleetPage() {
+  const signal = pageAbort.signal;
   const body = h("tbody", { id: "fleet" });
   replace(main(), h("h1", {}, "Fleet"),
     h("table", {}, h("thead", {}, h("tr", {}, ["Cluster", "Status", "Agent", "Nodes", "Pods", "Last seen", "Alerts"].map((c) => h("th", {}, c)))), body));
@@ -210,8 +220,8 @@ async function fleetPage() {
   };
   append(body, clusters.items.map(row));
   if (!clusters.items.length) append(body, h("tr", {}, h("td", { colspan: 7, class: "muted" }, "No cluster has reported yet.")));
-  // Live: status changes and new snapshots.
-  subscribe("/api/v2/subscribe", (name, ev) => {
+  // Live: status changes and new snapshots; the feed reconnects when it drops.
+  const onEvent = (name, ev) => {
     const r = rows[ev.cluster_id];
     if (name === "cluster_status" && r) {
       r.c.status = ev.status;
@@ -224,7 +234,17 @@ async function fleetPage() {
       const tr = row(c);
       r ? r.tr.replaceWith(tr) : body.append(tr);
     }
-  }, pageAbort.signal).catch(() => {});
+  };
+  (async () => {
+    for (let wait = 1000; !signal.aborted; wait = Math.min(wait * 2, 30000)) {
+      try {
+        await subscribe("/api/v2/subscribe", onEvent, signal);
+      } catch (err) {
+        if (err.status === 401) { location.hash = "#/login"; return; }
+      }
+      await new Promise((ok) => setTimeout(ok, wait));
+    }
+  })();
 }
 
 const CLUSTER_TABS = ["nodes", "pods", "deployments", "events", "commands"];
@@ -289,7 +309,7 @@ async function podsTab(c, el) {
         h("button", { class: "cmd", onclick: () => logs(c, p) }, "Logs")]))));
     if (!pods.items.length) append(tbody, h("tr", {}, h("td", { colspan: 7, class: "muted" }, "No pods match.")));
   };
-  replace(el, h("div", { class: "filters" }, ns, name, phase, h("button", { id: "f-apply", onclick: load }, "Filter")),
+  replace(el, h("div", { class: "filters" }, ns, name, phase, h("button", { id: "f-apply", onclick: () => load().catch((err) => replace(tbody, h("tr", {}, h("td", { colspan: 7, class: "err" }, err.message)))) }, "Filter")),
     h("table", {}, h("thead", {}, h("tr", {}, ["Namespace", "Name", "Phase", "Ready", "Restarts", "Node", ""].map((t) => h("th", {}, t)))), tbody));
   await load();
 }
@@ -348,7 +368,15 @@ function confirmCommand(c, spec, replicas) {
     h("div", { class: "filters" }, go, h("button", { onclick: () => dlg.close() }, "Close")), result);
   go.addEventListener("click", async () => {
     go.disabled = true;
-    if (count) spec.params = { replicas: Number(count.value) };
+    if (count) {
+      const n = Number(count.value);
+      if (count.value.trim() === "" || !Number.isInteger(n) || n < 0) {
+        result.textContent = "replicas: a whole number, 0 or more";
+        go.disabled = false;
+        return;
+      }
+      spec.params = { replicas: n };
+    }
     try {
       const r = await post("/api/v2/command", { cluster_id: id, ...spec });
       result.textContent = "pending…";
@@ -357,6 +385,7 @@ function confirmCommand(c, spec, replicas) {
     } catch (err) {
       result.textContent = err.message;
       result.className = "err";
+      go.disabled = false;
     }
   });
   dlg.addEventListener("close", () => dlg.remove());
@@ -412,14 +441,15 @@ function form(fields, submit, label) {
 }
 
 async function alertsPage() {
-  const status = new URLSearchParams(location.hash.split("?")[1] || "").get("status") || "firing";
-  const [alerts, rules] = await Promise.all([get(`/api/v2/alerts?status=${status}&limit=200`), get("/api/v2/alert-rules")]);
+  const status = new URLSearchParams(location.hash.split("?")[1] || "").get("status") === "resolved" ? "resolved" : "firing";
+  const [alerts, rules] = await Promise.all([get(`/api/v2/alerts?status=${status}&limit=200`), get("/api/v2/alert-rules?limit=1000")]);
   const silence = (a) => async () => {
     const hours = prompt(`Silence ${a.rule_name} on ${a.resource.key} in ${a.cluster_id} for how many hours?`, "2");
     if (!hours) return;
+    if (!(Number(hours) > 0)) return alert("hours: a number above 0");
     await post("/api/v2/silences", { matchers: { cluster_id: a.cluster_id, rule: a.rule_name, resource: a.resource.key },
-      ends_at: new Date(Date.now() + Number(hours) * 3600e3).toISOString(), comment: `silenced from the console by ${session.me.username}` });
-    route();
+      ends_at: new Date(Date.now() + Number(hours) * 3600e3).toISOString(), comment: `silenced from the console by ${session.me.username}` })
+      .then(route, (err) => alert(err.message));
   };
   replace(main(), h("h1", {}, "Alerts"),
     h("nav", { class: "tabs" }, ["firing", "resolved"].map((s) => h("a", { href: `#/alerts?status=${s}`, class: s === status ? "active" : "" }, s))),
@@ -432,7 +462,7 @@ async function alertsPage() {
       h("tbody", {}, rules.items.map((r) => h("tr", {}, h("td", {}, r.name), h("td", {}, r.cluster_id ?? "all clusters"),
         h("td", {}, JSON.stringify(r.condition)), h("td", {}, pill(r.severity)),
         h("td", {}, atLeast("admin")
-          ? h("input", { type: "checkbox", checked: r.enabled, onchange: (e) => api("PATCH", `/api/v2/alert-rules/${r.id}`, { enabled: e.target.checked }).catch((err) => alert(err.message)) })
+          ? h("input", { type: "checkbox", checked: r.enabled, onchange: (e) => api("PATCH", `/api/v2/alert-rules/${r.id}`, { enabled: e.target.checked }).catch((err) => { e.target.checked = !e.target.checked; alert(err.message); }) })
           : String(r.enabled)))))));
 }
 
@@ -440,7 +470,7 @@ async function sloPage() {
   const clusters = (await get("/api/v2/clusters?limit=1000")).items;
   const q = new URLSearchParams(location.hash.split("?")[1] || "");
   const cluster = q.get("cluster") || clusters[0]?.cluster_id;
-  const range = q.get("range") || "1d";
+  const range = ["1h", "1d", "7d", "30d"].includes(q.get("range")) ? q.get("range") : "1d";
   const pick = h("select", { id: "slo-cluster", onchange: (e) => { location.hash = `#/slo?cluster=${encodeURIComponent(e.target.value)}&range=${range}`; } },
     clusters.map((c) => h("option", { value: c.cluster_id, selected: c.cluster_id === cluster }, c.cluster_id)));
   const ranges = h("nav", { class: "tabs" }, ["1h", "1d", "7d", "30d"].map((r) => h("a", { href: `#/slo?cluster=${encodeURIComponent(cluster ?? "")}&range=${r}`, class: r === range ? "active" : "" }, r)));
@@ -451,10 +481,10 @@ async function sloPage() {
     v.domains.length ? v.domains.map((d) => h("div", { class: "card", dataset: { domain: d.domain } },
       h("h2", {}, d.domain, " ", pill(d.status)),
       h("div", {}, `availability ${num(d.summary.availability, 3)}% · p95 ${num(d.summary.p95_latency_ms, 0)} ms · ${num(d.summary.requests_per_sec)} req/s`),
-      h("div", {}, "error budget left ", bar(Math.max(0, d.error_budget_remaining)), `${num(d.error_budget_remaining)}%`),
+      h("div", {}, "error budget left ", bar(d.error_budget_remaining, true), `${num(d.error_budget_remaining)}%`),
       h("table", {}, h("thead", {}, h("tr", {}, ["Path", "Availability", "p95", "Budget left", "Burn rate", "Status"].map((t) => h("th", {}, t)))),
         h("tbody", {}, d.routes.map((r) => h("tr", {}, h("td", {}, r.path_prefix), h("td", {}, `${num(r.current.availability, 3)}%`),
-          h("td", {}, `${num(r.current.p95_latency_ms, 0)} ms`), h("td", {}, bar(Math.max(0, r.error_budget_remaining)), `${num(r.error_budget_remaining)}%`),
+          h("td", {}, `${num(r.current.p95_latency_ms, 0)} ms`), h("td", {}, bar(r.error_budget_remaining, true), `${num(r.error_budget_remaining)}%`),
           h("td", {}, num(r.burn_rate)), h("td", {}, pill(r.status)))))))) : h("p", { class: "muted" }, "No SLO data for this cluster."));
 }
 
@@ -482,19 +512,23 @@ async function tokensPage() {
       shown.textContent = `Copy it now, it is not shown again: ${k.token}`;
     }, "Create key"), shown,
     h("table", {}, h("tbody", {}, t.items.map((k) => h("tr", {}, h("td", {}, k.name), h("td", {}, k.role), h("td", {}, k.revoked ? "revoked" : ""),
-      h("td", {}, !k.revoked && h("button", { onclick: () => api("DELETE", `/api/v2/tokens/${k.id}`).then(route) }, "Revoke")))))));
+      h("td", {}, !k.revoked && h("button", { onclick: () => api("DELETE", `/api/v2/tokens/${k.id}`).then(route, (err) => alert(err.message)) }, "Revoke")))))));
 }
 
 async function aiPage() {
   const active = await get("/api/v2/ai/active");
   if (!active.ready) return replace(main(), h("h1", {}, "AI assistant"), h("p", { class: "muted" }, "The assistant is off or has no provider; an admin sets one up (README, AI assistant)."));
   const clusters = (await get("/api/v2/clusters?limit=1000")).items;
-  const pick = h("select", {}, clusters.map((c) => h("option", { value: c.cluster_id }, c.cluster_id)));
+  const signal = pageAbort.signal;
+  let conv = null;
+  const pick = h("select", { onchange: () => { conv = null; } }, clusters.map((c) => h("option", { value: c.cluster_id }, c.cluster_id)));
   const log = h("div", { id: "chat" });
   const input = h("input", { id: "chat-input", size: 80, placeholder: "Ask about the cluster" });
-  let conv = null;
   const say = async (e) => {
     e.preventDefault();
+    try { await ask(); } catch (err) { if (err.name !== "AbortError") append(log, h("p", { class: "err" }, err.message)); }
+  };
+  const ask = async () => {
     if (!conv) conv = (await post("/api/v2/ai/conversations", { cluster_id: pick.value })).id;
     const text = input.value;
     input.value = "";
@@ -502,8 +536,8 @@ async function aiPage() {
     const answer = h("p", {}, h("strong", {}, "assistant: "));
     append(log, answer);
     const r = await fetch("/api/v2/ai/chat", { method: "POST", headers: { Authorization: `Bearer ${session.token}`, "Content-Type": "application/json" },
-      body: JSON.stringify({ conversation_id: conv, message: text }) });
-    if (!r.ok) return append(answer, h("span", { class: "err" }, (await r.json()).error));
+      body: JSON.stringify({ conversation_id: conv, message: text }), signal });
+    if (!r.ok) return append(answer, h("span", { class: "err" }, (await r.json().catch(() => ({}))).error || `HTTP ${r.status}`));
     const reader = r.body.pipeThrough(new TextDecoderStream()).getReader();
     let buf = "";
     for (;;) {
@@ -520,11 +554,17 @@ async function aiPage() {
         else if (ev.type === "tool_call") append(log, h("p", { class: "muted" }, `→ ${ev.tool} ${JSON.stringify(ev.params)}`));
         else if (ev.type === "proposal") {
           const p = ev.proposal;
-          append(log, h("div", { class: "card" }, `Proposed: ${p.action} ${p.kind} ${p.namespace}/${p.name} — ${p.reason}`,
+          const what = `${p.action} ${p.kind} ${p.namespace ? p.namespace + "/" : ""}${p.name} in ${p.cluster_id} ${JSON.stringify(p.params)}`;
+          append(log, h("div", { class: "card" }, `Proposed: ${what} — ${p.reason}`,
             atLeast("operator") && h("button", { class: "danger", onclick: async (e2) => {
+              if (!confirm(`Approve: ${what}?`)) return;
               e2.target.disabled = true;
-              const a = await post(`/api/v2/ai/proposals/${p.id}/approve`);
-              append(e2.target.parentNode, ` command ${a.command_id} queued`);
+              try {
+                const a = await post(`/api/v2/ai/proposals/${p.id}/approve`);
+                append(e2.target.parentNode, ` command ${a.command_id} queued`);
+              } catch (err) {
+                append(e2.target.parentNode, h("span", { class: "err" }, ` ${err.message}`));
+              }
             } }, "Approve")));
         } else if (ev.type === "error") append(answer, h("span", { class: "err" }, ev.content));
       }
@@ -553,16 +593,17 @@ async function adminPage(tab) {
       const res = h("p", {});
       return h("div", { class: "card" }, h("strong", {}, ch.name), " ", pill(ch.effective ? "effective" : "off", ch.effective ? "online" : ""),
         h("pre", {}, JSON.stringify(ch.config, null, 1)), ch.validation_errors.map((e) => h("p", { class: "err" }, e)),
-        h("button", { onclick: async () => { const r = await post(`/api/v2/notify/channels/${ch.type}/test`); res.textContent = r.success ? "sent" : r.error; } }, "Send a test"), res);
+        h("button", { onclick: () => post(`/api/v2/notify/channels/${ch.type}/test`).then((r) => { res.textContent = r.success ? "sent" : r.error; }, (err) => { res.textContent = err.message; }) }, "Send a test"), res);
     })));
   } else if (tab === "retention") {
     const p = await get("/api/v2/admin/retention");
     const out = h("pre", { id: "cleanup-result" });
-    const clean = (dry) => async () => { out.textContent = JSON.stringify(await post("/api/v2/admin/cleanup", { dry_run: dry }), null, 1); };
+    const show = (p) => p.then((r) => { out.textContent = JSON.stringify(r, null, 1); }, (err) => { out.textContent = err.message; });
+    const clean = (dry) => () => show(post("/api/v2/admin/cleanup", { dry_run: dry }));
     replace(el, h("pre", {}, JSON.stringify(p, null, 1)),
       h("div", { class: "filters" }, h("button", { id: "dry-run", onclick: clean(true) }, "Cleanup: dry run"),
         h("button", { class: "danger", onclick: () => confirm("Delete what is past retention now?") && clean(false)() }, "Cleanup now"),
-        h("button", { onclick: async () => { out.textContent = JSON.stringify(await post("/api/v2/admin/backup"), null, 1); } }, "Backup")), out);
+        h("button", { onclick: () => show(post("/api/v2/admin/backup")) }, "Backup")), out);
   } else {
     const a = await get("/api/v2/audit/logs?limit=200");
     replace(el, h("table", { id: "audit" }, h("thead", {}, h("tr", {}, ["When", "User", "Action", "Resource", "Status"].map((t) => h("th", {}, t)))),
@@ -577,6 +618,7 @@ async function adminPage(tab) {
 async function route() {
   pageAbort.abort();
   pageAbort = new AbortController();
+  main.gen = ++generation;
   for (const d of document.querySelectorAll("dialog")) d.remove();
   const [, page, ...rest] = (location.hash || "#/fleet").slice(1).split("?")[0].split("/");
   if (!session.token || page === "login") {
@@ -584,7 +626,10 @@ async function route() {
     return loginPage();
   }
   try {
-    if (!session.me) session.me = (await get("/api/v2/auth/me")).user;
+    if (!session.me) {
+      const me = await get("/api/v2/auth/me");
+      session.me = { ...me.user, role: me.role };
+    }
     header(`#/${page}`);
     switch (page) {
       case "cluster": return await clusterPage(decodeURIComponent(rest[0] || ""), rest[1]);
@@ -597,6 +642,7 @@ async function route() {
       default: return await fleetPage();
     }
   } catch (err) {
+    if (err instanceof Stale || err.name === "AbortError") return;
     if (err.status !== 401) replace(main(), h("p", { class: "err" }, err.message));
   }
 }
