@@ -151,6 +151,28 @@ async fn the_console_runs_the_fleet_in_a_browser() {
             .await;
         b.screenshot(&page.replace('/', "-")).await;
     }
+    // An admin edits a rule: a bad value is refused with the API's message, a good one
+    // is stored.
+    b.goto(&format!("{}/#/alerts", app.http)).await;
+    b.click("#rules .edit-rule").await;
+    b.eval("const t = document.querySelector('#rule-json'); const v = JSON.parse(t.value); v.severity = 'nope'; t.value = JSON.stringify(v)", vec![]).await;
+    b.click("#rule-save").await;
+    b.wait_for("return document.querySelector('#rule-error').textContent")
+        .await;
+    b.eval("const t = document.querySelector('#rule-json'); const v = JSON.parse(t.value); v.severity = 'info'; v.cooldown_sec = 1234; t.value = JSON.stringify(v)", vec![]).await;
+    b.click("#rule-save").await;
+    b.wait_for("return !document.querySelector('#rule-dialog')")
+        .await;
+    let (_, rules) = app.get("/api/v2/alert-rules?limit=1000").await;
+    assert!(
+        rules["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["cooldown_sec"] == 1234 && r["severity"] == "info"),
+        "{rules}"
+    );
+
     b.goto(&format!("{}/#/query", app.http)).await;
     b.type_into("#q", "deployments(cluster=\"demo-medium\").count()")
         .await;

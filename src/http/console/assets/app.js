@@ -223,6 +223,11 @@ async function fleetPage() {
   // Live: status changes and new snapshots; the feed reconnects when it drops.
   const onEvent = (name, ev) => {
     const r = rows[ev.cluster_id];
+    if (name === "alert" && r) {
+      firing[ev.cluster_id] = Math.max(0, (firing[ev.cluster_id] || 0) + (ev.status === "firing" ? 1 : -1));
+      r.tr.replaceWith(row(r.c));
+      return;
+    }
     if (name === "cluster_status" && r) {
       r.c.status = ev.status;
       r.c.last_seen = ev.last_seen;
@@ -458,12 +463,35 @@ async function alertsPage() {
         h("td", {}, a.cluster_id), h("td", {}, a.rule_name), h("td", {}, a.resource.key), h("td", {}, a.message),
         h("td", {}, status === "firing" && atLeast("operator") && h("button", { class: "silence", onclick: silence(a) }, "Silence")))))),
     h("h2", {}, "Rules"),
-    h("table", { id: "rules" }, h("thead", {}, h("tr", {}, ["Name", "Scope", "Condition", "Severity", "Enabled"].map((t) => h("th", {}, t)))),
+    h("table", { id: "rules" }, h("thead", {}, h("tr", {}, ["Name", "Scope", "Condition", "Severity", "", "Enabled"].map((t) => h("th", {}, t)))),
       h("tbody", {}, rules.items.map((r) => h("tr", {}, h("td", {}, r.name), h("td", {}, r.cluster_id ?? "all clusters"),
         h("td", {}, JSON.stringify(r.condition)), h("td", {}, pill(r.severity)),
+        h("td", {}, atLeast("admin") && h("button", { class: "edit-rule", onclick: () => editRule(r) }, "Edit")),
         h("td", {}, atLeast("admin")
           ? h("input", { type: "checkbox", checked: r.enabled, onchange: (e) => api("PATCH", `/api/v2/alert-rules/${r.id}`, { enabled: e.target.checked }).catch((err) => { e.target.checked = !e.target.checked; alert(err.message); }) })
           : String(r.enabled)))))));
+}
+
+/** An admin edits a rule's tunable fields as JSON; the API checks them and names a bad one. */
+function editRule(r) {
+  const fields = { description: r.description, cluster_id: r.cluster_id, namespace: r.namespace, condition: r.condition,
+    severity: r.severity, cooldown_sec: r.cooldown_sec, notify_channels: r.notify_channels };
+  const text = h("textarea", { id: "rule-json", rows: 14, cols: 60 });
+  text.value = JSON.stringify(fields, null, 2);
+  const msg = h("p", { class: "err", id: "rule-error" });
+  const save = h("button", { class: "primary", id: "rule-save" }, `Save ${r.name}`);
+  const dlg = h("dialog", { id: "rule-dialog" }, h("p", {}, `Rule ${r.name}${r.builtin ? " (built in: name and metric stay)" : ""}`), text,
+    h("div", { class: "filters" }, save, h("button", { onclick: () => dlg.close() }, "Close")), msg);
+  save.addEventListener("click", async () => {
+    try {
+      await api("PATCH", `/api/v2/alert-rules/${r.id}`, JSON.parse(text.value));
+      dlg.close();
+      route();
+    } catch (err) { msg.textContent = err.message; }
+  });
+  dlg.addEventListener("close", () => dlg.remove());
+  document.body.append(dlg);
+  dlg.showModal();
 }
 
 async function sloPage() {
