@@ -123,6 +123,11 @@ const post = (p, b) => api("POST", p, b ?? {});
 async function subscribe(path, onEvent, signal) {
   const r = await fetch(path, { headers: { Authorization: `Bearer ${session.token}` }, signal });
   if (!r.ok || !r.body) throw new ApiError(r.status, null);
+  return readEvents(r, onEvent);
+}
+
+/** Calls `onEvent(name, data)` for each event of a Server-Sent Events reply, to its end. */
+async function readEvents(r, onEvent) {
   const reader = r.body.pipeThrough(new TextDecoderStream()).getReader();
   let buf = "";
   for (;;) {
@@ -566,18 +571,7 @@ async function aiPage() {
     const r = await fetch("/api/v2/ai/chat", { method: "POST", headers: { Authorization: `Bearer ${session.token}`, "Content-Type": "application/json" },
       body: JSON.stringify({ conversation_id: conv, message: text }), signal });
     if (!r.ok) return append(answer, h("span", { class: "err" }, (await r.json().catch(() => ({}))).error || `HTTP ${r.status}`));
-    const reader = r.body.pipeThrough(new TextDecoderStream()).getReader();
-    let buf = "";
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      buf += value;
-      let i;
-      while ((i = buf.indexOf("\n\n")) >= 0) {
-        const frame = buf.slice(0, i); buf = buf.slice(i + 2);
-        const data = frame.split("\n").find((l) => l.startsWith("data: "));
-        if (!data) continue;
-        const ev = JSON.parse(data.slice(6));
+    await readEvents(r, (_, ev) => {
         if (ev.type === "text") append(answer, ev.content);
         else if (ev.type === "tool_call") append(log, h("p", { class: "muted" }, `→ ${ev.tool} ${JSON.stringify(ev.params)}`));
         else if (ev.type === "proposal") {
@@ -595,8 +589,7 @@ async function aiPage() {
               }
             } }, "Approve")));
         } else if (ev.type === "error") append(answer, h("span", { class: "err" }, ev.content));
-      }
-    }
+    });
   };
   replace(main(), h("h1", {}, "AI assistant"), h("form", { class: "filters", onsubmit: say }, pick, input, h("button", { class: "primary" }, "Ask")), log);
 }
