@@ -58,25 +58,34 @@ pub fn assets_size() -> usize {
     ASSETS.iter().map(|a| a.body.len()).sum()
 }
 
-fn etag(body: &str) -> String {
-    let digest = Sha256::digest(body.as_bytes());
-    let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
-    format!("\"{hex}\"")
-}
+/// Each asset's `ETag`, hashed once (the files never change while the binary runs).
+static ETAGS: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| {
+    ASSETS
+        .iter()
+        .map(|a| {
+            let digest = Sha256::digest(a.body.as_bytes());
+            let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+            format!("\"{hex}\"")
+        })
+        .collect()
+});
 
 fn serve(req: &HttpRequest, name: &str) -> Result<HttpResponse, ApiError> {
-    let Some(a) = ASSETS.iter().find(|a| a.name == name) else {
+    let Some((a, tag)) = ASSETS
+        .iter()
+        .zip(ETAGS.iter())
+        .find(|(a, _)| a.name == name)
+    else {
         return Err(ApiError::not_found(
             crate::error::ErrorCode::UnknownPath,
             format!("no console file {name:?}"),
         ));
     };
-    let tag = etag(a.body);
     let fresh = req
         .headers()
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == tag));
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == tag.as_str()));
     let mut res = if fresh {
         HttpResponse::NotModified().finish()
     } else {
@@ -85,7 +94,7 @@ fn serve(req: &HttpRequest, name: &str) -> Result<HttpResponse, ApiError> {
     let h = res.headers_mut();
     h.insert(
         header::ETAG,
-        HeaderValue::from_str(&tag).map_err(ApiError::internal)?,
+        HeaderValue::from_str(tag).map_err(ApiError::internal)?,
     );
     // Revalidated on every load: a new binary serves new files at once.
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));

@@ -78,10 +78,13 @@ pub async fn login(
         password,
     )
     .await?;
-    let mut cluster_ids: Vec<String> = crate::service::clusters::live(&state.registry)
+    // The registry alone knows the ids; no cluster actor needs asking.
+    let mut cluster_ids: Vec<String> = state
+        .registry
+        .send(atlhyper_actors::registry::ListClusters)
         .await?
         .into_iter()
-        .map(|(info, _)| info.cluster_id)
+        .map(|h| h.info.cluster_id)
         .collect();
     cluster_ids.sort();
     let u = session.user;

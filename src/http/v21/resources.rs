@@ -1,6 +1,8 @@
 //! Clusters, the overview, and the resources of a cluster's latest snapshot in the nested
 //! shapes the agent sends (reference §2, §3.3–§3.5).
 
+use std::sync::Arc;
+
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -69,14 +71,25 @@ async fn list_kind(
     state: &AppState,
     kind: Kind,
 ) -> Result<HttpResponse, ApiError> {
-    let q = QueryParams::of(req);
-    let id = cluster_param(&q)?;
+    let (snap, namespace) = scoped(req, state).await?;
     let filter = Filter {
-        namespace: q.get("namespace").map(str::to_owned),
+        namespace,
         ..Filter::default()
     };
-    let snap = snapshot(state, &id).await?;
     Ok(matching(&snap, kind, &filter))
+}
+
+/// The snapshot of the `cluster_id` parameter and the optional `namespace` of a list.
+async fn scoped(
+    req: &HttpRequest,
+    state: &AppState,
+) -> Result<(Arc<ClusterSnapshot>, Option<String>), ApiError> {
+    let q = QueryParams::of(req);
+    let id = cluster_param(&q)?;
+    Ok((
+        snapshot(state, &id).await?,
+        q.get("namespace").map(str::to_owned),
+    ))
 }
 
 /// One object of `kind` by `{name}` and the `namespace` parameter.
@@ -282,15 +295,12 @@ pub async fn configmaps(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let q = QueryParams::of(&req);
-    let id = cluster_param(&q)?;
-    let ns = q.get("namespace");
-    let snap = snapshot(&state, &id).await?;
+    let (snap, ns) = scoped(&req, &state).await?;
     let now = Utc::now();
     let items: Vec<ConfigMapDto<'_>> = snap
         .configmaps
         .iter()
-        .filter(|c| ns.is_none_or(|n| c.namespace == n))
+        .filter(|c| ns.as_deref().is_none_or(|n| c.namespace == n))
         .map(|c| ConfigMapDto {
             name: &c.name,
             namespace: &c.namespace,
@@ -332,15 +342,12 @@ pub async fn secrets(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let q = QueryParams::of(&req);
-    let id = cluster_param(&q)?;
-    let ns = q.get("namespace");
-    let snap = snapshot(&state, &id).await?;
+    let (snap, ns) = scoped(&req, &state).await?;
     let now = Utc::now();
     let items: Vec<SecretDto<'_>> = snap
         .secrets
         .iter()
-        .filter(|s| ns.is_none_or(|n| s.namespace == n))
+        .filter(|s| ns.as_deref().is_none_or(|n| s.namespace == n))
         .map(|s| SecretDto {
             name: &s.name,
             namespace: &s.namespace,
