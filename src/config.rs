@@ -260,6 +260,12 @@ settings! {
     audit_retention_days: u32 = 180 => count::<u32>,
         "MASTER_AUDIT_RETENTION_DAYS" [], "180",
         "Days audit records, resolved alerts, finished deliveries, unused AI conversations and decided AI proposals are kept (unresolved security events and firing alerts: forever)";
+    change_detail_days: u32 = 90 => count::<u32>,
+        "MASTER_CHANGE_DETAIL_DAYS" [], "90",
+        "Days every change found in the snapshots is kept; after that only the monthly and quarterly periodic snapshots";
+    change_snapshot_days: u32 = 365 => count::<u32>,
+        "MASTER_CHANGE_SNAPSHOT_DAYS" [], "365",
+        "Days monthly periodic snapshots are kept; after that only quarterly ones (January, April, July, October), forever";
     slo_raw_retention: Duration = hours(48) => duration,
         "MASTER_SLO_RAW_RETENTION" [], "\"48h\"",
         "How long raw SLO data is kept";
@@ -1118,6 +1124,8 @@ mod tests {
                 ("MASTER_METRICS_CLEANUP_INTERVAL", "17s"),
                 ("MASTER_COMMAND_HISTORY_DAYS", "18"),
                 ("MASTER_AUDIT_RETENTION_DAYS", "19"),
+                ("MASTER_CHANGE_DETAIL_DAYS", "46"),
+                ("MASTER_CHANGE_SNAPSHOT_DAYS", "47"),
                 ("MASTER_SLO_RAW_RETENTION", "20s"),
                 ("MASTER_SLO_HOURLY_RETENTION", "21s"),
                 ("MASTER_SLO_TARGET_AVAILABILITY", "99.95"),
@@ -1166,7 +1174,8 @@ mod tests {
             event_retention_days: 12, event_max_count: 13, event_cleanup_interval: 14s, \
             metrics_sample_interval: 15s, metrics_retention_days: 16, \
             metrics_cleanup_interval: 17s, command_history_days: 18, \
-            audit_retention_days: 19, slo_raw_retention: 20s, slo_hourly_retention: 21s, \
+            audit_retention_days: 19, change_detail_days: 46, change_snapshot_days: 47, \
+            slo_raw_retention: 20s, slo_hourly_retention: 21s, \
             slo_target_availability: 99.95, slo_target_p95: 250ms, slo_evaluate_interval: 37s, \
             admin_username: \"root\", admin_password: Some(SecretBox<str>([REDACTED])), \
             secret_key: Some(SecretBox<str>([REDACTED])), token_ttl: 22s, \

@@ -133,11 +133,15 @@ error_codes! {
     ConversationNotFound = "conversation_not_found",
     /// No such proposal.
     ProposalNotFound = "proposal_not_found",
+    /// No such agent version in the catalogue.
+    VersionNotFound = "version_not_found",
     // Conflicts with the current state (409).
     /// A user with that name exists.
     UserExists = "user_exists",
     /// A cluster with that id exists.
     ClusterExists = "cluster_exists",
+    /// That agent version is in the catalogue already.
+    VersionExists = "version_exists",
     /// An alert rule with that name exists.
     RuleNameTaken = "rule_name_taken",
     /// An admin disabling, demoting or deleting themselves.

@@ -4,6 +4,7 @@
 pub mod ai;
 pub mod audit;
 pub mod auth;
+pub mod changes;
 pub mod config;
 pub mod db;
 pub mod error;

@@ -128,7 +128,8 @@ impl Application {
         let agent_tokens =
             crate::auth::AgentTokens::from_pairs(db.users().agent_token_hashes().await?);
         let metrics = crate::metrics::Metrics::new();
-        let persist = crate::persist::Persisters::start(&db, &bus, &settings, &metrics);
+        let audit = crate::audit::Audit::new(db.clone());
+        let persist = crate::persist::Persisters::start(&db, &bus, &settings, &metrics, &audit);
         let notify = crate::notify::Notify::start(&db, &bus, &settings, &secrets);
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -141,7 +142,7 @@ impl Application {
             shutdown: shutdown_rx,
             draining: Arc::new(AtomicBool::new(false)),
             secrets,
-            audit: crate::audit::Audit::new(db.clone()),
+            audit,
             limits: crate::ratelimit::Limits::from_settings(&settings),
             agent_tokens,
             persist,

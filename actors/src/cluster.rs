@@ -95,7 +95,14 @@ pub struct ClusterActor {
     last_seen_at: Option<Instant>,
     offline_since: Option<DateTime<Utc>>,
     liveness_timer: Option<SpawnHandle>,
+    /// The heartbeat body's metadata.
     agent: AgentMeta,
+    /// Where the agent's last heartbeat or snapshot came from.
+    contact: Option<AgentContact>,
+    /// The agent's image tag in the latest snapshot.
+    image_version: Option<String>,
+    /// What was last published on `bus.agents`.
+    agent_published: AgentMeta,
     queues: HashMap<String, VecDeque<Queued>>,
     parked: HashMap<String, VecDeque<Parked>>,
     dispatching: HashSet<String>,
@@ -166,6 +173,9 @@ impl ClusterActor {
             offline_since: None,
             liveness_timer: None,
             agent: AgentMeta::default(),
+            contact: None,
+            image_version: None,
+            agent_published: AgentMeta::default(),
             queues,
             parked: HashMap::new(),
             dispatching: HashSet::new(),
@@ -173,6 +183,45 @@ impl ClusterActor {
             waiters: HashMap::new(),
             next_poll_id: 0,
             draining: false,
+        }
+    }
+
+    // ---- agent -------------------------------------------------------------------
+
+    /// What is known of the agent: the heartbeat body, its version from the best source,
+    /// and where it connects from.
+    fn agent_view(&self) -> AgentMeta {
+        let mut m = self.agent.clone();
+        let from_ua = || {
+            self.contact
+                .as_ref()
+                .and_then(|c| crate::model::user_agent_version(&c.user_agent))
+        };
+        (m.agent_version, m.version_source) = match m.agent_version.take() {
+            Some(v) => (Some(v), Some("heartbeat")),
+            None => match (&self.image_version, from_ua()) {
+                (Some(v), _) => (Some(v.clone()), Some("snapshot")),
+                (None, Some(v)) => (Some(v), Some("user_agent")),
+                (None, None) => (None, None),
+            },
+        };
+        if let Some(c) = &self.contact {
+            m.remote_addr = Some(c.remote_addr.clone());
+            m.user_agent = (!c.user_agent.is_empty()).then(|| c.user_agent.clone());
+        }
+        m
+    }
+
+    /// Publishes the agent's metadata when it changed.
+    fn publish_agent(&mut self) {
+        let view = self.agent_view();
+        if view != self.agent_published {
+            self.agent_published = view.clone();
+            self.bus.agents.publish(AgentSeen {
+                cluster_id: Arc::clone(&self.id),
+                agent: view,
+                at: Utc::now(),
+            });
         }
     }
 
@@ -609,6 +658,8 @@ impl Handler<ApplySnapshot> for ClusterActor {
             bytes: msg.bytes,
         });
         self.memo = msg.memo;
+        self.image_version = msg.snapshot.agent_image_version();
+        self.publish_agent();
         let previous = self.latest.replace(LatestSnapshot {
             snapshot: msg.snapshot,
             record,
@@ -626,7 +677,16 @@ impl Handler<Heartbeat> for ClusterActor {
         self.touch(ctx);
         if let Some(agent) = msg.agent {
             self.agent = agent;
+            self.publish_agent();
         }
+    }
+}
+
+impl Handler<AgentContact> for ClusterActor {
+    type Result = ();
+    fn handle(&mut self, msg: AgentContact, _: &mut Context<Self>) {
+        self.contact = Some(msg);
+        self.publish_agent();
     }
 }
 
@@ -777,7 +837,7 @@ impl Handler<GetStatus> for ClusterActor {
             offline_since: self.offline_since,
             latest: self.latest.as_ref().map(|l| l.record.clone()),
             recent: self.recent.iter().cloned().collect(),
-            agent: self.agent.clone(),
+            agent: self.agent_view(),
             queued_commands: self.queues.values().map(VecDeque::len).sum(),
             running_commands: self.running.len(),
             // Polls whose client went away linger until the next dispatch or their deadline;

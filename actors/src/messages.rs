@@ -136,6 +136,8 @@ pub struct Bus {
     pub slo: Topic<SloPushed>,
     /// SLO evaluations (burn rates per route).
     pub slo_evaluated: Topic<SloEvaluated>,
+    /// Agent metadata changes.
+    pub agents: Topic<AgentSeen>,
 }
 
 impl Bus {
@@ -147,18 +149,57 @@ impl Bus {
         self.alerts.close();
         self.slo.close();
         self.slo_evaluated.close();
+        self.agents.close();
     }
 }
 
-/// Agent-reported metadata from the optional heartbeat body.
+/// What the master knows of a cluster's agent: the optional heartbeat body (version,
+/// host name, IP), and what its requests showed (remote address, `User-Agent`, the agent
+/// image in its snapshot).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct AgentMeta {
-    /// Agent version string.
+    /// Agent version: from the heartbeat body, else the agent's image tag in the snapshot,
+    /// else its `User-Agent`.
     pub agent_version: Option<String>,
+    /// Where `agent_version` came from: `heartbeat`, `snapshot` or `user_agent`.
+    pub version_source: Option<&'static str>,
     /// Host the agent runs on.
     pub hostname: Option<String>,
     /// The agent's IP as it reports it.
     pub ip: Option<String>,
+    /// The address its last heartbeat or snapshot came from.
+    pub remote_addr: Option<String>,
+    /// The `User-Agent` of its last heartbeat or snapshot.
+    pub user_agent: Option<String>,
+}
+
+/// Where an agent request came from; sent by the agent handlers beside their message.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct AgentContact {
+    /// Remote address.
+    pub remote_addr: String,
+    /// `User-Agent` header (`""` when absent).
+    pub user_agent: String,
+}
+
+/// Published when what the master knows of an agent changed (its version, address, …),
+/// latest wins per cluster.
+#[derive(Debug, Clone, Serialize)]
+pub struct AgentSeen {
+    /// The cluster.
+    pub cluster_id: Arc<str>,
+    /// What is known now.
+    pub agent: AgentMeta,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+impl Keyed for AgentSeen {
+    type Key = Arc<str>;
+    fn key(&self) -> Arc<str> {
+        Arc::clone(&self.cluster_id)
+    }
 }
 
 /// What the actor remembers of each snapshot it accepted.

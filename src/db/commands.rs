@@ -277,6 +277,9 @@ pub struct CommandFilter {
     /// Target names containing this text, ignoring ASCII case on both engines (`%` and
     /// `_` are taken literally).
     pub name_contains: Option<String>,
+    /// Only commands on this object: `(kind, namespace, name)`; an empty name matches
+    /// every object of the kind in the namespace, an empty kind every kind.
+    pub target: Option<(String, String, String)>,
 }
 
 diesel::define_sql_function! {
@@ -312,6 +315,15 @@ fn filtered<'a>(
     }
     if !f.status.is_empty() {
         q = q.filter(ch::status.eq_any(f.status.iter().map(|s| s.as_str())));
+    }
+    if let Some((kind, namespace, name)) = &f.target {
+        if !kind.is_empty() {
+            q = q.filter(ch::target_kind.eq(kind));
+        }
+        q = q.filter(ch::target_namespace.eq(namespace));
+        if !name.is_empty() {
+            q = q.filter(ch::target_name.eq(name));
+        }
     }
     if let Some(a) = &f.action {
         q = q.filter(ch::action.eq(a));

@@ -17,7 +17,7 @@ use diesel::sql_types::{BigInt, Text};
 use super::{migrate, DbConn, DbError, Location};
 
 /// Every table, parents before children (foreign keys hold at each insert).
-pub const TABLES: [&str; 28] = [
+pub const TABLES: [&str; 32] = [
     "clusters",
     "command_history",
     "users",
@@ -46,11 +46,17 @@ pub const TABLES: [&str; 28] = [
     "ai_messages",
     "ai_tool_calls",
     "ai_proposals",
+    "cluster_agents",
+    "agent_versions",
+    "cluster_changes",
+    "change_state",
 ];
 
 /// Tables whose `id` is an identity column on PostgreSQL.
-const NO_ID: [&str; 8] = [
+const NO_ID: [&str; 10] = [
     "agent_tokens",
+    "change_state",
+    "cluster_agents",
     "ai_settings",
     "node_metrics_latest",
     "settings",

@@ -19,8 +19,10 @@
 //! - Migrations are embedded per engine (`migrations/sqlite`, `migrations/postgres`, the
 //!   same semantics) and run at startup.
 
+pub mod agents;
 pub mod ai;
 pub mod audit;
+pub mod changes;
 pub mod clusters;
 pub mod commands;
 mod conn;
@@ -456,6 +458,16 @@ impl Db {
     /// Stored Kubernetes events.
     pub fn events(&self) -> events::Events<'_> {
         events::Events(self)
+    }
+
+    /// Agent rows and the agent version catalogue.
+    pub fn agents(&self) -> agents::Agents<'_> {
+        agents::Agents(self)
+    }
+
+    /// The change history and the inventory each cluster is diffed against.
+    pub fn changes(&self) -> changes::Changes<'_> {
+        changes::Changes(self)
     }
 
     /// Node metrics: latest rows and sampled history.

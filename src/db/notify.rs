@@ -283,6 +283,11 @@ pub struct AlertFilter {
     pub severity: Option<String>,
     /// Fired at or after.
     pub since: Option<DateTime<Utc>>,
+    /// Firing at or before (fired then, whether resolved since or not).
+    pub until: Option<DateTime<Utc>>,
+    /// Only alerts on this resource: `(kind, namespace, name)`; an empty name matches
+    /// every resource of the kind in the namespace, an empty kind every kind.
+    pub resource: Option<(String, String, String)>,
 }
 
 fn alerts_filtered(f: &AlertFilter) -> ah::BoxedQuery<'_, MultiBackend> {
@@ -298,6 +303,18 @@ fn alerts_filtered(f: &AlertFilter) -> ah::BoxedQuery<'_, MultiBackend> {
     }
     if let Some(t) = f.since {
         q = q.filter(ah::fired_at.ge(to_db(t)));
+    }
+    if let Some(t) = f.until {
+        q = q.filter(ah::fired_at.le(to_db(t)));
+    }
+    if let Some((kind, namespace, name)) = &f.resource {
+        if !kind.is_empty() {
+            q = q.filter(ah::resource_kind.eq(kind));
+        }
+        q = q.filter(ah::resource_namespace.eq(namespace));
+        if !name.is_empty() {
+            q = q.filter(ah::resource_name.eq(name));
+        }
     }
     q
 }

@@ -41,6 +41,20 @@ pub struct RetentionPolicy {
     pub slo_raw_retention_hours: u32,
     /// Hourly and daily SLO series rows, and SLO status history.
     pub slo_hourly_retention_hours: u32,
+    /// Changes, and the daily periodic snapshots, older than this are deleted.
+    #[serde(default = "default_change_detail_days")]
+    pub change_detail_days: u32,
+    /// Monthly periodic snapshots older than this are deleted (quarterly ones stay).
+    #[serde(default = "default_change_snapshot_days")]
+    pub change_snapshot_days: u32,
+}
+
+fn default_change_detail_days() -> u32 {
+    90
+}
+
+fn default_change_snapshot_days() -> u32 {
+    365
 }
 
 fn hours(d: std::time::Duration) -> u32 {
@@ -58,6 +72,8 @@ impl RetentionPolicy {
             audit_retention_days: s.audit_retention_days,
             slo_raw_retention_hours: hours(s.slo_raw_retention),
             slo_hourly_retention_hours: hours(s.slo_hourly_retention),
+            change_detail_days: s.change_detail_days,
+            change_snapshot_days: s.change_snapshot_days,
         }
     }
 
@@ -77,6 +93,8 @@ impl RetentionPolicy {
                 "event_max_count" => MAX_EVENTS,
                 "slo_raw_retention_hours" | "slo_hourly_retention_hours" => MAX_HOURS,
                 "event_retention_days"
+                | "change_detail_days"
+                | "change_snapshot_days"
                 | "metrics_retention_days"
                 | "command_history_days"
                 | "audit_retention_days" => MAX_DAYS,
@@ -96,6 +114,8 @@ impl RetentionPolicy {
                 "command_history_days" => self.command_history_days = small(),
                 "audit_retention_days" => self.audit_retention_days = small(),
                 "slo_raw_retention_hours" => self.slo_raw_retention_hours = small(),
+                "change_detail_days" => self.change_detail_days = small(),
+                "change_snapshot_days" => self.change_snapshot_days = small(),
                 _ => self.slo_hourly_retention_hours = small(),
             }
         }
@@ -187,11 +207,14 @@ pub enum Target {
     /// AI conversations not used for the audit retention (their messages and tool calls
     /// go with them), and decided or expired proposals.
     Ai,
+    /// `cluster_changes`, tiered: every change for `change_detail_days`, then the monthly
+    /// periodic snapshots for `change_snapshot_days`, then the quarterly ones.
+    Changes,
 }
 
 impl Target {
     /// Every target, in the order a full cleanup runs them.
-    pub const ALL: [Target; 8] = [
+    pub const ALL: [Target; 9] = [
         Target::Events,
         Target::NodeMetrics,
         Target::Commands,
@@ -200,6 +223,7 @@ impl Target {
         Target::SecurityEvents,
         Target::Alerts,
         Target::Ai,
+        Target::Changes,
     ];
 
     /// The API name.
@@ -213,6 +237,7 @@ impl Target {
             Target::SecurityEvents => "security_events",
             Target::Alerts => "alerts",
             Target::Ai => "ai",
+            Target::Changes => "changes",
         }
     }
 
@@ -225,7 +250,7 @@ impl Target {
     pub fn per_cluster(self) -> bool {
         matches!(
             self,
-            Target::Events | Target::NodeMetrics | Target::Commands
+            Target::Events | Target::NodeMetrics | Target::Commands | Target::Changes
         )
     }
 }
@@ -397,6 +422,28 @@ impl Rule {
             "id",
             "COALESCE(decided_at, expires_at) < ?",
             None,
+            cutoff(now, days),
+        )
+    }
+
+    /// Changes of `cluster` older than `days`, and its daily periodic snapshots: detail
+    /// is kept `change_detail_days` (uses the (cluster, time) index).
+    pub fn change_detail(cluster: &str, now: DateTime<Utc>, days: u32) -> Self {
+        Self::new(
+            "cluster_changes",
+            "id",
+            "(change_type <> 'periodic_snapshot' OR tier = 'day') AND time < ?",
+            Some(cluster),
+            cutoff(now, days),
+        )
+    }
+    /// Monthly periodic snapshots of `cluster` older than `days`; quarterly ones stay.
+    pub fn change_monthly(cluster: &str, now: DateTime<Utc>, days: u32) -> Self {
+        Self::new(
+            "cluster_changes",
+            "id",
+            "change_type = 'periodic_snapshot' AND tier = 'month' AND time < ?",
+            Some(cluster),
             cutoff(now, days),
         )
     }

@@ -464,6 +464,66 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    cluster_agents (cluster_id) {
+        cluster_id -> Text,
+        agent_version -> Nullable<Text>,
+        version_source -> Text,
+        hostname -> Text,
+        reported_ip -> Text,
+        remote_addr -> Text,
+        user_agent -> Text,
+        first_seen -> Timestamp,
+        last_seen -> Timestamp,
+        connected_at -> Nullable<Timestamp>,
+        disconnected_at -> Nullable<Timestamp>,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    agent_versions (id) {
+        id -> Integer,
+        version -> Text,
+        release_date -> Nullable<Timestamp>,
+        is_latest -> Bool,
+        is_minimum -> Bool,
+        min_master_version -> Nullable<Text>,
+        notes -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    cluster_changes (id) {
+        id -> Integer,
+        cluster_id -> Text,
+        time -> Timestamp,
+        last_time -> Timestamp,
+        kind -> Text,
+        namespace -> Text,
+        name -> Text,
+        change_type -> Text,
+        summary -> Text,
+        old_value -> Text,
+        new_value -> Text,
+        count -> Integer,
+        command_id -> Nullable<Text>,
+        tier -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    change_state (cluster_id) {
+        cluster_id -> Text,
+        snapshot_at -> Timestamp,
+        state -> Text,
+        updated_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(ai_messages -> ai_conversations (conversation_id));
 diesel::joinable!(ai_tool_calls -> ai_messages (message_id));
 
@@ -499,5 +559,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     ai_conversations,
     ai_messages,
     ai_tool_calls,
-    ai_proposals
+    ai_proposals,
+    cluster_agents,
+    agent_versions,
+    cluster_changes,
+    change_state
 );

@@ -29,7 +29,7 @@ use crate::db::retention::{self, RetentionPolicy, Rule, Target};
 use crate::db::{Db, DbError};
 
 /// Targets the event-interval timer runs.
-const EVENT_TIMER_TARGETS: [Target; 7] = [
+const EVENT_TIMER_TARGETS: [Target; 8] = [
     Target::Events,
     Target::Commands,
     Target::Audit,
@@ -37,6 +37,7 @@ const EVENT_TIMER_TARGETS: [Target; 7] = [
     Target::Slo,
     Target::Alerts,
     Target::Ai,
+    Target::Changes,
 ];
 
 /// What one delete batch should hold the writer for. A write waits behind at most about
@@ -236,6 +237,18 @@ async fn run(
                         n += apply(db, Rule::slo_series(false, now, hours), msg.dry_run, b).await?;
                         n += apply(db, Rule::slo_status(now, hours), msg.dry_run, b).await?;
                         n += apply(db, Rule::slo_routes_gone(now, hours), msg.dry_run, b).await?;
+                    }
+                }
+                Target::Changes => {
+                    for c in &clusters {
+                        if policy.change_detail_days > 0 {
+                            let rule = Rule::change_detail(c, now, policy.change_detail_days);
+                            n += apply(db, rule, msg.dry_run, b).await?;
+                        }
+                        if policy.change_snapshot_days > 0 {
+                            let rule = Rule::change_monthly(c, now, policy.change_snapshot_days);
+                            n += apply(db, rule, msg.dry_run, b).await?;
+                        }
                     }
                 }
                 // Disabled rules delete nothing.

@@ -7,7 +7,9 @@
 //! `db/` for everything stored. Services never see a connection, SQL or a transaction;
 //! where a rule must hold atomically, the repository runs it inside its transaction.
 
+pub mod agents;
 pub mod ai;
+pub mod changes;
 pub mod clusters;
 pub mod commands;
 pub mod events;

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
 mod agent;
+mod changes;
 mod ai;
 mod cleanup;
 mod commands;

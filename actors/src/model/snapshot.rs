@@ -179,6 +179,49 @@ pub fn parse_snapshot(bytes: &[u8]) -> Result<ClusterSnapshot, serde_json::Error
     super::interned(bytes.len(), || serde_json::from_slice(bytes))
 }
 
+impl ClusterSnapshot {
+    /// The AtlHyper agent's version from its own workload in the snapshot: the tag of a
+    /// Deployment's or DaemonSet's container image named `…atlhyper…agent…` (the agent
+    /// reports the cluster it runs in, itself included).
+    pub fn agent_image_version(&self) -> Option<String> {
+        let containers = self
+            .deployments
+            .iter()
+            .flat_map(|d| d.template.containers.iter())
+            .chain(
+                self.daemonsets
+                    .iter()
+                    .flat_map(|d| d.template.containers.iter()),
+            );
+        for c in containers {
+            let image = c.image.as_str();
+            let (repo, tag) = match image.rsplit_once(':') {
+                Some((r, t)) if !t.contains('/') => (r, t),
+                _ => continue,
+            };
+            let name = repo.rsplit('/').next().unwrap_or(repo).to_ascii_lowercase();
+            let lower = repo.to_ascii_lowercase();
+            let is_agent = lower.contains("atlhyper") && name.contains("agent");
+            let tag = tag.split('@').next().unwrap_or(tag);
+            if is_agent && !tag.is_empty() && tag.len() <= 64 && tag != "latest" {
+                return Some(tag.to_owned());
+            }
+        }
+        None
+    }
+}
+
+/// The version in a `User-Agent` whose product name mentions an agent
+/// (`atlhyper-agent/2.1.0` → `2.1.0`); `None` for generic clients (`Go-http-client/1.1`).
+pub fn user_agent_version(ua: &str) -> Option<String> {
+    ua.split_whitespace().find_map(|product| {
+        let (name, version) = product.split_once('/')?;
+        let name = name.to_ascii_lowercase();
+        (name.contains("agent") && !version.is_empty() && version.len() <= 64)
+            .then(|| version.to_owned())
+    })
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 mod tests {

@@ -12,6 +12,8 @@ use crate::state::AppState;
 
 /// A heartbeat body is optional metadata; anything larger is not a heartbeat.
 const MAX_HEARTBEAT_BODY: u64 = 64 * 1024;
+/// Longest version, host name or IP kept from a heartbeat body.
+const MAX_META_CHARS: usize = 128;
 
 #[derive(Deserialize)]
 struct HeartbeatBody {
@@ -47,16 +49,16 @@ pub async fn post_heartbeat(
         None
     } else {
         let b: HeartbeatBody = body::parse_object(&raw)?;
+        let short = |v: Option<String>| v.map(|v| v.chars().take(MAX_META_CHARS).collect());
         Some(AgentMeta {
-            agent_version: b.agent_version,
-            hostname: b.hostname,
-            ip: b.ip,
+            agent_version: short(b.agent_version),
+            hostname: short(b.hostname),
+            ip: short(b.ip),
+            ..AgentMeta::default()
         })
     };
-    state
-        .cluster(&cluster_id, true)
-        .await?
-        .send(Heartbeat { agent })
-        .await?;
+    let addr = state.cluster(&cluster_id, true).await?;
+    addr.do_send(super::contact(&req));
+    addr.send(Heartbeat { agent }).await?;
     Ok(status_ok())
 }

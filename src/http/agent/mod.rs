@@ -153,6 +153,22 @@ impl FromRequest for AgentIdentity {
     }
 }
 
+/// Where an agent request came from, for its cluster actor (the `User-Agent` bounded).
+fn contact(req: &HttpRequest) -> atlhyper_actors::messages::AgentContact {
+    let user_agent = req
+        .headers()
+        .get(actix_web::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .chars()
+        .take(256)
+        .collect();
+    atlhyper_actors::messages::AgentContact {
+        remote_addr: client_ip(req),
+        user_agent,
+    }
+}
+
 /// Registers the agent routes.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/agent/snapshot").route(web::post().to(snapshot::post_snapshot)))

@@ -88,6 +88,7 @@ async fn ingest(
     ident.check_cluster(&cluster_id)?;
     snapshot.cluster_id = cluster_id.as_str().into();
     let addr = state.cluster(&cluster_id, true).await?;
+    addr.do_send(super::contact(req));
     let applied = addr
         .send(ApplySnapshot {
             snapshot: Arc::new(snapshot),

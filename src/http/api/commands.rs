@@ -224,7 +224,7 @@ pub async fn list_cluster_commands(
         source: q.get("source").map(str::to_owned),
         since: q.time("since")?,
         until: q.time("until")?,
-        name_contains: None,
+        ..CommandFilter::default()
     };
     let cluster_id = path.into_inner();
     let role = auth.principal.role;

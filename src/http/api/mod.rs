@@ -11,6 +11,7 @@ pub mod audit;
 pub mod auth;
 pub mod clusters;
 pub mod commands;
+pub mod changes;
 pub mod events;
 pub mod health;
 pub mod metrics;
@@ -304,6 +305,44 @@ pub fn table() -> Routes {
             "/api/v2/clusters/{id}/events/related",
             VIEWER,
             events::related_events,
+        )
+        // What changed: the change history, the timeline, the agent and its versions.
+        .add(
+            M::GET,
+            "/api/v2/clusters/{id}/changes",
+            VIEWER,
+            changes::list_changes,
+        )
+        .add(
+            M::GET,
+            "/api/v2/clusters/{id}/timeline",
+            VIEWER,
+            changes::timeline,
+        )
+        .add(M::GET, "/api/v2/clusters/{id}/agent", VIEWER, changes::get_agent)
+        .add(
+            M::GET,
+            "/api/v2/agent-versions",
+            VIEWER,
+            changes::list_agent_versions,
+        )
+        .add(
+            M::POST,
+            "/api/v2/agent-versions",
+            ADMIN,
+            changes::create_agent_version,
+        )
+        .add(
+            M::PATCH,
+            "/api/v2/agent-versions/{version}",
+            ADMIN,
+            changes::patch_agent_version,
+        )
+        .add(
+            M::DELETE,
+            "/api/v2/agent-versions/{version}",
+            ADMIN,
+            changes::delete_agent_version,
         )
         .add(
             M::GET,

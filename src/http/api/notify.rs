@@ -212,6 +212,7 @@ pub async fn list_alerts(
         cluster_id,
         severity,
         since: q.time("since")?,
+        ..AlertFilter::default()
     };
     let (limit, offset) = (page.limit as i64, page.offset as i64);
     let (rows, total) = service::list_alerts(&state.db, f, limit, offset).await?;

@@ -480,6 +480,42 @@ fn event() -> Shape {
     ])
 }
 
+/// A change as `db::changes::ChangeRow::to_json` writes it.
+fn change() -> Shape {
+    object(vec![
+        ("id", integer()),
+        ("cluster_id", string()),
+        (
+            "time",
+            time().about("The snapshot time of the (first) change."),
+        ),
+        (
+            "last_time",
+            time().about("The latest change folded into this row."),
+        ),
+        ("kind", string()),
+        ("namespace", string()),
+        ("name", string()),
+        (
+            "change_type",
+            one_of(crate::changes::inventory::CHANGE_TYPES),
+        ),
+        ("summary", string().about("A short before → after line.")),
+        ("before", string()),
+        ("after", string()),
+        ("count", integer().about("Changes folded into this row.")),
+        (
+            "command_id",
+            nullable(string()).about("The command of ours that caused it."),
+        ),
+        (
+            "tier",
+            one_of(&["", "day", "month", "quarter"])
+                .about("A periodic snapshot's retention tier; `\"\"` for changes."),
+        ),
+    ])
+}
+
 /// An alert rule as `service::notify::rule_document` writes it.
 fn rule() -> Shape {
     object(vec![
@@ -1099,6 +1135,148 @@ pub fn docs() -> Vec<(Method, &'static str, RouteDoc)> {
         ),
         (
             M::GET,
+            "/api/v2/clusters/{id}/changes",
+            cluster_path(d("Changes found by diffing the cluster's snapshots, newest first"))
+                .about("Workload images, replicas and rollouts; ConfigMap and Secret key sets (never values); Services and Ingresses added, removed or re-pointed; nodes added, removed, cordoned, NotReady or upgraded; namespaces; pods per owner without a replica count. A noisy object's changes are folded into one row (`count`). A change one of our commands caused carries its `command_id`.")
+                .query("kind", string(), "Kind (`Deployment`, `Node`, …).")
+                .query("namespace", string(), "Namespace.")
+                .query("name", string(), "Name.")
+                .query("change_type", one_of(crate::changes::inventory::CHANGE_TYPES), "Only this change type.")
+                .query("since", time(), "Changed at or after (`last_time`).")
+                .query("until", time(), "First changed at or before (`time`).")
+                .paged()
+                .reply(200, list(change()))
+                .error(400, E::InvalidParameter),
+        ),
+        (
+            M::GET,
+            "/api/v2/clusters/{id}/timeline",
+            cluster_path(d("What happened to one object or namespace: changes, Warning events, commands and alerts merged, newest first"))
+                .about("Without `since`/`until`: the last hour; with one end, an hour from it; at most 31 days. A Deployment's timeline includes its ReplicaSets' and Pods' events. Each source reads at most 1000 items; `truncated` says when some were left out.")
+                .query("kind", string(), "Kind.")
+                .query("namespace", string(), "Namespace.")
+                .query("name", string(), "Name (needs `kind`).")
+                .query("since", time(), "Window start.")
+                .query("until", time(), "Window end.")
+                .query("limit", integer(), "Most items (1–1000, default 200).")
+                .reply(
+                    200,
+                    object(vec![
+                        (
+                            "items",
+                            array(object(vec![
+                                ("time", time()),
+                                ("source", one_of(&["change", "event", "command", "alert"])),
+                                ("kind", string()),
+                                ("namespace", string()),
+                                ("name", string()),
+                                ("type", string().about("Change type, event reason, command action or alert rule.")),
+                                ("summary", string()),
+                                ("ref", string().about("The change id, event uid, command id or alert uid.")),
+                                ("command_id", nullable(string()).about("A command's id, or the command that caused a change.")),
+                                ("details", opaque("What only this source has: a change's count, before and after; an event's count; a command's status; an alert's severity, status and resolved_at.")),
+                            ])),
+                        ),
+                        ("since", time()),
+                        ("until", time()),
+                        ("truncated", boolean()),
+                    ]),
+                )
+                .error(400, E::InvalidParameter),
+        ),
+        (
+            M::GET,
+            "/api/v2/clusters/{id}/agent",
+            cluster_path(d("The cluster's agent and its nodes' versions"))
+                .about("The version comes from the heartbeat body, else the agent's image in the snapshot, else its `User-Agent` (`version_source`). `outdated` is null without a policy or a comparable version.")
+                .reply(
+                    200,
+                    object(vec![
+                        ("cluster_id", string()),
+                        ("status", one_of(&["online", "offline", "unknown"])),
+                        ("agent_version", nullable(string())),
+                        ("version_source", nullable(string()).about("`heartbeat`, `snapshot` or `user_agent`.")),
+                        ("outdated", nullable(boolean())),
+                        ("update_available", nullable(boolean())),
+                        ("min_version", nullable(string())),
+                        ("latest_version", nullable(string())),
+                        ("hostname", nullable(string())),
+                        ("reported_ip", nullable(string())),
+                        ("remote_addr", nullable(string())),
+                        ("user_agent", nullable(string())),
+                        ("first_seen", nullable(time())),
+                        ("last_seen", nullable(time())),
+                        ("connected_at", nullable(time())),
+                        ("disconnected_at", nullable(time())),
+                        ("node_versions", nullable(any())),
+                        ("nodes", array(object(vec![
+                            ("name", string()),
+                            ("os_image", string()),
+                            ("kernel", string()),
+                            ("runtime", string()),
+                            ("kubelet", string()),
+                            ("arch", string()),
+                        ]))),
+                    ]),
+                ),
+        ),
+        (
+            M::GET,
+            "/api/v2/agent-versions",
+            d("The agent version catalogue and its policy")
+                .reply(
+                    200,
+                    object(vec![
+                        ("items", array(of::<crate::db::agents::VersionRow>())),
+                        ("total", integer()),
+                        ("min_version", nullable(string())),
+                        ("latest_version", nullable(string())),
+                    ]),
+                ),
+        ),
+        (
+            M::POST,
+            "/api/v2/agent-versions",
+            d("Add an agent version")
+                .about("`latest: true` or `minimum: true` moves that flag to this version. Agents older than the `minimum` are outdated.")
+                .body(object(vec![
+                    ("version", string()),
+                    ("release_date", nullable(time())),
+                    ("latest", boolean()),
+                    ("minimum", boolean()),
+                    ("min_master_version", nullable(string())),
+                    ("notes", string()),
+                ]))
+                .reply(201, of::<crate::db::agents::VersionRow>())
+                .error(400, E::InvalidParameter)
+                .error(409, E::VersionExists),
+        ),
+        (
+            M::PATCH,
+            "/api/v2/agent-versions/{version}",
+            d("Change an agent version")
+                .path("version", string(), "The version.")
+                .body(object(vec![
+                    ("release_date", nullable(time())),
+                    ("latest", boolean()),
+                    ("minimum", boolean()),
+                    ("min_master_version", nullable(string())),
+                    ("notes", string()),
+                ]))
+                .reply(200, of::<crate::db::agents::VersionRow>())
+                .error(400, E::InvalidParameter)
+                .error(404, E::VersionNotFound),
+        ),
+        (
+            M::DELETE,
+            "/api/v2/agent-versions/{version}",
+            d("Remove an agent version")
+                .path("version", string(), "The version.")
+                .no_content(204)
+                .error(404, E::VersionNotFound),
+        ),
+        (
+            M::GET,
             "/api/v2/clusters/{id}/events/related",
             cluster_path(d("The events of an object and of what belongs to it"))
                 .about("A Deployment: its events, its ReplicaSets' and their Pods' (owner references of the latest snapshot). A Node: its events and those whose `source_host` it is. Any other kind: that object's events.")
@@ -1203,7 +1381,7 @@ pub fn docs() -> Vec<(Method, &'static str, RouteDoc)> {
             M::POST,
             "/api/v2/admin/cleanup",
             d("Run retention now")
-                .about("Targets: events, node_metrics, commands, audit, slo, security_events, alerts, ai (default: all).")
+                .about("Targets: events, node_metrics, commands, audit, slo, security_events, alerts, ai, changes (default: all).")
                 .body(of::<admin::CleanupBody>())
                 .reply(200, of::<crate::persist::cleaner::CleanupReport>())
                 .error(400, E::InvalidParameter)

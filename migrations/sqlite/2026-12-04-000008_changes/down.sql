@@ -1,0 +1,4 @@
+DROP TABLE change_state;
+DROP TABLE cluster_changes;
+DROP TABLE agent_versions;
+DROP TABLE cluster_agents;

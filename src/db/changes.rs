@@ -1,0 +1,393 @@
+//! The `cluster_changes` and `change_state` tables: the change history found by diffing
+//! snapshots, and the inventory each cluster's next snapshot is diffed against.
+//!
+//! [`record`] writes one snapshot's work in one transaction: new rows, rows folded into
+//! (a noisy object's latest row of the same change type), and the cluster's state. A
+//! change that one of our commands caused is linked to it there (see [`attribute`]).
+
+use super::MultiBackend;
+use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
+use diesel::prelude::*;
+
+use super::schema::{change_state as cs, cluster_changes as cc, command_history as ch};
+use super::{from_db, on_engine, to_db, DbConn, DbError};
+
+/// How long before a change a command on the same object counts as its cause.
+pub const ATTRIBUTION_WINDOW_MINUTES: i64 = 15;
+
+/// One change to write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewChange {
+    /// Kubernetes kind.
+    pub kind: String,
+    /// Namespace.
+    pub namespace: String,
+    /// Name.
+    pub name: String,
+    /// Change type.
+    pub change_type: String,
+    /// Short summary.
+    pub summary: String,
+    /// Value before.
+    pub old_value: String,
+    /// Value after.
+    pub new_value: String,
+    /// `day`, `month` or `quarter` for periodic snapshots, else `""`.
+    pub tier: String,
+    /// Fold into the latest row of the same object and change type instead of inserting.
+    pub fold: bool,
+}
+
+/// One stored change.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = cc)]
+pub struct ChangeRow {
+    /// Row id.
+    pub id: i32,
+    /// Cluster.
+    pub cluster_id: String,
+    /// Snapshot time of the first change of the row.
+    pub time: NaiveDateTime,
+    /// Snapshot time of the latest change folded in.
+    pub last_time: NaiveDateTime,
+    /// Kind.
+    pub kind: String,
+    /// Namespace.
+    pub namespace: String,
+    /// Name.
+    pub name: String,
+    /// Change type.
+    pub change_type: String,
+    /// Summary.
+    pub summary: String,
+    /// Value before.
+    pub old_value: String,
+    /// Value after.
+    pub new_value: String,
+    /// Changes in this row.
+    pub count: i32,
+    /// The command of ours that caused it.
+    pub command_id: Option<String>,
+    /// Retention tier of a periodic snapshot.
+    pub tier: String,
+}
+
+/// A folded summary, bounded.
+fn clip(s: &str) -> String {
+    const MAX: usize = 1_000;
+    if s.chars().count() <= MAX {
+        return s.to_owned();
+    }
+    let mut out: String = s.chars().take(MAX - 1).collect();
+    out.push('…');
+    out
+}
+
+fn rfc3339(t: NaiveDateTime) -> String {
+    from_db(t).to_rfc3339_opts(SecondsFormat::AutoSi, true)
+}
+
+impl ChangeRow {
+    /// The API item (`spec/api.md` "Changes and timeline"); also the DSL's `changes(...)`.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "id": self.id,
+            "cluster_id": self.cluster_id,
+            "time": rfc3339(self.time),
+            "last_time": rfc3339(self.last_time),
+            "kind": self.kind,
+            "namespace": self.namespace,
+            "name": self.name,
+            "change_type": self.change_type,
+            "summary": self.summary,
+            "before": self.old_value,
+            "after": self.new_value,
+            "count": self.count,
+            "command_id": self.command_id,
+            "tier": self.tier,
+        })
+    }
+}
+
+/// The filters of `GET /clusters/{id}/changes`.
+#[derive(Debug, Clone, Default)]
+pub struct ChangeFilter {
+    /// Kind.
+    pub kind: Option<String>,
+    /// Namespace.
+    pub namespace: Option<String>,
+    /// Name.
+    pub name: Option<String>,
+    /// Change type.
+    pub change_type: Option<String>,
+    /// `last_time >= since`.
+    pub since: Option<DateTime<Utc>>,
+    /// `time <= until`.
+    pub until: Option<DateTime<Utc>>,
+    /// Only these objects `(kind, namespace, name)` (the notifier's "this object and its
+    /// owner"); empty matches nothing.
+    pub any_of: Option<Vec<(String, String, String)>>,
+}
+
+type Cond = Box<dyn BoxableExpression<cc::table, MultiBackend, SqlType = diesel::sql_types::Bool>>;
+
+fn filtered<'a>(cluster: &'a str, f: &ChangeFilter) -> cc::BoxedQuery<'a, MultiBackend> {
+    let mut q = cc::table.filter(cc::cluster_id.eq(cluster)).into_boxed();
+    if let Some(v) = &f.kind {
+        q = q.filter(cc::kind.eq(v.clone()));
+    }
+    if let Some(v) = &f.namespace {
+        q = q.filter(cc::namespace.eq(v.clone()));
+    }
+    if let Some(v) = &f.name {
+        q = q.filter(cc::name.eq(v.clone()));
+    }
+    if let Some(v) = &f.change_type {
+        q = q.filter(cc::change_type.eq(v.clone()));
+    }
+    if let Some(t) = f.since {
+        q = q.filter(cc::last_time.ge(to_db(t)));
+    }
+    if let Some(t) = f.until {
+        q = q.filter(cc::time.le(to_db(t)));
+    }
+    if let Some(any) = &f.any_of {
+        let mut conds = any.iter().map(|(k, ns, n)| -> Cond {
+            Box::new(
+                cc::kind
+                    .eq(k.clone())
+                    .and(cc::namespace.eq(ns.clone()))
+                    .and(cc::name.eq(n.clone())),
+            )
+        });
+        let cond: Cond = match conds.next() {
+            Some(first) => conds.fold(first, |acc, c| Box::new(acc.or(c))),
+            None => Box::new(diesel::dsl::sql::<diesel::sql_types::Bool>("1 = 0")),
+        };
+        q = q.filter(cond);
+    }
+    q
+}
+
+/// One page of `cluster`'s changes, newest first, and the total matching.
+pub fn list(
+    conn: &mut DbConn,
+    cluster: &str,
+    f: &ChangeFilter,
+    limit: usize,
+    offset: usize,
+) -> Result<(Vec<ChangeRow>, usize), DbError> {
+    let total: i64 = filtered(cluster, f).count().get_result(conn)?;
+    let rows = filtered(cluster, f)
+        .order((cc::time.desc(), cc::id.desc()))
+        .limit(i64::try_from(limit).unwrap_or(i64::MAX))
+        .offset(i64::try_from(offset).unwrap_or(i64::MAX))
+        .select(ChangeRow::as_select())
+        .load(conn)?;
+    Ok((rows, usize::try_from(total).unwrap_or(0)))
+}
+
+/// The command of ours on the same object that most plausibly caused `c`: created in the
+/// [`ATTRIBUTION_WINDOW_MINUTES`] before `at`, not refused or cancelled, with an action
+/// that makes this kind of change. Returns `(command_id, action, created_by)`.
+pub fn attribute(
+    conn: &mut DbConn,
+    cluster: &str,
+    c: &NewChange,
+    at: NaiveDateTime,
+) -> Result<Option<(String, String, Option<String>)>, DbError> {
+    let actions: &[&str] = match c.change_type.as_str() {
+        "replicas_changed" => &["scale"],
+        "rollout_started" | "rollout_finished" => &["restart", "update_image"],
+        "image_changed" => &["update_image"],
+        "cordoned" => &["cordon"],
+        "uncordoned" => &["uncordon"],
+        "removed" => &["delete"],
+        _ => return Ok(None),
+    };
+    let from = at - chrono::Duration::minutes(ATTRIBUTION_WINDOW_MINUTES);
+    Ok(ch::table
+        .filter(ch::cluster_id.eq(cluster))
+        .filter(ch::target_kind.eq(&c.kind))
+        .filter(ch::target_namespace.eq(&c.namespace))
+        .filter(ch::target_name.eq(&c.name))
+        .filter(ch::action.eq_any(actions))
+        .filter(ch::status.eq_any(["running", "success", "timeout"]))
+        .filter(ch::created_at.ge(from))
+        .filter(ch::created_at.le(at + chrono::Duration::minutes(1)))
+        .order(ch::created_at.desc())
+        .select((ch::command_id, ch::action, ch::created_by))
+        .first(conn)
+        .optional()?)
+}
+
+/// Writes one snapshot's changes and the cluster's new state in one transaction; returns
+/// the rows inserted and folded.
+pub fn record(
+    conn: &mut DbConn,
+    cluster: &str,
+    at: DateTime<Utc>,
+    changes: &[NewChange],
+    state: Option<&str>,
+) -> Result<(usize, usize), DbError> {
+    let t = to_db(at);
+    let now = to_db(Utc::now());
+    conn.transaction::<_, DbError, _>(|c| {
+        super::clusters::register(c, cluster, at)?;
+        let (mut inserted, mut folded) = (0, 0);
+        for ch in changes {
+            let cause = attribute(c, cluster, ch, t)?;
+            let mut summary = ch.summary.clone();
+            if let Some((id, action, by)) = &cause {
+                summary.push_str(&format!(", by {action} command {id}"));
+                if let Some(by) = by.as_deref().filter(|b| !b.is_empty()) {
+                    summary.push_str(&format!(" ({by})"));
+                }
+            }
+            if ch.fold && fold_into_latest(c, cluster, ch, t, &summary)? {
+                folded += 1;
+                continue;
+            }
+            diesel::insert_into(cc::table)
+                .values((
+                    cc::cluster_id.eq(cluster),
+                    cc::time.eq(t),
+                    cc::last_time.eq(t),
+                    cc::kind.eq(&ch.kind),
+                    cc::namespace.eq(&ch.namespace),
+                    cc::name.eq(&ch.name),
+                    cc::change_type.eq(&ch.change_type),
+                    cc::summary.eq(&summary),
+                    cc::old_value.eq(&ch.old_value),
+                    cc::new_value.eq(&ch.new_value),
+                    cc::count.eq(1),
+                    cc::command_id.eq(cause.as_ref().map(|x| x.0.clone())),
+                    cc::tier.eq(&ch.tier),
+                    cc::created_at.eq(now),
+                ))
+                .execute(c)?;
+            inserted += 1;
+        }
+        if let Some(state) = state {
+            on_engine!(c, |c| diesel::insert_into(cs::table)
+                .values((
+                    cs::cluster_id.eq(cluster),
+                    cs::snapshot_at.eq(t),
+                    cs::state.eq(state),
+                    cs::updated_at.eq(now),
+                ))
+                .on_conflict(cs::cluster_id)
+                .do_update()
+                .set((
+                    cs::snapshot_at.eq(t),
+                    cs::state.eq(state),
+                    cs::updated_at.eq(now),
+                ))
+                .execute(c))?;
+        }
+        Ok((inserted, folded))
+    })
+}
+
+/// Folds `ch` into the latest row of the same object and change type: its `after` value,
+/// `last_time` and `count` move on, its `before` stays. False when there is no such row.
+fn fold_into_latest(
+    conn: &mut DbConn,
+    cluster: &str,
+    ch: &NewChange,
+    t: NaiveDateTime,
+    summary: &str,
+) -> Result<bool, DbError> {
+    let latest: Option<(i32, String, i32)> = cc::table
+        .filter(cc::cluster_id.eq(cluster))
+        .filter(cc::kind.eq(&ch.kind))
+        .filter(cc::namespace.eq(&ch.namespace))
+        .filter(cc::name.eq(&ch.name))
+        .filter(cc::change_type.eq(&ch.change_type))
+        .order((cc::time.desc(), cc::id.desc()))
+        .select((cc::id, cc::old_value, cc::count))
+        .first(conn)
+        .optional()?;
+    let Some((id, old_value, count)) = latest else {
+        return Ok(false);
+    };
+    let count = count.saturating_add(1);
+    let summary = if old_value.is_empty() && ch.new_value.is_empty() {
+        format!("{summary} ({count} times, summarised)")
+    } else {
+        format!(
+            "{old_value} → {} ({count} changes, summarised; latest: {summary})",
+            ch.new_value
+        )
+    };
+    diesel::update(cc::table.find(id))
+        .set((
+            cc::new_value.eq(&ch.new_value),
+            cc::last_time.eq(t),
+            cc::count.eq(count),
+            cc::summary.eq(clip(&summary)),
+        ))
+        .execute(conn)?;
+    Ok(true)
+}
+
+/// Every cluster's stored state: `(cluster, snapshot_at, state)`.
+pub fn states(conn: &mut DbConn) -> Result<Vec<(String, NaiveDateTime, String)>, DbError> {
+    Ok(cs::table
+        .select((cs::cluster_id, cs::snapshot_at, cs::state))
+        .load(conn)?)
+}
+
+/// Per cluster, the time of its latest periodic snapshot.
+pub fn last_periodic(conn: &mut DbConn) -> Result<Vec<(String, NaiveDateTime)>, DbError> {
+    let rows: Vec<(String, Option<NaiveDateTime>)> = cc::table
+        .filter(cc::change_type.eq("periodic_snapshot"))
+        .group_by(cc::cluster_id)
+        .select((cc::cluster_id, diesel::dsl::max(cc::time)))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(c, t)| t.map(|t| (c, t)))
+        .collect())
+}
+
+/// The change history and diff state. Async; see [`super::Db`] for where reads and writes run.
+pub struct Changes<'a>(pub(super) &'a super::Db);
+
+impl Changes<'_> {
+    /// Writes one snapshot's work (see [`record`]).
+    pub async fn record(
+        &self,
+        cluster: std::sync::Arc<str>,
+        at: DateTime<Utc>,
+        changes: Vec<NewChange>,
+        state: Option<String>,
+    ) -> Result<(usize, usize), DbError> {
+        self.0
+            .write(move |c| record(c, &cluster, at, &changes, state.as_deref()))
+            .await
+    }
+
+    /// Every cluster's stored state (the persister's memory after a restart).
+    pub async fn states(&self) -> Result<Vec<(String, NaiveDateTime, String)>, DbError> {
+        self.0.read(states).await
+    }
+
+    /// Per cluster, its latest periodic snapshot's time.
+    pub async fn last_periodic(&self) -> Result<Vec<(String, NaiveDateTime)>, DbError> {
+        self.0.read(last_periodic).await
+    }
+
+    /// One page of changes (see [`list`]).
+    pub async fn list(
+        &self,
+        cluster: String,
+        f: ChangeFilter,
+        limit: usize,
+        offset: usize,
+    ) -> Result<(Vec<ChangeRow>, usize), DbError> {
+        self.0
+            .read(move |c| list(c, &cluster, &f, limit, offset))
+            .await
+    }
+}

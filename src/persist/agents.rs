@@ -1,0 +1,257 @@
+//! `AgentPersister`: keeps what the master knows of each cluster's agent, and audits its
+//! comings and goings (seed 003: `client.register`, `client.connect`, `client.disconnect`).
+//!
+//! - **Subscribes** to `AgentSeen` (the cluster actor publishes it when the agent's
+//!   version, host, address or `User-Agent` changed) and to `ClusterStatusChanged`
+//!   (online/offline transitions); latest wins per cluster on both.
+//! - **Writes** the `cluster_agents` row (`db::agents::observe`, one transaction): first
+//!   seen on the first observation, the metadata, `connected_at` / `disconnected_at`.
+//! - **Audits** (source `agent`): `client.register` when a cluster's agent is first seen
+//!   (its first contact, including a cluster registered by it), `client.connect` when it
+//!   comes online again (after being offline, or after a master restart), and
+//!   `client.disconnect` when it goes offline. A version change is `client.update`.
+//! - Nothing to rebuild after a restart: the rows are the memory.
+
+use std::sync::Arc;
+
+use actix::prelude::*;
+use chrono::Utc;
+use tokio::sync::oneshot;
+
+use atlhyper_actors::bus::Subscription;
+use atlhyper_actors::messages::{AgentMeta, AgentSeen, Bus, ClusterStatusChanged, Liveness};
+
+use crate::audit::{Audit, AuditEntry};
+use crate::db::agents::{AgentObserved, Contact};
+use crate::db::Db;
+
+/// This persister's name on the bus.
+const NAME: &str = "agent_persister";
+
+/// One thing to record.
+enum Seen {
+    Meta(AgentSeen),
+    Status(ClusterStatusChanged),
+}
+
+/// The actor.
+pub struct AgentPersister {
+    db: Db,
+    audit: Audit,
+    agents: Arc<Subscription<AgentSeen>>,
+    status: Arc<Subscription<ClusterStatusChanged>>,
+    /// The version last recorded per cluster, to audit a change once.
+    versions: std::collections::HashMap<Arc<str>, Option<String>>,
+}
+
+fn observed(m: &AgentMeta) -> AgentObserved {
+    AgentObserved {
+        agent_version: m.agent_version.clone(),
+        version_source: m.version_source.unwrap_or_default().to_owned(),
+        hostname: m.hostname.clone().unwrap_or_default(),
+        reported_ip: m.ip.clone().unwrap_or_default(),
+        remote_addr: m.remote_addr.clone().unwrap_or_default(),
+        user_agent: m.user_agent.clone().unwrap_or_default(),
+    }
+}
+
+impl AgentPersister {
+    fn entry(
+        &self,
+        cluster: &str,
+        action: &str,
+        ip: &str,
+        ua: &str,
+        details: serde_json::Value,
+    ) -> AuditEntry {
+        AuditEntry {
+            timestamp: Utc::now(),
+            user_id: None,
+            username: String::new(),
+            role: None,
+            source: "agent".into(),
+            action: action.into(),
+            resource: format!("/api/v2/clusters/{cluster}"),
+            method: String::new(),
+            request_body: Some(details.to_string()),
+            status_code: 200,
+            success: true,
+            error_message: None,
+            ip: ip.into(),
+            user_agent: ua.into(),
+            duration_ms: 0,
+        }
+    }
+
+    fn apply(&mut self, seen: Seen) -> Work {
+        let (cluster, meta, what, at) = match &seen {
+            Seen::Meta(m) => (
+                Arc::clone(&m.cluster_id),
+                Some(observed(&m.agent)),
+                Contact::Seen,
+                m.at,
+            ),
+            Seen::Status(s) => (
+                Arc::clone(&s.cluster_id),
+                None,
+                match s.status {
+                    Liveness::Online => Contact::Connected,
+                    _ => Contact::Disconnected,
+                },
+                s.at,
+            ),
+        };
+        let db = self.db.clone();
+        let c = Arc::clone(&cluster);
+        let m = meta.clone();
+        let write = async move { db.agents().observe(c, m, what, at).await };
+        Box::pin(write.into_actor(self).map(move |res, act, _| {
+            let first = match res {
+                Ok(first) => first,
+                Err(e) => {
+                    tracing::warn!(cluster_id = %cluster, error = %e, "agent row not recorded");
+                    return;
+                }
+            };
+            let (ip, ua) = meta
+                .as_ref()
+                .map(|m| (m.remote_addr.clone(), m.user_agent.clone()))
+                .unwrap_or_default();
+            if first {
+                let e = act.entry(
+                    &cluster,
+                    "client.register",
+                    &ip,
+                    &ua,
+                    serde_json::json!({"cluster_id": &*cluster, "first_seen": at}),
+                );
+                act.audit.log(e);
+            }
+            match &seen {
+                Seen::Meta(m) => {
+                    let version = m.agent.agent_version.clone();
+                    let before = act.versions.insert(Arc::clone(&cluster), version.clone());
+                    if let Some(before) = before.filter(|b| *b != version && !first) {
+                        let e = act.entry(
+                            &cluster,
+                            "client.update",
+                            &ip,
+                            &ua,
+                            serde_json::json!({"cluster_id": &*cluster, "from": before, "to": version}),
+                        );
+                        act.audit.log(e);
+                    }
+                }
+                Seen::Status(s) => {
+                    let action = match (s.previous, s.status) {
+                        (_, Liveness::Offline) => "client.disconnect",
+                        (_, Liveness::Online) if !first => "client.connect",
+                        _ => return,
+                    };
+                    let e = act.entry(
+                        &cluster,
+                        action,
+                        "",
+                        "",
+                        serde_json::json!({
+                            "cluster_id": &*cluster,
+                            "previous": s.previous.api_str(),
+                            "last_seen": s.last_seen,
+                        }),
+                    );
+                    act.audit.log(e);
+                }
+            }
+        }))
+    }
+}
+
+type Work = std::pin::Pin<Box<dyn ActorFuture<AgentPersister, Output = ()>>>;
+
+impl Actor for AgentPersister {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        let agents = Arc::clone(&self.agents);
+        ctx.add_stream(futures_util::stream::unfold(agents, |s| async move {
+            let m = s.recv().await?;
+            Some((Seen::Meta(m), s))
+        }));
+        let status = Arc::clone(&self.status);
+        ctx.add_stream(futures_util::stream::unfold(status, |s| async move {
+            let m = s.recv().await?;
+            Some((Seen::Status(m), s))
+        }));
+    }
+}
+
+impl StreamHandler<Seen> for AgentPersister {
+    /// A bus topic closed (shutdown): stay alive for the final `Flush`.
+    fn finished(&mut self, _: &mut Context<Self>) {}
+
+    fn handle(&mut self, msg: Seen, ctx: &mut Context<Self>) {
+        let work = self.apply(msg);
+        ctx.wait(work);
+    }
+}
+
+/// Replies once everything received so far is committed.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Flush {
+    /// Fired after the pending writes.
+    pub done: oneshot::Sender<()>,
+}
+
+impl Handler<Flush> for AgentPersister {
+    type Result = ();
+
+    fn handle(&mut self, msg: Flush, ctx: &mut Context<Self>) {
+        let mut chain: Work = Box::pin(fut::ready(()));
+        let mut pending = Vec::new();
+        while let Some(m) = self.agents.try_recv() {
+            pending.push(Seen::Meta(m));
+        }
+        while let Some(m) = self.status.try_recv() {
+            pending.push(Seen::Status(m));
+        }
+        for seen in pending {
+            let work = self.apply(seen);
+            chain = Box::pin(chain.then(move |(), _, _| work));
+        }
+        let done = msg.done;
+        ctx.wait(chain.map(move |(), _, _| {
+            let _ = done.send(());
+        }));
+    }
+}
+
+/// Handle to the running actor.
+#[derive(Clone, Default)]
+pub struct Handle {
+    addr: Option<Addr<AgentPersister>>,
+}
+
+impl Handle {
+    /// Waits until everything received so far is written (tests, shutdown).
+    pub async fn flush(&self) {
+        let Some(addr) = &self.addr else { return };
+        let (tx, rx) = oneshot::channel();
+        if addr.send(Flush { done: tx }).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
+}
+
+/// Starts the actor, subscribed to the bus. Runs inside the actix System.
+pub fn start(db: &Db, bus: &Bus, audit: &Audit) -> Handle {
+    let addr = AgentPersister {
+        db: db.clone(),
+        audit: audit.clone(),
+        agents: Arc::new(bus.agents.subscribe(NAME)),
+        status: Arc::new(bus.status.subscribe(NAME)),
+        versions: std::collections::HashMap::new(),
+    }
+    .start();
+    Handle { addr: Some(addr) }
+}

@@ -1,0 +1,435 @@
+//! The change history (issue 18): evolving snapshots of the medium fixture, each change
+//! type found once, pure pod churn and repeats recording nothing (also across a
+//! restart), a command linked to the change it made, the timeline's merge order, the
+//! agent's inventory and the version catalogue with its policy.
+
+use chrono::{Duration, SecondsFormat, Utc};
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+
+const CLUSTER: &str = "demo-medium";
+
+/// The fixture with a `fetched_at` `secs` from now (each push must be newer than the last).
+fn at(mut snap: Value, secs: i64) -> Value {
+    snap["fetched_at"] =
+        json!((Utc::now() + Duration::seconds(secs)).to_rfc3339_opts(SecondsFormat::Millis, true));
+    snap
+}
+
+async fn push(app: &TestApp, snap: &Value) {
+    let r = app.push_json(CLUSTER, snap).await;
+    assert_eq!(r.status().as_u16(), 200);
+    app.state.persist.flush().await;
+}
+
+async fn changes(app: &TestApp, query: &str) -> Vec<Value> {
+    let (s, body) = app
+        .get(&format!(
+            "/api/v2/clusters/{CLUSTER}/changes?limit=1000{query}"
+        ))
+        .await;
+    assert_eq!(s, 200, "{body}");
+    body["items"].as_array().unwrap().clone()
+}
+
+fn find<'a>(rows: &'a [Value], kind: &str, name: &str, change_type: &str) -> Vec<&'a Value> {
+    rows.iter()
+        .filter(|r| r["kind"] == kind && r["name"] == name && r["change_type"] == change_type)
+        .collect()
+}
+
+/// Every change the test makes to the fixture, applied to `s`.
+fn evolve(mut s: Value) -> Value {
+    // Deployment kube-system/atlhyper-agent: a new image (a new revision, rolling out).
+    let agent = &mut s["deployments"][0];
+    agent["template"]["containers"][0]["image"] =
+        json!("registry.example.com/atlhyper/agent:v2.2.0");
+    // Deployment kube-system/coredns: 2 → 4 replicas.
+    s["deployments"][1]["spec"]["replicas"] = json!(4);
+    s["deployments"][1]["summary"]["replicas"] = json!(4);
+    // ConfigMap default/kube-root-ca.crt: one key more. Values are never sent or kept.
+    s["configmaps"][0]["data_keys"] = json!(["ca.crt", "extra.pem"]);
+    // Secret kube-system/bootstrap-token-8dcxgb: removed.
+    let secrets = s["secrets"].as_array_mut().unwrap();
+    secrets.retain(|x| x["name"] != "bootstrap-token-8dcxgb");
+    // Service kube-system/kube-dns: re-pointed to another selector.
+    s["services"][2]["selector"] = json!({"k8s-app": "kube-dns-v2"});
+    // Node 0 cordoned; node 1's kernel upgraded.
+    s["nodes"][0]["spec"]["unschedulable"] = json!(true);
+    s["nodes"][1]["info"]["kernelVersion"] = json!("6.1.80-100.amzn2023.x86_64");
+    // A new namespace with a ConfigMap in it: one row for the namespace.
+    s["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"summary": {"name": "fresh"}}));
+    s["configmaps"].as_array_mut().unwrap().push(json!({
+        "uid": "u-fresh", "name": "settings", "namespace": "fresh", "kind": "ConfigMap",
+        "data_keys": ["a"]}));
+    // Pure churn: every pod of a Deployment replaced by one with another name.
+    for p in s["pods"].as_array_mut().unwrap() {
+        if p["summary"]["ownerKind"] == "ReplicaSet" {
+            let name = format!("{}-x", p["summary"]["name"].as_str().unwrap());
+            p["summary"]["name"] = json!(name);
+        }
+    }
+    // A bare pod appears: one `pods_changed` row for the namespace's pods without owner.
+    s["pods"].as_array_mut().unwrap().push(json!({"summary": {
+        "name": "debug-shell", "namespace": "shop", "nodeName": "n1"}}));
+    s
+}
+
+#[actix_web::test]
+async fn each_change_is_recorded_once_and_not_again_after_a_restart() {
+    let app = spawn_app().await;
+    let base = fixture_json("medium-go.json.gz");
+    push(&app, &at(base.clone(), 0)).await;
+    // The first snapshot is the baseline: one periodic snapshot, no changes.
+    let rows = changes(&app, "").await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["change_type"], "periodic_snapshot");
+    assert!(
+        ["day", "month", "quarter"].contains(&rows[0]["tier"].as_str().unwrap()),
+        "{rows:?}"
+    );
+
+    let next = evolve(base.clone());
+    push(&app, &at(next.clone(), 1)).await;
+    let rows = changes(&app, "").await;
+    let one = |kind: &str, name: &str, ct: &str| {
+        let found = find(&rows, kind, name, ct);
+        assert_eq!(found.len(), 1, "{kind} {name} {ct}: {rows:#?}");
+        found[0].clone()
+    };
+    let image = one("Deployment", "atlhyper-agent", "image_changed");
+    assert_eq!(
+        image["before"],
+        "registry.example.com/atlhyper/agent:v2.1.0"
+    );
+    assert_eq!(image["after"], "registry.example.com/atlhyper/agent:v2.2.0");
+    assert!(image["summary"].as_str().unwrap().contains("→"), "{image}");
+    let scaled = one("Deployment", "coredns", "replicas_changed");
+    assert_eq!(
+        (scaled["before"].as_str(), scaled["after"].as_str()),
+        (Some("2"), Some("4"))
+    );
+    let keys = one("ConfigMap", "kube-root-ca.crt", "keys_changed");
+    assert_eq!(keys["summary"], "keys +[extra.pem]");
+    one("Secret", "bootstrap-token-8dcxgb", "removed");
+    let dns = one("Service", "kube-dns", "repointed");
+    assert!(
+        dns["after"].as_str().unwrap().contains("kube-dns-v2"),
+        "{dns}"
+    );
+    let node0 = base["nodes"][0]["summary"]["name"].as_str().unwrap();
+    let node1 = base["nodes"][1]["summary"]["name"].as_str().unwrap();
+    one("Node", node0, "cordoned");
+    let kernel = one("Node", node1, "kernel_upgraded");
+    assert_eq!(kernel["after"], "6.1.80-100.amzn2023.x86_64");
+    let ns = one("Namespace", "fresh", "added");
+    assert!(
+        ns["summary"].as_str().unwrap().contains("1 ConfigMap"),
+        "{ns}"
+    );
+    assert!(
+        find(&rows, "ConfigMap", "settings", "added").is_empty(),
+        "folded into the namespace"
+    );
+    let bare = one("Pod", "", "pods_changed");
+    assert_eq!(bare["namespace"], "shop");
+    // Pure churn of Deployment pods recorded nothing; only these rows and the baseline.
+    assert_eq!(rows.len(), 10, "{rows:#?}");
+    // Filters.
+    assert_eq!(changes(&app, "&change_type=cordoned").await.len(), 1);
+    assert_eq!(
+        changes(&app, "&kind=Deployment&namespace=kube-system")
+            .await
+            .len(),
+        2
+    );
+    let (s, body) = app
+        .get(&format!(
+            "/api/v2/clusters/{CLUSTER}/changes?change_type=bogus"
+        ))
+        .await;
+    assert_eq!((s, body["code"].as_str()), (400, Some("invalid_parameter")));
+
+    // The same state again, and again after a restart: nothing new.
+    push(&app, &at(next.clone(), 2)).await;
+    assert_eq!(changes(&app, "").await.len(), 10);
+    let app = app.restart().await;
+    push(&app, &at(next.clone(), 3)).await;
+    let after = changes(&app, "").await;
+    assert_eq!(after.len(), 10, "{after:#?}");
+
+    // The rollout finishes once its pods are updated (the status already is).
+    let (s, _) = app
+        .get(&format!(
+            "/api/v2/clusters/{CLUSTER}/changes?change_type=rollout_started"
+        ))
+        .await;
+    assert_eq!(s, 200);
+}
+
+#[actix_web::test]
+async fn a_command_is_linked_to_its_change_and_the_timeline_merges_newest_first() {
+    let app = spawn_app().await;
+    let base = fixture_json("medium-go.json.gz");
+    let since = Utc::now() - Duration::minutes(5);
+    push(&app, &at(base.clone(), 0)).await;
+    // An operator scales coredns; the agent takes the command and reports success.
+    let id = app
+        .create_command(&json!({"cluster_id": CLUSTER, "action": "scale",
+            "namespace": "kube-system", "name": "coredns", "params": {"replicas": 3}}))
+        .await;
+    let polled: Value = app.poll(CLUSTER, "ops").await.json().await.unwrap();
+    assert_eq!(polled["command"]["id"], json!(id));
+    let r = app
+        .result(
+            CLUSTER,
+            &json!({"command_id": id, "success": true, "output": "scaled",
+            "error": "", "executed_at": "2026-02-04T13:31:25+09:00"}),
+        )
+        .await;
+    assert_eq!(r.status().as_u16(), 200);
+    // The next snapshot shows 3 replicas.
+    let mut next = base.clone();
+    next["deployments"][1]["spec"]["replicas"] = json!(3);
+    push(&app, &at(next, 1)).await;
+    let rows = changes(&app, "&change_type=replicas_changed").await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["command_id"], json!(id));
+    assert!(
+        rows[0]["summary"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("by scale command {id}")),
+        "{}",
+        rows[0]
+    );
+
+    let q = format!(
+        "/api/v2/clusters/{CLUSTER}/timeline?kind=Deployment&namespace=kube-system&name=coredns&since={}",
+        since.to_rfc3339_opts(SecondsFormat::Secs, true).replace('+', "%2B")
+    );
+    let (s, t) = app.get(&q).await;
+    assert_eq!(s, 200, "{t}");
+    let items = t["items"].as_array().unwrap();
+    let sources: Vec<&str> = items
+        .iter()
+        .map(|i| i["source"].as_str().unwrap())
+        .collect();
+    let change = sources
+        .iter()
+        .position(|s| *s == "change")
+        .expect("a change");
+    let command = sources
+        .iter()
+        .position(|s| *s == "command")
+        .expect("a command");
+    assert!(change < command, "newest first: {sources:?}");
+    let times: Vec<&str> = items.iter().map(|i| i["time"].as_str().unwrap()).collect();
+    let mut sorted = times.clone();
+    sorted.sort_by(|a, b| b.cmp(a));
+    assert_eq!(times, sorted, "newest first");
+    assert_eq!(items[command]["command_id"], json!(id));
+    assert_eq!(t["truncated"], json!(false));
+    // Bad windows and parameters are refused.
+    for bad in [
+        "since=2026-01-01T00:00:00Z&until=2025-01-01T00:00:00Z",
+        "since=2025-01-01T00:00:00Z&until=2026-01-01T00:00:00Z",
+        "name=coredns",
+        "limit=0",
+        "since=yesterday",
+    ] {
+        let (s, body) = app
+            .get(&format!("/api/v2/clusters/{CLUSTER}/timeline?{bad}"))
+            .await;
+        assert_eq!(
+            (s, body["code"].as_str()),
+            (400, Some("invalid_parameter")),
+            "{bad}: {body}"
+        );
+    }
+    let (s, body) = app.get("/api/v2/clusters/nowhere/timeline").await;
+    assert_eq!((s, body["code"].as_str()), (404, Some("cluster_not_found")));
+}
+
+#[actix_web::test]
+async fn the_agent_is_stored_audited_and_judged_by_the_version_policy() {
+    let app = spawn_app().await;
+    // A heartbeat with metadata and a User-Agent, then a snapshot.
+    let r = app
+        .agent_req(reqwest::Method::POST, "/agent/heartbeat", CLUSTER)
+        .header("User-Agent", "atlhyper-agent/2.0.1")
+        .json(&json!({"agent_version": "v2.0.1", "hostname": "agent-0", "ip": "10.0.0.9"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    push(&app, &at(fixture_json("medium-go.json.gz"), 0)).await;
+    let (s, a) = app.get(&format!("/api/v2/clusters/{CLUSTER}/agent")).await;
+    assert_eq!(s, 200, "{a}");
+    assert_eq!(a["agent_version"], "v2.0.1");
+    assert_eq!(a["version_source"], "heartbeat");
+    assert_eq!(a["hostname"], "agent-0");
+    assert_eq!(a["remote_addr"], "127.0.0.1");
+    assert_eq!(a["outdated"], Value::Null, "no policy yet");
+    assert_eq!(a["status"], "online");
+    assert!(a["first_seen"].is_string(), "{a}");
+    assert_eq!(
+        a["nodes"].as_array().unwrap().len(),
+        a["node_versions"]["count"].as_u64().unwrap() as usize
+    );
+    assert!(
+        a["node_versions"]["kubelets"]
+            .as_object()
+            .unwrap()
+            .contains_key("v1.29.3"),
+        "{a}"
+    );
+
+    // The catalogue: a viewer reads it, only an admin changes it.
+    let viewer = app.token_for("vera", "viewer").await;
+    let r = app
+        .api(
+            reqwest::Method::POST,
+            "/api/v2/agent-versions",
+            Some(&viewer),
+        )
+        .json(&json!({"version": "v2.1.0"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+    let (s, v) = app
+        .post(
+            "/api/v2/agent-versions",
+            &json!({"version": "v2.1.0", "minimum": true,
+            "release_date": "2026-01-15", "notes": "SLO push", "min_master_version": "2.1.0"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    assert_eq!(
+        (v["minimum"].as_bool(), v["latest"].as_bool()),
+        (Some(true), Some(false))
+    );
+    let (s, v) = app
+        .post(
+            "/api/v2/agent-versions",
+            &json!({"version": "v2.2.0", "latest": true}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    for (body, code, status) in [
+        (json!({"version": "v2.1.0"}), "version_exists", 409),
+        (
+            json!({"version": "not a version"}),
+            "invalid_parameter",
+            400,
+        ),
+        (
+            json!({"version": "v3", "colour": "red"}),
+            "invalid_parameter",
+            400,
+        ),
+        (
+            json!({"version": "v3", "latest": "yes"}),
+            "invalid_parameter",
+            400,
+        ),
+    ] {
+        let (s, b) = app.post("/api/v2/agent-versions", &body).await;
+        assert_eq!((s, b["code"].as_str()), (status, Some(code)), "{body}: {b}");
+    }
+    let (_, list) = app.get("/api/v2/agent-versions").await;
+    assert_eq!(list["total"], 2);
+    assert_eq!(list["min_version"], "v2.1.0");
+    assert_eq!(list["latest_version"], "v2.2.0");
+    // v2.0.1 is older than the minimum: outdated, and an update is available.
+    let (_, a) = app.get(&format!("/api/v2/clusters/{CLUSTER}/agent")).await;
+    assert_eq!(a["outdated"], true, "{a}");
+    assert_eq!(a["update_available"], true);
+    // Moving the minimum down makes it current; the flag moves, it is not duplicated.
+    let r = app
+        .api(
+            reqwest::Method::POST,
+            "/api/v2/agent-versions",
+            Some(&app.admin_token),
+        )
+        .json(&json!({"version": "v2.0.0", "minimum": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    let (_, list) = app.get("/api/v2/agent-versions").await;
+    let minimums = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|v| v["minimum"] == true)
+        .count();
+    assert_eq!(
+        (minimums, list["min_version"].as_str()),
+        (1, Some("v2.0.0"))
+    );
+    let (_, a) = app.get(&format!("/api/v2/clusters/{CLUSTER}/agent")).await;
+    assert_eq!(a["outdated"], false);
+    let r = app
+        .api(
+            reqwest::Method::PATCH,
+            "/api/v2/agent-versions/v2.2.0",
+            Some(&app.admin_token),
+        )
+        .json(&json!({"notes": "faster diffs"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["notes"], "faster diffs");
+    for (method, path, status) in [
+        (reqwest::Method::PATCH, "/api/v2/agent-versions/v9.9.9", 404),
+        (
+            reqwest::Method::DELETE,
+            "/api/v2/agent-versions/v9.9.9",
+            404,
+        ),
+        (
+            reqwest::Method::DELETE,
+            "/api/v2/agent-versions/v2.2.0",
+            204,
+        ),
+    ] {
+        let r = app
+            .api(method, path, Some(&app.admin_token))
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), status, "{path}");
+    }
+
+    // First contact is audited once, as the agent.
+    app.state.persist.flush().await;
+    app.state.audit.flush().await;
+    let (_, logs) = app
+        .get("/api/v2/audit/logs?action=client.register&limit=100")
+        .await;
+    let registered: Vec<&Value> = logs["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["resource"] == format!("/api/v2/clusters/{CLUSTER}"))
+        .collect();
+    assert_eq!(registered.len(), 1, "{logs}");
+    assert_eq!(registered[0]["source"], "agent");
+
+    // The stored row survives a restart: the agent endpoint still knows the version and
+    // when it was first seen, before the agent speaks again.
+    let first_seen = a["first_seen"].clone();
+    let app = app.restart().await;
+    let (s, a) = app.get(&format!("/api/v2/clusters/{CLUSTER}/agent")).await;
+    assert_eq!(s, 200, "{a}");
+    assert_eq!(a["agent_version"], "v2.0.1");
+    assert_eq!(a["first_seen"], first_seen);
+}
