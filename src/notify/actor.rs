@@ -33,7 +33,7 @@ use super::dispatch::{Dispatcher, Kick};
 use super::engine::{
     Effect, Engine, FiringRow, RuleView, Silence, Suppressed, Timing, COMMAND_RULE,
 };
-use super::message::{ResourceId, Severity};
+use super::message::{MessageKind, ResourceId, Severity};
 use super::rules::{Condition, Evaluator, Observation, Scope};
 use crate::config::Settings;
 use crate::db::notify::{AlertRow, HistoryOp, NewAlertRow, NewDelivery, RuleRow};
@@ -189,7 +189,7 @@ impl Notifier {
         }
         let now = Utc::now();
         let mut ops = Vec::new();
-        let mut deliveries = Vec::new();
+        let mut sends = Vec::new();
         let mut published = Vec::new();
         for e in fx {
             match e {
@@ -243,31 +243,36 @@ impl Notifier {
                     uid,
                     reason: reason.map(|r| r.as_str().to_string()),
                 }),
-                Effect::Send { channels, message } => {
-                    let Ok(json) = serde_json::to_string(&message) else {
-                        continue;
-                    };
-                    for channel in channels {
-                        deliveries.push(NewDelivery {
-                            channel,
-                            kind: message.kind.as_str().to_string(),
-                            alert_uid: message.alerts.first().map(|a| a.alert_uid.clone()),
-                            cluster_id: message.cluster_id.clone(),
-                            rule_name: message.rule.clone(),
-                            title: message.title.clone(),
-                            message: json.clone(),
-                            status: "pending".into(),
-                            next_attempt_at: to_db(now),
-                            created_at: to_db(now),
-                            updated_at: to_db(now),
-                        });
-                    }
-                }
+                Effect::Send { channels, message } => sends.push((channels, message)),
             }
         }
-        let kick = !deliveries.is_empty();
+        let kick = !sends.is_empty();
         let db = self.db.clone();
-        let write = async move { db.notify().apply_changes(ops, deliveries).await };
+        let write = async move {
+            let mut deliveries = Vec::new();
+            for (channels, mut message) in sends {
+                with_recent_changes(&db, &mut message).await;
+                let Ok(json) = serde_json::to_string(&message) else {
+                    continue;
+                };
+                for channel in channels {
+                    deliveries.push(NewDelivery {
+                        channel,
+                        kind: message.kind.as_str().to_string(),
+                        alert_uid: message.alerts.first().map(|a| a.alert_uid.clone()),
+                        cluster_id: message.cluster_id.clone(),
+                        rule_name: message.rule.clone(),
+                        title: message.title.clone(),
+                        message: json.clone(),
+                        status: "pending".into(),
+                        next_attempt_at: to_db(now),
+                        created_at: to_db(now),
+                        updated_at: to_db(now),
+                    });
+                }
+            }
+            db.notify().apply_changes(ops, deliveries).await
+        };
         Some(Box::pin(write.into_actor(self).map(
             move |res, act, _| match res {
                 Ok(()) => {
@@ -547,4 +552,45 @@ pub fn start(
         ready: false,
     };
     notifier.start()
+}
+/// Most recent changes added to one alert line.
+const RECENT_CHANGES_PER_ALERT: usize = 5;
+
+/// Adds to each firing alert line the changes of the last
+/// [`RECENT_MINUTES`](crate::service::changes::RECENT_MINUTES) to its object and the
+/// object's owner ("what changed just before this fired"), as `change` details: `image
+/// web:1.4 → web:1.5 at 14:02, by scale command …`. A lookup that fails leaves the
+/// message as it was: an alert is never held back for its context.
+async fn with_recent_changes(db: &Db, message: &mut super::message::Message) {
+    if !matches!(message.kind, MessageKind::Firing | MessageKind::Reminder) {
+        return;
+    }
+    for line in &mut message.alerts {
+        let r = &line.resource;
+        let mut objects = vec![(r.kind.clone(), r.namespace.clone(), r.name.clone())];
+        if let Some((_, dep)) = line.details.iter().find(|(k, _)| k == "deployment") {
+            objects.push(("Deployment".into(), r.namespace.clone(), dep.clone()));
+        }
+        let cluster = message.cluster_id.clone();
+        let found = crate::service::changes::recent(
+            db,
+            &cluster,
+            objects,
+            message.at,
+            RECENT_CHANGES_PER_ALERT,
+        )
+        .await;
+        match found {
+            Ok(rows) => {
+                for c in rows {
+                    let at = crate::db::from_db(c.time).format("%H:%M");
+                    line.details
+                        .push(("change".into(), format!("{} at {at} UTC", c.summary)));
+                }
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "recent changes not added to an alert");
+            }
+        }
+    }
 }

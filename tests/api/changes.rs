@@ -433,3 +433,79 @@ async fn the_agent_is_stored_audited_and_judged_by_the_version_policy() {
     assert_eq!(a["agent_version"], "v2.0.1");
     assert_eq!(a["first_seen"], first_seen);
 }
+
+/// Deployment `shop/web` with one pod through ReplicaSet `web-7d9f`, at `image`; with
+/// `warning`, a BackOff event on the pod.
+fn web_snapshot(image: &str, warning: bool, secs: i64) -> Value {
+    let now = (Utc::now() + Duration::seconds(secs)).to_rfc3339_opts(SecondsFormat::Millis, true);
+    let events = if warning {
+        json!([{"uid": "ev-1", "name": "web-7d9f-0.17a", "namespace": "shop", "type": "Warning",
+            "reason": "BackOff", "message": "Back-off restarting failed container", "source": "kubelet",
+            "count": 5, "first_timestamp": now, "last_timestamp": now, "created_at": now,
+            "involved_object": {"kind": "Pod", "name": "web-7d9f-0", "namespace": "shop"}}])
+    } else {
+        json!([])
+    };
+    json!({
+        "cluster_id": "shop-prod", "fetched_at": now,
+        "namespaces": [{"summary": {"name": "shop"}}],
+        "deployments": [{"summary": {"name": "web", "namespace": "shop", "replicas": 1},
+            "spec": {"replicas": 1},
+            "template": {"containers": [{"name": "web", "image": image}]},
+            "status": {"replicas": 1, "updatedReplicas": 1, "availableReplicas": 1}}],
+        "replicasets": [{"uid": "rs1", "name": "web-7d9f", "namespace": "shop", "kind": "ReplicaSet",
+            "owner_kind": "Deployment", "owner_name": "web"}],
+        "pods": [{"summary": {"name": "web-7d9f-0", "namespace": "shop",
+            "ownerKind": "ReplicaSet", "ownerName": "web-7d9f", "nodeName": "n1"}}],
+        "events": events,
+    })
+}
+
+#[actix_web::test]
+async fn an_alert_message_carries_the_recent_changes_of_its_object_and_owner() {
+    let sink = crate::sinks::HttpSink::start().await;
+    let app = spawn_with(|s| {
+        s.alert_group_wait = std::time::Duration::from_millis(300);
+    })
+    .await;
+    let r = app
+        .api(
+            reqwest::Method::PUT,
+            "/api/v2/notify/channels/webhook",
+            Some(&app.admin_token),
+        )
+        .json(&json!({"enabled": true, "config": {"url": sink.url("/hook")}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let push = |snap: Value| {
+        let app = &app;
+        async move {
+            let r = app.push_json("shop-prod", &snap).await;
+            assert_eq!(r.status().as_u16(), 200);
+        }
+    };
+    push(web_snapshot("web:1.4", false, 0)).await;
+    app.state.persist.flush().await;
+    // The new image and, in the same snapshot, the pod backing off.
+    push(web_snapshot("web:1.5", true, 1)).await;
+    let got = sink.wait_for(1, std::time::Duration::from_secs(10)).await;
+    let m = got
+        .iter()
+        .map(|r| r.json())
+        .find(|m| m["rule"] == "warning_events")
+        .expect("the warning alert");
+    let details = m["alerts"][0]["details"].as_array().unwrap().clone();
+    let changes: Vec<&str> = details
+        .iter()
+        .filter(|d| d[0] == "change")
+        .map(|d| d[1].as_str().unwrap())
+        .collect();
+    assert_eq!(changes.len(), 1, "{details:?}");
+    assert!(
+        changes[0].starts_with("container web: web:1.4 → web:1.5 at "),
+        "{}",
+        changes[0]
+    );
+}
