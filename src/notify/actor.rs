@@ -25,13 +25,13 @@ use tokio::sync::oneshot;
 use atlhyper_actors::bus::Subscription;
 use atlhyper_actors::command::CommandState;
 use atlhyper_actors::messages::{
-    AlertChanged, Bus, ClusterStatusChanged, CommandStateChanged, Liveness, SloEvaluated,
-    SnapshotReceived,
+    AgentSeen, AlertChanged, Bus, ClusterStatusChanged, CommandStateChanged, Liveness,
+    SloEvaluated, SnapshotReceived,
 };
 
 use super::dispatch::{Dispatcher, Kick};
 use super::engine::{
-    Effect, Engine, FiringRow, RuleView, Silence, Suppressed, Timing, COMMAND_RULE,
+    Effect, Engine, FiringRow, RuleView, Silence, Suppressed, Timing, COMMAND_RULE, OUTDATED_RULE,
 };
 use super::message::{MessageKind, ResourceId, Severity};
 use super::rules::{Condition, Evaluator, Observation, Scope};
@@ -66,6 +66,11 @@ pub struct Notifier {
     status: Arc<Subscription<ClusterStatusChanged>>,
     commands: Arc<Subscription<CommandStateChanged>>,
     slo: Arc<Subscription<SloEvaluated>>,
+    agents: Arc<Subscription<AgentSeen>>,
+    /// Each cluster's agent version as last published (`agent_outdated`).
+    agent_versions: std::collections::HashMap<Arc<str>, Option<String>>,
+    /// The agent version policy, reloaded with the rules.
+    policy: crate::service::agents::Policy,
     dispatcher: Addr<Dispatcher>,
     bus: Bus,
     tick: Duration,
@@ -147,6 +152,52 @@ impl Notifier {
         }
         self.engine
             .cluster_status(&msg.cluster_id, online, obs, msg.at)
+    }
+
+    /// The `agent_outdated` rule for one cluster: one match while its agent is older than
+    /// the policy's minimum.
+    fn outdated(&mut self, cluster: &Arc<str>, now: chrono::DateTime<Utc>) -> Vec<Effect> {
+        let Some(rule) = self.engine.builtin(OUTDATED_RULE) else {
+            return Vec::new();
+        };
+        if !self
+            .engine
+            .rules()
+            .any(|r| r.id == rule && r.scope.matches_cluster(cluster))
+        {
+            return Vec::new();
+        }
+        let version = self.agent_versions.get(cluster).cloned().flatten();
+        let matches = match (
+            self.policy.outdated(version.as_deref()),
+            &self.policy.min_version,
+        ) {
+            (Some(true), Some(min)) => {
+                let v = version.unwrap_or_default();
+                vec![Observation {
+                    resource: ResourceId {
+                        kind: "Cluster".into(),
+                        namespace: String::new(),
+                        name: cluster.to_string(),
+                    },
+                    subkey: String::new(),
+                    value: 1.0,
+                    description: format!("agent {v} is older than the minimum {min}"),
+                    details: vec![
+                        ("agent_version".into(), v),
+                        ("min_version".into(), min.clone()),
+                    ],
+                }]
+            }
+            _ => Vec::new(),
+        };
+        self.engine.evaluate(rule, cluster, matches, now)
+    }
+
+    fn on_agent(&mut self, msg: AgentSeen) -> Vec<Effect> {
+        self.agent_versions
+            .insert(Arc::clone(&msg.cluster_id), msg.agent.agent_version);
+        self.outdated(&msg.cluster_id, msg.at)
     }
 
     fn on_command(&mut self, msg: CommandStateChanged) -> Vec<Effect> {
@@ -302,15 +353,17 @@ impl Notifier {
             let rules = db.notify().list_rules().await?;
             let silences = db.notify().current_silences(Utc::now()).await?;
             let channels = super::load_channels(&db, &secrets).await?;
+            let versions = db.agents().versions().await?;
             let firing = if restore {
                 Some(db.notify().firing_alerts().await?)
             } else {
                 None
             };
-            Ok::<_, crate::db::DbError>((rules, silences, channels, firing))
+            Ok::<_, crate::db::DbError>((rules, silences, channels, firing, versions))
         };
         Box::pin(load.into_actor(self).map(|res, act, ctx| match res {
-            Ok((rules, silences, channels, firing)) => {
+            Ok((rules, silences, channels, firing, versions)) => {
+                act.policy = crate::service::agents::Policy::of(&versions);
                 let views = rules.into_iter().filter_map(rule_view).collect();
                 act.engine.set_silences(
                     silences
@@ -338,7 +391,11 @@ impl Notifier {
                         .restore(rows.into_iter().filter_map(firing_row).collect());
                     tracing::info!(firing = n, "alert state rebuilt");
                 }
-                let fx = act.engine.set_rules(views, Utc::now());
+                let mut fx = act.engine.set_rules(views, Utc::now());
+                let known: Vec<Arc<str>> = act.agent_versions.keys().cloned().collect();
+                for cluster in known {
+                    fx.extend(act.outdated(&cluster, Utc::now()));
+                }
                 act.ready = true;
                 act.run(fx, ctx);
             }
@@ -433,6 +490,11 @@ impl Actor for Notifier {
             let m = s.recv().await?;
             Some((m, s))
         }));
+        let s = Arc::clone(&self.agents);
+        ctx.add_stream(futures_util::stream::unfold(s, |s| async move {
+            let m = s.recv().await?;
+            Some((m, s))
+        }));
         ctx.run_interval(self.tick, |act, ctx| {
             if act.ready {
                 let fx = act.engine.tick(Utc::now());
@@ -454,6 +516,15 @@ impl StreamHandler<SnapshotReceived> for Notifier {
 impl StreamHandler<ClusterStatusChanged> for Notifier {
     fn handle(&mut self, msg: ClusterStatusChanged, ctx: &mut Context<Self>) {
         let fx = self.on_status(msg);
+        self.run(fx, ctx);
+    }
+
+    fn finished(&mut self, _: &mut Context<Self>) {}
+}
+
+impl StreamHandler<AgentSeen> for Notifier {
+    fn handle(&mut self, msg: AgentSeen, ctx: &mut Context<Self>) {
+        let fx = self.on_agent(msg);
         self.run(fx, ctx);
     }
 
@@ -546,6 +617,9 @@ pub fn start(
         status: Arc::new(bus.status.subscribe("notifier")),
         commands: Arc::new(bus.commands.subscribe("notifier")),
         slo: Arc::new(bus.slo_evaluated.subscribe("notifier")),
+        agents: Arc::new(bus.agents.subscribe("notifier")),
+        agent_versions: std::collections::HashMap::new(),
+        policy: crate::service::agents::Policy::default(),
         dispatcher,
         bus: bus.clone(),
         tick: tick_for(settings.alert_group_wait),

@@ -33,6 +33,8 @@ use super::rules::{Condition, Observation, Scope};
 pub const OFFLINE_RULE: &str = "agent_offline";
 /// The built-in rule keyed `command_failed`, whose alerts are one-shot.
 pub const COMMAND_RULE: &str = "command_failed";
+/// The built-in rule keyed `agent_outdated` (the agent version policy).
+pub const OUTDATED_RULE: &str = "agent_outdated";
 
 /// A rule as the engine needs it.
 #[derive(Debug, Clone)]

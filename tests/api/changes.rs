@@ -350,6 +350,31 @@ async fn the_agent_is_stored_audited_and_judged_by_the_version_policy() {
     let (_, a) = app.get(&format!("/api/v2/clusters/{CLUSTER}/agent")).await;
     assert_eq!(a["outdated"], true, "{a}");
     assert_eq!(a["update_available"], true);
+    // The built-in rule fires for the cluster.
+    let outdated_alerts = || async {
+        app.state.notify.flush().await;
+        let (_, v) = app
+            .get(&format!(
+                "/api/v2/alerts?status=firing&cluster_id={CLUSTER}&limit=1000"
+            ))
+            .await;
+        v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["rule_name"] == "agent_outdated")
+            .cloned()
+            .collect::<Vec<Value>>()
+    };
+    let firing = outdated_alerts().await;
+    assert_eq!(firing.len(), 1, "{firing:?}");
+    assert!(
+        firing[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("v2.0.1 is older than the minimum v2.1.0"),
+        "{firing:?}"
+    );
     // Moving the minimum down makes it current; the flag moves, it is not duplicated.
     let r = app
         .api(
@@ -375,6 +400,10 @@ async fn the_agent_is_stored_audited_and_judged_by_the_version_policy() {
     );
     let (_, a) = app.get(&format!("/api/v2/clusters/{CLUSTER}/agent")).await;
     assert_eq!(a["outdated"], false);
+    assert!(
+        outdated_alerts().await.is_empty(),
+        "resolved once the policy moved"
+    );
     let r = app
         .api(
             reqwest::Method::PATCH,

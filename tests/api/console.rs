@@ -1,6 +1,7 @@
 //! The web console in a real headless Chromium (skipped without one, see
 //! `support/webdriver.rs`): log in, the fleet live, pod filters, a scale as an operator,
-//! no scale button for a viewer, markup in the data shown as text.
+//! no scale button for a viewer, markup in the data shown as text, a page left behind never
+//! rendering over the next, the change history, timeline and agent of a cluster.
 
 use serde_json::{json, Value};
 
@@ -16,6 +17,19 @@ fn hostile_snapshot() -> Value {
         json!({"note": "<img src=x onerror=window.pwned=2><script>window.pwned=3</script>"});
     snap
 }
+
+/// Holds back the reply to `GET /api/v2/alert-rules` by 1.5 s and delivers it even when
+/// the page aborts the request (as a reply already on its way would be); sets
+/// `window.slowRulesDone` once the page has read it and done what it does with it.
+const SLOW_RULES: &str = "window.realFetch = window.fetch; window.slowRulesDone = false;
+    window.fetch = (url, opts) => {
+        if (!String(url).startsWith('/api/v2/alert-rules?')) return window.realFetch(url, opts);
+        return window.realFetch(url, { ...opts, signal: undefined }).then((r) => {
+            const json = r.json.bind(r);
+            r.json = () => json().finally(() => setTimeout(() => { window.slowRulesDone = true; }));
+            return new Promise((ok) => setTimeout(() => ok(r), 1500));
+        });
+    };";
 
 async fn log_in(b: &mut Browser, app: &TestApp, user: &str, password: &str) {
     b.goto(&format!("{}/#/login", app.http)).await;
@@ -160,6 +174,10 @@ async fn the_console_runs_the_fleet_in_a_browser() {
     b.wait_for("return document.querySelector('#rule-error').textContent")
         .await;
     b.eval("const t = document.querySelector('#rule-json'); const v = JSON.parse(t.value); v.severity = 'info'; v.cooldown_sec = 1234; t.value = JSON.stringify(v)", vec![]).await;
+    // The save reloads the rules; on a loaded machine that reply may come after the user
+    // has moved on. Made certain here: the rules' reply is held back 1.5 s and arrives
+    // even though the page aborted it.
+    b.eval(SLOW_RULES, vec![]).await;
     b.click("#rule-save").await;
     b.wait_for("return !document.querySelector('#rule-dialog')")
         .await;
@@ -173,7 +191,18 @@ async fn the_console_runs_the_fleet_in_a_browser() {
         "{rules}"
     );
 
+    // The late reply of the page left behind is dropped: the query page stays.
     b.goto(&format!("{}/#/query", app.http)).await;
+    b.wait_for("return document.querySelector('#q')").await;
+    b.wait_for("return window.slowRulesDone === true").await;
+    assert_eq!(
+        b.eval(
+            "window.fetch = window.realFetch; return [location.hash, !!document.querySelector('#q'), !!document.querySelector('#rules')]",
+            vec![]
+        )
+        .await,
+        json!(["#/query", true, false])
+    );
     b.type_into("#q", "deployments(cluster=\"demo-medium\").count()")
         .await;
     b.click("main form button").await;
@@ -231,4 +260,112 @@ async fn the_console_runs_the_fleet_in_a_browser() {
     b.type_into("#password", ADMIN_PASSWORD).await;
     b.click("#login").await;
     b.wait_for("return document.querySelector('#users')").await;
+
+    // The change history: a next snapshot with coredns on a new image and at the replicas
+    // otto asked for shows two changes, the scale linked to his command.
+    let mut snap = hostile_snapshot();
+    // Newer than the first (a snapshot no newer than the last is dropped).
+    snap["fetched_at"] =
+        json!(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+    let coredns = snap["deployments"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|d| d["summary"]["name"] == "coredns")
+        .unwrap();
+    coredns["template"]["containers"][0]["image"] =
+        json!("registry.k8s.io/coredns/coredns:v1.11.3");
+    coredns["spec"]["replicas"] = json!(4);
+    coredns["summary"]["replicas"] = json!(4);
+    assert_eq!(app.push_json("demo-medium", &snap).await.status(), 200);
+    app.state.persist.flush().await;
+    b.goto(&format!("{}/#/cluster/demo-medium/changes", app.http))
+        .await;
+    let image = b
+        .wait_for("return document.querySelector('#changes tr[data-type=\"image_changed\"]')?.textContent")
+        .await;
+    assert!(
+        image
+            .as_str()
+            .unwrap()
+            .contains("Deployment kube-system/coredns")
+            && image.as_str().unwrap().contains("coredns:v1.11.3"),
+        "{image}"
+    );
+    let scale = b
+        .wait_for("return document.querySelector('#changes tr[data-type=\"replicas_changed\"]')?.textContent")
+        .await;
+    assert!(
+        scale.as_str().unwrap().contains("replicas 2 → 4")
+            && scale.as_str().unwrap().contains(&format!(
+                "command {}",
+                &cmds[0]["id"].as_str().unwrap()[..8]
+            )),
+        "{scale}"
+    );
+    b.screenshot("cluster-demo-medium-changes").await;
+    // Filtered by change type.
+    b.eval(
+        "document.querySelector('#tab select[name=change_type]').value = 'image_changed'",
+        vec![],
+    )
+    .await;
+    b.click("#tab form button").await;
+    b.wait_for("const rows = [...document.querySelectorAll('#changes tr')]; return rows.length === 1 && rows[0].dataset.type === 'image_changed'")
+        .await;
+    // The command link opens the commands tab on it.
+    b.eval(
+        "document.querySelector('#tab select[name=change_type]').value = 'replicas_changed'",
+        vec![],
+    )
+    .await;
+    b.click("#tab form button").await;
+    b.wait_for(
+        "return document.querySelector('#changes tr[data-type=\"replicas_changed\"] a.command')",
+    )
+    .await;
+    b.click("#changes a.command").await;
+    let shown = b
+        .wait_for("return document.querySelector('#commands tr.shown')?.dataset.id")
+        .await;
+    assert_eq!(shown, cmds[0]["id"]);
+
+    // The timeline of coredns around its image change: the changes and otto's command.
+    b.goto(&format!("{}/#/cluster/demo-medium/changes", app.http))
+        .await;
+    b.click("#changes tr[data-type=\"image_changed\"] a").await;
+    b.wait_for("return document.querySelector('#timeline tr[data-source=\"command\"]')")
+        .await;
+    let rows = b
+        .eval(
+            "return [...document.querySelectorAll('#timeline tr')].map((r) => r.dataset.source + ' ' + r.textContent)",
+            vec![],
+        )
+        .await;
+    let rows = rows.to_string();
+    assert!(
+        rows.contains("image_changed")
+            && rows.contains("replicas_changed")
+            && rows.contains("scale by otto"),
+        "{rows}"
+    );
+    assert_eq!(
+        b.eval(
+            "return document.querySelector('#tab input[name=name]').value",
+            vec![]
+        )
+        .await,
+        json!("coredns")
+    );
+    b.screenshot("cluster-demo-medium-timeline").await;
+
+    // The agent: where it connects from, and the nodes' versions.
+    b.goto(&format!("{}/#/cluster/demo-medium/agent", app.http))
+        .await;
+    b.wait_for("return document.querySelector('#agent')").await;
+    let versions = b
+        .wait_for("return document.querySelector('#node-versions tbody').textContent")
+        .await;
+    assert!(versions.as_str().unwrap().contains("v1.29.3"), "{versions}");
+    b.screenshot("cluster-demo-medium-agent").await;
 }

@@ -294,6 +294,8 @@ pub async fn create_agent_version(
             format!("agent version {version:?} is in the catalogue already"),
         ));
     }
+    // The policy may have moved: the notifier re-judges every agent.
+    state.notify.reload().await;
     version_reply(&state, &version, actix_web::http::StatusCode::CREATED).await
 }
 
@@ -341,6 +343,7 @@ pub async fn patch_agent_version(
     {
         return Err(not_found(&version));
     }
+    state.notify.reload().await;
     version_reply(&state, &version, actix_web::http::StatusCode::OK).await
 }
 
@@ -354,5 +357,6 @@ pub async fn delete_agent_version(
     if !state.db.agents().delete_version(version.clone()).await? {
         return Err(not_found(&version));
     }
+    state.notify.reload().await;
     Ok(HttpResponse::NoContent().finish())
 }

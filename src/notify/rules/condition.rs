@@ -69,12 +69,17 @@ pub enum Metric {
     /// `slo.p95_over_target`: a route's p95 latency over the last hour divided by its p95
     /// target (above 1: slower than the target).
     SloP95OverTarget,
+    /// `cluster.agent_outdated`: 1 while the cluster's agent is older than the agent
+    /// version policy's minimum, else 0. Evaluated by the notifier from what is known of
+    /// the agent and the catalogue, not from snapshots.
+    ClusterAgentOutdated,
 }
 
 impl Metric {
     /// The catalogue, grouped by resource type.
-    pub const ALL: [Metric; 16] = [
+    pub const ALL: [Metric; 17] = [
         Metric::ClusterOffline,
+        Metric::ClusterAgentOutdated,
         Metric::NodeCpuUsage,
         Metric::NodeMemoryUsage,
         Metric::NodeDiskUsage,
@@ -96,6 +101,7 @@ impl Metric {
     pub fn name(self) -> &'static str {
         match self {
             Metric::ClusterOffline => "cluster.offline",
+            Metric::ClusterAgentOutdated => "cluster.agent_outdated",
             Metric::NodeCpuUsage => "node.cpu_usage",
             Metric::NodeMemoryUsage => "node.memory_usage",
             Metric::NodeDiskUsage => "node.disk_usage",
@@ -117,7 +123,7 @@ impl Metric {
     /// The `resource_type` whose rules may use this metric.
     pub fn resource_type(self) -> &'static str {
         match self {
-            Metric::ClusterOffline => "cluster",
+            Metric::ClusterOffline | Metric::ClusterAgentOutdated => "cluster",
             Metric::NodeCpuUsage
             | Metric::NodeMemoryUsage
             | Metric::NodeDiskUsage
@@ -135,9 +141,13 @@ impl Metric {
     }
 
     /// True when [`Evaluator::matches`](super::Evaluator::matches) evaluates it from a
-    /// snapshot; `cluster.offline` and `command.failed` are driven by the engine instead.
+    /// snapshot; `cluster.offline`, `cluster.agent_outdated` and `command.failed` are
+    /// driven by the engine instead.
     pub fn from_snapshot(self) -> bool {
-        !matches!(self, Metric::ClusterOffline | Metric::CommandFailed) && !self.from_slo()
+        !matches!(
+            self,
+            Metric::ClusterOffline | Metric::CommandFailed | Metric::ClusterAgentOutdated
+        ) && !self.from_slo()
     }
 
     /// True when it is evaluated from the SLO persister's evaluations (burn rates, p95).
@@ -605,7 +615,7 @@ mod tests {
             json!({"metric": "node.cpuu", "op": ">", "threshold": 1}),
         );
         assert!(
-            e.starts_with("condition.metric: unknown metric \"node.cpuu\" (known: cluster.offline, node.cpu_usage,"),
+            e.starts_with("condition.metric: unknown metric \"node.cpuu\" (known: cluster.offline, cluster.agent_outdated, node.cpu_usage,"),
             "{e}"
         );
         assert!(err("node", json!({"op": ">"})).starts_with("condition.metric: required"));

@@ -324,6 +324,7 @@ impl Evaluator {
             }
             Metric::EventCount => out = events(cond, scope, snap, now, &look),
             Metric::ClusterOffline
+            | Metric::ClusterAgentOutdated
             | Metric::CommandFailed
             | Metric::SloBurnRateFast
             | Metric::SloBurnRateMedium

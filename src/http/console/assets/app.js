@@ -33,11 +33,12 @@ function replace(el, ...children) {
   append(el, children);
 }
 
-/** The page being shown; a page that finishes loading after the user moved on is dropped. */
+/** The page being shown (route() counts them): a GET begun for an earlier page is aborted,
+ * and a reply that still arrives after the user moved on throws Stale instead of returning,
+ * so the page that asked for it never renders over the current one. */
 let generation = 0;
 class Stale extends Error {}
 function main() {
-  if (main.gen !== generation) throw new Stale();
   return document.getElementById("main");
 }
 
@@ -83,6 +84,39 @@ function ago(iso) {
   return `${Math.round(s / 86400)}d ago`;
 }
 
+/** A time as local "YYYY-MM-DD HH:MM:SS"; with `sep` "T", a datetime-local input's value. */
+function stamp(t, sep = " ") {
+  if (!t) return "—";
+  const d = new Date(t);
+  const p = (n) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}${sep}${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+}
+
+/** "Kind namespace/name" (no namespace: cluster-scoped). */
+function objectName(kind, ns, name) {
+  return `${kind} ${ns ? ns + "/" : ""}${name}`;
+}
+
+function thead(cols) {
+  return h("thead", {}, h("tr", {}, cols.map((t) => h("th", {}, t))));
+}
+
+/** A table row of one cell across `cols` columns: "nothing matches", or an error. */
+function note(cols, text, cls = "muted") {
+  return h("tr", {}, h("td", { colspan: cols, class: cls }, text));
+}
+
+/** A label/value table. */
+function facts(pairs) {
+  return h("table", { class: "facts" }, h("tbody", {}, pairs.map(([k, v]) => h("tr", {}, h("th", {}, k), h("td", {}, v)))));
+}
+
+/** The query parameters of a page's hash (`#/slo?cluster=x`). */
+const hashParams = () => new URLSearchParams(location.hash.split("?")[1] || "");
+
+/** URL parameters of the values of `o` that are set (not "", null or undefined). */
+const params = (o) => new URLSearchParams(Object.entries(o).filter(([, v]) => v !== "" && v !== null && v !== undefined).map(([k, v]) => [k, String(v)]));
+
 // ---------------------------------------------------------------------------------------
 // Session and API
 
@@ -104,15 +138,19 @@ class ApiError extends Error {
 }
 
 async function api(method, path, body) {
+  const gen = generation;
   const headers = { Accept: "application/json" };
   if (session.token) headers.Authorization = `Bearer ${session.token}`;
   if (body !== undefined) headers["Content-Type"] = "application/json";
-  const r = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  // A change (POST, PATCH, DELETE) is never aborted: it runs to its end once sent.
+  const signal = method === "GET" ? pageAbort.signal : undefined;
+  const r = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal });
   const data = r.status === 204 ? null : await r.json().catch(() => null);
   if (r.status === 401 && path !== "/api/v2/auth/login") {
     session.token = null;
     location.hash = "#/login";
   }
+  if (method === "GET" && gen !== generation) throw new Stale();
   if (!r.ok) throw new ApiError(r.status, data);
   return data;
 }
@@ -203,17 +241,17 @@ async function fleetPage() {
   const signal = pageAbort.signal;
   const body = h("tbody", { id: "fleet" });
   replace(main(), h("h1", {}, "Fleet"),
-    h("table", {}, h("thead", {}, h("tr", {}, ["Cluster", "Status", "Agent", "Nodes", "Pods", "Last seen", "Alerts"].map((c) => h("th", {}, c)))), body));
+    h("table", {}, thead(["Cluster", "Status", "Agent", "Nodes", "Pods", "Last seen", "Alerts"]), body));
   const [clusters, alerts] = await Promise.all([
     get("/api/v2/clusters?limit=1000"),
-    get("/api/v2/alerts?status=firing&limit=1000").catch(() => ({ items: [] })),
+    get("/api/v2/alerts?status=firing&limit=1000").catch((err) => (err instanceof ApiError ? { items: [] } : Promise.reject(err))),
   ]);
   const firing = {};
   for (const a of alerts.items) firing[a.cluster_id] = (firing[a.cluster_id] || 0) + 1;
   const rows = {};
   const row = (c) => {
     const tr = h("tr", { dataset: { cluster: c.cluster_id } },
-      h("td", {}, h("a", { href: `#/cluster/${encodeURIComponent(c.cluster_id)}` }, c.cluster_id)),
+      h("td", {}, h("a", { href: clusterHash(c.cluster_id) }, c.cluster_id)),
       h("td", { class: "status" }, pill(c.status)),
       h("td", {}, c.agent_version ?? "—"),
       h("td", {}, c.summary ? `${c.summary.ready_nodes}/${c.summary.total_nodes}` : "—"),
@@ -224,7 +262,7 @@ async function fleetPage() {
     return tr;
   };
   append(body, clusters.items.map(row));
-  if (!clusters.items.length) append(body, h("tr", {}, h("td", { colspan: 7, class: "muted" }, "No cluster has reported yet.")));
+  if (!clusters.items.length) append(body, note(7, "No cluster has reported yet."));
   // Live: status changes and new snapshots; the feed reconnects when it drops.
   const onEvent = (name, ev) => {
     const r = rows[ev.cluster_id];
@@ -257,17 +295,19 @@ async function fleetPage() {
   })();
 }
 
-const CLUSTER_TABS = ["nodes", "pods", "deployments", "events", "commands"];
+const CLUSTER_TABS = ["nodes", "pods", "deployments", "events", "commands", "changes", "timeline", "agent"];
+const clusterHash = (id) => `#/cluster/${encodeURIComponent(id)}`;
 
 async function clusterPage(id, tab) {
   tab = CLUSTER_TABS.includes(tab) ? tab : "nodes";
-  const base = `#/cluster/${encodeURIComponent(id)}`;
+  const base = clusterHash(id);
   const content = h("div", { id: "tab" }, h("p", { class: "muted" }, "Loading…"));
   replace(main(), h("h1", {}, id),
     h("nav", { class: "tabs" }, CLUSTER_TABS.map((t) => h("a", { href: `${base}/${t}`, class: t === tab ? "active" : "" }, t))),
     content);
   const c = `/api/v2/clusters/${encodeURIComponent(id)}`;
-  const tabs = { nodes: nodesTab, pods: podsTab, deployments: deploymentsTab, events: eventsTab, commands: commandsTab };
+  const tabs = { nodes: nodesTab, pods: podsTab, deployments: deploymentsTab, events: eventsTab, commands: commandsTab,
+    changes: changesTab, timeline: timelineTab, agent: agentTab };
   await tabs[tab](c, content, id);
 }
 
@@ -304,11 +344,7 @@ async function podsTab(c, el) {
   const phase = h("select", { id: "f-phase" }, ["", "Running", "Pending", "Failed", "Succeeded"].map((p) => h("option", { value: p }, p || "any phase")));
   const tbody = h("tbody", { id: "pods" });
   const load = async () => {
-    const q = new URLSearchParams({ limit: "500" });
-    if (ns.value) q.set("namespace", ns.value);
-    if (name.value) q.set("name", name.value);
-    if (phase.value) q.set("phase", phase.value);
-    const pods = await get(`${c}/resources/pods?${q}`);
+    const pods = await get(`${c}/resources/pods?${params({ limit: 500, namespace: ns.value, name: name.value, phase: phase.value })}`);
     replace(tbody, pods.items.map((p) => h("tr", {},
       h("td", {}, p.summary.namespace),
       h("td", {}, h("button", { class: "pod-name link", onclick: (e) => podDetails(e.target, p) }, p.summary.name)),
@@ -317,10 +353,10 @@ async function podsTab(c, el) {
       h("td", {}, atLeast("operator") && [
         h("button", { class: "cmd", onclick: () => confirmCommand(c, { action: "delete", kind: "Pod", namespace: p.summary.namespace, name: p.summary.name }) }, "Restart"),
         h("button", { class: "cmd", onclick: () => logs(c, p) }, "Logs")]))));
-    if (!pods.items.length) append(tbody, h("tr", {}, h("td", { colspan: 7, class: "muted" }, "No pods match.")));
+    if (!pods.items.length) append(tbody, note(7, "No pods match."));
   };
-  replace(el, h("div", { class: "filters" }, ns, name, phase, h("button", { id: "f-apply", onclick: () => load().catch((err) => replace(tbody, h("tr", {}, h("td", { colspan: 7, class: "err" }, err.message)))) }, "Filter")),
-    h("table", {}, h("thead", {}, h("tr", {}, ["Namespace", "Name", "Phase", "Ready", "Restarts", "Node", ""].map((t) => h("th", {}, t)))), tbody));
+  replace(el, h("div", { class: "filters" }, ns, name, phase, h("button", { id: "f-apply", onclick: () => load().catch((err) => replace(tbody, note(7, err.message, "err"))) }, "Filter")),
+    h("table", {}, thead(["Namespace", "Name", "Phase", "Ready", "Restarts", "Node", ""]), tbody));
   await load();
 }
 
@@ -338,7 +374,7 @@ function podDetails(link, p) {
 
 async function deploymentsTab(c, el) {
   const d = await get(`${c}/resources/deployments?limit=1000`);
-  replace(el, h("table", {}, h("thead", {}, h("tr", {}, ["Namespace", "Name", "Ready", "Image", ""].map((t) => h("th", {}, t)))),
+  replace(el, h("table", {}, thead(["Namespace", "Name", "Ready", "Image", ""]),
     h("tbody", { id: "deployments" }, d.items.map((x) => h("tr", { dataset: { name: x.summary.name } },
       h("td", {}, x.summary.namespace), h("td", {}, x.summary.name), h("td", {}, `${x.summary.ready}/${x.summary.replicas}`),
       h("td", {}, (x.template.containers || []).map((k) => k.image).join(", ")),
@@ -350,25 +386,119 @@ async function deploymentsTab(c, el) {
 
 async function eventsTab(c, el) {
   const ev = await get(`${c}/events?type=Warning&limit=200`);
-  replace(el, h("table", {}, h("thead", {}, h("tr", {}, ["Last seen", "Object", "Reason", "Message", "Count"].map((t) => h("th", {}, t)))),
+  replace(el, h("table", {}, thead(["Last seen", "Object", "Reason", "Message", "Count"]),
     h("tbody", {}, ev.items.map((e) => h("tr", {}, h("td", {}, ago(e.last_timestamp)),
-      h("td", {}, `${e.involved_kind} ${e.involved_namespace ? e.involved_namespace + "/" : ""}${e.involved_name}`),
+      h("td", {}, objectName(e.involved_kind, e.involved_namespace, e.involved_name)),
       h("td", {}, e.reason), h("td", {}, e.message), h("td", {}, e.count))))));
 }
 
 async function commandsTab(c, el) {
   const cmds = await get(`${c}/commands?limit=100`);
-  replace(el, h("table", {}, h("thead", {}, h("tr", {}, ["Created", "Action", "Target", "By", "Status", "Result"].map((t) => h("th", {}, t)))),
-    h("tbody", { id: "commands" }, cmds.items.map((x) => h("tr", { dataset: { id: x.command_id } }, h("td", {}, ago(x.created_at)), h("td", {}, x.action),
-      h("td", {}, `${x.kind} ${x.namespace ? x.namespace + "/" : ""}${x.name}`), h("td", {}, x.created_by ?? ""),
+  const shown = hashParams().get("command");
+  replace(el, h("table", {}, thead(["Created", "Action", "Target", "By", "Status", "Result"]),
+    h("tbody", { id: "commands" }, cmds.items.map((x) => h("tr", { dataset: { id: x.command_id }, class: x.command_id === shown ? "shown" : "" }, h("td", {}, ago(x.created_at)), h("td", {}, x.action),
+      h("td", {}, objectName(x.kind, x.namespace, x.name)), h("td", {}, x.created_by ?? ""),
       h("td", {}, pill(x.status)), h("td", {}, x.result ? (x.result.error || x.result.output || "").slice(0, 200) : ""))))));
+}
+
+/** A link to a command in its cluster's commands tab. */
+function commandLink(id, command) {
+  return h("a", { class: "command", title: command, href: `${clusterHash(id)}/commands?command=${encodeURIComponent(command)}` }, `command ${command.slice(0, 8)}`);
+}
+
+/** "21–40 of 95" and buttons to the newer and older pages of a `{items, total, limit, offset}`
+ * reply; `go(offset)` loads one. */
+function pager(list, go) {
+  const { total, limit, offset } = list;
+  const end = offset + list.items.length;
+  const msg = h("span", { class: "err" });
+  const to = (o) => () => go(o).catch((err) => { msg.textContent = err.message; });
+  return h("div", { class: "filters pager" },
+    h("button", { class: "newer", disabled: offset <= 0, onclick: to(Math.max(0, offset - limit)) }, "← Newer"),
+    h("span", { class: "muted" }, total ? `${offset + 1}–${end} of ${total}` : "0 of 0"),
+    h("button", { class: "older", disabled: end >= total, onclick: to(offset + limit) }, "Older →"), msg);
+}
+
+const CHANGE_TYPES = ["added", "removed", "image_changed", "replicas_changed", "rollout_started", "rollout_finished", "keys_changed",
+  "repointed", "cordoned", "uncordoned", "not_ready", "ready", "kernel_upgraded", "kubelet_upgraded", "runtime_upgraded",
+  "os_changed", "pods_changed", "summarised", "periodic_snapshot"];
+
+/** What changed in the cluster (found by diffing its snapshots), newest first; each object
+ * links to its timeline around the change. */
+async function changesTab(c, el, id) {
+  const tbody = h("tbody", { id: "changes" });
+  const pages = h("div");
+  let filter = {};
+  const load = async (offset) => {
+    const list = await get(`${c}/changes?${params({ ...filter, limit: 50, offset })}`);
+    replace(tbody, list.items.map((x) => h("tr", { dataset: { type: x.change_type } },
+      h("td", { title: stamp(x.last_time) }, stamp(x.time)),
+      h("td", {}, h("a", { href: `${clusterHash(id)}/timeline?${params({ kind: x.kind, namespace: x.namespace, name: x.name, around: x.time })}` },
+        objectName(x.kind, x.namespace, x.name))),
+      h("td", {}, pill(x.change_type, "change"), x.tier && ` ${x.tier}`),
+      h("td", { title: x.before || x.after ? `before: ${x.before}\nafter: ${x.after}` : null }, x.summary),
+      h("td", {}, x.count > 1 ? `×${x.count}` : ""),
+      h("td", {}, x.command_id && commandLink(id, x.command_id)))),
+    !list.items.length && note(6, "No changes match."));
+    replace(pages, pager(list, load));
+  };
+  replace(el, form([{ name: "kind" }, { name: "namespace" }, { name: "name" }, { name: "change_type", options: ["", ...CHANGE_TYPES], placeholder: "any change" }],
+    (v) => { filter = v; return load(0); }, "Filter"),
+  h("table", {}, thead(["Time", "Object", "Change", "Summary", "", ""]), tbody), pages);
+  await load(0);
+}
+
+/** What happened to an object or namespace (changes, Warning events, commands, alerts), newest
+ * first, in the last hour or ± minutes around a time. */
+async function timelineTab(c, el, id) {
+  const q = hashParams();
+  const fields = [{ name: "namespace" }, { name: "kind" }, { name: "name" },
+    { name: "around", type: "datetime-local", label: "around", value: q.get("around") && stamp(q.get("around"), "T") },
+    { name: "minutes", type: "number", label: "±", value: q.get("minutes") || "30", placeholder: "minutes" }];
+  for (const f of fields.slice(0, 3)) f.value = q.get(f.name);
+  const span = h("p", { class: "muted", id: "timeline-window" });
+  const tbody = h("tbody", { id: "timeline" });
+  const load = async (v) => {
+    const at = v.around ? new Date(v.around) : null;
+    const m = (Number(v.minutes) || 30) * 60e3;
+    if (at && isNaN(at)) throw new Error("around: a date and time");
+    const t = await get(`${c}/timeline?${params({ kind: v.kind, namespace: v.namespace, name: v.name, limit: 500,
+      since: at && new Date(at - m).toISOString(), until: at && new Date(+at + m).toISOString() })}`);
+    span.textContent = `${stamp(t.since)} – ${stamp(t.until)}${t.truncated ? " · more happened than is shown: narrow the window" : ""}`;
+    replace(tbody, t.items.map((x) => h("tr", { dataset: { source: x.source } },
+      h("td", {}, stamp(x.time)), h("td", {}, pill(x.source)), h("td", {}, objectName(x.kind, x.namespace, x.name)),
+      h("td", {}, x.type), h("td", {}, x.summary, x.command_id && [" · ", commandLink(id, x.command_id)]))),
+    !t.items.length && note(5, "Nothing happened in this window."));
+  };
+  replace(el, form(fields, load, "Show"), span, h("table", {}, thead(["Time", "Source", "Object", "Type", "Summary"]), tbody));
+  await load(Object.fromEntries(fields.map((f) => [f.name, f.value ?? ""])));
+}
+
+/** The cluster's agent: version against the policy, where it connects from, and the nodes'
+ * versions. */
+async function agentTab(c, el) {
+  const a = await get(`${c}/agent`).catch((err) => (err.status === 404 ? null : Promise.reject(err)));
+  if (!a) return replace(el, h("p", { class: "muted" }, "No agent has connected yet."));
+  const when = (t) => (t ? `${stamp(t)} (${ago(t)})` : "—");
+  const outdated = a.outdated === true ? pill("outdated", "warning") : a.outdated === false ? pill("up to date", "online") : pill("version policy: unknown", "");
+  replace(el, h("div", { class: "card", id: "agent" },
+    h("h2", {}, `Agent ${a.agent_version ?? "(version unknown)"} `, outdated),
+    facts([["status", pill(a.status)], ["version from", a.version_source || "—"], ["minimum version", a.min_version ?? "—"],
+      ["latest version", `${a.latest_version ?? "—"}${a.update_available ? " (an update is available)" : ""}`],
+      ["remote address", a.remote_addr || "—"], ["reported IP", a.reported_ip || "—"], ["host name", a.hostname || "—"],
+      ["user agent", a.user_agent || "—"], ["first seen", when(a.first_seen)], ["last seen", when(a.last_seen)],
+      ["connected", when(a.connected_at)], ["disconnected", when(a.disconnected_at)]])),
+  h("h2", {}, "Node versions"),
+  h("table", { id: "node-versions" }, thead(["Node", "OS image", "Kernel", "Runtime", "Kubelet", "Arch"]),
+    h("tbody", {}, (a.nodes || []).map((n) => h("tr", {}, [n.name, n.os_image, n.kernel, n.runtime, n.kubelet, n.arch].map((v) => h("td", {}, v)))),
+      !a.nodes?.length && note(6, "No nodes."))));
 }
 
 /** Asks before running a command, naming its target (and, for a scale, the replicas),
  * then shows how it ends. */
 function confirmCommand(c, spec, replicas) {
   const id = decodeURIComponent(c.split("/").pop());
-  const target = `${spec.kind} ${spec.namespace ? spec.namespace + "/" : ""}${spec.name}`;
+  const target = objectName(spec.kind, spec.namespace, spec.name);
   const result = h("p", { id: "command-result" });
   const go = h("button", { class: "danger", id: "confirm" }, `${spec.action} ${target}`);
   const count = replicas === undefined ? null : h("input", { id: "replicas", type: "number", min: 0, value: replicas });
@@ -441,17 +571,17 @@ function form(fields, submit, label) {
   } });
   for (const f of fields) {
     const i = f.options
-      ? h("select", { name: f.name }, f.options.map((o) => h("option", { value: o }, o)))
+      ? h("select", { name: f.name }, f.options.map((o) => h("option", { value: o, selected: o === f.value }, o || f.placeholder || `any ${f.name}`)))
       : h("input", { name: f.name, placeholder: f.placeholder ?? f.name, type: f.type ?? "text", value: f.value });
     inputs[f.name] = i;
-    append(el, f.type === "checkbox" ? h("label", {}, i, f.placeholder) : i);
+    append(el, f.type === "checkbox" ? h("label", {}, i, f.placeholder) : f.label ? h("label", {}, `${f.label} `, i) : i);
   }
   append(el, h("button", { class: "primary" }, label), msg);
   return el;
 }
 
 async function alertsPage() {
-  const status = new URLSearchParams(location.hash.split("?")[1] || "").get("status") === "resolved" ? "resolved" : "firing";
+  const status = hashParams().get("status") === "resolved" ? "resolved" : "firing";
   const [alerts, rules] = await Promise.all([get(`/api/v2/alerts?status=${status}&limit=200`), get("/api/v2/alert-rules?limit=1000")]);
   const silence = (a) => async () => {
     const hours = prompt(`Silence ${a.rule_name} on ${a.resource.key} in ${a.cluster_id} for how many hours?`, "2");
@@ -463,12 +593,12 @@ async function alertsPage() {
   };
   replace(main(), h("h1", {}, "Alerts"),
     h("nav", { class: "tabs" }, ["firing", "resolved"].map((s) => h("a", { href: `#/alerts?status=${s}`, class: s === status ? "active" : "" }, s))),
-    h("table", { id: "alerts" }, h("thead", {}, h("tr", {}, ["Fired", "Severity", "Cluster", "Rule", "Resource", "Message", ""].map((t) => h("th", {}, t)))),
+    h("table", { id: "alerts" }, thead(["Fired", "Severity", "Cluster", "Rule", "Resource", "Message", ""]),
       h("tbody", {}, alerts.items.map((a) => h("tr", {}, h("td", {}, ago(a.fired_at)), h("td", {}, pill(a.severity)),
         h("td", {}, a.cluster_id), h("td", {}, a.rule_name), h("td", {}, a.resource.key), h("td", {}, a.message),
         h("td", {}, status === "firing" && atLeast("operator") && h("button", { class: "silence", onclick: silence(a) }, "Silence")))))),
     h("h2", {}, "Rules"),
-    h("table", { id: "rules" }, h("thead", {}, h("tr", {}, ["Name", "Scope", "Condition", "Severity", "", "Enabled"].map((t) => h("th", {}, t)))),
+    h("table", { id: "rules" }, thead(["Name", "Scope", "Condition", "Severity", "", "Enabled"]),
       h("tbody", {}, rules.items.map((r) => h("tr", {}, h("td", {}, r.name), h("td", {}, r.cluster_id ?? "all clusters"),
         h("td", {}, JSON.stringify(r.condition)), h("td", {}, pill(r.severity)),
         h("td", {}, atLeast("admin") && h("button", { class: "edit-rule", onclick: () => editRule(r) }, "Edit")),
@@ -490,6 +620,8 @@ function editRule(r) {
   save.addEventListener("click", async () => {
     try {
       await api("PATCH", `/api/v2/alert-rules/${r.id}`, JSON.parse(text.value));
+      // Reloads the rules, unless the user has moved on (route() removed the dialog).
+      if (!dlg.isConnected) return;
       dlg.close();
       route();
     } catch (err) { msg.textContent = err.message; }
@@ -501,7 +633,7 @@ function editRule(r) {
 
 async function sloPage() {
   const clusters = (await get("/api/v2/clusters?limit=1000")).items;
-  const q = new URLSearchParams(location.hash.split("?")[1] || "");
+  const q = hashParams();
   const cluster = q.get("cluster") || clusters[0]?.cluster_id;
   const range = ["1h", "1d", "7d", "30d"].includes(q.get("range")) ? q.get("range") : "1d";
   const pick = h("select", { id: "slo-cluster", onchange: (e) => { location.hash = `#/slo?cluster=${encodeURIComponent(e.target.value)}&range=${range}`; } },
@@ -515,7 +647,7 @@ async function sloPage() {
       h("h2", {}, d.domain, " ", pill(d.status)),
       h("div", {}, `availability ${num(d.summary.availability, 3)}% · p95 ${num(d.summary.p95_latency_ms, 0)} ms · ${num(d.summary.requests_per_sec)} req/s`),
       h("div", {}, "error budget left ", bar(d.error_budget_remaining, true), `${num(d.error_budget_remaining)}%`),
-      h("table", {}, h("thead", {}, h("tr", {}, ["Path", "Availability", "p95", "Budget left", "Burn rate", "Status"].map((t) => h("th", {}, t)))),
+      h("table", {}, thead(["Path", "Availability", "p95", "Budget left", "Burn rate", "Status"]),
         h("tbody", {}, d.routes.map((r) => h("tr", {}, h("td", {}, r.path_prefix), h("td", {}, `${num(r.current.availability, 3)}%`),
           h("td", {}, `${num(r.current.p95_latency_ms, 0)} ms`), h("td", {}, bar(r.error_budget_remaining, true), `${num(r.error_budget_remaining)}%`),
           h("td", {}, num(r.burn_rate)), h("td", {}, pill(r.status)))))))) : h("p", { class: "muted" }, "No SLO data for this cluster."));
@@ -576,7 +708,7 @@ async function aiPage() {
         else if (ev.type === "tool_call") append(log, h("p", { class: "muted" }, `→ ${ev.tool} ${JSON.stringify(ev.params)}`));
         else if (ev.type === "proposal") {
           const p = ev.proposal;
-          const what = `${p.action} ${p.kind} ${p.namespace ? p.namespace + "/" : ""}${p.name} in ${p.cluster_id} ${JSON.stringify(p.params)}`;
+          const what = `${p.action} ${objectName(p.kind, p.namespace, p.name)} in ${p.cluster_id} ${JSON.stringify(p.params)}`;
           append(log, h("div", { class: "card" }, `Proposed: ${what} — ${p.reason}`,
             atLeast("operator") && h("button", { class: "danger", onclick: async (e2) => {
               if (!confirm(`Approve: ${what}?`)) return;
@@ -627,7 +759,7 @@ async function adminPage(tab) {
         h("button", { onclick: () => show(post("/api/v2/admin/backup")) }, "Backup")), out);
   } else {
     const a = await get("/api/v2/audit/logs?limit=200");
-    replace(el, h("table", { id: "audit" }, h("thead", {}, h("tr", {}, ["When", "User", "Action", "Resource", "Status"].map((t) => h("th", {}, t)))),
+    replace(el, h("table", { id: "audit" }, thead(["When", "User", "Action", "Resource", "Status"]),
       h("tbody", {}, a.items.map((x) => h("tr", {}, h("td", {}, ago(x.timestamp)), h("td", {}, x.username), h("td", {}, x.action),
         h("td", {}, `${x.method} ${x.resource}`), h("td", {}, pill(String(x.status_code), x.success ? "online" : "offline")))))));
   }
@@ -639,7 +771,7 @@ async function adminPage(tab) {
 async function route() {
   pageAbort.abort();
   pageAbort = new AbortController();
-  main.gen = ++generation;
+  generation++;
   for (const d of document.querySelectorAll("dialog")) d.remove();
   const [, page, ...rest] = (location.hash || "#/fleet").slice(1).split("?")[0].split("/");
   if (!session.token || page === "login") {
