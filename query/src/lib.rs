@@ -24,8 +24,8 @@ pub use exec::{Merged, Partial, MAX_GROUPS, MAX_KEY_BYTES};
 pub use filter::{Filter, LabelSel};
 pub use parse::parse;
 pub use plan::{
-    plan, Clusters, Plan, ARGS, DEFAULT_LIMIT, HISTORY_EVENT_FIELDS, MAX_LIMIT, MAX_REGEXES,
-    MAX_REGEX_BYTES,
+    plan, Clusters, Plan, ARGS, CHANGE_FIELDS, DEFAULT_LIMIT, HISTORY_EVENT_FIELDS, MAX_LIMIT,
+    MAX_REGEXES, MAX_REGEX_BYTES,
 };
 
 /// Parses and checks a query.

@@ -52,6 +52,28 @@ pub const HISTORY_EVENT_FIELDS: [&str; 16] = [
     "count",
 ];
 
+/// The fields of a change item (`GET /api/v2/clusters/{id}/changes`), which is what
+/// `changes(...)` returns; the storage layer's test holds its JSON to this list.
+pub const CHANGE_FIELDS: [&str; 14] = [
+    "id",
+    "cluster_id",
+    "time",
+    "last_time",
+    "kind",
+    "namespace",
+    "name",
+    "change_type",
+    "summary",
+    "before",
+    "after",
+    "count",
+    "command_id",
+    "tier",
+];
+
+/// The arguments `changes(...)` may have.
+const CHANGE_ARGS: [&str; 5] = ["cluster", "namespace", "name", "type", "last"];
+
 /// The arguments a call may have, for the hint.
 pub const ARGS: [&str; 10] = [
     "cluster",
@@ -189,7 +211,10 @@ pub struct Plan {
     pub filter: Filter,
     /// `events(history=true)`: read persisted events instead of the live snapshot.
     pub history: bool,
-    /// `last=`: the window (events).
+    /// `changes(...)`: read the change history (`kind` is then a placeholder). Its
+    /// `type=` is in `filter.event_type` and matches the change type.
+    pub changes: bool,
+    /// `last=`: the window (events, changes).
     pub last: Option<Duration>,
     pub(crate) check: Option<Check>,
     pub(crate) sort: Option<(Field, bool)>,
@@ -199,6 +224,15 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// What the query reads, as the reply names it: `pods`, `events`, … or `changes`.
+    pub fn source(&self) -> &'static str {
+        if self.changes {
+            "changes"
+        } else {
+            self.kind.plural()
+        }
+    }
+
     /// True when the query has a `.where()`.
     pub fn has_condition(&self) -> bool {
         self.check.is_some()
@@ -237,6 +271,11 @@ fn shapes() -> &'static [Shape] {
         let empty = ClusterSnapshot::default();
         Kind::ALL.iter().map(|k| k.visit(&empty, ShapeOf)).collect()
     })
+}
+
+fn change_shape() -> &'static Shape {
+    static SHAPE: OnceLock<Shape> = OnceLock::new();
+    SHAPE.get_or_init(|| Shape::Struct(CHANGE_FIELDS.iter().map(|f| (*f, Shape::Scalar)).collect()))
 }
 
 fn history_shape() -> &'static Shape {
@@ -333,6 +372,8 @@ fn strings(items: &[Spanned<Value>], what: &str) -> Result<Vec<String>, QueryErr
 
 struct Builder {
     kind: Kind,
+    /// What errors call the items (`pods`, …, `changes`).
+    source: &'static str,
     shape: &'static Shape,
     history: bool,
     regexes: usize,
@@ -363,7 +404,7 @@ impl Builder {
                 }
                 Err(QueryError::unknown(
                     path.span.start,
-                    &format!("field of {}:", self.kind.plural()),
+                    &format!("field of {}:", self.source),
                     &path.segments[0],
                     names,
                 ))
@@ -378,7 +419,7 @@ impl Builder {
                     format!(
                         "{} of {} is a value, not an object: it has no field {:?}",
                         parent.dotted(),
-                        self.kind.plural(),
+                        self.source,
                         path.segments[i]
                     ),
                 ))
@@ -390,7 +431,7 @@ impl Builder {
                 };
                 Err(QueryError::unknown(
                     path.span.start,
-                    &format!("field of {}.{}:", self.kind.plural(), parent.dotted()),
+                    &format!("field of {}.{}:", self.source, parent.dotted()),
                     &path.segments[i],
                     names,
                 ))
@@ -414,7 +455,7 @@ impl Builder {
                     format!(
                         "{name} is computed for {} only, not for {}",
                         names.join(", "),
-                        self.kind.plural()
+                        self.source
                     ),
                 ));
             }
@@ -428,10 +469,7 @@ impl Builder {
                 None => {
                     return Err(QueryError::invalid(
                         span.start,
-                        format!(
-                            "{} carry no creation time: age is unknown",
-                            self.kind.plural()
-                        ),
+                        format!("{} carry no creation time: age is unknown", self.source),
                     ))
                 }
             },
@@ -529,14 +567,25 @@ impl Builder {
 
 /// Checks a parsed query and turns it into a [`Plan`].
 pub fn plan(q: &Query) -> Result<Plan, QueryError> {
-    let kind = Kind::from_plural(&q.kind.value).ok_or_else(|| {
-        QueryError::unknown(
-            q.kind.span.start,
-            "kind",
-            &q.kind.value,
-            Kind::ALL.iter().map(|k| k.plural()),
-        )
-    })?;
+    let changes = q.kind.value == "changes";
+    // `changes(...)` reads stored rows as `events(history=true)` does; its kind is only a
+    // placeholder the arguments below are checked against.
+    let kind = if changes {
+        Kind::Event
+    } else {
+        Kind::from_plural(&q.kind.value).ok_or_else(|| {
+            QueryError::unknown(
+                q.kind.span.start,
+                "kind",
+                &q.kind.value,
+                Kind::ALL
+                    .iter()
+                    .map(|k| k.plural())
+                    .chain(std::iter::once("changes")),
+            )
+        })?
+    };
+    let source = if changes { "changes" } else { kind.plural() };
     let mut clusters = Clusters::Unspecified;
     let mut filter = Filter::default();
     let mut history = false;
@@ -548,11 +597,7 @@ pub fn plan(q: &Query) -> Result<Plan, QueryError> {
         } else {
             Err(QueryError::invalid(
                 arg.name.span.start,
-                format!(
-                    "{} applies to {to}, not to {}",
-                    arg.name.value,
-                    kind.plural()
-                ),
+                format!("{} applies to {to}, not to {source}", arg.name.value),
             ))
         }
     };
@@ -573,6 +618,15 @@ pub fn plan(q: &Query) -> Result<Plan, QueryError> {
             ));
         }
         seen.push(name);
+        if changes && !CHANGE_ARGS.contains(&name) {
+            return Err(QueryError::invalid(
+                arg.name.span.start,
+                format!(
+                    "{name} does not apply to changes (arguments: {}); use .where()",
+                    CHANGE_ARGS.join(", ")
+                ),
+            ));
+        }
         match name {
             "cluster" => {
                 clusters = match &arg.value.value {
@@ -678,7 +732,9 @@ pub fn plan(q: &Query) -> Result<Plan, QueryError> {
             }
         }
     }
-    if history {
+    if changes {
+        history = true;
+    } else if history {
         for a in &q.args {
             if matches!(a.name.value.as_str(), "label" | "name") {
                 return Err(QueryError::invalid(
@@ -693,7 +749,10 @@ pub fn plan(q: &Query) -> Result<Plan, QueryError> {
     }
     let mut b = Builder {
         kind,
-        shape: if history {
+        source,
+        shape: if changes {
+            change_shape()
+        } else if history {
             history_shape()
         } else {
             &shapes()[kind as usize]
@@ -819,7 +878,8 @@ pub fn plan(q: &Query) -> Result<Plan, QueryError> {
         kind,
         clusters,
         filter,
-        history,
+        history: history && !changes,
+        changes,
         last,
         check,
         sort,

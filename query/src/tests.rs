@@ -585,3 +585,31 @@ fn group_and_sort_keys_are_bounded() {
         "{names:?}"
     );
 }
+
+#[test]
+fn changes_read_the_change_history_with_their_own_arguments_and_fields() {
+    let p = compile(
+        r#"changes(cluster="prod", last="1h", type="image_changed").where(kind = "Deployment")"#,
+    )
+    .unwrap();
+    assert!(p.changes && !p.history);
+    assert_eq!(p.source(), "changes");
+    assert_eq!(p.filter.event_type.as_deref(), Some("image_changed"));
+    assert_eq!(p.last, Some(chrono::Duration::hours(1)));
+    for arg in [
+        "label=\"a=b\"",
+        "status=\"x\"",
+        "node=\"n\"",
+        "reason=\"r\"",
+        "history=true",
+    ] {
+        let (_, msg, _) = invalid(&format!("changes({arg})"));
+        assert!(msg.contains("does not apply to changes"), "{arg}: {msg}");
+    }
+    let (_, msg, _) = invalid("changes().where(summary.text = 1)");
+    assert!(msg.contains("changes"), "{msg}");
+    let (_, msg, hint) = invalid("changez()");
+    assert!(msg.contains("unknown kind"), "{msg}");
+    assert_eq!(hint.as_deref(), Some("changes"));
+    assert!(compile("changes().sort(time desc).fields(kind, name, summary)").is_ok());
+}

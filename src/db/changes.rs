@@ -391,3 +391,38 @@ impl Changes<'_> {
             .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `changes(...)` in the query DSL checks fields against this row's JSON keys.
+    #[test]
+    fn the_json_keys_are_the_dsl_fields() {
+        let row = ChangeRow {
+            id: 1,
+            cluster_id: String::new(),
+            time: NaiveDateTime::default(),
+            last_time: NaiveDateTime::default(),
+            kind: String::new(),
+            namespace: String::new(),
+            name: String::new(),
+            change_type: String::new(),
+            summary: String::new(),
+            old_value: String::new(),
+            new_value: String::new(),
+            count: 1,
+            command_id: None,
+            tier: String::new(),
+        };
+        let json = row.to_json();
+        let mut keys: Vec<&str> = json
+            .as_object()
+            .map(|o| o.keys().map(String::as_str).collect())
+            .unwrap_or_default();
+        let mut want = atlhyper_query::CHANGE_FIELDS.to_vec();
+        keys.sort_unstable();
+        want.sort_unstable();
+        assert_eq!(keys, want);
+    }
+}

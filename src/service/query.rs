@@ -63,6 +63,9 @@ pub async fn run(state: &AppState, text: &str, role: Role) -> Result<Vec<u8>, Ap
         ));
     }
     let clusters = pick(state, &plan).await?;
+    if plan.changes {
+        return changes(state, plan, clusters, now).await;
+    }
     if plan.history {
         return history(state, plan, clusters, now).await;
     }
@@ -243,6 +246,72 @@ async fn history(
     .map_err(ApiError::internal)?
 }
 
+/// `changes(...)`: the change history of each cluster, newest first, with `namespace`,
+/// `type` (the change type) and `last` pushed down to the database and `name` matched as
+/// a substring, as everywhere in the DSL. Periodic snapshots are retention markers, not
+/// changes: only `.where(change_type = "periodic_snapshot")` shows them.
+async fn changes(
+    state: &AppState,
+    plan: Plan,
+    clusters: Vec<ClusterHandle>,
+    now: DateTime<Utc>,
+) -> Result<Vec<u8>, ApiError> {
+    let filter = crate::db::changes::ChangeFilter {
+        namespace: plan.filter.namespace.clone(),
+        change_type: plan.filter.event_type.clone(),
+        since: plan.filter.since,
+        ..Default::default()
+    };
+    let ids: Vec<String> = clusters.into_iter().map(|h| h.info.cluster_id).collect();
+    let per_cluster = (HISTORY_BUDGET / ids.len().max(1)).clamp(100, HISTORY_SCAN);
+    let db = state.db.changes();
+    use futures_util::StreamExt as _;
+    let pages: Vec<(Vec<crate::db::changes::ChangeRow>, usize)> = futures_util::stream::iter(
+        ids.iter()
+            .map(|id| db.list(id.clone(), filter.clone(), per_cluster, 0)),
+    )
+    .buffered(4)
+    .collect::<Vec<_>>()
+    .await
+    .into_iter()
+    .collect::<Result<_, _>>()?;
+    let name = plan.filter.name.clone();
+    let periodic_asked =
+        plan.filter.event_type.as_deref() == Some("periodic_snapshot") || plan.has_condition();
+    let _slot = SLOTS.acquire().await.map_err(ApiError::internal)?;
+    actix_web::web::block(move || {
+        let (mut stored, mut read) = (0, 0);
+        let rows: Vec<Vec<serde_json::Value>> = pages
+            .into_iter()
+            .map(|(rows, total)| {
+                stored += total;
+                read += rows.len();
+                rows.iter()
+                    .filter(|r| name.as_deref().is_none_or(|n| r.name.contains(n)))
+                    .filter(|r| periodic_asked || r.change_type != "periodic_snapshot")
+                    .map(|r| r.to_json())
+                    .collect()
+            })
+            .collect();
+        let mut parts: Vec<Partial> = ids
+            .iter()
+            .zip(&rows)
+            .map(|(id, r)| plan.run_values(id, r, now))
+            .collect();
+        let merged = plan.merge(&mut parts);
+        let mut w = Reply::new(&plan, ids.len());
+        if !plan.is_count() && !plan.is_groups() {
+            for (part, index) in merged.picks.iter().copied() {
+                w.item(|out| plan.render_value(&ids[part], &rows[part][index], now, out))?;
+            }
+        }
+        w.scanned = Some((read, stored > read));
+        w.finish(&plan, &merged)
+    })
+    .await
+    .map_err(ApiError::internal)?
+}
+
 /// The reply under construction, bounded by [`MAX_REPLY_BYTES`].
 struct Reply {
     out: Vec<u8>,
@@ -257,7 +326,7 @@ impl Reply {
     fn new(plan: &Plan, clusters: usize) -> Self {
         let mut out = Vec::with_capacity(4096);
         out.extend_from_slice(b"{\"kind\":\"");
-        out.extend_from_slice(plan.kind.plural().as_bytes());
+        out.extend_from_slice(plan.source().as_bytes());
         out.extend_from_slice(b"\",\"clusters\":");
         out.extend_from_slice(clusters.to_string().as_bytes());
         if !plan.is_count() && !plan.is_groups() {

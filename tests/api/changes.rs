@@ -154,6 +154,34 @@ async fn each_change_is_recorded_once_and_not_again_after_a_restart() {
         .await;
     assert_eq!((s, body["code"].as_str()), (400, Some("invalid_parameter")));
 
+    // The query DSL reads them too, with its arguments and conditions.
+    let q = |text: &str| {
+        let app = &app;
+        let text = text.to_owned();
+        async move {
+            let (s, v) = app.post("/api/v2/query", &json!({"q": text})).await;
+            assert_eq!(s, 200, "{text}: {v}");
+            v
+        }
+    };
+    let v = q(r#"changes(cluster="demo-medium", last="1h").count()"#).await;
+    assert_eq!(v["count"], 9, "periodic snapshots are not changes: {v}");
+    let v = q(r#"changes(cluster="*", type="cordoned")"#).await;
+    assert_eq!(v["kind"], "changes");
+    assert_eq!(v["items"].as_array().unwrap().len(), 1, "{v}");
+    let v = q(r#"changes(cluster="demo-medium", namespace="kube-system", name="core").fields(name, before, after)"#).await;
+    assert_eq!(v["items"][0]["after"], "4", "{v}");
+    let v = q(r#"changes(cluster="demo-medium").where(kind = "Deployment").group_by(change_type)"#)
+        .await;
+    assert_eq!(v["groups"].as_array().unwrap().len(), 2, "{v}");
+    let (s, v) = app
+        .post(
+            "/api/v2/query",
+            &json!({"q": r#"changes(cluster="demo-medium", label="a=b")"#}),
+        )
+        .await;
+    assert_eq!((s, v["code"].as_str()), (400, Some("query_invalid")), "{v}");
+
     // The same state again, and again after a restart: nothing new.
     push(&app, &at(next.clone(), 2)).await;
     assert_eq!(changes(&app, "").await.len(), 10);

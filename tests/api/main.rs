@@ -3,8 +3,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
 mod agent;
-mod changes;
 mod ai;
+mod changes;
 mod cleanup;
 mod commands;
 mod console;

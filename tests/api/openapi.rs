@@ -20,7 +20,8 @@ const METHODS: &[&str] = &[
 
 /// Routes `spec/api.md` lists that this master does not serve yet, by path (every method
 /// of it), and why. A route served after all must leave this list (the test says so).
-const NOT_SERVED: &[(&str, &str)] = &[("/api/v2/settings/{key}", "generic settings: not built yet")];
+const NOT_SERVED: &[(&str, &str)] =
+    &[("/api/v2/settings/{key}", "generic settings: not built yet")];
 
 /// Routes this master serves that `spec/api.md` does not list, and why.
 const NOT_IN_SPEC: &[(&str, &str, &str)] = &[

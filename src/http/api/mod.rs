@@ -9,9 +9,9 @@ pub mod admin;
 pub mod ai;
 pub mod audit;
 pub mod auth;
+pub mod changes;
 pub mod clusters;
 pub mod commands;
-pub mod changes;
 pub mod events;
 pub mod health;
 pub mod metrics;
@@ -319,7 +319,12 @@ pub fn table() -> Routes {
             VIEWER,
             changes::timeline,
         )
-        .add(M::GET, "/api/v2/clusters/{id}/agent", VIEWER, changes::get_agent)
+        .add(
+            M::GET,
+            "/api/v2/clusters/{id}/agent",
+            VIEWER,
+            changes::get_agent,
+        )
         .add(
             M::GET,
             "/api/v2/agent-versions",
