@@ -566,3 +566,101 @@ async fn an_alert_message_carries_the_recent_changes_of_its_object_and_owner() {
         changes[0]
     );
 }
+
+/// Stores one change row of `cluster` `days_ago`.
+async fn old_change(app: &TestApp, cluster: &str, days_ago: i64, change_type: &str, tier: &str) {
+    use atlhyper_master::db::schema::cluster_changes as cc;
+    use diesel::prelude::*;
+    let (cluster, change_type, tier) =
+        (cluster.to_owned(), change_type.to_owned(), tier.to_owned());
+    app.state
+        .db
+        .write(move |c| {
+            let t = atlhyper_master::db::to_db(Utc::now() - Duration::days(days_ago));
+            atlhyper_master::db::clusters::register(c, &cluster, Utc::now())?;
+            diesel::insert_into(cc::table)
+                .values((
+                    cc::cluster_id.eq(&cluster),
+                    cc::time.eq(t),
+                    cc::last_time.eq(t),
+                    cc::kind.eq("Deployment"),
+                    cc::namespace.eq("shop"),
+                    cc::name.eq(format!("{change_type}-{tier}-{days_ago}")),
+                    cc::change_type.eq(&change_type),
+                    cc::summary.eq("s"),
+                    cc::tier.eq(&tier),
+                    cc::created_at.eq(t),
+                ))
+                .execute(c)?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+}
+
+#[actix_web::test]
+async fn retention_keeps_detail_for_90_days_then_monthly_then_quarterly_snapshots() {
+    let app = spawn_app().await;
+    let c = "tiers";
+    assert_eq!(app.heartbeat(c).await.status().as_u16(), 200);
+    for (days, ct, tier) in [
+        (10, "image_changed", ""),
+        (100, "image_changed", ""),
+        (10, "periodic_snapshot", "day"),
+        (100, "periodic_snapshot", "day"),
+        (100, "periodic_snapshot", "month"),
+        (400, "periodic_snapshot", "month"),
+        (400, "periodic_snapshot", "quarter"),
+        (2000, "periodic_snapshot", "quarter"),
+    ] {
+        old_change(&app, c, days, ct, tier).await;
+    }
+    let body = json!({"targets": ["changes"], "dry_run": true});
+    let (s, dry) = app.post("/api/v2/admin/cleanup", &body).await;
+    assert_eq!(s, 200, "{dry}");
+    assert_eq!(dry["deleted"]["changes"], 3, "{dry}");
+    let (s, done) = app
+        .post("/api/v2/admin/cleanup", &json!({"targets": ["changes"]}))
+        .await;
+    assert_eq!(
+        (s, done["deleted"]["changes"].as_u64()),
+        (200, Some(3)),
+        "{done}"
+    );
+    let (_, left) = app
+        .get(&format!("/api/v2/clusters/{c}/changes?limit=100"))
+        .await;
+    let mut names: Vec<&str> = left["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        [
+            "image_changed--10",
+            "periodic_snapshot-day-10",
+            "periodic_snapshot-month-100",
+            "periodic_snapshot-quarter-2000",
+            "periodic_snapshot-quarter-400",
+        ]
+    );
+    // The tiers are tunable at run time.
+    let r = app
+        .api(
+            reqwest::Method::PUT,
+            "/api/v2/admin/retention",
+            Some(&app.admin_token),
+        )
+        .json(&json!({"change_detail_days": 5, "change_snapshot_days": 50}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let (_, done) = app
+        .post("/api/v2/admin/cleanup", &json!({"targets": ["changes"]}))
+        .await;
+    assert_eq!(done["deleted"]["changes"], 3, "{done}");
+}
