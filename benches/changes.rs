@@ -27,7 +27,6 @@ mod common;
 use common::*;
 
 #[path = "../tests/support/db.rs"]
-#[allow(dead_code)]
 mod db;
 
 use std::time::{Duration, Instant};
