@@ -25,7 +25,6 @@ use std::sync::Arc;
 
 use actix::prelude::*;
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
-use tokio::sync::oneshot;
 
 use atlhyper_actors::bus::Subscription;
 use atlhyper_actors::messages::{Bus, SnapshotReceived};
@@ -34,6 +33,7 @@ use super::inventory::{diff, Change, Inventory, VERSION};
 use crate::db::changes::NewChange;
 use crate::db::{from_db, Db};
 use crate::metrics::Metrics;
+use crate::persist::Flush;
 
 /// This persister's name on the bus and in metrics.
 const NAME: &str = "change_persister";
@@ -142,14 +142,6 @@ impl ClusterMemory {
     }
 }
 
-/// Replies once everything received so far is committed.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Flush {
-    /// Fired after the pending writes.
-    pub done: oneshot::Sender<()>,
-}
-
 /// Records the changes of every snapshot.
 pub struct ChangePersister {
     db: Db,
@@ -205,7 +197,7 @@ impl ChangePersister {
 }
 
 /// One pending write of the actor.
-type Work = std::pin::Pin<Box<dyn ActorFuture<ChangePersister, Output = ()>>>;
+type Work = crate::persist::Work<ChangePersister>;
 
 impl Actor for ChangePersister {
     type Context = Context<Self>;
@@ -266,37 +258,18 @@ impl Handler<Flush> for ChangePersister {
     type Result = ();
 
     fn handle(&mut self, msg: Flush, ctx: &mut Context<Self>) {
-        // One chained future (see the event persister): actix polls `ctx.wait` futures
-        // last-in first-out.
-        let mut chain: Work = Box::pin(fut::ready(()));
-        while let Some(m) = self.sub.try_recv() {
-            if let Some(work) = self.apply(m) {
-                chain = Box::pin(chain.then(move |(), _, _| work));
-            }
-        }
-        let done = msg.done;
-        ctx.wait(chain.map(move |(), _, _| {
-            let _ = done.send(());
-        }));
+        let sub = Arc::clone(&self.sub);
+        ctx.wait(crate::persist::chain_pending(
+            self,
+            &sub,
+            Self::apply,
+            msg.done,
+        ));
     }
 }
 
 /// Handle to the running actor.
-#[derive(Clone, Default)]
-pub struct Handle {
-    addr: Option<Addr<ChangePersister>>,
-}
-
-impl Handle {
-    /// Waits until everything received so far is written (tests, shutdown).
-    pub async fn flush(&self) {
-        let Some(addr) = &self.addr else { return };
-        let (tx, rx) = oneshot::channel();
-        if addr.send(Flush { done: tx }).await.is_ok() {
-            let _ = rx.await;
-        }
-    }
-}
+pub type Handle = crate::persist::Handle<ChangePersister>;
 
 /// Starts the actor, subscribed to the bus, recording its lag into `metrics`. Runs inside
 /// the actix System.
@@ -309,7 +282,7 @@ pub fn start(db: &Db, bus: &Bus, metrics: &Metrics) -> Handle {
         metrics: metrics.clone(),
     }
     .start();
-    Handle { addr: Some(addr) }
+    Handle::new(addr)
 }
 
 #[cfg(test)]

@@ -129,7 +129,7 @@ pub struct ChangeFilter {
     pub any_of: Option<Vec<(String, String, String)>>,
 }
 
-type Cond = Box<dyn BoxableExpression<cc::table, MultiBackend, SqlType = diesel::sql_types::Bool>>;
+type Cond = super::Cond<cc::table>;
 
 fn filtered<'a>(cluster: &'a str, f: &ChangeFilter) -> cc::BoxedQuery<'a, MultiBackend> {
     let mut q = cc::table.filter(cc::cluster_id.eq(cluster)).into_boxed();
@@ -152,19 +152,14 @@ fn filtered<'a>(cluster: &'a str, f: &ChangeFilter) -> cc::BoxedQuery<'a, MultiB
         q = q.filter(cc::time.le(to_db(t)));
     }
     if let Some(any) = &f.any_of {
-        let mut conds = any.iter().map(|(k, ns, n)| -> Cond {
+        q = q.filter(super::any_of(any.iter().map(|(k, ns, n)| -> Cond {
             Box::new(
                 cc::kind
                     .eq(k.clone())
                     .and(cc::namespace.eq(ns.clone()))
                     .and(cc::name.eq(n.clone())),
             )
-        });
-        let cond: Cond = match conds.next() {
-            Some(first) => conds.fold(first, |acc, c| Box::new(acc.or(c))),
-            None => Box::new(diesel::dsl::sql::<diesel::sql_types::Bool>("1 = 0")),
-        };
-        q = q.filter(cond);
+        })));
     }
     q
 }

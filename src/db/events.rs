@@ -269,7 +269,7 @@ pub struct EventFilter {
     pub any_of: Option<Vec<Involved>>,
 }
 
-type Cond = Box<dyn BoxableExpression<ce::table, MultiBackend, SqlType = diesel::sql_types::Bool>>;
+type Cond = super::Cond<ce::table>;
 
 fn node_cond(node: &str) -> Cond {
     Box::new(
@@ -316,15 +316,11 @@ fn filtered<'a>(cluster: &'a str, f: &EventFilter) -> ce::BoxedQuery<'a, MultiBa
         q = q.filter(ce::last_timestamp.le(super::to_db(t)));
     }
     if let Some(any) = &f.any_of {
-        let mut conds = any
-            .iter()
-            .filter(|i| !i.names.is_empty())
-            .map(involved_cond);
-        let cond: Cond = match conds.next() {
-            Some(first) => conds.fold(first, |acc, c| Box::new(acc.or(c))),
-            None => Box::new(diesel::dsl::sql::<diesel::sql_types::Bool>("1 = 0")),
-        };
-        q = q.filter(cond);
+        q = q.filter(super::any_of(
+            any.iter()
+                .filter(|i| !i.names.is_empty())
+                .map(involved_cond),
+        ));
     }
     q
 }

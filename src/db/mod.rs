@@ -75,6 +75,20 @@ const STARTUP_RETRY: Duration = Duration::from_secs(30);
 
 type DbPool = Pool<Manager>;
 
+/// A boxed SQL condition on `table` `T`, for filters built at run time.
+pub type Cond<T> =
+    Box<dyn diesel::BoxableExpression<T, MultiBackend, SqlType = diesel::sql_types::Bool>>;
+
+/// `a OR b OR …`; no condition at all matches nothing (`1 = 0`).
+pub fn any_of<T: 'static>(conds: impl IntoIterator<Item = Cond<T>>) -> Cond<T> {
+    use diesel::BoolExpressionMethods as _;
+    let mut conds = conds.into_iter();
+    match conds.next() {
+        Some(first) => conds.fold(first, |acc, c| Box::new(acc.or(c))),
+        None => Box::new(diesel::dsl::sql::<diesel::sql_types::Bool>("1 = 0")),
+    }
+}
+
 /// A database failure. Shown to operators in logs only; clients get a generic 500/503.
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {

@@ -16,11 +16,11 @@ use std::sync::Arc;
 
 use actix::prelude::*;
 use chrono::Utc;
-use tokio::sync::oneshot;
 
 use atlhyper_actors::bus::Subscription;
 use atlhyper_actors::messages::{AgentMeta, AgentSeen, Bus, ClusterStatusChanged, Liveness};
 
+use super::Flush;
 use crate::audit::{Audit, AuditEntry};
 use crate::db::agents::{AgentObserved, Contact};
 use crate::db::Db;
@@ -166,7 +166,7 @@ impl AgentPersister {
     }
 }
 
-type Work = std::pin::Pin<Box<dyn ActorFuture<AgentPersister, Output = ()>>>;
+type Work = super::Work<AgentPersister>;
 
 impl Actor for AgentPersister {
     type Context = Context<Self>;
@@ -195,14 +195,6 @@ impl StreamHandler<Seen> for AgentPersister {
     }
 }
 
-/// Replies once everything received so far is committed.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Flush {
-    /// Fired after the pending writes.
-    pub done: oneshot::Sender<()>,
-}
-
 impl Handler<Flush> for AgentPersister {
     type Result = ();
 
@@ -227,21 +219,7 @@ impl Handler<Flush> for AgentPersister {
 }
 
 /// Handle to the running actor.
-#[derive(Clone, Default)]
-pub struct Handle {
-    addr: Option<Addr<AgentPersister>>,
-}
-
-impl Handle {
-    /// Waits until everything received so far is written (tests, shutdown).
-    pub async fn flush(&self) {
-        let Some(addr) = &self.addr else { return };
-        let (tx, rx) = oneshot::channel();
-        if addr.send(Flush { done: tx }).await.is_ok() {
-            let _ = rx.await;
-        }
-    }
-}
+pub type Handle = super::Handle<AgentPersister>;
 
 /// Starts the actor, subscribed to the bus. Runs inside the actix System.
 pub fn start(db: &Db, bus: &Bus, audit: &Audit) -> Handle {
@@ -253,5 +231,5 @@ pub fn start(db: &Db, bus: &Bus, audit: &Audit) -> Handle {
         versions: std::collections::HashMap::new(),
     }
     .start();
-    Handle { addr: Some(addr) }
+    Handle::new(addr)
 }

@@ -19,12 +19,12 @@ use std::sync::Arc;
 
 use actix::prelude::*;
 use chrono::{DateTime, NaiveDateTime, Utc};
-use tokio::sync::oneshot;
 
 use atlhyper_actors::bus::Subscription;
 use atlhyper_actors::messages::{Bus, SnapshotReceived};
 use atlhyper_actors::model::{ClusterSnapshot, Event, Kind, ResourceMeta, Text, VisitItems};
 
+use super::Flush;
 use crate::config::Settings;
 use crate::db::events::{NewEvent, NewResourceSnapshot};
 use crate::db::{to_db, Db};
@@ -195,14 +195,6 @@ fn involved_object(snap: &ClusterSnapshot, e: &Event) -> Option<NewResourceSnaps
     copied.then(|| kind.visit(snap, CopyOf(e))).flatten()
 }
 
-/// Replies once everything received so far is committed.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Flush {
-    /// Fired after the pending writes.
-    pub done: oneshot::Sender<()>,
-}
-
 /// Persists the events of every snapshot.
 pub struct EventPersister {
     db: Db,
@@ -256,7 +248,7 @@ impl EventPersister {
 }
 
 /// One pending write of the actor.
-type Work = std::pin::Pin<Box<dyn ActorFuture<EventPersister, Output = ()>>>;
+type Work = super::Work<EventPersister>;
 
 impl Actor for EventPersister {
     type Context = Context<Self>;
@@ -298,37 +290,13 @@ impl Handler<Flush> for EventPersister {
     type Result = ();
 
     fn handle(&mut self, msg: Flush, ctx: &mut Context<Self>) {
-        // One chained future: actix polls several `ctx.wait` futures last-in first-out,
-        // so the writes and the reply must not be queued separately.
-        let mut chain: Work = Box::pin(fut::ready(()));
-        while let Some(m) = self.sub.try_recv() {
-            if let Some(work) = self.apply(m) {
-                chain = Box::pin(chain.then(move |(), _, _| work));
-            }
-        }
-        let done = msg.done;
-        ctx.wait(chain.map(move |(), _, _| {
-            let _ = done.send(());
-        }));
+        let sub = Arc::clone(&self.sub);
+        ctx.wait(super::chain_pending(self, &sub, Self::apply, msg.done));
     }
 }
 
-/// Handle to the running actor(s) of this module.
-#[derive(Clone, Default)]
-pub struct Handle {
-    addr: Option<Addr<EventPersister>>,
-}
-
-impl Handle {
-    /// Waits until everything received so far is written (tests, shutdown).
-    pub async fn flush(&self) {
-        let Some(addr) = &self.addr else { return };
-        let (tx, rx) = oneshot::channel();
-        if addr.send(Flush { done: tx }).await.is_ok() {
-            let _ = rx.await;
-        }
-    }
-}
+/// Handle to the running actor of this module.
+pub type Handle = super::Handle<EventPersister>;
 
 /// Starts this module's actor(s), subscribed to the bus, with metrics of its own (benches
 /// and tools). Runs inside the actix System.
@@ -349,7 +317,7 @@ pub fn start_measured(db: &Db, bus: &Bus, _settings: &Arc<Settings>, metrics: &M
         metrics: metrics.clone(),
     }
     .start();
-    Handle { addr: Some(addr) }
+    Handle::new(addr)
 }
 
 #[cfg(test)]
