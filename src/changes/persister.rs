@@ -33,7 +33,7 @@ use super::inventory::{diff, Change, Inventory, VERSION};
 use crate::db::changes::NewChange;
 use crate::db::{from_db, Db};
 use crate::metrics::Metrics;
-use crate::persist::Flush;
+use crate::persist::flush::Flush;
 
 /// This persister's name on the bus and in metrics.
 const NAME: &str = "change_persister";
@@ -197,7 +197,7 @@ impl ChangePersister {
 }
 
 /// One pending write of the actor.
-type Work = crate::persist::Work<ChangePersister>;
+type Work = crate::persist::flush::Work<ChangePersister>;
 
 impl Actor for ChangePersister {
     type Context = Context<Self>;
@@ -259,7 +259,7 @@ impl Handler<Flush> for ChangePersister {
 
     fn handle(&mut self, msg: Flush, ctx: &mut Context<Self>) {
         let sub = Arc::clone(&self.sub);
-        ctx.wait(crate::persist::chain_pending(
+        ctx.wait(crate::persist::flush::chain_pending(
             self,
             &sub,
             Self::apply,
@@ -269,7 +269,7 @@ impl Handler<Flush> for ChangePersister {
 }
 
 /// Handle to the running actor.
-pub type Handle = crate::persist::Handle<ChangePersister>;
+pub type Handle = crate::persist::flush::Handle<ChangePersister>;
 
 /// Starts the actor, subscribed to the bus, recording its lag into `metrics`. Runs inside
 /// the actix System.

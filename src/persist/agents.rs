@@ -20,7 +20,7 @@ use chrono::Utc;
 use atlhyper_actors::bus::Subscription;
 use atlhyper_actors::messages::{AgentMeta, AgentSeen, Bus, ClusterStatusChanged, Liveness};
 
-use super::Flush;
+use super::flush::Flush;
 use crate::audit::{Audit, AuditEntry};
 use crate::db::agents::{AgentObserved, Contact};
 use crate::db::Db;
@@ -166,7 +166,7 @@ impl AgentPersister {
     }
 }
 
-type Work = super::Work<AgentPersister>;
+type Work = super::flush::Work<AgentPersister>;
 
 impl Actor for AgentPersister {
     type Context = Context<Self>;
@@ -219,7 +219,7 @@ impl Handler<Flush> for AgentPersister {
 }
 
 /// Handle to the running actor.
-pub type Handle = super::Handle<AgentPersister>;
+pub type Handle = super::flush::Handle<AgentPersister>;
 
 /// Starts the actor, subscribed to the bus. Runs inside the actix System.
 pub fn start(db: &Db, bus: &Bus, audit: &Audit) -> Handle {

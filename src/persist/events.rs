@@ -24,7 +24,7 @@ use atlhyper_actors::bus::Subscription;
 use atlhyper_actors::messages::{Bus, SnapshotReceived};
 use atlhyper_actors::model::{ClusterSnapshot, Event, Kind, ResourceMeta, Text, VisitItems};
 
-use super::Flush;
+use super::flush::Flush;
 use crate::config::Settings;
 use crate::db::events::{NewEvent, NewResourceSnapshot};
 use crate::db::{to_db, Db};
@@ -248,7 +248,7 @@ impl EventPersister {
 }
 
 /// One pending write of the actor.
-type Work = super::Work<EventPersister>;
+type Work = super::flush::Work<EventPersister>;
 
 impl Actor for EventPersister {
     type Context = Context<Self>;
@@ -291,12 +291,17 @@ impl Handler<Flush> for EventPersister {
 
     fn handle(&mut self, msg: Flush, ctx: &mut Context<Self>) {
         let sub = Arc::clone(&self.sub);
-        ctx.wait(super::chain_pending(self, &sub, Self::apply, msg.done));
+        ctx.wait(super::flush::chain_pending(
+            self,
+            &sub,
+            Self::apply,
+            msg.done,
+        ));
     }
 }
 
 /// Handle to the running actor of this module.
-pub type Handle = super::Handle<EventPersister>;
+pub type Handle = super::flush::Handle<EventPersister>;
 
 /// Starts this module's actor(s), subscribed to the bus, with metrics of its own (benches
 /// and tools). Runs inside the actix System.
