@@ -252,6 +252,7 @@ async fn timelines(db: &Db, days: i64, queries: usize) -> (Stats, Stats, usize) 
             since: Some(until - chrono::Duration::hours(span)),
             until: Some(until),
             limit: 200,
+            hide_secrets: false,
         };
         let t = Instant::now();
         let got = timeline(db, CLUSTER, None, q).await.unwrap();

@@ -684,9 +684,10 @@ impl Handler<Heartbeat> for ClusterActor {
 
 impl Handler<AgentContact> for ClusterActor {
     type Result = ();
+    /// Kept, not published: the heartbeat or snapshot that follows publishes it together
+    /// with what it tells of the agent (a publish now would say "version unknown").
     fn handle(&mut self, msg: AgentContact, _: &mut Context<Self>) {
         self.contact = Some(msg);
-        self.publish_agent();
     }
 }
 

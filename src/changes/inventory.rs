@@ -135,7 +135,12 @@ pub struct Change {
     pub new_value: String,
 }
 
+/// `s` without NUL characters (PostgreSQL's TEXT refuses them) and at most
+/// [`MAX_TEXT`] characters.
 fn cap(mut s: String) -> String {
+    if s.contains('\0') {
+        s.retain(|c| c != '\0');
+    }
     if s.chars().count() > MAX_TEXT {
         s = s.chars().take(MAX_TEXT - 1).collect();
         s.push('…');
@@ -349,6 +354,34 @@ impl Inventory {
         inv
     }
 
+    /// Object counts and node versions, for the periodic snapshot's stored value: small
+    /// and bounded, and without any ConfigMap or Secret name.
+    pub fn census_json(&self) -> String {
+        let tally = |f: fn(&NodeInv) -> &str| {
+            let mut m: BTreeMap<&str, usize> = BTreeMap::new();
+            for n in self.nodes.values() {
+                *m.entry(f(n)).or_default() += 1;
+            }
+            m
+        };
+        serde_json::json!({
+            "nodes": self.nodes.len(),
+            "namespaces": self.namespaces.len(),
+            "deployments": self.deployments.len(),
+            "statefulsets": self.statefulsets.len(),
+            "daemonsets": self.daemonsets.len(),
+            "services": self.services.len(),
+            "ingresses": self.ingresses.len(),
+            "configmaps": self.configmaps.len(),
+            "secrets": self.secrets.len(),
+            "kubelets": tally(|n| &n.kubelet),
+            "kernels": tally(|n| &n.kernel),
+            "os_images": tally(|n| &n.os_image),
+            "runtimes": tally(|n| &n.runtime),
+        })
+        .to_string()
+    }
+
     /// Object counts, for the periodic snapshot's summary.
     pub fn census(&self) -> String {
         format!(
@@ -498,23 +531,21 @@ fn workloads(
             return found.presence(kind, k, o, n);
         };
         let out = &mut found.out;
-        // Images per container; a container added or removed shows as the whole list.
+        // One row per workload: the containers whose image changed (a container added
+        // or removed shows as the whole list), so a noisy workload folds into one row.
         let same_containers = o.images.len() == n.images.len()
             && o.images.iter().zip(&n.images).all(|(a, b)| a.0 == b.0);
-        if same_containers {
-            for ((c, before), (_, after)) in o.images.iter().zip(&n.images) {
-                if before != after {
-                    out.push(Change::new(
-                        kind,
-                        k,
-                        "image_changed",
-                        format!("container {c}: {before} → {after}"),
-                        before.clone(),
-                        after.clone(),
-                    ));
-                }
-            }
+        let changed: Vec<(&String, &String, &String)> = if same_containers {
+            o.images
+                .iter()
+                .zip(&n.images)
+                .filter(|(a, b)| a.1 != b.1)
+                .map(|((c, before), (_, after))| (c, before, after))
+                .collect()
         } else {
+            Vec::new()
+        };
+        if !same_containers {
             let (before, after) = (image_list(&o.images), image_list(&n.images));
             out.push(Change::new(
                 kind,
@@ -523,6 +554,36 @@ fn workloads(
                 format!("containers {before} → {after}"),
                 before,
                 after,
+            ));
+        } else if let [(c, before, after)] = changed.as_slice() {
+            out.push(Change::new(
+                kind,
+                k,
+                "image_changed",
+                format!("container {c}: {before} → {after}"),
+                (*before).clone(),
+                (*after).clone(),
+            ));
+        } else if !changed.is_empty() {
+            let side = |after: bool| {
+                changed
+                    .iter()
+                    .map(|(c, b, a)| format!("{c}={}", if after { a } else { b }))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            let summary = changed
+                .iter()
+                .map(|(c, b, a)| format!("container {c}: {b} → {a}"))
+                .collect::<Vec<_>>()
+                .join("; ");
+            out.push(Change::new(
+                kind,
+                k,
+                "image_changed",
+                summary,
+                side(false),
+                side(true),
             ));
         }
         if o.replicas != n.replicas && n.replicas >= 0 {
@@ -975,6 +1036,38 @@ mod tests {
         let last = c.last().unwrap();
         assert_eq!(last.change_type, "summarised");
         assert_eq!(last.summary, "302 more changes in this snapshot: 302 added");
+    }
+
+    #[test]
+    fn several_containers_changed_make_one_row() {
+        let d = |a: &str, b: &str| {
+            json!({"deployments": [{"summary": {"name": "web", "namespace": "shop"},
+                "template": {"containers": [{"name": "app", "image": a}, {"name": "proxy", "image": b}]}}]})
+        };
+        let old = inv(d("app:1", "proxy:1"));
+        let mut new = inv(d("app:2", "proxy:2"));
+        let c = diff(&old, &mut new);
+        assert_eq!(types(&c), ["image_changed"]);
+        assert_eq!(
+            c[0].summary,
+            "container app: app:1 → app:2; container proxy: proxy:1 → proxy:2"
+        );
+        assert_eq!(
+            (c[0].old_value.as_str(), c[0].new_value.as_str()),
+            ("app=app:1, proxy=proxy:1", "app=app:2, proxy=proxy:2")
+        );
+    }
+
+    #[test]
+    fn nul_characters_never_reach_the_database() {
+        let a = inv(json!({"configmaps": [{"name": "c", "namespace": "n", "data_keys": ["a"]}]}));
+        let mut b =
+            inv(json!({"configmaps": [{"name": "c", "namespace": "n", "data_keys": ["a\0b"]}]}));
+        let c = diff(&a, &mut b);
+        assert!(
+            !c[0].summary.contains('\0') && !c[0].new_value.contains('\0'),
+            "{c:?}"
+        );
     }
 
     #[test]

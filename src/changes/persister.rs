@@ -41,6 +41,10 @@ const NAME: &str = "change_persister";
 /// Rows one object may get per change type and hour before its changes are folded.
 pub const MAX_ROWS_PER_HOUR: usize = 6;
 
+/// Failed writes in a row after which a cluster starts again from a new baseline (a
+/// change the database keeps refusing must not stop its history for good).
+const MAX_FAILURES: u32 = 3;
+
 /// `(kind, namespace, name, change_type)`.
 type ObjectKey = (&'static str, String, String, &'static str);
 
@@ -53,6 +57,8 @@ pub struct ClusterMemory {
     pub last_periodic: Option<NaiveDate>,
     /// Row insert times in the last hour, per object and change type.
     pub recent: HashMap<ObjectKey, VecDeque<DateTime<Utc>>>,
+    /// Failed writes in a row.
+    pub failures: u32,
 }
 
 /// The work one snapshot needs.
@@ -64,6 +70,8 @@ pub struct Plan {
     pub state: Option<String>,
     /// The memory once the rows are committed.
     pub memory: ClusterMemory,
+    /// Whether the rows were found against a stored inventory (not a baseline).
+    pub diffed: bool,
 }
 
 /// The retention tier of a periodic snapshot taken on `day`, the previous one on `last`.
@@ -83,7 +91,9 @@ impl ClusterMemory {
             inventory: None,
             last_periodic: self.last_periodic,
             recent: self.recent.clone(),
+            failures: 0,
         };
+        let diffed = self.inventory.as_ref().is_some_and(|p| p.v == VERSION);
         let mut rows = Vec::new();
         let changes: Vec<Change> = match &self.inventory {
             Some(prev) if prev.v == VERSION => diff(prev, &mut inv),
@@ -125,7 +135,7 @@ impl ClusterMemory {
                 change_type: "periodic_snapshot".into(),
                 summary: inv.census(),
                 old_value: String::new(),
-                new_value: serde_json::to_string(&inv).unwrap_or_default(),
+                new_value: inv.census_json(),
                 tier: tier(day, self.last_periodic).into(),
                 fold: false,
             });
@@ -138,6 +148,7 @@ impl ClusterMemory {
             rows,
             state,
             memory,
+            diffed,
         }
     }
 }
@@ -150,14 +161,18 @@ pub struct ChangePersister {
     metrics: Metrics,
 }
 
-/// The snapshot's own time, never later than its receipt (an agent clock running ahead
-/// would hide its changes from "the last hour"), and the receive time when the agent's
-/// clock is a day off or unset.
+/// Largest agent clock skew a snapshot's own time is trusted with.
+const MAX_SKEW_SECS: i64 = 120;
+
+/// The snapshot's own time (when the agent collected it), never later than its receipt
+/// (an agent clock running ahead would hide its changes from "the last hour"); the
+/// receive time when the agent's clock is off by more than [`MAX_SKEW_SECS`] either way,
+/// or unset.
 fn snapshot_time(msg: &SnapshotReceived) -> DateTime<Utc> {
     msg.snapshot
         .fetched_at
         .to_utc()
-        .filter(|t| (*t - msg.received_at).num_hours().abs() < 24)
+        .filter(|t| (*t - msg.received_at).num_seconds().abs() <= MAX_SKEW_SECS)
         .map_or(msg.received_at, |t| t.min(msg.received_at))
 }
 
@@ -177,19 +192,35 @@ impl ChangePersister {
             return None;
         }
         let db = self.db.clone();
-        let (rows, state, memory) = (plan.rows, plan.state, plan.memory);
+        let (rows, state, memory, diffed) = (plan.rows, plan.state, plan.memory, plan.diffed);
         let c = Arc::clone(&cluster);
-        let write = async move { db.changes().record(c, at, rows, state).await };
+        let write = async move { db.changes().record(c, at, rows, state, diffed).await };
         Some(Box::pin(write.into_actor(self).map(
             move |res, act, _| match res {
-                Ok((inserted, folded)) => {
+                Ok(Some((inserted, folded))) => {
                     tracing::debug!(cluster_id = %cluster, inserted, folded, "changes recorded");
                     act.clusters.insert(cluster, memory);
                     act.metrics.persisted(NAME, received);
                 }
+                Ok(None) => {
+                    // The cluster was deleted (and maybe registered again) since the last
+                    // snapshot: its next snapshot is a new baseline.
+                    tracing::info!(cluster_id = %cluster, "change history starts again from a new baseline");
+                    act.clusters.remove(&cluster);
+                    act.metrics.persisted(NAME, received);
+                }
                 Err(e) => {
                     act.metrics.persist_failed(NAME);
-                    tracing::warn!(cluster_id = %cluster, error = %e, "change recording failed; retried with the next snapshot");
+                    let failures = act.clusters.get_mut(&cluster).map_or(0, |m| {
+                        m.failures += 1;
+                        m.failures
+                    });
+                    if failures >= MAX_FAILURES {
+                        tracing::error!(cluster_id = %cluster, error = %e, "change recording failed {failures} times in a row; the next snapshot is a new baseline");
+                        act.clusters.remove(&cluster);
+                    } else {
+                        tracing::warn!(cluster_id = %cluster, error = %e, "change recording failed; retried with the next snapshot");
+                    }
                 }
             },
         )))

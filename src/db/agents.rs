@@ -54,24 +54,44 @@ pub enum Contact {
     Disconnected,
 }
 
-/// Records an observation of `cluster`'s agent at `at`; `meta` replaces the stored
-/// metadata when given. Returns whether the row is new (first contact). One transaction.
+/// What [`observe`] found before it wrote.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Observed {
+    /// The row was created now (the agent's first contact).
+    pub first: bool,
+    /// The stored version before (a changed version is audited).
+    pub previous_version: Option<String>,
+    /// Whether the stored row said connected (its last connect after its last disconnect).
+    pub was_connected: bool,
+    /// Whether anything was written.
+    pub written: bool,
+}
+
+/// Records an observation of `cluster`'s agent at `at`, in one transaction.
+/// - With `meta` (what the agent said, where it came from): creates the row on first
+///   contact, else updates what is known; a field the agent did not send this time
+///   (`None` version, empty host) keeps its stored value.
+/// - A status change only updates an existing row (a status alone creates none), and
+///   only when it is one: a disconnect of a row already disconnected writes nothing.
 pub fn observe(
     conn: &mut DbConn,
     cluster: &str,
     meta: Option<&AgentObserved>,
     what: Contact,
     at: DateTime<Utc>,
-) -> Result<bool, DbError> {
+) -> Result<Observed, DbError> {
     let t = to_db(at);
     conn.transaction::<_, DbError, _>(|c| {
-        super::clusters::register(c, cluster, at)?;
-        let exists: bool = diesel::select(diesel::dsl::exists(
-            ag::table.filter(ag::cluster_id.eq(cluster)),
-        ))
-        .get_result(c)?;
-        if !exists {
-            let m = meta.cloned().unwrap_or_default();
+        let row: Option<AgentRow> = ag::table
+            .filter(ag::cluster_id.eq(cluster))
+            .select(AgentRow::as_select())
+            .first(c)
+            .optional()?;
+        let Some(row) = row else {
+            let Some(m) = meta else {
+                return Ok(Observed::default());
+            };
+            super::clusters::register(c, cluster, at)?;
             diesel::insert_into(ag::table)
                 .values((
                     ag::cluster_id.eq(cluster),
@@ -83,42 +103,78 @@ pub fn observe(
                     ag::user_agent.eq(&m.user_agent),
                     ag::first_seen.eq(t),
                     ag::last_seen.eq(t),
-                    ag::connected_at.eq((what != Contact::Disconnected).then_some(t)),
-                    ag::disconnected_at.eq((what == Contact::Disconnected).then_some(t)),
+                    ag::connected_at.eq(Some(t)),
+                    ag::disconnected_at.eq(None::<NaiveDateTime>),
                     ag::updated_at.eq(t),
                 ))
                 .execute(c)?;
-            return Ok(true);
-        }
-        let row = ag::table.filter(ag::cluster_id.eq(cluster));
+            return Ok(Observed {
+                first: true,
+                written: true,
+                ..Observed::default()
+            });
+        };
+        let was_connected = match (row.connected_at, row.disconnected_at) {
+            (Some(on), Some(off)) => on > off,
+            (Some(_), None) => true,
+            _ => false,
+        };
+        let found = Observed {
+            first: false,
+            previous_version: row.agent_version.clone(),
+            was_connected,
+            written: true,
+        };
+        let target = ag::table.filter(ag::cluster_id.eq(cluster));
         if let Some(m) = meta {
-            diesel::update(row)
+            let keep = |new: &str, old: &str| {
+                if new.is_empty() {
+                    old.to_owned()
+                } else {
+                    new.to_owned()
+                }
+            };
+            let (version, source) = match &m.agent_version {
+                Some(v) => (Some(v.clone()), m.version_source.clone()),
+                None => (row.agent_version.clone(), row.version_source.clone()),
+            };
+            diesel::update(target)
                 .set((
-                    ag::agent_version.eq(&m.agent_version),
-                    ag::version_source.eq(&m.version_source),
-                    ag::hostname.eq(&m.hostname),
-                    ag::reported_ip.eq(&m.reported_ip),
-                    ag::remote_addr.eq(&m.remote_addr),
-                    ag::user_agent.eq(&m.user_agent),
+                    ag::agent_version.eq(version),
+                    ag::version_source.eq(source),
+                    ag::hostname.eq(keep(&m.hostname, &row.hostname)),
+                    ag::reported_ip.eq(keep(&m.reported_ip, &row.reported_ip)),
+                    ag::remote_addr.eq(keep(&m.remote_addr, &row.remote_addr)),
+                    ag::user_agent.eq(keep(&m.user_agent, &row.user_agent)),
+                    ag::last_seen.eq(t),
+                    ag::updated_at.eq(t),
                 ))
                 .execute(c)?;
+            return Ok(found);
         }
         match what {
-            Contact::Seen => diesel::update(row)
-                .set((ag::last_seen.eq(t), ag::updated_at.eq(t)))
-                .execute(c)?,
-            Contact::Connected => diesel::update(row)
-                .set((
-                    ag::last_seen.eq(t),
-                    ag::connected_at.eq(Some(t)),
-                    ag::updated_at.eq(t),
-                ))
-                .execute(c)?,
-            Contact::Disconnected => diesel::update(row)
-                .set((ag::disconnected_at.eq(Some(t)), ag::updated_at.eq(t)))
-                .execute(c)?,
-        };
-        Ok(false)
+            Contact::Connected if !was_connected => {
+                diesel::update(target)
+                    .set((
+                        ag::last_seen.eq(t),
+                        ag::connected_at.eq(Some(t)),
+                        ag::updated_at.eq(t),
+                    ))
+                    .execute(c)?;
+            }
+            Contact::Disconnected if was_connected => {
+                diesel::update(target)
+                    .set((ag::disconnected_at.eq(Some(t)), ag::updated_at.eq(t)))
+                    .execute(c)?;
+            }
+            _ => {
+                return Ok(Observed {
+                    written: false,
+                    ..found
+                })
+            }
+        }
+        Ok(found)
     })
 }
 
@@ -277,7 +333,7 @@ impl Agents<'_> {
         meta: Option<AgentObserved>,
         what: Contact,
         at: DateTime<Utc>,
-    ) -> Result<bool, DbError> {
+    ) -> Result<Observed, DbError> {
         self.0
             .write(move |c| observe(c, &cluster, meta.as_ref(), what, at))
             .await

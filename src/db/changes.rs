@@ -127,6 +127,11 @@ pub struct ChangeFilter {
     /// Only these objects `(kind, namespace, name)` (the notifier's "this object and its
     /// owner"); empty matches nothing.
     pub any_of: Option<Vec<(String, String, String)>>,
+    /// Leave out Secrets' rows (callers below operator, who may not see Secrets).
+    pub hide_secrets: bool,
+    /// Include periodic snapshots without asking for `change_type=periodic_snapshot`
+    /// (they are retention markers, not changes).
+    pub include_periodic: bool,
 }
 
 type Cond = super::Cond<cc::table>;
@@ -142,8 +147,13 @@ fn filtered<'a>(cluster: &'a str, f: &ChangeFilter) -> cc::BoxedQuery<'a, MultiB
     if let Some(v) = &f.name {
         q = q.filter(cc::name.eq(v.clone()));
     }
-    if let Some(v) = &f.change_type {
-        q = q.filter(cc::change_type.eq(v.clone()));
+    match &f.change_type {
+        Some(v) => q = q.filter(cc::change_type.eq(v.clone())),
+        None if !f.include_periodic => q = q.filter(cc::change_type.ne("periodic_snapshot")),
+        None => {}
+    }
+    if f.hide_secrets {
+        q = q.filter(cc::kind.ne("Secret"));
     }
     if let Some(t) = f.since {
         q = q.filter(cc::last_time.ge(to_db(t)));
@@ -217,17 +227,29 @@ pub fn attribute(
 }
 
 /// Writes one snapshot's changes and the cluster's new state in one transaction; returns
-/// the rows inserted and folded.
+/// the rows inserted and folded. With `diffed` (the changes were found against a stored
+/// state) and no stored state any more (the cluster was deleted since), nothing is
+/// written and `None` says the persister's memory is stale.
 pub fn record(
     conn: &mut DbConn,
     cluster: &str,
     at: DateTime<Utc>,
     changes: &[NewChange],
     state: Option<&str>,
-) -> Result<(usize, usize), DbError> {
+    diffed: bool,
+) -> Result<Option<(usize, usize)>, DbError> {
     let t = to_db(at);
     let now = to_db(Utc::now());
     conn.transaction::<_, DbError, _>(|c| {
+        if diffed {
+            let known: bool = diesel::select(diesel::dsl::exists(
+                cs::table.filter(cs::cluster_id.eq(cluster)),
+            ))
+            .get_result(c)?;
+            if !known {
+                return Ok(None);
+            }
+        }
         super::clusters::register(c, cluster, at)?;
         let (mut inserted, mut folded) = (0, 0);
         for ch in changes {
@@ -280,7 +302,7 @@ pub fn record(
                 ))
                 .execute(c))?;
         }
-        Ok((inserted, folded))
+        Ok(Some((inserted, folded)))
     })
 }
 
@@ -357,9 +379,10 @@ impl Changes<'_> {
         at: DateTime<Utc>,
         changes: Vec<NewChange>,
         state: Option<String>,
-    ) -> Result<(usize, usize), DbError> {
+        diffed: bool,
+    ) -> Result<Option<(usize, usize)>, DbError> {
         self.0
-            .write(move |c| record(c, &cluster, at, &changes, state.as_deref()))
+            .write(move |c| record(c, &cluster, at, &changes, state.as_deref(), diffed))
             .await
     }
 

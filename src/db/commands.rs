@@ -277,8 +277,8 @@ pub struct CommandFilter {
     /// Target names containing this text, ignoring ASCII case on both engines (`%` and
     /// `_` are taken literally).
     pub name_contains: Option<String>,
-    /// Only commands on this object: `(kind, namespace, name)`; an empty name matches
-    /// every object of the kind in the namespace, an empty kind every kind.
+    /// Only commands on this object: `(kind, namespace, name)`; an empty kind, namespace
+    /// or name matches any.
     pub target: Option<(String, String, String)>,
 }
 
@@ -320,7 +320,9 @@ fn filtered<'a>(
         if !kind.is_empty() {
             q = q.filter(ch::target_kind.eq(kind));
         }
-        q = q.filter(ch::target_namespace.eq(namespace));
+        if !namespace.is_empty() {
+            q = q.filter(ch::target_namespace.eq(namespace));
+        }
         if !name.is_empty() {
             q = q.filter(ch::target_name.eq(name));
         }

@@ -285,8 +285,8 @@ pub struct AlertFilter {
     pub since: Option<DateTime<Utc>>,
     /// Firing at or before (fired then, whether resolved since or not).
     pub until: Option<DateTime<Utc>>,
-    /// Only alerts on this resource: `(kind, namespace, name)`; an empty name matches
-    /// every resource of the kind in the namespace, an empty kind every kind.
+    /// Only alerts on this resource: `(kind, namespace, name)`; an empty kind, namespace
+    /// or name matches any.
     pub resource: Option<(String, String, String)>,
 }
 
@@ -311,7 +311,9 @@ fn alerts_filtered(f: &AlertFilter) -> ah::BoxedQuery<'_, MultiBackend> {
         if !kind.is_empty() {
             q = q.filter(ah::resource_kind.eq(kind));
         }
-        q = q.filter(ah::resource_namespace.eq(namespace));
+        if !namespace.is_empty() {
+            q = q.filter(ah::resource_namespace.eq(namespace));
+        }
         if !name.is_empty() {
             q = q.filter(ah::resource_name.eq(name));
         }

@@ -194,9 +194,18 @@ impl Notifier {
         self.engine.evaluate(rule, cluster, matches, now)
     }
 
+    /// A push that does not tell the version (a bare heartbeat before the first snapshot)
+    /// changes nothing: the alert neither resolves nor fires on what is not known.
     fn on_agent(&mut self, msg: AgentSeen) -> Vec<Effect> {
+        let Some(version) = msg.agent.agent_version else {
+            return Vec::new();
+        };
+        let known = self.agent_versions.get(&msg.cluster_id);
+        if known.is_some_and(|k| k.as_deref() == Some(version.as_str())) {
+            return Vec::new();
+        }
         self.agent_versions
-            .insert(Arc::clone(&msg.cluster_id), msg.agent.agent_version);
+            .insert(Arc::clone(&msg.cluster_id), Some(version));
         self.outdated(&msg.cluster_id, msg.at)
     }
 

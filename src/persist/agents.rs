@@ -6,10 +6,12 @@
 //!   (online/offline transitions); latest wins per cluster on both.
 //! - **Writes** the `cluster_agents` row (`db::agents::observe`, one transaction): first
 //!   seen on the first observation, the metadata, `connected_at` / `disconnected_at`.
-//! - **Audits** (source `agent`): `client.register` when a cluster's agent is first seen
-//!   (its first contact, including a cluster registered by it), `client.connect` when it
-//!   comes online again (after being offline, or after a master restart), and
-//!   `client.disconnect` when it goes offline. A version change is `client.update`.
+//! - **Audits** (source `agent`), judged against the stored row, so a master restart
+//!   invents nothing: `client.register` when a cluster's agent is first seen (its first
+//!   contact, including a cluster registered by it; a status change alone creates no
+//!   row), `client.disconnect` when a connected agent goes offline, `client.connect` when
+//!   a disconnected one comes back, and `client.update` when its version changes from
+//!   one known value to another.
 //! - Nothing to rebuild after a restart: the rows are the memory.
 
 use std::sync::Arc;
@@ -40,8 +42,6 @@ pub struct AgentPersister {
     audit: Audit,
     agents: Arc<Subscription<AgentSeen>>,
     status: Arc<Subscription<ClusterStatusChanged>>,
-    /// The version last recorded per cluster, to audit a change once.
-    versions: std::collections::HashMap<Arc<str>, Option<String>>,
 }
 
 fn observed(m: &AgentMeta) -> AgentObserved {
@@ -106,8 +106,8 @@ impl AgentPersister {
         let m = meta.clone();
         let write = async move { db.agents().observe(c, m, what, at).await };
         Box::pin(write.into_actor(self).map(move |res, act, _| {
-            let first = match res {
-                Ok(first) => first,
+            let found = match res {
+                Ok(found) => found,
                 Err(e) => {
                     tracing::warn!(cluster_id = %cluster, error = %e, "agent row not recorded");
                     return;
@@ -117,50 +117,56 @@ impl AgentPersister {
                 .as_ref()
                 .map(|m| (m.remote_addr.clone(), m.user_agent.clone()))
                 .unwrap_or_default();
-            if first {
-                let e = act.entry(
+            let details = |extra: serde_json::Value| {
+                let mut d = serde_json::json!({"cluster_id": &*cluster, "at": at});
+                if let (Some(d), Some(e)) = (d.as_object_mut(), extra.as_object()) {
+                    d.extend(e.clone());
+                }
+                d
+            };
+            if found.first {
+                act.audit.log(act.entry(
                     &cluster,
                     "client.register",
                     &ip,
                     &ua,
-                    serde_json::json!({"cluster_id": &*cluster, "first_seen": at}),
-                );
-                act.audit.log(e);
+                    details(serde_json::json!({})),
+                ));
             }
             match &seen {
                 Seen::Meta(m) => {
-                    let version = m.agent.agent_version.clone();
-                    let before = act.versions.insert(Arc::clone(&cluster), version.clone());
-                    if let Some(before) = before.filter(|b| *b != version && !first) {
-                        let e = act.entry(
-                            &cluster,
-                            "client.update",
-                            &ip,
-                            &ua,
-                            serde_json::json!({"cluster_id": &*cluster, "from": before, "to": version}),
-                        );
-                        act.audit.log(e);
+                    // A version is audited when it changes from one known value to
+                    // another; a push that does not tell it (None) changes nothing.
+                    let now = m.agent.agent_version.as_deref();
+                    if let (Some(before), Some(now)) = (found.previous_version.as_deref(), now) {
+                        if before != now {
+                            act.audit.log(act.entry(
+                                &cluster,
+                                "client.update",
+                                &ip,
+                                &ua,
+                                details(serde_json::json!({"from": before, "to": now})),
+                            ));
+                        }
                     }
                 }
-                Seen::Status(s) => {
-                    let action = match (s.previous, s.status) {
-                        (_, Liveness::Offline) => "client.disconnect",
-                        (_, Liveness::Online) if !first => "client.connect",
-                        _ => return,
+                Seen::Status(s) if found.written => {
+                    let action = match s.status {
+                        Liveness::Offline => "client.disconnect",
+                        _ => "client.connect",
                     };
-                    let e = act.entry(
+                    act.audit.log(act.entry(
                         &cluster,
                         action,
                         "",
                         "",
-                        serde_json::json!({
-                            "cluster_id": &*cluster,
+                        details(serde_json::json!({
                             "previous": s.previous.api_str(),
                             "last_seen": s.last_seen,
-                        }),
-                    );
-                    act.audit.log(e);
+                        })),
+                    ));
                 }
+                Seen::Status(_) => {}
             }
         }))
     }
@@ -228,7 +234,6 @@ pub fn start(db: &Db, bus: &Bus, audit: &Audit) -> Handle {
         audit: audit.clone(),
         agents: Arc::new(bus.agents.subscribe(NAME)),
         status: Arc::new(bus.status.subscribe(NAME)),
-        versions: std::collections::HashMap::new(),
     }
     .start();
     Handle::new(addr)

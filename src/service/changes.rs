@@ -37,6 +37,8 @@ pub struct TimelineQuery {
     pub until: Option<DateTime<Utc>>,
     /// Most items returned.
     pub limit: usize,
+    /// Leave out Secrets' changes (callers below operator).
+    pub hide_secrets: bool,
 }
 
 /// Why a timeline was refused.
@@ -239,15 +241,8 @@ pub async fn timeline(
     )?;
     let mut truncated =
         changes.1 > cap || events.1 > cap || commands.1 > cap as i64 || alerts.1 > cap as i64;
-    // Periodic snapshots are retention markers, not events of the day.
     let mut items: Vec<(DateTime<Utc>, Value)> = Vec::new();
-    items.extend(
-        changes
-            .0
-            .iter()
-            .filter(|r| r.change_type != "periodic_snapshot")
-            .map(|r| (from_db(r.time), change_item(r))),
-    );
+    items.extend(changes.0.iter().map(|r| (from_db(r.time), change_item(r))));
     items.extend(
         events
             .0

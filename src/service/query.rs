@@ -64,7 +64,7 @@ pub async fn run(state: &AppState, text: &str, role: Role) -> Result<Vec<u8>, Ap
     }
     let clusters = pick(state, &plan).await?;
     if plan.changes {
-        return changes(state, plan, clusters, now).await;
+        return changes(state, plan, clusters, now, role).await;
     }
     if plan.history {
         return history(state, plan, clusters, now).await;
@@ -249,17 +249,21 @@ async fn history(
 /// `changes(...)`: the change history of each cluster, newest first, with `namespace`,
 /// `type` (the change type) and `last` pushed down to the database and `name` matched as
 /// a substring, as everywhere in the DSL. Periodic snapshots are retention markers, not
-/// changes: only `.where(change_type = "periodic_snapshot")` shows them.
+/// changes: only `type="periodic_snapshot"` reads them. Secrets' changes need the
+/// operator role, as `secrets(...)` does.
 async fn changes(
     state: &AppState,
     plan: Plan,
     clusters: Vec<ClusterHandle>,
     now: DateTime<Utc>,
+    role: Role,
 ) -> Result<Vec<u8>, ApiError> {
     let filter = crate::db::changes::ChangeFilter {
         namespace: plan.filter.namespace.clone(),
         change_type: plan.filter.event_type.clone(),
         since: plan.filter.since,
+        // Secrets' changes are for operators, as `secrets(...)` is.
+        hide_secrets: role < Role::Operator,
         ..Default::default()
     };
     let ids: Vec<String> = clusters.into_iter().map(|h| h.info.cluster_id).collect();
@@ -276,8 +280,6 @@ async fn changes(
     .into_iter()
     .collect::<Result<_, _>>()?;
     let name = plan.filter.name.clone();
-    let periodic_asked =
-        plan.filter.event_type.as_deref() == Some("periodic_snapshot") || plan.has_condition();
     let _slot = SLOTS.acquire().await.map_err(ApiError::internal)?;
     actix_web::web::block(move || {
         let (mut stored, mut read) = (0, 0);
@@ -288,7 +290,6 @@ async fn changes(
                 read += rows.len();
                 rows.iter()
                     .filter(|r| name.as_deref().is_none_or(|n| r.name.contains(n)))
-                    .filter(|r| periodic_asked || r.change_type != "periodic_snapshot")
                     .map(|r| r.to_json())
                     .collect()
             })

@@ -84,14 +84,21 @@ async fn each_change_is_recorded_once_and_not_again_after_a_restart() {
     let app = spawn_app().await;
     let base = fixture_json("medium-go.json.gz");
     push(&app, &at(base.clone(), 0)).await;
-    // The first snapshot is the baseline: one periodic snapshot, no changes.
-    let rows = changes(&app, "").await;
+    // The first snapshot is the baseline: no changes, one periodic snapshot (shown only
+    // when asked for: it is a retention marker), with counts and no object names.
+    assert!(changes(&app, "").await.is_empty());
+    let rows = changes(&app, "&change_type=periodic_snapshot").await;
     assert_eq!(rows.len(), 1, "{rows:?}");
-    assert_eq!(rows[0]["change_type"], "periodic_snapshot");
     assert!(
         ["day", "month", "quarter"].contains(&rows[0]["tier"].as_str().unwrap()),
         "{rows:?}"
     );
+    let census: Value = serde_json::from_str(rows[0]["after"].as_str().unwrap()).unwrap();
+    assert_eq!(census["secrets"], 79, "{census}");
+    assert!(!rows[0]["after"]
+        .as_str()
+        .unwrap()
+        .contains("bootstrap-token"));
 
     let next = evolve(base.clone());
     push(&app, &at(next.clone(), 1)).await;
@@ -137,8 +144,40 @@ async fn each_change_is_recorded_once_and_not_again_after_a_restart() {
     );
     let bare = one("Pod", "", "pods_changed");
     assert_eq!(bare["namespace"], "shop");
-    // Pure churn of Deployment pods recorded nothing; only these rows and the baseline.
-    assert_eq!(rows.len(), 10, "{rows:#?}");
+    // Pure churn of Deployment pods recorded nothing; only these rows.
+    assert_eq!(rows.len(), 9, "{rows:#?}");
+    // A viewer does not see Secrets' changes (Secrets need the operator role).
+    let viewer = app.token_for("vic", "viewer").await;
+    let seen: Value = app
+        .api(
+            reqwest::Method::GET,
+            &format!("/api/v2/clusters/{CLUSTER}/changes?limit=1000"),
+            Some(&viewer),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let kinds: Vec<&str> = seen["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds.len(), 8, "{seen}");
+    assert!(!kinds.contains(&"Secret"), "{kinds:?}");
+    let r = app
+        .api(
+            reqwest::Method::GET,
+            &format!("/api/v2/clusters/{CLUSTER}/timeline?kind=Secret&namespace=kube-system"),
+            Some(&viewer),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 403);
     // Filters.
     assert_eq!(changes(&app, "&change_type=cordoned").await.len(), 1);
     assert_eq!(
@@ -166,6 +205,8 @@ async fn each_change_is_recorded_once_and_not_again_after_a_restart() {
     };
     let v = q(r#"changes(cluster="demo-medium", last="1h").count()"#).await;
     assert_eq!(v["count"], 9, "periodic snapshots are not changes: {v}");
+    let v = q(r#"changes(cluster="demo-medium").where(count >= 1).count()"#).await;
+    assert_eq!(v["count"], 9, "not even with a condition: {v}");
     let v = q(r#"changes(cluster="*", type="cordoned")"#).await;
     assert_eq!(v["kind"], "changes");
     assert_eq!(v["items"].as_array().unwrap().len(), 1, "{v}");
@@ -184,11 +225,11 @@ async fn each_change_is_recorded_once_and_not_again_after_a_restart() {
 
     // The same state again, and again after a restart: nothing new.
     push(&app, &at(next.clone(), 2)).await;
-    assert_eq!(changes(&app, "").await.len(), 10);
+    assert_eq!(changes(&app, "").await.len(), 9);
     let app = app.restart().await;
     push(&app, &at(next.clone(), 3)).await;
     let after = changes(&app, "").await;
-    assert_eq!(after.len(), 10, "{after:#?}");
+    assert_eq!(after.len(), 9, "{after:#?}");
 
     // The rollout finishes once its pods are updated (the status already is).
     let (s, _) = app
@@ -627,15 +668,19 @@ async fn retention_keeps_detail_for_90_days_then_monthly_then_quarterly_snapshot
         (200, Some(3)),
         "{done}"
     );
-    let (_, left) = app
-        .get(&format!("/api/v2/clusters/{c}/changes?limit=100"))
-        .await;
-    let mut names: Vec<&str> = left["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["name"].as_str().unwrap())
-        .collect();
+    let mut names: Vec<String> = Vec::new();
+    for query in ["", "&change_type=periodic_snapshot"] {
+        let (_, left) = app
+            .get(&format!("/api/v2/clusters/{c}/changes?limit=100{query}"))
+            .await;
+        names.extend(
+            left["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["name"].as_str().unwrap().to_owned()),
+        );
+    }
     names.sort_unstable();
     assert_eq!(
         names,

@@ -69,7 +69,9 @@ CREATE TABLE change_state (
 );
 
 -- The built-in rule of the agent version policy: one alert per cluster whose agent is older
--- than the catalogue's minimum version; tunable (severity, cooldown, scope, channels).
-INSERT INTO alert_rules (name, description, builtin, resource_type, condition, severity, cooldown_sec, created_at, updated_at) VALUES
- ('agent_outdated', 'The cluster''s agent is older than the agent version policy''s minimum (see /api/v2/agent-versions).', 'agent_outdated', 'cluster',
-  '{"metric":"cluster.agent_outdated","op":">=","threshold":1,"for":"0s"}', 'warning', 0, (now() AT TIME ZONE 'UTC'), (now() AT TIME ZONE 'UTC'));
+-- than the catalogue's minimum version; tunable (severity, cooldown, scope, channels). A
+-- user rule already named `agent_outdated` is left alone (and this rule is then not added).
+INSERT INTO alert_rules (name, description, builtin, resource_type, condition, severity, cooldown_sec, created_at, updated_at)
+SELECT 'agent_outdated', 'The cluster''s agent is older than the agent version policy''s minimum (see /api/v2/agent-versions).', 'agent_outdated', 'cluster',
+  '{"metric":"cluster.agent_outdated","op":">=","threshold":1,"for":"0s"}', 'warning', 0, (now() AT TIME ZONE 'UTC'), (now() AT TIME ZONE 'UTC')
+WHERE NOT EXISTS (SELECT 1 FROM alert_rules WHERE name = 'agent_outdated');

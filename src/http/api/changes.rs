@@ -9,6 +9,7 @@ use serde_json::{json, Map, Value};
 
 use super::clusters::latest;
 use crate::auth::extract::{Admin, Viewer};
+use crate::auth::Role;
 use crate::changes::inventory::CHANGE_TYPES;
 use crate::db::agents::VersionPatch;
 use crate::db::changes::ChangeFilter;
@@ -21,7 +22,7 @@ use crate::state::AppState;
 /// `GET /api/v2/clusters/{id}/changes`: changes found by diffing snapshots, newest first.
 #[tracing::instrument(skip_all, fields(cluster_id = %path))]
 pub async fn list_changes(
-    _auth: Viewer,
+    auth: Viewer,
     req: HttpRequest,
     path: web::Path<String>,
     state: web::Data<AppState>,
@@ -46,6 +47,8 @@ pub async fn list_changes(
         since: q.time("since")?,
         until: q.time("until")?,
         any_of: None,
+        hide_secrets: auth.principal.role < Role::Operator,
+        include_periodic: false,
     };
     let cluster_id = path.into_inner();
     state.cluster(&cluster_id, false).await?;
@@ -66,7 +69,7 @@ pub async fn list_changes(
 /// one object or namespace, merged, newest first.
 #[tracing::instrument(skip_all, fields(cluster_id = %path))]
 pub async fn timeline(
-    _auth: Viewer,
+    auth: Viewer,
     req: HttpRequest,
     path: web::Path<String>,
     state: web::Data<AppState>,
@@ -84,7 +87,14 @@ pub async fn timeline(
         since: q.time("since")?,
         until: q.time("until")?,
         limit,
+        hide_secrets: auth.principal.role < Role::Operator,
     };
+    if query.hide_secrets && query.kind == "Secret" {
+        return Err(ApiError::forbidden(
+            ErrorCode::Forbidden,
+            "secrets need the operator role",
+        ));
+    }
     let cluster_id = path.into_inner();
     let addr = state.cluster(&cluster_id, false).await?;
     let snap = if query.kind == "Deployment" && !query.name.is_empty() {
