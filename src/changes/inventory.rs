@@ -13,7 +13,7 @@
 //! namespace's row, and one snapshot yields at most [`MAX_CHANGES_PER_SNAPSHOT`] rows (the
 //! rest are counted in one `summarised` row).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
@@ -318,17 +318,23 @@ impl Inventory {
                 )
             })
             .collect();
-        let rs_owned: HashMap<(&str, &str), &str> = snap
+        let rs_owned: HashSet<(&str, &str)> = snap
             .replicasets
             .iter()
             .filter(|r| !r.owner_kind.is_empty())
-            .map(|r| {
-                (
-                    (r.namespace.as_str(), r.name.as_str()),
-                    r.owner_kind.as_str(),
-                )
-            })
+            .map(|r| (r.namespace.as_str(), r.name.as_str()))
             .collect();
+        // Agents that send no ReplicaSets: a ReplicaSet named `<deployment>-<hash>` of a
+        // Deployment in the same namespace is that Deployment's.
+        let deployments: HashSet<(&str, &str)> = snap
+            .deployments
+            .iter()
+            .map(|d| (d.summary.namespace.as_str(), d.summary.name.as_str()))
+            .collect();
+        let deployment_owned = |ns: &str, rs: &str| {
+            rs.rsplit_once('-')
+                .is_some_and(|(base, _)| deployments.contains(&(ns, base)))
+        };
         for p in &snap.pods {
             let s = &p.summary;
             let ns = s.namespace.as_str();
@@ -336,8 +342,8 @@ impl Inventory {
                 "" => format!("Pod/{ns}/"),
                 "Deployment" | "StatefulSet" | "DaemonSet" => continue,
                 "ReplicaSet" => {
-                    if rs_owned.contains_key(&(ns, s.owner_name.as_str()))
-                        || looks_deployment_owned(snap, ns, &s.owner_name)
+                    if rs_owned.contains(&(ns, s.owner_name.as_str()))
+                        || deployment_owned(ns, &s.owner_name)
                     {
                         continue;
                     }
@@ -397,16 +403,6 @@ impl Inventory {
             self.secrets.len()
         )
     }
-}
-
-/// A ReplicaSet named `<deployment>-<hash>` of a Deployment in the same namespace (agents
-/// that do not send ReplicaSets).
-fn looks_deployment_owned(snap: &ClusterSnapshot, ns: &str, rs: &str) -> bool {
-    rs.rsplit_once('-').is_some_and(|(base, _)| {
-        snap.deployments
-            .iter()
-            .any(|d| d.summary.namespace.as_str() == ns && d.summary.name.as_str() == base)
-    })
 }
 
 fn images(containers: &[atlhyper_actors::model::ContainerDetail]) -> Vec<(String, String)> {
