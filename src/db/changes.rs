@@ -3,7 +3,7 @@
 //!
 //! [`record`] writes one snapshot's work in one transaction: new rows, rows folded into
 //! (a noisy object's latest row of the same change type), and the cluster's state. A
-//! change that one of our commands caused is linked to it there (see [`attribute`]).
+//! change that one of our commands caused is linked to it there (see [`causes`]).
 
 use super::MultiBackend;
 use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
@@ -192,38 +192,88 @@ pub fn list(
     Ok((rows, usize::try_from(total).unwrap_or(0)))
 }
 
-/// The command of ours on the same object that most plausibly caused `c`: created in the
-/// [`ATTRIBUTION_WINDOW_MINUTES`] before `at`, not refused or cancelled, with an action
-/// that makes this kind of change. Returns `(command_id, action, created_by)`.
-pub fn attribute(
-    conn: &mut DbConn,
-    cluster: &str,
-    c: &NewChange,
-    at: NaiveDateTime,
-) -> Result<Option<(String, String, Option<String>)>, DbError> {
-    let actions: &[&str] = match c.change_type.as_str() {
+/// The command actions that make a change of `change_type` (none: not attributable).
+fn causing_actions(change_type: &str) -> &'static [&'static str] {
+    match change_type {
         "replicas_changed" => &["scale"],
         "rollout_started" | "rollout_finished" => &["restart", "update_image"],
         "image_changed" => &["update_image"],
         "cordoned" => &["cordon"],
         "uncordoned" => &["uncordon"],
         "removed" => &["delete"],
-        _ => return Ok(None),
-    };
+        _ => &[],
+    }
+}
+
+/// A command that may have caused a change.
+struct Cause {
+    command_id: String,
+    action: String,
+    created_by: Option<String>,
+    kind: String,
+    namespace: String,
+    name: String,
+}
+
+/// The commands of `cluster` that may have caused changes seen at `at`: created in the
+/// [`ATTRIBUTION_WINDOW_MINUTES`] before it, not refused or cancelled, newest first. One
+/// query for the whole snapshot, and none when no change is attributable.
+fn causes(
+    conn: &mut DbConn,
+    cluster: &str,
+    changes: &[NewChange],
+    at: NaiveDateTime,
+) -> Result<Vec<Cause>, DbError> {
+    let mut actions: Vec<&str> = changes
+        .iter()
+        .flat_map(|c| causing_actions(&c.change_type).iter().copied())
+        .collect();
+    if actions.is_empty() {
+        return Ok(Vec::new());
+    }
+    actions.sort_unstable();
+    actions.dedup();
     let from = at - chrono::Duration::minutes(ATTRIBUTION_WINDOW_MINUTES);
-    Ok(ch::table
+    let rows: Vec<(String, String, Option<String>, String, String, String)> = ch::table
         .filter(ch::cluster_id.eq(cluster))
-        .filter(ch::target_kind.eq(&c.kind))
-        .filter(ch::target_namespace.eq(&c.namespace))
-        .filter(ch::target_name.eq(&c.name))
         .filter(ch::action.eq_any(actions))
         .filter(ch::status.eq_any(["running", "success", "timeout"]))
         .filter(ch::created_at.ge(from))
         .filter(ch::created_at.le(at + chrono::Duration::minutes(1)))
         .order(ch::created_at.desc())
-        .select((ch::command_id, ch::action, ch::created_by))
-        .first(conn)
-        .optional()?)
+        .select((
+            ch::command_id,
+            ch::action,
+            ch::created_by,
+            ch::target_kind,
+            ch::target_namespace,
+            ch::target_name,
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(command_id, action, created_by, kind, namespace, name)| Cause {
+                command_id,
+                action,
+                created_by,
+                kind,
+                namespace,
+                name,
+            },
+        )
+        .collect())
+}
+
+/// The newest of `causes` on the same object as `c` whose action makes its kind of change.
+fn cause_of<'a>(causes: &'a [Cause], c: &NewChange) -> Option<&'a Cause> {
+    let actions = causing_actions(&c.change_type);
+    causes.iter().find(|x| {
+        x.kind == c.kind
+            && x.namespace == c.namespace
+            && x.name == c.name
+            && actions.contains(&x.action.as_str())
+    })
 }
 
 /// Writes one snapshot's changes and the cluster's new state in one transaction; returns
@@ -252,12 +302,13 @@ pub fn record(
         }
         super::clusters::register(c, cluster, at)?;
         let (mut inserted, mut folded) = (0, 0);
+        let candidates = causes(c, cluster, changes, t)?;
         for ch in changes {
-            let cause = attribute(c, cluster, ch, t)?;
+            let cause = cause_of(&candidates, ch);
             let mut summary = ch.summary.clone();
-            if let Some((id, action, by)) = &cause {
-                summary.push_str(&format!(", by {action} command {id}"));
-                if let Some(by) = by.as_deref().filter(|b| !b.is_empty()) {
+            if let Some(x) = cause {
+                summary.push_str(&format!(", by {} command {}", x.action, x.command_id));
+                if let Some(by) = x.created_by.as_deref().filter(|b| !b.is_empty()) {
                     summary.push_str(&format!(" ({by})"));
                 }
             }
@@ -278,7 +329,7 @@ pub fn record(
                     cc::old_value.eq(&ch.old_value),
                     cc::new_value.eq(&ch.new_value),
                     cc::count.eq(1),
-                    cc::command_id.eq(cause.as_ref().map(|x| x.0.clone())),
+                    cc::command_id.eq(cause.map(|x| x.command_id.clone())),
                     cc::tier.eq(&ch.tier),
                     cc::created_at.eq(now),
                 ))
