@@ -648,32 +648,50 @@ async fn with_recent_changes(db: &Db, message: &mut super::message::Message) {
     if !matches!(message.kind, MessageKind::Firing | MessageKind::Reminder) {
         return;
     }
-    for line in &mut message.alerts {
-        let r = &line.resource;
-        let mut objects = vec![(r.kind.clone(), r.namespace.clone(), r.name.clone())];
-        if let Some((_, dep)) = line.details.iter().find(|(k, _)| k == "deployment") {
-            objects.push(("Deployment".into(), r.namespace.clone(), dep.clone()));
+    // Each line's object and its Deployment; one query for the whole message.
+    let objects_of: Vec<Vec<(String, String, String)>> = message
+        .alerts
+        .iter()
+        .map(|line| {
+            let r = &line.resource;
+            let mut objects = vec![(r.kind.clone(), r.namespace.clone(), r.name.clone())];
+            if let Some((_, dep)) = line.details.iter().find(|(k, _)| k == "deployment") {
+                objects.push(("Deployment".into(), r.namespace.clone(), dep.clone()));
+            }
+            objects
+        })
+        .collect();
+    let mut all: Vec<(String, String, String)> = objects_of.iter().flatten().cloned().collect();
+    all.sort_unstable();
+    all.dedup();
+    // Enough that a noisy object cannot crowd out another line's changes (15 minutes of
+    // folded rows); each line keeps its newest few.
+    let limit = 1_000;
+    let rows = match crate::service::changes::recent(
+        db,
+        &message.cluster_id,
+        all,
+        message.at,
+        limit,
+    )
+    .await
+    {
+        Ok(rows) => rows,
+        Err(e) => {
+            tracing::debug!(error = %e, "recent changes not added to an alert");
+            return;
         }
-        let cluster = message.cluster_id.clone();
-        let found = crate::service::changes::recent(
-            db,
-            &cluster,
-            objects,
-            message.at,
-            RECENT_CHANGES_PER_ALERT,
-        )
-        .await;
-        match found {
-            Ok(rows) => {
-                for c in rows {
-                    let at = crate::db::from_db(c.time).format("%H:%M");
-                    line.details
-                        .push(("change".into(), format!("{} at {at} UTC", c.summary)));
-                }
-            }
-            Err(e) => {
-                tracing::debug!(error = %e, "recent changes not added to an alert");
-            }
+    };
+    for (line, objects) in message.alerts.iter_mut().zip(&objects_of) {
+        let mine = rows.iter().filter(|c| {
+            objects
+                .iter()
+                .any(|(k, ns, n)| c.kind == *k && c.namespace == *ns && c.name == *n)
+        });
+        for c in mine.take(RECENT_CHANGES_PER_ALERT) {
+            let at = crate::db::from_db(c.time).format("%H:%M");
+            line.details
+                .push(("change".into(), format!("{} at {at} UTC", c.summary)));
         }
     }
 }
