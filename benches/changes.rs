@@ -40,20 +40,10 @@ use atlhyper_master::db::{clusters, to_db, Db, Engine, Location};
 use atlhyper_master::http::agent::{decode, parse_snapshot, Encoding};
 use atlhyper_master::service::changes::{timeline, TimelineQuery};
 
-/// Runs `f` `n` times (after one untimed warm-up); the median.
-fn median_of<T>(n: usize, mut f: impl FnMut() -> T) -> Duration {
-    drop(f());
-    let mut out: Vec<Duration> = (0..n)
-        .map(|_| {
-            let t = Instant::now();
-            let v = f();
-            let d = t.elapsed();
-            drop(v);
-            d
-        })
-        .collect();
-    out.sort();
-    out[out.len() / 2]
+/// The median of [`timed`].
+fn median_of<T>(n: usize, f: impl FnMut() -> T) -> Duration {
+    let t = timed(n, f);
+    t[t.len() / 2]
 }
 
 fn diff_costs(pods: usize, n: usize) -> serde_json::Value {

@@ -19,29 +19,13 @@
 mod common;
 use common::*;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use atlhyper_actors::model::{interned, ClusterSnapshot};
 use atlhyper_master::http::agent::{decode, Encoding};
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
-}
-
-/// Runs `f` `n` times (after one untimed warm-up); the sorted times.
-fn time<T>(n: usize, mut f: impl FnMut() -> T) -> Vec<Duration> {
-    drop(f());
-    let mut out: Vec<Duration> = (0..n)
-        .map(|_| {
-            let t = Instant::now();
-            let v = f();
-            let d = t.elapsed();
-            drop(v);
-            d
-        })
-        .collect();
-    out.sort();
-    out
 }
 
 fn main() {
@@ -68,29 +52,29 @@ fn main() {
     let rows: Vec<(&str, Vec<Duration>)> = vec![
         (
             "gunzip (flate2 zlib-rs)",
-            time(n, || decode(gzb.clone(), Encoding::Gzip, u64::MAX).unwrap()),
+            timed(n, || decode(gzb.clone(), Encoding::Gzip, u64::MAX).unwrap()),
         ),
         (
             "serde_json",
-            time(n, || {
+            timed(n, || {
                 serde_json::from_slice::<ClusterSnapshot>(&json).unwrap()
             }),
         ),
         (
             "serde_json + interner",
-            time(n, || {
+            timed(n, || {
                 interned(len, || serde_json::from_slice::<ClusterSnapshot>(&json)).unwrap()
             }),
         ),
         (
             "sonic-rs",
-            time(n, || {
+            timed(n, || {
                 sonic_rs::from_slice::<ClusterSnapshot>(&json).unwrap()
             }),
         ),
         (
             "sonic-rs + interner",
-            time(n, || {
+            timed(n, || {
                 interned(len, || sonic_rs::from_slice::<ClusterSnapshot>(&json)).unwrap()
             }),
         ),

@@ -83,7 +83,7 @@ use std::io::{BufRead, BufReader, Read as _};
 use std::process::{Child, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Bootstrap agent token the bench masters are started with.
 pub const AGENT_TOKEN: &str = "bench-agent-token";
@@ -680,4 +680,21 @@ pub fn write_result(name: &str, value: &serde_json::Value) {
     std::fs::write(&path, serde_json::to_string_pretty(&value).expect("json"))
         .expect("write the result");
     println!("written {}", path.display());
+}
+
+/// Runs `f` `n` times (after one untimed warm-up; dropping its result is not timed); the
+/// sorted times.
+pub fn timed<T>(n: usize, mut f: impl FnMut() -> T) -> Vec<Duration> {
+    drop(f());
+    let mut out: Vec<Duration> = (0..n)
+        .map(|_| {
+            let t = Instant::now();
+            let v = f();
+            let d = t.elapsed();
+            drop(v);
+            d
+        })
+        .collect();
+    out.sort();
+    out
 }
