@@ -191,18 +191,15 @@ pub async fn timeline(
     }
     let (since, until) = window(&q, Utc::now())?;
     let opt = |s: &str| (!s.is_empty()).then(|| s.to_owned());
-    let scoped = !q.kind.is_empty() || !q.namespace.is_empty();
-    let target = scoped.then(|| (q.kind.clone(), q.namespace.clone(), q.name.clone()));
+    // An empty kind, namespace or name matches any, in all four sources alike.
+    let target = Some((q.kind.clone(), q.namespace.clone(), q.name.clone()));
     let change_filter = ChangeFilter {
         kind: opt(&q.kind),
-        namespace: if scoped {
-            Some(q.namespace.clone())
-        } else {
-            None
-        },
+        namespace: opt(&q.namespace),
         name: opt(&q.name),
         since: Some(since),
         until: Some(until),
+        hide_secrets: q.hide_secrets,
         ..ChangeFilter::default()
     };
     let mut event_filter = if q.name.is_empty() {

@@ -178,6 +178,27 @@ async fn each_change_is_recorded_once_and_not_again_after_a_restart() {
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 403);
+    // A namespace's timeline leaves Secrets out for a viewer, not for an admin.
+    let secret_kinds = |v: Value| {
+        v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|i| i["kind"] == "Secret")
+            .count()
+    };
+    let path = format!("/api/v2/clusters/{CLUSTER}/timeline?namespace=kube-system");
+    let (_, as_admin) = app.get(&path).await;
+    assert_eq!(secret_kinds(as_admin), 1);
+    let as_viewer: Value = app
+        .api(reqwest::Method::GET, &path, Some(&viewer))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(secret_kinds(as_viewer), 0);
     // Filters.
     assert_eq!(changes(&app, "&change_type=cordoned").await.len(), 1);
     assert_eq!(
