@@ -14,7 +14,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use atlhyper_actors::messages::Bus;
 use atlhyper_master::config::Settings;
 use atlhyper_master::db::retention::{Target, BATCH_ROWS};
 use atlhyper_master::db::schema::node_metrics_latest;
@@ -113,7 +112,7 @@ fn main() {
         println!("filled {rows} expired events in {fill_s:.1}s");
 
         let settings = Arc::new(Settings::default());
-        let handle = cleaner::start(&db, &Bus::default(), &settings);
+        let handle = cleaner::start(&db, tokio::sync::watch::channel(true).1, &settings);
 
         // Baseline: the probe alone.
         let stop = Arc::new(AtomicBool::new(false));

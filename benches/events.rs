@@ -94,6 +94,7 @@ async fn round(side: &Side, snap: &Arc<ClusterSnapshot>, i: usize) -> (Duration,
         snapshot: Arc::clone(snap),
         received_at: chrono::Utc::now(),
         bytes: 0,
+        epoch: 0,
     });
     side.handle.flush().await;
     let actor = t.elapsed();

@@ -310,6 +310,7 @@ async fn ingest(side: &mut Side, client: &reqwest::Client) -> ((Duration, f64), 
         cluster_id: Arc::from("push"),
         push: Arc::new(push),
         received_at: side.next_at,
+        epoch: 0,
     });
     side.state.persist.slo.flush().await;
     let persister = (t.elapsed(), cpu() - c);
@@ -430,6 +431,7 @@ fn main() {
                     cluster_id: Arc::from("push"),
                     push: Arc::new(push),
                     received_at: side.next_at + TimeDelta::days(1 + i64::try_from(i).unwrap()),
+                    epoch: 0,
                 });
                 side.state.persist.slo.flush().await;
                 if i > 0 {

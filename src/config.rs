@@ -223,7 +223,13 @@ settings! {
         "Live state store: \"memory\" or \"redis\" (shared by several masters)";
     redis_addr: String = "redis://127.0.0.1:6379".to_owned() => text,
         "MASTER_REDIS_ADDR" [], "\"redis://127.0.0.1:6379\"",
-        "Redis address, used when datahub_type = \"redis\"";
+        "Redis address, used when datahub_type = \"redis\"; a path selects the database (redis://h:6379/7)";
+    redis_prefix: String = "atlhyper".to_owned() => text,
+        "MASTER_REDIS_PREFIX" [], "\"atlhyper\"",
+        "Prefix of every Redis key and channel (and of the ownership locks), so that several installations can share one Redis and one PostgreSQL";
+    lease_ttl: Duration = secs(5) => nonzero_duration,
+        "MASTER_LEASE_TTL" [], "\"5s\"",
+        "Replicas: a dead replica's clusters and singletons get a new owner within twice this";
     db_type: DbType = DbType::Sqlite => choice::<DbType>,
         "MASTER_DB_TYPE" [], "\"sqlite\"",
         "Database: \"sqlite\" or \"postgres\"";
@@ -474,6 +480,12 @@ impl Settings {
                  they must differ",
                 self.http_port
             ));
+        }
+        if self.datahub_type == DatahubType::Redis && self.db_type != DbType::Postgres {
+            return invalid(
+                "datahub_type = \"redis\" (MASTER_DATAHUB_TYPE) needs db_type = \"postgres\": \
+                 replicas share one PostgreSQL database",
+            );
         }
         if self.db_type == DbType::Postgres && self.db_dsn.is_none() {
             return invalid("db_type = \"postgres\" requires db_dsn (MASTER_DB_DSN)");
@@ -1169,7 +1181,7 @@ mod tests {
             agent_max_snapshot: 8, agent_read_timeout: 9s, max_clusters: 28, \
             api_rate_limit: 29, api_rate_burst: 30, agent_rate_limit: 31, \
             agent_rate_burst: 32, datahub_type: Redis, \
-            redis_addr: \"redis://r:1\", db_type: Postgres, db_path: \"/tmp/x.db\", \
+            redis_addr: \"redis://r:1\", redis_prefix: \"atlhyper\", lease_ttl: 5s, db_type: Postgres, db_path: \"/tmp/x.db\", \
             db_dsn: Some(SecretBox<str>([REDACTED])), db_max_conns: 11, \
             event_retention_days: 12, event_max_count: 13, event_cleanup_interval: 14s, \
             metrics_sample_interval: 15s, metrics_retention_days: 16, \

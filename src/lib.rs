@@ -9,6 +9,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod http;
+pub mod hub;
 pub mod metrics;
 pub mod notify;
 pub mod persist;

@@ -293,12 +293,36 @@ fn sweep_pairs(st: &mut Pairs, policy: LockoutPolicy, now: Instant) {
     }
 }
 
+/// A login lockout shared by several replicas (Redis; see `crate::hub::Link`). Keys are
+/// `username:ip` with the username lower-cased; an `Err` makes the caller fall back to
+/// this replica's own [`Lockout`].
+pub trait SharedLockout: Send + Sync {
+    /// `Some(remaining)` while the key is locked.
+    fn locked(
+        &self,
+        key: String,
+    ) -> futures_util::future::BoxFuture<'static, Result<Option<Duration>, String>>;
+    /// Counts a failure; `true` when it locks the key.
+    fn failed(
+        &self,
+        key: String,
+        policy: LockoutPolicy,
+    ) -> futures_util::future::BoxFuture<'static, Result<bool, String>>;
+    /// Forgets the key's failures and lock.
+    fn succeeded(
+        &self,
+        key: String,
+    ) -> futures_util::future::BoxFuture<'static, Result<(), String>>;
+}
+
 /// The limiters. Cheap to clone.
 #[derive(Clone)]
 pub struct Limits {
     api: Arc<RateLimiter<i32>>,
     agent: Arc<RateLimiter<String>>,
     login: Arc<Lockout>,
+    /// Replicas: the lockout every replica shares.
+    shared: Option<Arc<dyn SharedLockout>>,
 }
 
 impl Default for Limits {
@@ -317,7 +341,19 @@ impl Limits {
             api: Arc::new(RateLimiter::new(api_rate, api_burst)),
             agent: Arc::new(RateLimiter::new(agent_rate, agent_burst)),
             login: Arc::new(Lockout::new(LockoutPolicy::default())),
+            shared: None,
         }
+    }
+
+    /// The same limits with the login lockout shared through `shared` (replicas).
+    pub fn with_shared_lockout(mut self, shared: Arc<dyn SharedLockout>) -> Self {
+        self.shared = Some(shared);
+        self
+    }
+
+    fn shared_key(username: &str, ip: &str) -> String {
+        let (user, ip) = Lockout::key(username, ip);
+        format!("{user}:{ip}")
     }
 
     /// From `MASTER_API_RATE_*` and `MASTER_AGENT_RATE_*`.
@@ -350,17 +386,41 @@ impl Limits {
     }
 
     /// `Some(remaining)` while (username, ip) is locked out.
-    pub fn login_locked(&self, username: &str, ip: &str) -> Option<Duration> {
+    /// With replicas, the shared lockout decides (this replica's own one when Redis does
+    /// not answer).
+    pub async fn login_locked(&self, username: &str, ip: &str) -> Option<Duration> {
+        if let Some(s) = &self.shared {
+            match s.locked(Self::shared_key(username, ip)).await {
+                Ok(left) => return left,
+                Err(e) => {
+                    tracing::warn!(error = %e, "shared login lockout unavailable; this replica's own is used")
+                }
+            }
+        }
         self.login.locked_at(username, ip, Instant::now())
     }
 
     /// Counts a failed login; `true` when this failure locks the pair.
-    pub fn login_failed(&self, username: &str, ip: &str) -> bool {
+    pub async fn login_failed(&self, username: &str, ip: &str) -> bool {
+        if let Some(s) = &self.shared {
+            match s
+                .failed(Self::shared_key(username, ip), self.login.policy())
+                .await
+            {
+                Ok(locked) => return locked,
+                Err(e) => {
+                    tracing::warn!(error = %e, "shared login lockout unavailable; this replica's own is used")
+                }
+            }
+        }
         self.login.failed_at(username, ip, Instant::now())
     }
 
     /// A successful login clears the pair's failures.
-    pub fn login_succeeded(&self, username: &str, ip: &str) {
+    pub async fn login_succeeded(&self, username: &str, ip: &str) {
+        if let Some(s) = &self.shared {
+            let _ = s.succeeded(Self::shared_key(username, ip)).await;
+        }
         self.login.succeeded(username, ip);
     }
 
@@ -463,20 +523,20 @@ mod tests {
         assert!(l.failed_at("u", "ip", t + 309 * MS));
     }
 
-    #[test]
-    fn success_clears_the_pair() {
+    #[actix_rt::test]
+    async fn success_clears_the_pair() {
         let limits = Limits::default().with_lockout(short());
         for _ in 0..4 {
-            assert!(!limits.login_failed("u", "ip"));
+            assert!(!limits.login_failed("u", "ip").await);
         }
-        limits.login_succeeded("u", "ip");
+        limits.login_succeeded("u", "ip").await;
         for _ in 0..4 {
-            assert!(!limits.login_failed("u", "ip"));
+            assert!(!limits.login_failed("u", "ip").await);
         }
-        assert!(limits.login_failed("u", "ip"));
-        assert!(limits.login_locked("u", "ip").is_some());
-        limits.login_succeeded("u", "ip");
-        assert!(limits.login_locked("u", "ip").is_none());
+        assert!(limits.login_failed("u", "ip").await);
+        assert!(limits.login_locked("u", "ip").await.is_some());
+        limits.login_succeeded("u", "ip").await;
+        assert!(limits.login_locked("u", "ip").await.is_none());
     }
 
     #[test]

@@ -73,11 +73,6 @@ impl Application {
     /// Opens the database, rebuilds the actors' state from it and binds both ports
     /// (port 0 binds a free port; see [`Application::http_port`]).
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
-        if settings.datahub_type == DatahubType::Redis {
-            anyhow::bail!(
-                "MASTER_DATAHUB_TYPE=redis is not supported yet; use memory (the default)"
-            );
-        }
         if settings.agent_auth == AgentAuthMode::Open {
             warn!("MASTER_AGENT_AUTH=open: agent requests are not authenticated; use only on a trusted network");
         } else if settings.agent_token.is_none() {
@@ -90,7 +85,7 @@ impl Application {
             .with_context(|| format!("opening database {location:?}"))?;
         let secrets =
             Arc::new(SecretBox::from_settings(&settings).context("loading the secret key")?);
-        check_secret_key(&db, &secrets).await?;
+        check_secret_key(&db, &secrets, settings.datahub_type == DatahubType::Redis).await?;
         let initial = load_initial_state(
             &db,
             settings.command_pending_ttl,
@@ -99,12 +94,27 @@ impl Application {
         )
         .await?;
         let bus = Bus::default();
+        let hub = match settings.datahub_type {
+            DatahubType::Memory => crate::hub::Hub::single(),
+            DatahubType::Redis => {
+                let replica = replica_name();
+                let link =
+                    crate::hub::Link::new(&settings.redis_addr, &settings.redis_prefix, &replica)?;
+                info!(%replica, prefix = %settings.redis_prefix, "running as a replica (MASTER_DATAHUB_TYPE=redis)");
+                crate::hub::Hub::replicated(link)
+            }
+        };
         let cfg = ClusterConfig {
             heartbeat_timeout: settings.heartbeat_timeout,
             poll_timeout: settings.command_poll_timeout,
             result_timeout: settings.command_result_timeout,
             pending_ttl: settings.command_pending_ttl,
             snapshot_retention: settings.snapshot_retention,
+            // Replicas: an actor follows until the lease loop hands it its cluster.
+            owner: !hub.roles().is_replicated(),
+            relay_down: hub
+                .link()
+                .map_or_else(Arc::default, |l| l.relay_down_flag()),
         };
         let store = Arc::new(SqlStore::new(db.clone()));
         let registry = {
@@ -129,8 +139,9 @@ impl Application {
             crate::auth::AgentTokens::from_pairs(db.users().agent_token_hashes().await?);
         let metrics = crate::metrics::Metrics::new();
         let audit = crate::audit::Audit::new(db.clone());
-        let persist = crate::persist::Persisters::start(&db, &bus, &settings, &metrics, &audit);
-        let notify = crate::notify::Notify::start(&db, &bus, &settings, &secrets);
+        let persist =
+            crate::persist::Persisters::start(&db, &bus, &settings, &metrics, &audit, &hub);
+        let notify = crate::notify::Notify::start(&db, &bus, &settings, &secrets, &hub, &registry);
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         let state = AppState {
@@ -143,12 +154,18 @@ impl Application {
             draining: Arc::new(AtomicBool::new(false)),
             secrets,
             audit,
-            limits: crate::ratelimit::Limits::from_settings(&settings),
+            limits: match hub.link() {
+                Some(link) => crate::ratelimit::Limits::from_settings(&settings)
+                    .with_shared_lockout(Arc::new(crate::hub::link::SharedLogin(Arc::clone(link)))),
+                None => crate::ratelimit::Limits::from_settings(&settings),
+            },
             agent_tokens,
             persist,
             notify,
             metrics,
+            hub,
         };
+        start_replica(&state, &location);
         // The assistant's provider client and running answers: app data of the dashboard
         // on its own (only the chat handler needs it).
         let assistant = crate::service::ai::Assistant::new()
@@ -322,6 +339,65 @@ impl Application {
     }
 }
 
+/// A name for this replica in logs and on the relay: host, process and a random tag.
+fn replica_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "master".to_owned());
+    let mut tag = [0u8; 3];
+    let _ = getrandom::fill(&mut tag);
+    format!(
+        "{host}-{}-{:02x}{:02x}{:02x}",
+        std::process::id(),
+        tag[0],
+        tag[1],
+        tag[2]
+    )
+}
+
+/// Replicas: the relay (both directions), the ownership loop and the agent-token refresh.
+fn start_replica(state: &AppState, location: &crate::db::Location) {
+    let Some(link) = state.hub.link() else {
+        return;
+    };
+    let crate::db::Location::Postgres(dsn) = location else {
+        return;
+    };
+    link.start(http::agent::relay::Applier::start(state.clone()));
+    crate::hub::bridge::start(&state.hub, &state.bus, &state.db);
+    crate::hub::lease::start(
+        crate::hub::lease::LeaseConfig {
+            dsn: dsn.clone(),
+            prefix: state.settings.redis_prefix.clone(),
+            ttl: state.settings.lease_ttl,
+        },
+        std::sync::Arc::clone(state.hub.roles()),
+        state.registry.clone(),
+        state.shutdown.clone(),
+    );
+    // Agent tokens are cached in memory for every agent request: re-read them every second
+    // so that a rotation or a revocation on another replica holds here within a second.
+    let (db, tokens, mut shutdown) = (
+        state.db.clone(),
+        state.agent_tokens.clone(),
+        state.shutdown.clone(),
+    );
+    actix_web::rt::spawn(async move {
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = shutdown.changed() => return,
+            }
+            match db.users().agent_token_hashes().await {
+                Ok(pairs) => tokens.replace(pairs),
+                Err(e) => tracing::debug!(error = %e, "agent tokens not refreshed"),
+            }
+        }
+    });
+}
+
 /// The TLS server configuration for both ports, when `tls_cert` and `tls_key` are set. Any
 /// problem with the files stops startup with a message naming the file.
 fn tls_config(settings: &Settings) -> anyhow::Result<Option<rustls::ServerConfig>> {
@@ -378,7 +454,30 @@ fn tls_config(settings: &Settings) -> anyhow::Result<Option<rustls::ServerConfig
 /// Refuses to start when the key cannot open the secrets already stored (a database
 /// copied or moved without its `secret.key`, or another `MASTER_SECRET_KEY`): running on
 /// would silently break every notification channel.
-async fn check_secret_key(db: &Db, secrets: &SecretBox) -> anyhow::Result<()> {
+async fn check_secret_key(db: &Db, secrets: &SecretBox, replicas: bool) -> anyhow::Result<()> {
+    // A known text sealed by the first start: a replica with another key is refused here,
+    // before it seals anything the others cannot open. One master whose key changed
+    // re-seals it (what it can no longer open is checked below, as before).
+    const CHECK: &str = "atlhyper-master secret key check";
+    let mine = secrets
+        .encrypt(CHECK)
+        .context("sealing the secret key check")?;
+    let stored = db
+        .retention()
+        .key_check(mine.clone(), Utc::now(), false)
+        .await?;
+    let opens = secrets.decrypt(&stored).ok().as_deref() == Some(CHECK);
+    if !opens && !replicas {
+        warn!("the secret key changed since the key check was sealed; sealing it again");
+        db.retention().key_check(mine, Utc::now(), true).await?;
+    } else if !opens {
+        anyhow::bail!(
+            "the secret key cannot open this database's secrets: it was sealed with another \
+             key. Every replica (and every restart) needs the same key: the `secret.key` of \
+             the install the data came from (beside its SQLite file), or the same \
+             MASTER_SECRET_KEY"
+        );
+    }
     let sealed = db.notify().list_channels().await?;
     for row in sealed {
         if secrets.decrypt(&row.config).is_err() {

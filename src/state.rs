@@ -56,6 +56,8 @@ pub struct AppState {
     pub agent_tokens: crate::auth::AgentTokens,
     /// What `/metrics` exposes.
     pub metrics: Metrics,
+    /// Replicas: ownership, leadership and the relay (inert with one master).
+    pub hub: crate::hub::Hub,
 }
 
 impl AppState {

@@ -47,6 +47,14 @@ pub struct ClusterConfig {
     pub pending_ttl: Duration,
     /// Snapshot records kept.
     pub snapshot_retention: usize,
+    /// Whether a new actor starts as its cluster's owner: always with one master; with
+    /// replicas an actor starts as a follower until the hub hands it the ownership
+    /// ([`SetRole`]).
+    pub owner: bool,
+    /// Replicas: set while the relay between replicas is down. An owner then cannot hear
+    /// the signs of life its agent gives other replicas, so it defers going offline until
+    /// the relay is back (and the heartbeat timeout has passed again without one).
+    pub relay_down: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// What a cluster actor starts from: the stored commands of its cluster.
@@ -110,7 +118,15 @@ pub struct ClusterActor {
     waiters: HashMap<String, Vec<oneshot::Sender<()>>>,
     next_poll_id: u64,
     draining: bool,
+    /// Decides liveness and command deadlines (see [`SetRole`]).
+    owner: bool,
+    /// Replicas: commands that reached a final state lately, so that a relay or a resync
+    /// arriving late never brings one back (bounded: the oldest are forgotten).
+    finished: (HashSet<String>, VecDeque<String>),
 }
+
+/// How many finished command ids an actor remembers.
+const FINISHED_MEMORY: usize = 4096;
 
 /// Time left until a wall-clock instant, as an `Instant` (now if it has passed).
 fn instant_at(at: DateTime<Utc>) -> Instant {
@@ -131,6 +147,7 @@ impl ClusterActor {
         bus: Bus,
         restore: Restore,
     ) -> Self {
+        let cfg_owner = cfg.owner;
         let mut queues: HashMap<String, VecDeque<Queued>> = HashMap::new();
         for cmd in restore.pending {
             let expires = instant_at(after(cfg.pending_ttl, cmd.created_at));
@@ -183,6 +200,8 @@ impl ClusterActor {
             waiters: HashMap::new(),
             next_poll_id: 0,
             draining: false,
+            owner: cfg_owner,
+            finished: (HashSet::new(), VecDeque::new()),
         }
     }
 
@@ -231,6 +250,10 @@ impl ClusterActor {
         let now = Utc::now();
         self.last_seen = Some(now);
         self.last_seen_at = Some(Instant::now());
+        if !self.owner {
+            // A follower only remembers; the owner decides (and its decision is mirrored).
+            return;
+        }
         if self.liveness != Liveness::Online {
             let previous = self.liveness;
             self.liveness = Liveness::Online;
@@ -249,9 +272,22 @@ impl ClusterActor {
 
     fn check_liveness(&mut self, ctx: &mut Context<Self>) {
         self.liveness_timer = None;
+        if !self.owner {
+            return;
+        }
         let elapsed = self.last_seen_at.map_or(Duration::MAX, |t| t.elapsed());
         if elapsed < self.cfg.heartbeat_timeout {
             self.arm_liveness(self.cfg.heartbeat_timeout - elapsed, ctx);
+            return;
+        }
+        if self
+            .cfg
+            .relay_down
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            debug!(cluster_id = %self.id, "relay down: offline deferred");
+            self.last_seen_at = Some(Instant::now());
+            self.arm_liveness(self.cfg.heartbeat_timeout, ctx);
             return;
         }
         if self.liveness == Liveness::Offline {
@@ -284,22 +320,48 @@ impl ClusterActor {
             previous,
             at,
             last_seen: self.last_seen,
+            mirrored: false,
         });
     }
 
     // ---- commands ----------------------------------------------------------------
 
     fn publish_command(&self, command_id: &str, action: &str, status: CommandState) {
+        self.publish_command_as(command_id, action, status, false);
+    }
+
+    fn publish_command_as(
+        &self,
+        command_id: &str,
+        action: &str,
+        status: CommandState,
+        mirrored: bool,
+    ) {
         self.bus.commands.publish(CommandStateChanged {
             command_id: Arc::from(command_id),
             cluster_id: Arc::clone(&self.id),
             action: Arc::from(action),
             status,
             at: Utc::now(),
+            mirrored,
         });
     }
 
+    fn remember_finished(&mut self, command_id: &str) {
+        let (set, order) = &mut self.finished;
+        if set.insert(command_id.to_owned()) {
+            order.push_back(command_id.to_owned());
+            while order.len() > FINISHED_MEMORY {
+                if let Some(old) = order.pop_front() {
+                    set.remove(&old);
+                }
+            }
+        }
+    }
+
     fn wake(&mut self, command_id: &str) {
+        // Every final transition wakes: remember it here.
+        self.remember_finished(command_id);
         for tx in self.waiters.remove(command_id).unwrap_or_default() {
             let _ = tx.send(());
         }
@@ -373,6 +435,10 @@ impl ClusterActor {
     }
 
     fn expire_pending(&mut self, topic: &str, command_id: &str, ctx: &mut Context<Self>) {
+        if !self.owner {
+            // The owner expires it; its decision comes back as a `MirrorCommand`.
+            return;
+        }
         let Some(q) = self.queues.get_mut(topic) else {
             return;
         };
@@ -391,6 +457,9 @@ impl ClusterActor {
     }
 
     fn timeout_running(&mut self, command_id: &str, ctx: &mut Context<Self>) {
+        if !self.owner {
+            return;
+        }
         let Some(run) = self.running.remove(command_id) else {
             return;
         };
@@ -481,7 +550,7 @@ impl ClusterActor {
                     Ok(()) => {
                         info!(cluster_id = %self.id, command_id = %id, %action, "command delivered");
                         let deadline = instant_at(after(self.cfg.result_timeout, started_at));
-                        let timer = Some(self.arm_timeout(&id, deadline, ctx));
+                        let timer = self.owner.then(|| self.arm_timeout(&id, deadline, ctx));
                         let cmd = RunningCommand {
                             command_id: id.clone(),
                             action: action.clone(),
@@ -549,7 +618,58 @@ impl ClusterActor {
         self.dispatch(topic, ctx);
     }
 
+    /// Cancels the decision timers (liveness, pending expiry, result deadline); parked
+    /// polls keep theirs.
+    fn cancel_decision_timers(&mut self, ctx: &mut Context<Self>) {
+        if let Some(t) = self.liveness_timer.take() {
+            ctx.cancel_future(t);
+        }
+        for q in self.queues.values_mut() {
+            for c in q.iter_mut() {
+                if let Some(t) = c.timer.take() {
+                    ctx.cancel_future(t);
+                }
+            }
+        }
+        for r in self.running.values_mut() {
+            if let Some(t) = r.timer.take() {
+                ctx.cancel_future(t);
+            }
+        }
+    }
+
+    fn known(&self, command_id: &str) -> bool {
+        self.running.contains_key(command_id)
+            || self.dispatching.contains(command_id)
+            || self
+                .queues
+                .values()
+                .any(|q| q.iter().any(|c| c.cmd.command.id == command_id))
+    }
+
     fn rearm_timers(&mut self, ctx: &mut Context<Self>) {
+        if self.owner {
+            self.rearm_decision_timers(ctx);
+        }
+        let polls: Vec<(String, u64, Instant)> = self
+            .parked
+            .iter()
+            .flat_map(|(t, ps)| ps.iter().map(move |p| (t.clone(), p.id, p.deadline)))
+            .collect();
+        for (topic, id, deadline) in polls {
+            let h = self.arm_poll(&topic, id, deadline, ctx);
+            if let Some(p) = self
+                .parked
+                .get_mut(&topic)
+                .and_then(|ps| ps.iter_mut().find(|p| p.id == id))
+            {
+                p.timer = Some(h);
+            }
+        }
+    }
+
+    /// The owner's timers: pending expiries, result deadlines and the liveness deadline.
+    fn rearm_decision_timers(&mut self, ctx: &mut Context<Self>) {
         let mut expiries = Vec::new();
         for (topic, q) in &self.queues {
             for c in q {
@@ -575,21 +695,6 @@ impl ClusterActor {
             let h = self.arm_timeout(&id, deadline, ctx);
             if let Some(r) = self.running.get_mut(&id) {
                 r.timer = Some(h);
-            }
-        }
-        let polls: Vec<(String, u64, Instant)> = self
-            .parked
-            .iter()
-            .flat_map(|(t, ps)| ps.iter().map(move |p| (t.clone(), p.id, p.deadline)))
-            .collect();
-        for (topic, id, deadline) in polls {
-            let h = self.arm_poll(&topic, id, deadline, ctx);
-            if let Some(p) = self
-                .parked
-                .get_mut(&topic)
-                .and_then(|ps| ps.iter_mut().find(|p| p.id == id))
-            {
-                p.timer = Some(h);
             }
         }
         let left = self.last_seen_at.map_or(self.cfg.heartbeat_timeout, |t| {
@@ -656,6 +761,7 @@ impl Handler<ApplySnapshot> for ClusterActor {
             snapshot: Arc::clone(&msg.snapshot),
             received_at: msg.received_at,
             bytes: msg.bytes,
+            epoch: 0,
         });
         self.memo = msg.memo;
         self.image_version = msg.snapshot.agent_image_version();
@@ -745,10 +851,25 @@ impl Handler<EnqueueCommand> for ClusterActor {
             return;
         }
         let id = cmd.command.id.to_string();
+        if self.known(&id) || self.finished.0.contains(&id) {
+            // Replicas: the hub relays a command that this replica already holds, or one
+            // that finished meanwhile. Its creator still announces it.
+            if !msg.mirrored {
+                self.publish_command(&id, &cmd.command.action, CommandState::Pending);
+            }
+            return;
+        }
         let topic = cmd.topic.clone();
         let expires = instant_at(after(self.cfg.pending_ttl, cmd.created_at));
-        let timer = Some(self.arm_expiry(&topic, &id, expires, ctx));
-        self.publish_command(&id, &cmd.command.action, CommandState::Pending);
+        let timer = self
+            .owner
+            .then(|| self.arm_expiry(&topic, &id, expires, ctx));
+        self.publish_command_as(
+            &id,
+            &cmd.command.action,
+            CommandState::Pending,
+            msg.mirrored,
+        );
         self.queues
             .entry(topic.clone())
             .or_default()
@@ -885,27 +1006,145 @@ impl Handler<GetSloPush> for ClusterActor {
     }
 }
 
+impl Handler<SetRole> for ClusterActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: SetRole, ctx: &mut Context<Self>) {
+        if msg.owner == self.owner || self.draining {
+            return;
+        }
+        self.owner = msg.owner;
+        self.cancel_decision_timers(ctx);
+        if msg.owner {
+            // The state a follower kept (the mirrored liveness, the last sign of life any
+            // replica relayed, the mirrored commands) is the owner's starting point: no
+            // transition is published for the takeover itself.
+            info!(cluster_id = %self.id, liveness = ?self.liveness, "cluster taken over");
+            self.rearm_decision_timers(ctx);
+        } else {
+            info!(cluster_id = %self.id, "cluster handed over");
+        }
+    }
+}
+
+impl Handler<MirrorStatus> for ClusterActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: MirrorStatus, _: &mut Context<Self>) {
+        if self.owner || self.liveness == msg.status {
+            return;
+        }
+        self.liveness = msg.status;
+        self.offline_since = (msg.status == Liveness::Offline).then_some(msg.at);
+        if msg.last_seen > self.last_seen {
+            self.last_seen = msg.last_seen;
+        }
+        self.bus.status.publish(ClusterStatusChanged {
+            cluster_id: Arc::clone(&self.id),
+            status: msg.status,
+            previous: msg.previous,
+            at: msg.at,
+            last_seen: msg.last_seen,
+            mirrored: true,
+        });
+    }
+}
+
+impl Handler<PruneFinished> for ClusterActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: PruneFinished, ctx: &mut Context<Self>) {
+        let gone = |id: &str, at: DateTime<Utc>| !msg.active.contains(id) && at < msg.before;
+        let mut pruned = Vec::new();
+        for q in self.queues.values_mut() {
+            q.retain_mut(|c| {
+                if gone(&c.cmd.command.id, c.cmd.created_at) {
+                    if let Some(t) = c.timer.take() {
+                        ctx.cancel_future(t);
+                    }
+                    pruned.push(c.cmd.command.id.to_string());
+                    false
+                } else {
+                    true
+                }
+            });
+        }
+        let stale: Vec<String> = self
+            .running
+            .iter()
+            .filter(|(id, r)| !msg.running.contains(*id) && r.cmd.started_at < msg.before)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in stale {
+            if let Some(r) = self.running.remove(&id) {
+                if let Some(t) = r.timer {
+                    ctx.cancel_future(t);
+                }
+            }
+            // Still pending in the database: back to pending, not finished (the resync
+            // queues it again); a waiter keeps waiting.
+            if !msg.active.contains(&id) {
+                pruned.push(id);
+            }
+        }
+        for id in &pruned {
+            debug!(cluster_id = %self.id, command_id = %id, "finished elsewhere; dropped");
+            self.wake(id);
+        }
+    }
+}
+
+impl Handler<MirrorCommand> for ClusterActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: MirrorCommand, ctx: &mut Context<Self>) {
+        let id = msg.command_id.as_str();
+        if let Some(mut q) = self.remove_queued(id) {
+            if let Some(t) = q.timer.take() {
+                ctx.cancel_future(t);
+            }
+        }
+        if msg.status == CommandState::Running {
+            if self.running.contains_key(id)
+                || self.dispatching.contains(id)
+                || self.finished.0.contains(id)
+            {
+                return;
+            }
+            let deadline = instant_at(after(self.cfg.result_timeout, msg.at));
+            let timer = self.owner.then(|| self.arm_timeout(id, deadline, ctx));
+            let cmd = RunningCommand {
+                command_id: msg.command_id.clone(),
+                action: msg.action.clone(),
+                started_at: msg.at,
+            };
+            self.running.insert(
+                msg.command_id.clone(),
+                Running {
+                    cmd,
+                    deadline,
+                    timer,
+                },
+            );
+        } else if msg.status.is_final() {
+            if let Some(run) = self.running.remove(id) {
+                if let Some(t) = run.timer {
+                    ctx.cancel_future(t);
+                }
+            }
+            self.wake(id);
+        }
+        self.publish_command_as(id, &msg.action, msg.status, true);
+    }
+}
+
 impl Handler<Drain> for ClusterActor {
     type Result = Option<DateTime<Utc>>;
 
     fn handle(&mut self, _: Drain, ctx: &mut Context<Self>) -> Option<DateTime<Utc>> {
         // Stop every timer: a draining master must not change stored state any more.
         self.draining = true;
-        if let Some(t) = self.liveness_timer.take() {
-            ctx.cancel_future(t);
-        }
-        for q in self.queues.values_mut() {
-            for c in q.iter_mut() {
-                if let Some(t) = c.timer.take() {
-                    ctx.cancel_future(t);
-                }
-            }
-        }
-        for r in self.running.values_mut() {
-            if let Some(t) = r.timer.take() {
-                ctx.cancel_future(t);
-            }
-        }
+        self.cancel_decision_timers(ctx);
         for (_, polls) in self.parked.drain() {
             for mut p in polls {
                 if let Some(t) = p.timer.take() {
@@ -996,6 +1235,8 @@ mod tests {
             result_timeout: Duration::from_secs(60),
             pending_ttl: Duration::from_secs(60),
             snapshot_retention: 3,
+            owner: true,
+            relay_down: Arc::default(),
         };
         let store: Arc<dyn Store> = Arc::clone(store) as Arc<dyn Store>;
         ClusterActor::new(
@@ -1023,7 +1264,12 @@ mod tests {
             topic: "ops".into(),
             created_at: Utc::now(),
         };
-        addr.send(EnqueueCommand { queued }).await.unwrap();
+        addr.send(EnqueueCommand {
+            queued,
+            mirrored: false,
+        })
+        .await
+        .unwrap();
     }
 
     async fn poll(addr: &Addr<ClusterActor>) -> oneshot::Receiver<PollOutcome> {
@@ -1149,5 +1395,115 @@ mod tests {
             CancelOutcome::NotPending
         );
         assert_eq!(store.state("b"), Some(CommandState::Running));
+    }
+
+    /// A follower (replicas) with a short heartbeat timeout, and its bus.
+    fn follower(store: &Arc<FakeStore>) -> (Addr<ClusterActor>, Bus) {
+        let cfg = ClusterConfig {
+            heartbeat_timeout: Duration::from_millis(150),
+            poll_timeout: Duration::from_secs(5),
+            result_timeout: Duration::from_millis(150),
+            pending_ttl: Duration::from_millis(150),
+            snapshot_retention: 3,
+            owner: false,
+            relay_down: Arc::default(),
+        };
+        let bus = Bus::default();
+        let store: Arc<dyn Store> = Arc::clone(store) as Arc<dyn Store>;
+        let addr =
+            ClusterActor::new(Arc::from("c1"), cfg, store, bus.clone(), Restore::default()).start();
+        (addr, bus)
+    }
+
+    #[actix_rt::test]
+    async fn a_follower_decides_nothing_and_its_takeover_publishes_no_transition() {
+        let store = FakeStore::new(true);
+        let (addr, bus) = follower(&store);
+        let status = bus.status.subscribe("test");
+        // The owner elsewhere said online; the follower repeats it as mirrored.
+        addr.send(MirrorStatus {
+            status: Liveness::Online,
+            previous: Liveness::Unknown,
+            at: Utc::now(),
+            last_seen: Some(Utc::now()),
+        })
+        .await
+        .unwrap();
+        let m = status.try_recv().expect("mirrored transition");
+        assert!(m.mirrored);
+        // No liveness timer, no pending expiry: nothing happens past the deadlines.
+        addr.send(Touch).await.unwrap();
+        enqueue(&addr, &store, "a").await;
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert_eq!(addr.send(GetLiveness).await.unwrap(), Liveness::Online);
+        assert_eq!(store.state("a"), Some(CommandState::Pending));
+        assert!(status.try_recv().is_none());
+        // Taking over publishes nothing while the agent keeps talking...
+        addr.send(SetRole { owner: true }).await.unwrap();
+        addr.send(Touch).await.unwrap();
+        assert!(status.try_recv().is_none());
+        assert_eq!(addr.send(GetLiveness).await.unwrap(), Liveness::Online);
+        // ...and the owner's timers now run: the command expires, the quiet cluster goes
+        // offline, once, as the owner's own decision.
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert_eq!(store.state("a"), Some(CommandState::Expired));
+        let m = status.try_recv().expect("offline");
+        assert_eq!(m.status, Liveness::Offline);
+        assert!(!m.mirrored);
+        assert!(status.try_recv().is_none());
+    }
+
+    #[actix_rt::test]
+    async fn mirrored_and_pruned_commands_leave_the_mailbox_and_wake_their_waiters() {
+        let store = FakeStore::new(true);
+        let (addr, _bus) = follower(&store);
+        enqueue(&addr, &store, "a").await;
+        enqueue(&addr, &store, "b").await;
+        // The same command relayed again is not queued twice.
+        enqueue(&addr, &store, "a").await;
+        assert_eq!(counts(&addr).await, (2, 0, 0));
+        let wait_a = addr
+            .send(WaitCommand {
+                command_id: "a".into(),
+            })
+            .await
+            .unwrap();
+        let wait_b = addr
+            .send(WaitCommand {
+                command_id: "b".into(),
+            })
+            .await
+            .unwrap();
+        // "a" was handed out and finished on another replica.
+        for status in [CommandState::Running, CommandState::Success] {
+            addr.send(MirrorCommand {
+                command_id: "a".into(),
+                action: "restart".into(),
+                status,
+                at: Utc::now(),
+            })
+            .await
+            .unwrap();
+        }
+        wait_a.await.expect("woken by the relayed result");
+        assert_eq!(counts(&addr).await, (1, 0, 0));
+        // "b" finished elsewhere too, but its relay was lost: the resync prunes it.
+        addr.send(PruneFinished {
+            active: HashSet::new(),
+            running: HashSet::new(),
+            before: Utc::now() - chrono::TimeDelta::hours(1),
+        })
+        .await
+        .unwrap();
+        assert_eq!(counts(&addr).await, (1, 0, 0), "too recent to prune");
+        addr.send(PruneFinished {
+            active: HashSet::new(),
+            running: HashSet::new(),
+            before: Utc::now() + chrono::TimeDelta::seconds(1),
+        })
+        .await
+        .unwrap();
+        wait_b.await.expect("woken by the prune");
+        assert_eq!(counts(&addr).await, (0, 0, 0));
     }
 }

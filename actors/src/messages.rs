@@ -12,7 +12,7 @@ use crate::command::CommandState;
 use crate::model::{Base, ClusterSnapshot, ClusterSummary, Command, GoTime, Memo, SloPushRequest};
 
 /// Whether a cluster's agent is talking to us.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Liveness {
     /// Known from the database, not heard from since this master started.
@@ -44,6 +44,10 @@ pub struct SnapshotReceived {
     pub received_at: DateTime<Utc>,
     /// Decompressed JSON size in bytes.
     pub bytes: u64,
+    /// Replicas: the cluster's ownership epoch on this replica, stamped by the hub on the
+    /// bus the persisters read (a changed epoch means another replica may have written for
+    /// the cluster meanwhile). Always 0 with one master.
+    pub epoch: u64,
 }
 
 impl Keyed for SnapshotReceived {
@@ -66,6 +70,10 @@ pub struct ClusterStatusChanged {
     pub at: DateTime<Utc>,
     /// The last agent request seen.
     pub last_seen: Option<DateTime<Utc>>,
+    /// True when another replica decided it and this one only repeats it (replicas share
+    /// decisions through the hub; only the deciding replica forwards it).
+    #[serde(skip)]
+    pub mirrored: bool,
 }
 
 impl Keyed for ClusterStatusChanged {
@@ -88,6 +96,9 @@ pub struct CommandStateChanged {
     pub status: CommandState,
     /// When it changed.
     pub at: DateTime<Utc>,
+    /// True when another replica made the change and this one only repeats it.
+    #[serde(skip)]
+    pub mirrored: bool,
 }
 
 impl Keyed for CommandStateChanged {
@@ -112,6 +123,9 @@ pub struct AlertChanged {
     pub resource: String,
     /// When.
     pub at: DateTime<Utc>,
+    /// True when another replica's notifier decided it and this one only repeats it.
+    #[serde(skip)]
+    pub mirrored: bool,
 }
 
 impl Keyed for AlertChanged {
@@ -174,7 +188,7 @@ pub struct AgentMeta {
 }
 
 /// Where an agent request came from; sent by the agent handlers beside their message.
-#[derive(Debug, Clone, Message)]
+#[derive(Debug, Clone, Message, Serialize, serde::Deserialize)]
 #[rtype(result = "()")]
 pub struct AgentContact {
     /// Remote address.
@@ -225,7 +239,7 @@ pub struct LatestSnapshot {
 }
 
 /// A command waiting in a cluster's mailbox.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct QueuedCommand {
     /// The command in its v2.1 wire form.
     pub command: Command,
@@ -236,7 +250,7 @@ pub struct QueuedCommand {
 }
 
 /// A command handed to an agent, waiting for its result.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct RunningCommand {
     /// The command id.
     pub command_id: String,
@@ -303,6 +317,8 @@ pub struct SloPushed {
     pub push: Arc<SloPushRequest>,
     /// When the master received it.
     pub received_at: DateTime<Utc>,
+    /// Replicas: the ownership epoch (see [`SnapshotReceived::epoch`]).
+    pub epoch: u64,
 }
 
 impl Keyed for SloPushed {
@@ -313,7 +329,7 @@ impl Keyed for SloPushed {
 }
 
 /// The SLO state of one route after an SLO evaluation, as the alert rules read it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct RouteBurn {
     /// Domain.
     pub domain: String,
@@ -348,6 +364,8 @@ pub struct SloEvaluated {
     pub routes: Arc<Vec<RouteBurn>>,
     /// When it was evaluated.
     pub at: DateTime<Utc>,
+    /// True when another replica evaluated it and this one only repeats it.
+    pub mirrored: bool,
 }
 
 impl Keyed for SloEvaluated {
@@ -383,6 +401,8 @@ pub struct PollCommand {
 pub struct EnqueueCommand {
     /// The command, already committed to the store.
     pub queued: QueuedCommand,
+    /// True when the hub relays a command another replica created.
+    pub mirrored: bool,
 }
 
 /// Cancel a pending command.
@@ -474,3 +494,60 @@ pub struct GetSloPush;
 #[derive(Message)]
 #[rtype(result = "Option<DateTime<Utc>>")]
 pub struct Drain;
+
+/// Replicas (`MASTER_DATAHUB_TYPE=redis`): whether this replica owns the cluster. The
+/// owner decides (liveness, command deadlines) and its persisters write; a follower keeps
+/// the same live picture from what the hub relays and repeats the owner's decisions.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SetRole {
+    /// True: this replica holds the cluster's ownership lock.
+    pub owner: bool,
+}
+
+/// Replicas: the owner's liveness decision, repeated on a follower (published on the local
+/// bus with `mirrored: true`; ignored by the owner itself).
+#[derive(Debug, Clone, Message, Serialize, serde::Deserialize)]
+#[rtype(result = "()")]
+pub struct MirrorStatus {
+    /// The new state.
+    pub status: Liveness,
+    /// The state before, as the owner saw it.
+    pub previous: Liveness,
+    /// When the owner decided it.
+    pub at: DateTime<Utc>,
+    /// The last agent request the owner had seen.
+    pub last_seen: Option<DateTime<Utc>>,
+}
+
+/// Replicas: the commands the database held as pending or running when it was read at
+/// `before` (minus a margin). Queued and running entries older than that and not among
+/// them finished elsewhere and their relay was lost: they are dropped and their `?wait=`
+/// waiters woken (the waiter reads the final state from the database).
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct PruneFinished {
+    /// Pending and running command ids of this cluster.
+    pub active: std::collections::HashSet<String>,
+    /// The running ones among them. A command held here as running that the database
+    /// holds as pending was put back by its dispatcher (its poller left): it is dropped
+    /// from `running` so that the resync queues it again.
+    pub running: std::collections::HashSet<String>,
+    /// Only entries created (queued) or started (running) before this are considered.
+    pub before: DateTime<Utc>,
+}
+
+/// Replicas: another replica moved a command to `status` (running, or a final state).
+#[derive(Debug, Clone, Message, Serialize, serde::Deserialize)]
+#[rtype(result = "()")]
+pub struct MirrorCommand {
+    /// The command.
+    pub command_id: String,
+    /// Its action.
+    pub action: String,
+    /// The new state.
+    pub status: CommandState,
+    /// When it changed (for `running`: when it was handed out, where the result deadline
+    /// runs from).
+    pub at: DateTime<Utc>,
+}

@@ -222,6 +222,13 @@ impl AgentTokens {
         }
         t
     }
+    /// Replaces every token with what the database holds (replicas refresh from it).
+    pub fn replace(&self, pairs: Vec<(String, String)>) {
+        let fresh = Self::from_pairs(pairs);
+        let map = std::mem::take(&mut *fresh.by_hash.write().unwrap_or_else(|e| e.into_inner()));
+        *self.by_hash.write().unwrap_or_else(|e| e.into_inner()) = map;
+    }
+
     /// The cluster whose token hashes to `hash`.
     pub fn cluster_of(&self, hash: &str) -> Option<String> {
         self.by_hash

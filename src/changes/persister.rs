@@ -59,6 +59,10 @@ pub struct ClusterMemory {
     pub recent: HashMap<ObjectKey, VecDeque<DateTime<Utc>>>,
     /// Failed writes in a row.
     pub failures: u32,
+    /// Replicas: the ownership epoch this memory belongs to (see
+    /// [`SnapshotReceived::epoch`]); a snapshot with another epoch reloads the cluster's
+    /// memory from the database first, where the previous owner left it.
+    pub epoch: u64,
 }
 
 /// The work one snapshot needs.
@@ -92,6 +96,7 @@ impl ClusterMemory {
             last_periodic: self.last_periodic,
             recent: self.recent.clone(),
             failures: 0,
+            epoch: self.epoch,
         };
         let diffed = self.inventory.as_ref().is_some_and(|p| p.v == VERSION);
         let mut rows = Vec::new();
@@ -178,6 +183,14 @@ fn snapshot_time(msg: &SnapshotReceived) -> DateTime<Utc> {
 
 impl ChangePersister {
     fn apply(&mut self, msg: SnapshotReceived) -> Option<Work> {
+        if msg.epoch != 0
+            && self
+                .clusters
+                .get(&msg.cluster_id)
+                .is_none_or(|m| m.epoch != msg.epoch)
+        {
+            return Some(self.reload_then_apply(msg));
+        }
         let at = snapshot_time(&msg);
         let inv = Inventory::of(&msg.snapshot);
         let plan = match self.clusters.get(&msg.cluster_id) {
@@ -224,6 +237,34 @@ impl ChangePersister {
                 }
             },
         )))
+    }
+}
+
+impl ChangePersister {
+    /// Replicas: this replica (again) owns the cluster, and the other owner may have
+    /// recorded changes meanwhile. Its memory is read back from the stored state before
+    /// the snapshot is diffed, so nothing is recorded twice and nothing is skipped.
+    fn reload_then_apply(&mut self, msg: SnapshotReceived) -> Work {
+        let db = self.db.clone();
+        let c = Arc::clone(&msg.cluster_id);
+        let load = async move { db.changes().memory_of(&c).await };
+        Box::pin(load.into_actor(self).then(move |res, act, _| {
+            let mut memory = ClusterMemory {
+                epoch: msg.epoch,
+                ..ClusterMemory::default()
+            };
+            match res {
+                Ok((state, periodic)) => {
+                    memory.inventory = state.and_then(|s| serde_json::from_str(&s).ok());
+                    memory.last_periodic = periodic.map(|t| from_db(t).date_naive());
+                }
+                // Without it the snapshot is a new baseline: nothing is recorded twice.
+                Err(e) => tracing::warn!(cluster_id = %msg.cluster_id, error = %e, "change memory not reloaded; a new baseline follows"),
+            }
+            act.clusters.insert(Arc::clone(&msg.cluster_id), memory);
+            let work: Work = act.apply(msg).unwrap_or_else(|| Box::pin(fut::ready(())));
+            work
+        }))
     }
 }
 

@@ -419,6 +419,24 @@ pub fn last_periodic(conn: &mut DbConn) -> Result<Vec<(String, NaiveDateTime)>, 
         .collect())
 }
 
+/// One cluster's stored inventory and the time of its latest periodic snapshot.
+pub fn memory_of(
+    conn: &mut DbConn,
+    cluster: &str,
+) -> Result<(Option<String>, Option<NaiveDateTime>), DbError> {
+    let state: Option<String> = cs::table
+        .filter(cs::cluster_id.eq(cluster))
+        .select(cs::state)
+        .first(conn)
+        .optional()?;
+    let periodic: Option<NaiveDateTime> = cc::table
+        .filter(cc::cluster_id.eq(cluster))
+        .filter(cc::change_type.eq("periodic_snapshot"))
+        .select(diesel::dsl::max(cc::time))
+        .first(conn)?;
+    Ok((state, periodic))
+}
+
 /// The change history and diff state. Async; see [`super::Db`] for where reads and writes run.
 pub struct Changes<'a>(pub(super) &'a super::Db);
 
@@ -440,6 +458,15 @@ impl Changes<'_> {
     /// Every cluster's stored state (the persister's memory after a restart).
     pub async fn states(&self) -> Result<Vec<(String, NaiveDateTime, String)>, DbError> {
         self.0.read(states).await
+    }
+
+    /// One cluster's stored inventory and latest periodic snapshot time (see [`memory_of`]).
+    pub async fn memory_of(
+        &self,
+        cluster: &str,
+    ) -> Result<(Option<String>, Option<NaiveDateTime>), DbError> {
+        let c = cluster.to_owned();
+        self.0.read(move |conn| memory_of(conn, &c)).await
     }
 
     /// Per cluster, its latest periodic snapshot's time.

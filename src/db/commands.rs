@@ -418,6 +418,12 @@ impl Commands<'_> {
             .await
     }
 
+    /// Every pending or running command, oldest first (replicas resynchronise their
+    /// mailboxes from it).
+    pub async fn unfinished(&self) -> Result<Vec<CommandRow>, DbError> {
+        self.0.read(load_unfinished).await
+    }
+
     /// One command.
     pub async fn get(&self, command_id: &str) -> Result<Option<CommandRow>, DbError> {
         let id = command_id.to_owned();

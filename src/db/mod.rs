@@ -307,11 +307,24 @@ fn pool(target: &Location, size: u32) -> DbPool {
         .build_unchecked(Manager::new(target.clone()))
 }
 
+/// The PostgreSQL advisory lock held while migrating.
+const MIGRATIONS_LOCK: i64 = 0x6174_6c68_6d69_6731; // "atlhmig1"
+
+pub mod locks;
+
 /// Runs the engine's migrations on `conn`.
 pub fn migrate(conn: &mut DbConn) -> Result<(), DbError> {
     let result = match conn {
         DbConn::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(drop),
-        DbConn::Postgres(c) => c.run_pending_migrations(POSTGRES_MIGRATIONS).map(drop),
+        DbConn::Postgres(c) => {
+            // Replicas starting together on a fresh database: one migrates, the others
+            // wait on this session lock and then find nothing pending.
+            c.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATIONS_LOCK})"))
+                .map_err(|e| DbError::Migration(e.to_string()))?;
+            let r = c.run_pending_migrations(POSTGRES_MIGRATIONS).map(drop);
+            let _ = c.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATIONS_LOCK})"));
+            r
+        }
     };
     result.map_err(|e| DbError::Migration(e.to_string()))
 }

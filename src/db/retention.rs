@@ -187,6 +187,43 @@ pub fn save(
     Ok(())
 }
 
+/// The `settings` row that proves which secret key sealed this database's secrets.
+const KEY_CHECK: &str = "secret_key_check";
+
+/// The sealed key check, storing `sealed` first when there is none (the first start of
+/// this database, or of a database older than the check). Returns what is stored.
+/// With `replace`, `sealed` replaces what is stored.
+pub fn key_check(
+    conn: &mut DbConn,
+    sealed: &str,
+    at: DateTime<Utc>,
+    replace: bool,
+) -> Result<String, DbError> {
+    if replace {
+        diesel::update(settings::table.find(KEY_CHECK))
+            .set((
+                settings::value.eq(sealed),
+                settings::updated_at.eq(to_db(at)),
+            ))
+            .execute(conn)?;
+    }
+    on_engine!(conn, |c| diesel::insert_into(settings::table)
+        .values((
+            settings::key.eq(KEY_CHECK),
+            settings::value.eq(sealed),
+            settings::description.eq(
+                "a known text sealed with the secret key: every start (every replica) must open it"
+            ),
+            settings::updated_at.eq(to_db(at)),
+        ))
+        .on_conflict_do_nothing()
+        .execute(c))?;
+    Ok(settings::table
+        .find(KEY_CHECK)
+        .select(settings::value)
+        .first(conn)?)
+}
+
 /// What a cleanup can target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Target {
@@ -571,6 +608,18 @@ fn vacuum_into(conn: &mut DbConn, dest: &str) -> Result<(), DbError> {
 pub struct Retention<'a>(pub(super) &'a super::Db);
 
 impl Retention<'_> {
+    /// The sealed secret-key check (see [`key_check`]).
+    pub async fn key_check(
+        &self,
+        sealed: String,
+        at: DateTime<Utc>,
+        replace: bool,
+    ) -> Result<String, DbError> {
+        self.0
+            .write(move |c| key_check(c, &sealed, at, replace))
+            .await
+    }
+
     /// The policy in force (`defaults` where nothing is stored).
     pub async fn load(&self, defaults: RetentionPolicy) -> Result<RetentionPolicy, DbError> {
         self.0.read(move |c| load(c, defaults)).await

@@ -56,6 +56,7 @@ pub(super) async fn collect(state: &LiveState<'_>, metrics: &Metrics) -> Registr
         breaker_families(&mut reg, &health);
     }
     bus_families(&mut reg, state.bus);
+    hub_families(&mut reg, state.hub);
     pool_families(&mut reg, pool);
     if let Some(p) = proc {
         process_families(&mut reg, &p);
@@ -147,6 +148,41 @@ fn gauge_family(reg: &mut Registry, name: &str, help: &str, rows: &[(Labels, i64
         family.get_or_create(labels).set(*v);
     }
     reg.register(name, help, family);
+}
+
+/// Replicas only: the Redis link's health and traffic, and this replica's roles.
+fn hub_families(reg: &mut Registry, hub: &crate::hub::Hub) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let Some(link) = hub.link() else { return };
+    plain_gauge(
+        reg,
+        "atlhyper_hub_redis_up",
+        "1 while this replica is subscribed to the Redis relay and can publish to it, 0 when not (see /ready)",
+        i64::from(hub.trouble().is_none()),
+    );
+    plain_gauge(
+        reg,
+        "atlhyper_hub_owned_clusters",
+        "Clusters this replica owns (decides liveness and command deadlines, writes their history)",
+        i64::try_from(hub.roles().owned_count()).unwrap_or(i64::MAX),
+    );
+    plain_gauge(
+        reg,
+        "atlhyper_hub_leader",
+        "1 on the replica that runs the notifier, the dispatcher and the cleaner",
+        i64::from(hub.roles().is_leader()),
+    );
+    let s = &link.stats;
+    counter_family(
+        reg,
+        "atlhyper_hub_relays",
+        "Relays between replicas: sent, received from the others, failed (not sent: Redis unreachable)",
+        &[
+            (vec![("direction", "sent".to_owned())], s.sent.load(Relaxed)),
+            (vec![("direction", "received".to_owned())], s.received.load(Relaxed)),
+            (vec![("direction", "failed".to_owned())], s.failed.load(Relaxed)),
+        ],
+    );
 }
 
 fn plain_gauge(reg: &mut Registry, name: &str, help: &str, v: i64) {

@@ -147,6 +147,8 @@ pub struct LiveState<'a> {
     pub bus: &'a Bus,
     /// The dispatcher's breakers.
     pub notify: &'a Notify,
+    /// Replicas: the Redis link and this replica's roles.
+    pub hub: &'a crate::hub::Hub,
 }
 
 /// The master's metrics: the families recorded as things happen, and the scrape. Cheap to

@@ -28,6 +28,7 @@ use atlhyper_actors::messages::{
     AgentSeen, AlertChanged, Bus, ClusterStatusChanged, CommandStateChanged, Liveness,
     SloEvaluated, SnapshotReceived,
 };
+use atlhyper_actors::registry::ListClusters;
 
 use super::dispatch::{Dispatcher, Kick};
 use super::engine::{
@@ -77,6 +78,12 @@ pub struct Notifier {
     /// Set once `started()` has loaded the state; inputs before that are kept waiting by
     /// `ctx.wait`, so this is only a guard for the tick.
     ready: bool,
+    /// Replicas: the engine ticks only on the leader.
+    leader: tokio::sync::watch::Receiver<bool>,
+    /// The engine's timing, to start a fresh engine on a new leadership.
+    timing: Timing,
+    /// Replicas: where a new leader reads every cluster's liveness.
+    registry: Option<Addr<atlhyper_actors::registry::Registry>>,
 }
 
 type Work = std::pin::Pin<Box<dyn ActorFuture<Notifier, Output = ()>>>;
@@ -261,6 +268,7 @@ impl Notifier {
                         status: "firing",
                         resource: a.observation.resource.key(),
                         at: a.fired_at,
+                        mirrored: false,
                     });
                     ops.push(HistoryOp::Fire(Box::new(NewAlertRow {
                         uid: a.uid,
@@ -295,6 +303,7 @@ impl Notifier {
                         status: "resolved",
                         resource,
                         at,
+                        mirrored: false,
                     });
                     ops.push(HistoryOp::Resolve { uid, at });
                 }
@@ -349,6 +358,10 @@ impl Notifier {
     }
 
     fn run(&mut self, fx: Vec<Effect>, ctx: &mut Context<Self>) {
+        if !*self.leader.borrow() {
+            // Replicas: only the leader writes alert history and outbox rows.
+            return;
+        }
         if let Some(work) = self.apply(fx) {
             ctx.wait(work);
         }
@@ -504,8 +517,16 @@ impl Actor for Notifier {
             let m = s.recv().await?;
             Some((m, s))
         }));
+        ctx.add_stream(futures_util::stream::unfold(
+            self.leader.clone(),
+            |mut l| async move {
+                l.changed().await.ok()?;
+                let now = *l.borrow_and_update();
+                Some((LeaderChanged(now), l))
+            },
+        ));
         ctx.run_interval(self.tick, |act, ctx| {
-            if act.ready {
+            if act.ready && *act.leader.borrow() {
                 let fx = act.engine.tick(Utc::now());
                 act.run(fx, ctx);
             }
@@ -553,6 +574,58 @@ impl StreamHandler<SloEvaluated> for Notifier {
     fn handle(&mut self, msg: SloEvaluated, ctx: &mut Context<Self>) {
         let fx = self.on_slo(msg);
         self.run(fx, ctx);
+    }
+
+    fn finished(&mut self, _: &mut Context<Self>) {}
+}
+
+/// Replicas: this replica became (or stopped being) the leader.
+struct LeaderChanged(bool);
+
+impl StreamHandler<LeaderChanged> for Notifier {
+    /// A new leader starts from the database, as after a restart: the firing alerts the
+    /// previous leader stored (so none is fired twice or left unresolved), a fresh engine
+    /// (pending `for` clocks restart).
+    fn handle(&mut self, msg: LeaderChanged, ctx: &mut Context<Self>) {
+        if !msg.0 {
+            return;
+        }
+        tracing::info!("this replica leads: alert state rebuilt from the database");
+        self.engine = Engine::new(self.timing);
+        self.eval = Evaluator::default();
+        self.agent_versions.clear();
+        self.ready = false;
+        let load = self.reload(true);
+        ctx.wait(load);
+        // What changed while no replica led is not on the bus any more: every cluster's
+        // liveness now is fed in, so an offline cluster alerts (once: a firing alert was
+        // restored above) and one that came back resolves its alert.
+        if let Some(registry) = self.registry.clone() {
+            let current = async move {
+                let all = registry.send(ListClusters).await.unwrap_or_default();
+                let views = futures_util::future::join_all(
+                    all.iter()
+                        .map(|h| h.addr.send(atlhyper_actors::messages::GetStatus)),
+                )
+                .await;
+                views.into_iter().flatten().collect::<Vec<_>>()
+            };
+            ctx.wait(current.into_actor(self).map(|views, act, ctx| {
+                let now = Utc::now();
+                let mut fx = Vec::new();
+                for v in views {
+                    fx.extend(act.on_status(ClusterStatusChanged {
+                        cluster_id: Arc::from(v.cluster_id.as_str()),
+                        status: v.liveness,
+                        previous: Liveness::Unknown,
+                        at: v.offline_since.unwrap_or(now),
+                        last_seen: v.last_seen,
+                        mirrored: true,
+                    }));
+                }
+                act.run(fx, ctx);
+            }));
+        }
     }
 
     fn finished(&mut self, _: &mut Context<Self>) {}
@@ -612,6 +685,8 @@ pub fn start(
     settings: &Arc<Settings>,
     secrets: &Arc<SecretBox>,
     dispatcher: Addr<Dispatcher>,
+    leader: tokio::sync::watch::Receiver<bool>,
+    registry: Option<Addr<atlhyper_actors::registry::Registry>>,
 ) -> Addr<Notifier> {
     // Subscribe now, before the actor runs, so nothing published meanwhile is missed.
     let notifier = Notifier {
@@ -621,6 +696,7 @@ pub fn start(
             group_wait: settings.alert_group_wait,
             repeat_interval: settings.alert_repeat_interval,
         }),
+        // (`timing` below repeats it for a new leadership.)
         eval: Evaluator::default(),
         snapshots: Arc::new(bus.snapshots.subscribe("notifier")),
         status: Arc::new(bus.status.subscribe("notifier")),
@@ -633,6 +709,12 @@ pub fn start(
         bus: bus.clone(),
         tick: tick_for(settings.alert_group_wait),
         ready: false,
+        leader,
+        registry,
+        timing: Timing {
+            group_wait: settings.alert_group_wait,
+            repeat_interval: settings.alert_repeat_interval,
+        },
     };
     notifier.start()
 }

@@ -81,6 +81,8 @@ struct Channel {
 
 /// The outbox sender.
 pub struct Dispatcher {
+    /// Replicas: only the leader sends.
+    leader: tokio::sync::watch::Receiver<bool>,
     db: Db,
     secrets: Arc<SecretBox>,
     settings: Arc<Settings>,
@@ -139,6 +141,10 @@ impl Dispatcher {
     }
 
     fn pass(&mut self, ctx: &mut Context<Self>) {
+        if !*self.leader.borrow() {
+            // Replicas: the leader sends; its outbox rows wait in the database meanwhile.
+            return;
+        }
         if self.passing {
             self.again = true;
             return;
@@ -477,6 +483,15 @@ impl Actor for Dispatcher {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         self.reload(ctx);
+        // A new leader sends what the outbox holds at once.
+        ctx.add_stream(futures_util::stream::unfold(
+            self.leader.clone(),
+            |mut l| async move {
+                l.changed().await.ok()?;
+                let now = *l.borrow_and_update();
+                Some((LeaderChanged(now), l))
+            },
+        ));
         ctx.run_interval(PASS_EVERY, |act, ctx| {
             if act.wake_at.is_some_and(|t| Utc::now() >= t) {
                 act.pass(ctx);
@@ -490,6 +505,19 @@ impl Handler<Reload> for Dispatcher {
     fn handle(&mut self, _: Reload, ctx: &mut Context<Self>) {
         self.reload(ctx);
     }
+}
+
+/// Replicas: this replica became (or stopped being) the leader.
+struct LeaderChanged(bool);
+
+impl StreamHandler<LeaderChanged> for Dispatcher {
+    fn handle(&mut self, msg: LeaderChanged, ctx: &mut Context<Self>) {
+        if msg.0 {
+            self.pass(ctx);
+        }
+    }
+
+    fn finished(&mut self, _: &mut Context<Self>) {}
 }
 
 impl Handler<Kick> for Dispatcher {
@@ -532,8 +560,14 @@ impl Handler<GetHealth> for Dispatcher {
 }
 
 /// Starts the dispatcher. Runs inside the actix System.
-pub fn start(db: &Db, settings: &Arc<Settings>, secrets: &Arc<SecretBox>) -> Addr<Dispatcher> {
+pub fn start(
+    db: &Db,
+    settings: &Arc<Settings>,
+    secrets: &Arc<SecretBox>,
+    leader: tokio::sync::watch::Receiver<bool>,
+) -> Addr<Dispatcher> {
     Dispatcher {
+        leader,
         db: db.clone(),
         secrets: Arc::clone(secrets),
         settings: Arc::clone(settings),

@@ -135,22 +135,53 @@ pub type HealthByChannel = HashMap<String, dispatch::ChannelHealth>;
 pub struct Notify {
     notifier: Option<Addr<actor::Notifier>>,
     dispatcher: Option<Addr<dispatch::Dispatcher>>,
+    /// Replicas: a reload is relayed, so that the leader (wherever it runs) reloads too.
+    hub: Option<crate::hub::Hub>,
 }
 
 impl Notify {
     /// Starts both actors, subscribed to the bus. Runs inside the actix System.
-    pub fn start(db: &Db, bus: &Bus, settings: &Arc<Settings>, secrets: &Arc<SecretBox>) -> Self {
-        let dispatcher = dispatch::start(db, settings, secrets);
-        let notifier = actor::start(db, bus, settings, secrets, dispatcher.clone());
+    ///
+    /// Replicas: both run on every replica but act only on the leader; the notifier reads
+    /// every cluster's inputs then ([`crate::hub::Hub::leader_bus`]) and rebuilds its
+    /// alert state from the database whenever it becomes the leader.
+    pub fn start(
+        db: &Db,
+        bus: &Bus,
+        settings: &Arc<Settings>,
+        secrets: &Arc<SecretBox>,
+        hub: &crate::hub::Hub,
+        registry: &Addr<atlhyper_actors::registry::Registry>,
+    ) -> Self {
+        let leader = hub.roles().watch_leader();
+        let dispatcher = dispatch::start(db, settings, secrets, leader.clone());
+        let notifier = actor::start(
+            db,
+            &hub.leader_bus(bus),
+            settings,
+            secrets,
+            dispatcher.clone(),
+            leader,
+            hub.roles().is_replicated().then(|| registry.clone()),
+        );
         Self {
             notifier: Some(notifier),
             dispatcher: Some(dispatcher),
+            hub: hub.link().is_some().then(|| hub.clone()),
         }
     }
 
     /// Rules, silences or channels changed: both actors reload them. Returns once the
     /// notifier has applied them.
     pub async fn reload(&self) {
+        if let Some(hub) = &self.hub {
+            hub.relay(crate::hub::Relay::NotifyReload);
+        }
+        self.reload_here().await;
+    }
+
+    /// [`Notify::reload`] on this replica only (a relayed reload).
+    pub async fn reload_here(&self) {
         if let Some(d) = &self.dispatcher {
             let _ = d.send(dispatch::Reload).await;
         }

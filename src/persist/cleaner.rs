@@ -22,8 +22,6 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use chrono::Utc;
 
-use atlhyper_actors::messages::Bus;
-
 use crate::config::Settings;
 use crate::db::retention::{self, RetentionPolicy, Rule, Target};
 use crate::db::{Db, DbError};
@@ -115,6 +113,9 @@ pub struct Cleaner {
     db: Db,
     defaults: RetentionPolicy,
     settings: Arc<Settings>,
+    /// Replicas: the timed passes run on the leader only (a pass asked for through the
+    /// API runs wherever it was asked).
+    leader: tokio::sync::watch::Receiver<bool>,
 }
 
 impl Actor for Cleaner {
@@ -126,10 +127,15 @@ impl Actor for Cleaner {
             cluster_id: None,
             dry_run: false,
         };
-        ctx.run_interval(self.settings.event_cleanup_interval, move |_, ctx| {
-            ctx.notify(timer(EVENT_TIMER_TARGETS.to_vec()));
+        ctx.run_interval(self.settings.event_cleanup_interval, move |act, ctx| {
+            if *act.leader.borrow() {
+                ctx.notify(timer(EVENT_TIMER_TARGETS.to_vec()));
+            }
         });
-        ctx.run_interval(self.settings.metrics_cleanup_interval, move |_, ctx| {
+        ctx.run_interval(self.settings.metrics_cleanup_interval, move |act, ctx| {
+            if !*act.leader.borrow() {
+                return;
+            }
             ctx.notify(RunCleanup {
                 targets: vec![Target::NodeMetrics],
                 cluster_id: None,
@@ -394,11 +400,16 @@ async fn make_backup(db: &Db) -> Result<Backup, DbError> {
 }
 
 /// Starts the cleaner. Runs inside the actix System.
-pub fn start(db: &Db, _bus: &Bus, settings: &Arc<Settings>) -> Handle {
+pub fn start(
+    db: &Db,
+    leader: tokio::sync::watch::Receiver<bool>,
+    settings: &Arc<Settings>,
+) -> Handle {
     let cleaner = Cleaner {
         db: db.clone(),
         defaults: RetentionPolicy::from_settings(settings),
         settings: Arc::clone(settings),
+        leader,
     };
     Handle {
         addr: Some(cleaner.start()),

@@ -42,14 +42,18 @@ impl Persisters {
         settings: &Arc<Settings>,
         m: &Metrics,
         audit: &crate::audit::Audit,
+        hub: &crate::hub::Hub,
     ) -> Self {
+        // Replicas: each persister sees only the clusters this replica owns, and the
+        // cleaner runs only on the leader (see `crate::hub`).
+        let owned = hub.owned_bus(bus);
         Self {
-            events: events::start_measured(db, bus, settings, m),
-            metrics: metrics::start(db, bus, settings, m),
-            cleaner: cleaner::start(db, bus, settings),
-            slo: crate::slo::persister::start(db, bus, settings, m),
-            changes: crate::changes::persister::start(db, bus, m),
-            agents: agents::start(db, bus, audit),
+            events: events::start_measured(db, &owned, settings, m),
+            metrics: metrics::start(db, &owned, settings, m),
+            cleaner: cleaner::start(db, hub.roles().watch_leader(), settings),
+            slo: crate::slo::persister::start(db, &owned, settings, m),
+            changes: crate::changes::persister::start(db, &owned, m),
+            agents: agents::start(db, &owned, audit),
         }
     }
 

@@ -130,6 +130,7 @@ pub async fn create(
                 topic,
                 created_at,
             },
+            mirrored: false,
         })
         .await?;
     Ok(row)

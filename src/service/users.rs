@@ -239,7 +239,7 @@ pub async fn login(
         password: given,
         ip,
     } = attempt;
-    if let Some(left) = limits.login_locked(&username, &ip) {
+    if let Some(left) = limits.login_locked(&username, &ip).await {
         return Err(LoginError::Locked(left));
     }
     let user = db.users().by_name(&username).await?;
@@ -252,14 +252,14 @@ pub async fn login(
     let user = match user {
         Some(u) if matches && u.status == UserStatus::Active => u,
         other => {
-            let locked = limits.login_failed(&username, &ip);
+            let locked = limits.login_failed(&username, &ip).await;
             return Err(LoginError::Refused {
                 user_id: other.map(|u| u.id),
                 locked,
             });
         }
     };
-    limits.login_succeeded(&username, &ip);
+    limits.login_succeeded(&username, &ip).await;
     let token = secret(SESSION_PREFIX)?;
     let now = Utc::now();
     let expires_at = now

@@ -123,6 +123,10 @@ struct ClusterSlo {
     last_eval: Option<DateTime<Utc>>,
     /// The last recorded status per (domain, path, range).
     statuses: HashMap<(String, String, Range), Status>,
+    /// Replicas: the ownership epoch of this memory. A push with another epoch finds the
+    /// memory dropped and reloaded from the rows the previous owner wrote, so its delta
+    /// counts nothing twice.
+    epoch: u64,
 }
 
 impl ClusterSlo {
@@ -240,7 +244,14 @@ impl SloPersister {
     /// and put back when it is done.
     fn process(&mut self, msg: SloPushed) -> Work {
         let id = Arc::clone(&msg.cluster_id);
-        let cs = self.clusters.remove(&id).unwrap_or_default();
+        let cs = self
+            .clusters
+            .remove(&id)
+            .filter(|cs| cs.epoch == msg.epoch)
+            .unwrap_or_else(|| ClusterSlo {
+                epoch: msg.epoch,
+                ..ClusterSlo::default()
+            });
         let snapshot = self.snapshots.get(&id).map(|(_, s)| Arc::clone(s));
         let deps = self.deps.clone();
         Box::pin(
@@ -673,6 +684,7 @@ async fn evaluate(
         cluster_id: Arc::clone(cluster),
         routes: Arc::new(burns),
         at: now,
+        mirrored: false,
     });
     Ok(())
 }

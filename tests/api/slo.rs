@@ -651,6 +651,7 @@ async fn minutes_roll_up_into_hours_exactly_across_a_restart() {
             cluster_id: Arc::from("r"),
             push: Arc::new(push),
             received_at: start + chrono::TimeDelta::seconds(25 * i),
+            epoch: 0,
         });
     };
     for i in 0..15 {

@@ -41,6 +41,9 @@ pub async fn get_commands(
         ));
     }
     let addr = state.cluster(&cluster_id, true).await?;
+    if let Some(link) = state.hub.link() {
+        link.touch(&cluster_id);
+    }
     if state.is_draining() {
         return Ok(no_command());
     }

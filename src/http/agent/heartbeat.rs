@@ -58,7 +58,19 @@ pub async fn post_heartbeat(
         })
     };
     let addr = state.cluster(&cluster_id, true).await?;
-    addr.do_send(super::contact(&req));
+    let contact = super::contact(&req);
+    if state.hub.link().is_some() {
+        state.hub.relay(crate::hub::Relay::Heartbeat {
+            c: cluster_id.clone(),
+            agent: agent.as_ref().map(|a| crate::hub::HeartbeatMeta {
+                agent_version: a.agent_version.clone(),
+                hostname: a.hostname.clone(),
+                ip: a.ip.clone(),
+            }),
+            contact: Some(contact.clone()),
+        });
+    }
+    addr.do_send(contact);
     addr.send(Heartbeat { agent }).await?;
     Ok(status_ok())
 }

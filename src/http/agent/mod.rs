@@ -3,6 +3,7 @@
 mod body;
 mod commands;
 mod heartbeat;
+pub mod relay;
 mod result;
 mod slo;
 mod snapshot;

@@ -80,6 +80,9 @@ pub async fn post_result(
         ResultOutcome::Duplicate { cluster_id } => {
             tracing::debug!(%cluster_id, "repeated result ignored");
             state.cluster(&cluster_id, false).await?.do_send(Touch);
+            if let Some(link) = state.hub.link() {
+                link.touch(&cluster_id);
+            }
             Ok(status_ok())
         }
         ResultOutcome::Applied {
@@ -88,6 +91,9 @@ pub async fn post_result(
             status,
         } => {
             let addr = state.cluster(&cluster_id, false).await?;
+            if let Some(link) = state.hub.link() {
+                link.touch(&cluster_id);
+            }
             addr.do_send(ResultRecorded {
                 command_id,
                 action,

@@ -24,12 +24,14 @@ pub async fn post_slo(
     let s = &state.settings;
     let enc = body::encoding(&req)?;
     let raw = body::read(&req, payload, s.agent_max_body, s.agent_read_timeout).await?;
+    let relayed = state.hub.link().is_some().then(|| raw.clone());
     let max = s.agent_max_snapshot;
     let mut push = web::block(move || {
         let json = body::decode(raw, enc, max)?;
         body::parse_object::<SloPushRequest>(&json)
     })
     .await??;
+    let received_at = chrono::Utc::now();
     let fallback = ident.bound_cluster().map(str::to_owned);
     let body_id = Some(push.cluster_id.as_str())
         .filter(|b| !b.is_empty())
@@ -43,8 +45,20 @@ pub async fn post_slo(
         .send(SloPushed {
             cluster_id: Arc::from(cluster_id.as_str()),
             push: Arc::new(push),
-            received_at: chrono::Utc::now(),
+            received_at,
+            epoch: 0,
         })
         .await?;
+    if let Some(body) = relayed {
+        state.hub.relay_blob(
+            crate::hub::BlobKind::Slo,
+            &cluster_id,
+            crate::hub::Blob {
+                gzip: enc == body::Encoding::Gzip,
+                received_at,
+                body,
+            },
+        );
+    }
     Ok(HttpResponse::Accepted().finish())
 }

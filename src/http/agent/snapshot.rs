@@ -12,6 +12,7 @@ use atlhyper_actors::model::Base;
 use super::{body, AgentIdentity};
 use crate::error::ApiError;
 use crate::http::{header_cluster_id, pick_cluster_id, status_ok};
+use crate::hub::{Blob, BlobKind};
 use crate::state::AppState;
 
 /// Takes a full cluster snapshot. Decoding and parsing run on the blocking pool; the
@@ -42,6 +43,8 @@ async fn ingest(
     }
     let s = &state.settings;
     let raw = body::read(req, payload, s.agent_max_body, s.agent_read_timeout).await?;
+    // Replicas: the body as sent, for the others (a cheap reference-counted clone).
+    let relayed = state.hub.link().is_some().then(|| raw.clone());
     state.metrics.snapshot_bytes("wire", raw.len());
     let received_at = Utc::now();
     let permit = Arc::clone(&state.decode_permits)
@@ -100,6 +103,17 @@ async fn ingest(
     if let Some(garbage) = applied.garbage {
         // Freeing a large snapshot is real work; keep it off the worker and the actor.
         actix_web::rt::task::spawn_blocking(move || drop(garbage));
+    }
+    if let (true, Some(body)) = (applied.applied, relayed) {
+        state.hub.relay_blob(
+            BlobKind::Snapshot,
+            &cluster_id,
+            Blob {
+                gzip: enc == body::Encoding::Gzip,
+                received_at,
+                body,
+            },
+        );
     }
     Ok(status_ok())
 }

@@ -282,6 +282,10 @@ pub async fn create_cluster(
     )
     .await?;
     let info = row.info();
+    state.hub.relay(crate::hub::Relay::Cluster {
+        c: info.cluster_id.clone(),
+        exists: true,
+    });
     Ok(HttpResponse::Created().json(serde_json::json!({
         "cluster_id": info.cluster_id,
         "name": info.name,
@@ -327,5 +331,9 @@ pub async fn delete_cluster(
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     clusters::delete(&state.db, &state.agent_tokens, &state.registry, &id).await?;
+    state.hub.relay(crate::hub::Relay::Cluster {
+        c: id.clone(),
+        exists: false,
+    });
     Ok(HttpResponse::Ok().json(serde_json::json!({"status": "ok", "cluster_id": id})))
 }

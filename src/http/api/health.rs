@@ -32,16 +32,35 @@ pub async fn get_ready(state: web::Data<AppState>) -> HttpResponse {
             Err(_) => "failed: timed out".to_owned(),
         };
     let draining = state.is_draining();
-    let checks = json!({"database": db, "actors": actors, "shutting_down": draining});
-    if db == "ok" && actors == "ok" && !draining {
+    let mut checks = json!({"database": db, "actors": actors, "shutting_down": draining});
+    // Replicas: Redis carries the relay between them. Without it this replica still serves
+    // what reaches it (PostgreSQL holds everything acknowledged), but it is degraded: its
+    // picture of the clusters whose agents reach other replicas goes stale.
+    let redis = state.hub.link().map(|link| {
+        let redis = state
+            .hub
+            .trouble()
+            .map_or_else(|| "ok".to_owned(), |why| format!("failed: {why}"));
+        checks["redis"] = json!(redis);
+        checks["replica"] = json!({
+            "name": link.replica(),
+            "owned_clusters": state.hub.roles().owned_count(),
+            "leader": state.hub.roles().is_leader(),
+        });
+        redis
+    });
+    let redis_ok = redis.as_deref().is_none_or(|r| r == "ok");
+    if db == "ok" && actors == "ok" && !draining && redis_ok {
         HttpResponse::Ok().json(json!({"status": "ready", "checks": checks}))
     } else {
         let failing = if draining {
             "shutting_down"
         } else if db != "ok" {
             "database"
-        } else {
+        } else if actors != "ok" {
             "actors"
+        } else {
+            "redis"
         };
         HttpResponse::ServiceUnavailable().json(json!({
             "error": format!("not ready: {failing} check failed"),

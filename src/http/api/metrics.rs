@@ -38,6 +38,7 @@ pub async fn get_metrics(
         registry: &state.registry,
         bus: &state.bus,
         notify: &state.notify,
+        hub: &state.hub,
     };
     let body = state
         .metrics
