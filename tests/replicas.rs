@@ -992,3 +992,75 @@ async fn failed_logins_spread_over_replicas_lock_the_account_on_every_replica() 
         assert_eq!(v["code"], "login_locked");
     }
 }
+
+#[tokio::test]
+async fn an_alert_rule_disabled_on_a_follower_holds_on_the_leader() {
+    let Some(db) = pg() else { return };
+    let f = Fleet::new(db, &redis_url(), &[("MASTER_HEARTBEAT_TIMEOUT", "2s")]);
+    let rs = f.start_n(2);
+    f.wait_ready(&[&rs[0], &rs[1]], Duration::from_secs(15), |s, v| {
+        s == 200 && v["checks"]["replica"]["name"].is_string()
+    })
+    .await;
+    // Wait for a leader, then talk to the other replica.
+    let t = Instant::now();
+    let follower = loop {
+        let mut leader = None;
+        for (i, r) in rs.iter().enumerate() {
+            if f.ready(r).await.1["checks"]["replica"]["leader"] == true {
+                leader = Some(i);
+            }
+        }
+        if let Some(l) = leader {
+            break &rs[1 - l];
+        }
+        assert!(t.elapsed() < Duration::from_secs(10), "no leader");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let token = f.login(follower).await;
+    let (_, rules) = f
+        .api(
+            follower,
+            reqwest::Method::GET,
+            "/api/v2/alert-rules",
+            &token,
+            None,
+        )
+        .await;
+    let id = rules["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "agent_offline")
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let (s, v) = f
+        .api(
+            follower,
+            reqwest::Method::PATCH,
+            &format!("/api/v2/alert-rules/{id}"),
+            &token,
+            Some(json!({"enabled": false})),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    // A cluster that goes quiet: with the rule off, the leader records no alert.
+    assert_eq!(f.push(follower, "quiet1", 1).await, 200);
+    settled(&f, &[&rs[0], &rs[1]], 1).await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    for r in &rs {
+        let (_, v) = f
+            .api(r, reqwest::Method::GET, "/api/v2/clusters", &token, None)
+            .await;
+        assert_eq!(v["items"][0]["status"], "offline", "{v}");
+    }
+    let rows = f.sql(
+        "cluster_id",
+        "FROM alert_history WHERE rule_name = 'agent_offline'",
+    );
+    assert!(
+        rows.is_empty(),
+        "the leader used the rule disabled on the follower: {rows:?}"
+    );
+}

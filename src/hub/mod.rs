@@ -375,6 +375,22 @@ impl Hub {
     }
 }
 
+/// Replicas: this replica became (`true`) or stopped being (`false`) the leader.
+#[derive(Debug, Clone, Copy)]
+pub struct LeaderChanged(pub bool);
+
+/// Every change of the leadership `rx` follows, as a stream for a singleton actor
+/// (`ctx.add_stream`); it ends when the roles are dropped.
+pub fn leader_changes(
+    rx: watch::Receiver<bool>,
+) -> impl futures_util::Stream<Item = LeaderChanged> + Send + 'static {
+    futures_util::stream::unfold(rx, |mut l| async move {
+        l.changed().await.ok()?;
+        let now = *l.borrow_and_update();
+        Some((LeaderChanged(now), l))
+    })
+}
+
 /// A topic fed from `from` with what `keep` lets through (latest wins on both sides). The
 /// subscription is taken now, so nothing published after this call is missed; the new
 /// topic closes when `from` does.

@@ -30,6 +30,8 @@ use atlhyper_actors::messages::{
 };
 use atlhyper_actors::registry::ListClusters;
 
+use crate::hub::LeaderChanged;
+
 use super::dispatch::{Dispatcher, Kick};
 use super::engine::{
     Effect, Engine, FiringRow, RuleView, Silence, Suppressed, Timing, COMMAND_RULE, OUTDATED_RULE,
@@ -517,14 +519,7 @@ impl Actor for Notifier {
             let m = s.recv().await?;
             Some((m, s))
         }));
-        ctx.add_stream(futures_util::stream::unfold(
-            self.leader.clone(),
-            |mut l| async move {
-                l.changed().await.ok()?;
-                let now = *l.borrow_and_update();
-                Some((LeaderChanged(now), l))
-            },
-        ));
+        ctx.add_stream(crate::hub::leader_changes(self.leader.clone()));
         ctx.run_interval(self.tick, |act, ctx| {
             if act.ready && *act.leader.borrow() {
                 let fx = act.engine.tick(Utc::now());
@@ -578,9 +573,6 @@ impl StreamHandler<SloEvaluated> for Notifier {
 
     fn finished(&mut self, _: &mut Context<Self>) {}
 }
-
-/// Replicas: this replica became (or stopped being) the leader.
-struct LeaderChanged(bool);
 
 impl StreamHandler<LeaderChanged> for Notifier {
     /// A new leader starts from the database, as after a restart: the firing alerts the

@@ -484,14 +484,7 @@ impl Actor for Dispatcher {
     fn started(&mut self, ctx: &mut Context<Self>) {
         self.reload(ctx);
         // A new leader sends what the outbox holds at once.
-        ctx.add_stream(futures_util::stream::unfold(
-            self.leader.clone(),
-            |mut l| async move {
-                l.changed().await.ok()?;
-                let now = *l.borrow_and_update();
-                Some((LeaderChanged(now), l))
-            },
-        ));
+        ctx.add_stream(crate::hub::leader_changes(self.leader.clone()));
         ctx.run_interval(PASS_EVERY, |act, ctx| {
             if act.wake_at.is_some_and(|t| Utc::now() >= t) {
                 act.pass(ctx);
@@ -507,11 +500,8 @@ impl Handler<Reload> for Dispatcher {
     }
 }
 
-/// Replicas: this replica became (or stopped being) the leader.
-struct LeaderChanged(bool);
-
-impl StreamHandler<LeaderChanged> for Dispatcher {
-    fn handle(&mut self, msg: LeaderChanged, ctx: &mut Context<Self>) {
+impl StreamHandler<crate::hub::LeaderChanged> for Dispatcher {
+    fn handle(&mut self, msg: crate::hub::LeaderChanged, ctx: &mut Context<Self>) {
         if msg.0 {
             self.pass(ctx);
         }
