@@ -63,6 +63,32 @@ impl Replica {
     }
 }
 
+/// A replica process until it listens.
+struct Starting {
+    child: Child,
+    rx: std::sync::mpsc::Receiver<Option<(u64, u64)>>,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Starting {
+    /// The replica once it listens; `Err(log)` when it exits first.
+    fn wait(mut self) -> Result<Replica, String> {
+        match self.rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(Some((http, agent))) => Ok(Replica {
+                child: self.child,
+                http: format!("http://127.0.0.1:{http}"),
+                agent: format!("http://127.0.0.1:{agent}"),
+                log: self.log,
+            }),
+            _ => {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                Err(self.log.lock().unwrap().join("\n"))
+            }
+        }
+    }
+}
+
 /// N replicas of one installation.
 struct Fleet {
     db: db::TestDb,
@@ -129,6 +155,10 @@ impl Fleet {
 
     /// Starts one replica with `key`; `Err(log)` when it exits before listening.
     fn start_with_key(&self, key: &str) -> Result<Replica, String> {
+        self.spawn(key).wait()
+    }
+
+    fn spawn(&self, key: &str) -> Starting {
         let mut child = self.command(key).spawn().unwrap();
         let stdout = child.stdout.take().unwrap();
         let stderr = child.stderr.take().unwrap();
@@ -155,24 +185,17 @@ impl Fleet {
             }
             let _ = tx.send(None);
         });
-        match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(Some((http, agent))) => Ok(Replica {
-                child,
-                http: format!("http://127.0.0.1:{http}"),
-                agent: format!("http://127.0.0.1:{agent}"),
-                log,
-            }),
-            _ => {
-                let _ = child.kill();
-                let _ = child.wait();
-                Err(log.lock().unwrap().join("\n"))
-            }
-        }
+        Starting { child, rx, log }
     }
 
-    /// Starts `n` replicas one after the other (the first migrates the schema).
+    /// Starts `n` replicas at once (on a fresh schema they race to migrate it, create the
+    /// first admin and seal the key check).
     fn start_n(&self, n: usize) -> Vec<Replica> {
-        (0..n).map(|_| self.start()).collect()
+        let starting: Vec<Starting> = (0..n).map(|_| self.spawn(SECRET_KEY)).collect();
+        starting
+            .into_iter()
+            .map(|s| s.wait().expect("replica starts"))
+            .collect()
     }
 
     async fn login(&self, r: &Replica) -> String {
