@@ -1087,3 +1087,210 @@ async fn an_alert_rule_disabled_on_a_follower_holds_on_the_leader() {
         "the leader used the rule disabled on the follower: {rows:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_simulator_load_a_sigkilled_replica_loses_no_command_result_or_event() {
+    let Some(db) = pg() else { return };
+    let f = Fleet::new(
+        db,
+        &redis_url(),
+        &[
+            ("MASTER_COMMAND_RESULT_TIMEOUT", "6s"),
+            ("MASTER_AGENT_RATE_LIMIT", "0"),
+        ],
+    );
+    let mut rs = f.start_n(3);
+    // The agents reach the replicas through a round-robin proxy, like a load balancer.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxy = format!("http://{}", listener.local_addr().unwrap());
+    let backends: Vec<String> = rs
+        .iter()
+        .map(|r| r.agent.trim_start_matches("http://").to_owned())
+        .collect();
+    tokio::spawn(atlhyper_agent_sim::proxy::run(
+        listener,
+        backends,
+        Duration::from_millis(500),
+    ));
+    let stats = Arc::new(atlhyper_agent_sim::Stats::default());
+    let cfg = atlhyper_agent_sim::Config {
+        master: proxy,
+        token: Some(TOKEN.to_owned()),
+        clusters: 4,
+        pods: 60,
+        prefix: "sim".into(),
+        interval: Duration::from_secs(1),
+        heartbeat: Duration::from_secs(1),
+        slo_interval: Duration::ZERO,
+        topics: vec!["ops".into()],
+        ..atlhyper_agent_sim::Config::default()
+    };
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let sim = tokio::spawn(atlhyper_agent_sim::run_with(
+        cfg,
+        async {
+            let _ = stop_rx.await;
+        },
+        Arc::clone(&stats),
+    ));
+    {
+        let all: Vec<&Replica> = rs.iter().collect();
+        settled(&f, &all, 4).await;
+    }
+    let token = f.login(&rs[0]).await;
+    // Commands through every replica's API, before and after the kill: restarts the
+    // simulator's agents can run.
+    let ids: Vec<String> = {
+        let (_, v) = f
+            .api(
+                &rs[0],
+                reqwest::Method::GET,
+                "/api/v2/clusters/sim-0001/resources/deployments?limit=5",
+                &token,
+                None,
+            )
+            .await;
+        v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| {
+                let s = &d["summary"];
+                format!(
+                    "{}/{}",
+                    s["namespace"].as_str().unwrap(),
+                    s["name"].as_str().unwrap()
+                )
+            })
+            .collect()
+    };
+    assert!(!ids.is_empty(), "the simulator's deployments");
+    let create = |r: &Replica, n: usize| {
+        let (ns, name) = ids[n % ids.len()].split_once('/').unwrap();
+        let body = json!({"cluster_id": format!("sim-000{}", 1 + n % 4), "action": "restart",
+            "kind": "Deployment", "namespace": ns, "name": name, "topic": "ops"});
+        let req = f
+            .client
+            .post(format!("{}/api/v2/command", r.http))
+            .bearer_auth(&token)
+            .json(&body);
+        async move {
+            let resp = req.send().await.unwrap();
+            assert_eq!(resp.status(), 202);
+            resp.json::<Value>().await.unwrap()["command_id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let mut acknowledged = Vec::new();
+    for n in 0..12 {
+        acknowledged.push(create(&rs[n % 3], n).await);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let victim = {
+        let mut v = 0;
+        for (i, r) in rs.iter().enumerate() {
+            if f.ready(r).await.1["checks"]["replica"]["leader"] == true {
+                v = i;
+            }
+        }
+        v
+    };
+    rs[victim].kill9();
+    let survivors: Vec<&Replica> = rs
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != victim)
+        .map(|(_, r)| r)
+        .collect();
+    settled(&f, &survivors, 4).await;
+    for n in 12..24 {
+        acknowledged.push(create(survivors[n % 2], n).await);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Let every command run (or time out if it died with the replica), then stop.
+    let t = Instant::now();
+    loop {
+        let open = f.sql(
+            "command_id",
+            "FROM command_history WHERE status IN ('pending', 'running')",
+        );
+        if open.is_empty() {
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "commands left open: {open:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let _ = stop_tx.send(());
+    let _summary = sim.await.unwrap().unwrap();
+    let received = stats.commands.load(std::sync::atomic::Ordering::SeqCst);
+    let results = stats.results.load(std::sync::atomic::Ordering::SeqCst);
+    let rows = f.sql("status", "FROM command_history");
+    let success = rows.iter().filter(|r| r[0] == "success").count() as u64;
+    let other: Vec<&Vec<String>> = rows.iter().filter(|r| r[0] != "success").collect();
+    eprintln!(
+        "acknowledged {}, handed to agents {received}, results acknowledged {results}, success {success}, other {other:?}",
+        acknowledged.len()
+    );
+    // Every acknowledged command is stored once and finished; none was handed out twice;
+    // every acknowledged result is stored.
+    assert_eq!(rows.len(), acknowledged.len());
+    assert!(
+        received <= acknowledged.len() as u64,
+        "a command was handed out twice"
+    );
+    assert_eq!(
+        success, results,
+        "an acknowledged result is missing or doubled"
+    );
+    // Only a command in flight on the killed replica may time out.
+    assert!(other.iter().all(|r| r[0] == "timeout"), "{other:?}");
+    assert!(other.len() <= 3, "{other:?}");
+
+    // Events: every event of each cluster's latest snapshot is stored, with its count,
+    // never more.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    for c in ["sim-0001", "sim-0002", "sim-0003", "sim-0004"] {
+        let (s, snap) = f
+            .api(
+                survivors[0],
+                reqwest::Method::GET,
+                &format!("/api/v2/clusters/{c}/snapshot"),
+                &token,
+                None,
+            )
+            .await;
+        assert_eq!(s, 200);
+        let stored: HashMap<String, i64> = f
+            .sql(
+                "event_uid, count",
+                &format!("FROM cluster_events WHERE cluster_id = '{c}'"),
+            )
+            .into_iter()
+            .map(|r| (r[0].clone(), r[1].parse().unwrap()))
+            .collect();
+        let events = snap["events"].as_array().cloned().unwrap_or_default();
+        assert!(!events.is_empty());
+        for e in events {
+            let uid = e["uid"].as_str().unwrap();
+            let count = e["count"].as_i64().unwrap_or(0).max(1);
+            let got = stored.get(uid).copied();
+            let got = got.unwrap_or_else(|| panic!("{c}: event {uid} not stored"));
+            assert_eq!(
+                got.max(1),
+                count,
+                "{c}: event {uid}: stored count vs the snapshot's"
+            );
+        }
+    }
+    // No offline alert for the takeover.
+    let offline = f.sql(
+        "cluster_id",
+        "FROM alert_history WHERE rule_name = 'agent_offline'",
+    );
+    assert!(offline.is_empty(), "{offline:?}");
+}

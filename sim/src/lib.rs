@@ -19,6 +19,7 @@
 
 mod agent;
 pub mod cli;
+pub mod proxy;
 pub mod rng;
 pub mod stats;
 pub mod world;
