@@ -959,6 +959,28 @@ async fn replicas_share_out_the_clusters_and_a_new_replica_gets_its_share() {
     }
     settled(&f, &[&a], 6).await;
     assert_eq!(f.owned(&[&a]).await, vec![6]);
+    // Online on the first replica before the second one starts: the second never sees a
+    // transition, only the owners' repeated announcements.
+    let token = f.login(&a).await;
+    let t = Instant::now();
+    loop {
+        for i in 0..6 {
+            f.heartbeat(&a, &format!("s{i}")).await;
+        }
+        let (_, v) = f
+            .api(&a, reqwest::Method::GET, "/api/v2/clusters", &token, None)
+            .await;
+        if v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["status"] == "online")
+        {
+            break;
+        }
+        assert!(t.elapsed() < Duration::from_secs(10), "{v}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let b = f.start();
     let t = Instant::now();
     loop {
@@ -973,7 +995,6 @@ async fn replicas_share_out_the_clusters_and_a_new_replica_gets_its_share() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     // Every replica shows all six clusters, with their status from their owners.
-    let token = f.login(&b).await;
     let (_, v) = f
         .api(&b, reqwest::Method::GET, "/api/v2/clusters", &token, None)
         .await;
@@ -985,6 +1006,32 @@ async fn replicas_share_out_the_clusters_and_a_new_replica_gets_its_share() {
         .collect();
     assert_eq!(ids.len(), 6, "{v}");
     assert!(a.logged("cluster ownership changed"));
+    // The replica that joined learns the liveness of the clusters it does not own: the
+    // owners repeat it (they relay only transitions as they happen).
+    let t = Instant::now();
+    loop {
+        // The agents keep talking, to the first replica only.
+        for i in 0..6 {
+            f.heartbeat(&a, &format!("s{i}")).await;
+        }
+        let (_, v) = f
+            .api(&b, reqwest::Method::GET, "/api/v2/clusters", &token, None)
+            .await;
+        let online = v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["status"] == "online")
+            .count();
+        if online == 6 {
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(12),
+            "online on the new replica: {online} of 6: {v}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 }
 
 #[tokio::test]

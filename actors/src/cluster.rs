@@ -1020,6 +1020,17 @@ impl Handler<SetRole> for ClusterActor {
             // replica relayed, the mirrored commands) is the owner's starting point: no
             // transition is published for the takeover itself.
             info!(cluster_id = %self.id, liveness = ?self.liveness, "cluster taken over");
+            // Not known to be online (first contact reached a follower, or this replica
+            // just started) but heard from within the timeout: online, as after a restart.
+            let alive = self
+                .last_seen_at
+                .is_some_and(|t| t.elapsed() < self.cfg.heartbeat_timeout);
+            if alive && self.liveness != Liveness::Online {
+                let previous = self.liveness;
+                self.liveness = Liveness::Online;
+                self.offline_since = None;
+                self.publish_status(previous, Utc::now());
+            }
             self.rearm_decision_timers(ctx);
         } else {
             info!(cluster_id = %self.id, "cluster handed over");
@@ -1031,18 +1042,21 @@ impl Handler<MirrorStatus> for ClusterActor {
     type Result = ();
 
     fn handle(&mut self, msg: MirrorStatus, _: &mut Context<Self>) {
-        if self.owner || self.liveness == msg.status {
-            return;
-        }
-        self.liveness = msg.status;
-        self.offline_since = (msg.status == Liveness::Offline).then_some(msg.at);
         if msg.last_seen > self.last_seen {
             self.last_seen = msg.last_seen;
         }
+        if self.owner || self.liveness == msg.status {
+            return;
+        }
+        // `previous` is this replica's own: an owner's repeated announcement (to a replica
+        // that just started) reads "not heard from → online" here.
+        let previous = self.liveness;
+        self.liveness = msg.status;
+        self.offline_since = (msg.status == Liveness::Offline).then_some(msg.at);
         self.bus.status.publish(ClusterStatusChanged {
             cluster_id: Arc::clone(&self.id),
             status: msg.status,
-            previous: msg.previous,
+            previous,
             at: msg.at,
             last_seen: msg.last_seen,
             mirrored: true,

@@ -20,8 +20,9 @@ use tracing::{debug, warn};
 
 use atlhyper_actors::command::CommandState;
 use atlhyper_actors::messages::{
-    AgentMeta, AlertChanged, ApplySnapshot, EnqueueCommand, GetParseBase, Heartbeat, MirrorCommand,
-    PruneFinished, QueuedCommand, SloEvaluated, SloPushed, Touch,
+    AgentMeta, AlertChanged, ApplySnapshot, EnqueueCommand, GetParseBase, GetStatus, Heartbeat,
+    Liveness, MirrorCommand, MirrorStatus, PruneFinished, QueuedCommand, SloEvaluated, SloPushed,
+    Touch,
 };
 use atlhyper_actors::model::SloPushRequest;
 use atlhyper_actors::registry::{ForgetCluster, ListClusters, UpsertCluster};
@@ -77,6 +78,7 @@ impl Applier {
                     _ = shutdown.changed() => return,
                 }
                 periodic.resync_commands().await;
+                periodic.announce_owned().await;
             }
         });
         me
@@ -309,6 +311,33 @@ impl Applier {
         })
         .await?;
         Ok(())
+    }
+
+    /// Repeats the liveness of every cluster this replica owns. The owner relays its
+    /// transitions as they happen; this is for the replicas that were not there to hear
+    /// them (one that just started holds every cluster as not heard from).
+    async fn announce_owned(&self) {
+        let Ok(all) = self.state.registry.send(ListClusters).await else {
+            return;
+        };
+        let roles = self.state.hub.roles();
+        for h in all.into_iter().filter(|h| roles.owns(&h.info.cluster_id)) {
+            let Ok(v) = h.addr.send(GetStatus).await else {
+                continue;
+            };
+            if v.liveness == Liveness::Unknown {
+                continue;
+            }
+            self.state.hub.relay(Relay::Status {
+                c: v.cluster_id,
+                m: MirrorStatus {
+                    status: v.liveness,
+                    previous: v.liveness,
+                    at: v.offline_since.unwrap_or_else(Utc::now),
+                    last_seen: v.last_seen,
+                },
+            });
+        }
     }
 
     /// Hands every pending command to its cluster's actor and tells it of every running
