@@ -334,22 +334,6 @@ impl Link {
             .await?;
         Ok(raw.and_then(decode_blob))
     }
-
-    /// Deletes every key under the prefix (tests and benchmarks clean up with it).
-    pub async fn clear(&self) -> anyhow::Result<()> {
-        let mut c = self.conn().await?;
-        let keys: Vec<String> = redis::cmd("KEYS")
-            .arg(format!("{}:*", self.prefix))
-            .query_async(&mut c)
-            .await?;
-        if !keys.is_empty() {
-            redis::cmd("DEL")
-                .arg(keys)
-                .query_async::<()>(&mut c)
-                .await?;
-        }
-        Ok(())
-    }
 }
 
 /// Counts a failure and locks the key at the `max`-th failure within the window (counted
