@@ -27,13 +27,20 @@ fn redis_url() -> String {
     std::env::var("MASTER_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
 }
 
-/// The test's database when the suite runs on PostgreSQL; `None` (skip) otherwise.
-fn pg() -> Option<db::TestDb> {
+/// One fleet at a time: each test runs two or three masters, and their timing checks
+/// (a second for a revocation, a takeover within two leases) must not depend on how many
+/// other fleets share the machine's cores.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// The test's database when the suite runs on PostgreSQL, and this test's turn; `None`
+/// (skip) without PostgreSQL.
+async fn pg() -> Option<(db::TestDb, tokio::sync::MutexGuard<'static, ()>)> {
     if db::pg_url().is_none() {
         eprintln!("skipped: replicas need PostgreSQL (set MASTER_TEST_PG_URL)");
         return None;
     }
-    Some(db::TestDb::new())
+    let turn = SERIAL.lock().await;
+    Some((db::TestDb::new(), turn))
 }
 
 struct Replica {
@@ -402,7 +409,9 @@ async fn settled(f: &Fleet, rs: &[&Replica], clusters: u64) {
 #[tokio::test]
 async fn a_command_created_on_b_reaches_the_agent_polling_a_once_and_its_result_on_b_ends_the_wait_on_a(
 ) {
-    let Some(db) = pg() else { return };
+    let Some((db, _turn)) = pg().await else {
+        return;
+    };
     let f = Fleet::new(db, &redis_url(), &[]);
     let rs = f.start_n(2);
     let (a, b) = (&rs[0], &rs[1]);
@@ -468,7 +477,9 @@ async fn a_command_created_on_b_reaches_the_agent_polling_a_once_and_its_result_
 #[tokio::test]
 async fn a_replica_killed_with_sigkill_is_taken_over_without_an_offline_alert_and_a_quiet_cluster_gets_exactly_one(
 ) {
-    let Some(db) = pg() else { return };
+    let Some((db, _turn)) = pg().await else {
+        return;
+    };
     let f = Fleet::new(db, &redis_url(), &[("MASTER_HEARTBEAT_TIMEOUT", "4s")]);
     let mut rs = f.start_n(3);
     {
@@ -659,7 +670,9 @@ async fn a_replica_killed_with_sigkill_is_taken_over_without_an_offline_alert_an
 
 #[tokio::test]
 async fn a_token_revoked_on_a_is_refused_on_b_within_a_second_and_so_is_a_rotated_agent_token() {
-    let Some(db) = pg() else { return };
+    let Some((db, _turn)) = pg().await else {
+        return;
+    };
     let f = Fleet::new(db, &redis_url(), &[]);
     let rs = f.start_n(2);
     let (a, b) = (&rs[0], &rs[1]);
@@ -757,7 +770,9 @@ async fn a_token_revoked_on_a_is_refused_on_b_within_a_second_and_so_is_a_rotate
 
 #[tokio::test]
 async fn the_live_feed_on_b_carries_a_snapshot_pushed_to_a_and_b_serves_its_objects() {
-    let Some(db) = pg() else { return };
+    let Some((db, _turn)) = pg().await else {
+        return;
+    };
     let f = Fleet::new(db, &redis_url(), &[]);
     let rs = f.start_n(2);
     let (a, b) = (&rs[0], &rs[1]);
@@ -828,7 +843,9 @@ async fn the_live_feed_on_b_carries_a_snapshot_pushed_to_a_and_b_serves_its_obje
 
 #[tokio::test]
 async fn redis_stopped_and_started_again_mid_run_degrades_ready_loses_nothing_and_recovers() {
-    let Some(db) = pg() else { return };
+    let Some((db, _turn)) = pg().await else {
+        return;
+    };
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
@@ -938,7 +955,9 @@ async fn redis_stopped_and_started_again_mid_run_degrades_ready_loses_nothing_an
 
 #[tokio::test]
 async fn a_replica_with_another_secret_key_refuses_to_start_and_says_why() {
-    let Some(db) = pg() else { return };
+    let Some((db, _turn)) = pg().await else {
+        return;
+    };
     let f = Fleet::new(db, &redis_url(), &[]);
     let _a = f.start();
     let log = f
@@ -951,7 +970,9 @@ async fn a_replica_with_another_secret_key_refuses_to_start_and_says_why() {
 
 #[tokio::test]
 async fn replicas_share_out_the_clusters_and_a_new_replica_gets_its_share() {
-    let Some(db) = pg() else { return };
+    let Some((db, _turn)) = pg().await else {
+        return;
+    };
     let f = Fleet::new(db, &redis_url(), &[]);
     let a = f.start();
     for i in 0..6 {
@@ -1036,7 +1057,9 @@ async fn replicas_share_out_the_clusters_and_a_new_replica_gets_its_share() {
 
 #[tokio::test]
 async fn failed_logins_spread_over_replicas_lock_the_account_on_every_replica() {
-    let Some(db) = pg() else { return };
+    let Some((db, _turn)) = pg().await else {
+        return;
+    };
     let f = Fleet::new(db, &redis_url(), &[]);
     let rs = f.start_n(2);
     let attempt = |r: &Replica, password: &str| {
@@ -1065,7 +1088,9 @@ async fn failed_logins_spread_over_replicas_lock_the_account_on_every_replica() 
 
 #[tokio::test]
 async fn an_alert_rule_disabled_on_a_follower_holds_on_the_leader() {
-    let Some(db) = pg() else { return };
+    let Some((db, _turn)) = pg().await else {
+        return;
+    };
     let f = Fleet::new(db, &redis_url(), &[("MASTER_HEARTBEAT_TIMEOUT", "2s")]);
     let rs = f.start_n(2);
     f.wait_ready(&[&rs[0], &rs[1]], Duration::from_secs(15), |s, v| {
@@ -1137,7 +1162,9 @@ async fn an_alert_rule_disabled_on_a_follower_holds_on_the_leader() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn under_simulator_load_a_sigkilled_replica_loses_no_command_result_or_event() {
-    let Some(db) = pg() else { return };
+    let Some((db, _turn)) = pg().await else {
+        return;
+    };
     let f = Fleet::new(
         db,
         &redis_url(),
