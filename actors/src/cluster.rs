@@ -66,6 +66,60 @@ pub struct Restore {
     pub running: Vec<RunningCommand>,
     /// Last time the cluster was seen, from the store.
     pub last_seen: Option<DateTime<Utc>>,
+    /// Set when the registry restarts an actor that died (a panic): its live state, saved
+    /// as it was dropped. The actor then reads its unfinished commands from the store
+    /// itself ([`Store::unfinished`]).
+    pub revived: Option<Saved>,
+}
+
+/// The live state of a cluster that the store does not hold: what a dead actor leaves in
+/// its [`Vault`] for the next one.
+#[derive(Default)]
+pub struct Saved {
+    latest: Option<LatestSnapshot>,
+    memo: Option<Arc<Memo>>,
+    recent: VecDeque<SnapshotRecord>,
+    slo: Option<Arc<SloPushRequest>>,
+    liveness: Option<Liveness>,
+    last_seen: Option<DateTime<Utc>>,
+    last_seen_at: Option<Instant>,
+    offline_since: Option<DateTime<Utc>>,
+    agent: AgentMeta,
+    contact: Option<AgentContact>,
+    image_version: Option<String>,
+    agent_published: AgentMeta,
+    owner: bool,
+    finished: (HashSet<String>, VecDeque<String>),
+}
+
+impl std::fmt::Debug for Saved {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Saved")
+            .field("has_snapshot", &self.latest.is_some())
+            .field("liveness", &self.liveness)
+            .field("last_seen", &self.last_seen)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where a cluster actor's live state outlives the actor. The registry keeps one per
+/// cluster and hands it to each actor it starts; the actor writes into it only when it is
+/// dropped (so nothing is paid per message). An actor that panics is dropped by the
+/// runtime without stopping: the registry sees its address closed and starts a new actor
+/// from what the vault holds (see `Registry`).
+#[derive(Default)]
+pub struct Vault(std::sync::Mutex<Option<Saved>>);
+
+impl Vault {
+    fn put(&self, saved: Saved) {
+        // A poisoned lock only means a panic elsewhere mid-assignment of plain data.
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(saved);
+    }
+
+    /// What the last actor left, once.
+    pub fn take(&self) -> Option<Saved> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
 }
 
 struct Queued {
@@ -123,6 +177,36 @@ pub struct ClusterActor {
     /// Replicas: commands that reached a final state lately, so that a relay or a resync
     /// arriving late never brings one back (bounded: the oldest are forgotten).
     finished: (HashSet<String>, VecDeque<String>),
+    /// Where this actor's live state is left when it is dropped (see [`Vault`]).
+    vault: Option<Arc<Vault>>,
+    /// A revived actor reads its unfinished commands from the store when it starts.
+    reload_commands: bool,
+}
+
+impl Drop for ClusterActor {
+    /// Leaves the live state in the vault, for the actor the registry starts when this one
+    /// died. Moves, never clones, and cannot panic (this may run while a panic unwinds).
+    fn drop(&mut self) {
+        let Some(vault) = self.vault.take() else {
+            return;
+        };
+        vault.put(Saved {
+            latest: self.latest.take(),
+            memo: self.memo.take(),
+            recent: std::mem::take(&mut self.recent),
+            slo: self.slo.take(),
+            liveness: Some(self.liveness),
+            last_seen: self.last_seen,
+            last_seen_at: self.last_seen_at,
+            offline_since: self.offline_since,
+            agent: std::mem::take(&mut self.agent),
+            contact: self.contact.take(),
+            image_version: self.image_version.take(),
+            agent_published: std::mem::take(&mut self.agent_published),
+            owner: self.owner,
+            finished: std::mem::take(&mut self.finished),
+        });
+    }
 }
 
 /// How many finished command ids an actor remembers.
@@ -175,24 +259,31 @@ impl ClusterActor {
                 )
             })
             .collect();
+        let reload_commands = restore.revived.is_some();
+        let saved = restore.revived.unwrap_or(Saved {
+            liveness: None,
+            last_seen: restore.last_seen,
+            owner: cfg_owner,
+            ..Saved::default()
+        });
         Self {
             id: cluster_id,
             cfg,
             store,
             bus,
-            latest: None,
-            memo: None,
-            recent: VecDeque::new(),
-            slo: None,
-            liveness: Liveness::Unknown,
-            last_seen: restore.last_seen,
-            last_seen_at: None,
-            offline_since: None,
+            latest: saved.latest,
+            memo: saved.memo,
+            recent: saved.recent,
+            slo: saved.slo,
+            liveness: saved.liveness.unwrap_or(Liveness::Unknown),
+            last_seen: saved.last_seen,
+            last_seen_at: saved.last_seen_at,
+            offline_since: saved.offline_since,
             liveness_timer: None,
-            agent: AgentMeta::default(),
-            contact: None,
-            image_version: None,
-            agent_published: AgentMeta::default(),
+            agent: saved.agent,
+            contact: saved.contact,
+            image_version: saved.image_version,
+            agent_published: saved.agent_published,
             queues,
             parked: HashMap::new(),
             dispatching: HashSet::new(),
@@ -200,8 +291,82 @@ impl ClusterActor {
             waiters: HashMap::new(),
             next_poll_id: 0,
             draining: false,
-            owner: cfg_owner,
-            finished: (HashSet::new(), VecDeque::new()),
+            owner: saved.owner,
+            finished: saved.finished,
+            vault: None,
+            reload_commands,
+        }
+    }
+
+    /// Keeps this actor's live state in `vault` when it is dropped.
+    pub fn with_vault(mut self, vault: Arc<Vault>) -> Self {
+        self.vault = Some(vault);
+        self
+    }
+
+    /// A revived actor: reads the cluster's unfinished commands from the store (retrying
+    /// every second while the store fails) and adopts those it does not hold.
+    fn reload_commands(&mut self, ctx: &mut Context<Self>) {
+        let fut = self.store.unfinished(&self.id);
+        ctx.spawn(fut.into_actor(self).map(|res, act, ctx| match res {
+            Ok((pending, running)) => {
+                info!(cluster_id = %act.id, pending = pending.len(), running = running.len(), "revived cluster actor reloaded its commands");
+                act.adopt(pending, running, ctx);
+            }
+            Err(e) => {
+                warn!(cluster_id = %act.id, error = %e, "revived cluster actor cannot read its commands yet; retrying");
+                ctx.run_later(Duration::from_secs(1), |act, ctx| act.reload_commands(ctx));
+            }
+        }));
+    }
+
+    /// Takes stored unfinished commands this actor does not hold yet (nothing is
+    /// published: they were announced when they were created or handed out).
+    fn adopt(
+        &mut self,
+        pending: Vec<QueuedCommand>,
+        running: Vec<RunningCommand>,
+        ctx: &mut Context<Self>,
+    ) {
+        let mut topics = HashSet::new();
+        for cmd in pending {
+            let id = cmd.command.id.to_string();
+            if self.known(&id) || self.finished.0.contains(&id) {
+                continue;
+            }
+            let topic = cmd.topic.clone();
+            let expires = instant_at(after(self.cfg.pending_ttl, cmd.created_at));
+            let timer = self
+                .owner
+                .then(|| self.arm_expiry(&topic, &id, expires, ctx));
+            self.queues
+                .entry(topic.clone())
+                .or_default()
+                .push_back(Queued {
+                    cmd,
+                    expires,
+                    timer,
+                });
+            topics.insert(topic);
+        }
+        for cmd in running {
+            if self.known(&cmd.command_id) || self.finished.0.contains(&cmd.command_id) {
+                continue;
+            }
+            let id = cmd.command_id.clone();
+            let deadline = instant_at(after(self.cfg.result_timeout, cmd.started_at));
+            let timer = self.owner.then(|| self.arm_timeout(&id, deadline, ctx));
+            self.running.insert(
+                id,
+                Running {
+                    cmd,
+                    deadline,
+                    timer,
+                },
+            );
+        }
+        for topic in topics {
+            self.dispatch(&topic, ctx);
         }
     }
 
@@ -712,6 +877,9 @@ impl Actor for ClusterActor {
         // bursts of concurrent polls and snapshots room.
         ctx.set_mailbox_capacity(1024);
         self.rearm_timers(ctx);
+        if std::mem::take(&mut self.reload_commands) {
+            self.reload_commands(ctx);
+        }
         debug!(cluster_id = %self.id, "cluster actor started");
     }
 }
@@ -1187,6 +1355,8 @@ mod tests {
     /// can hold the "database" while it changes the world.
     struct FakeStore {
         states: Arc<Mutex<HashMap<String, CommandState>>>,
+        /// Every command enqueued, for [`Store::unfinished`].
+        commands: Arc<Mutex<Vec<QueuedCommand>>>,
         gate: Arc<Semaphore>,
     }
 
@@ -1195,6 +1365,7 @@ mod tests {
             let permits = if open { Semaphore::MAX_PERMITS } else { 0 };
             Arc::new(FakeStore {
                 states: Arc::default(),
+                commands: Arc::default(),
                 gate: Arc::new(Semaphore::new(permits)),
             })
         }
@@ -1240,6 +1411,36 @@ mod tests {
         fn record_last_seen(&self, _: &str, _: DateTime<Utc>) -> StoreFuture<()> {
             Box::pin(async { Ok(()) })
         }
+        fn unfinished(
+            &self,
+            cluster_id: &str,
+        ) -> StoreFuture<(Vec<QueuedCommand>, Vec<RunningCommand>)> {
+            let states = self.states.lock().unwrap();
+            let mine = self
+                .commands
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|c| &*c.command.cluster_id == cluster_id)
+                .cloned()
+                .collect::<Vec<_>>();
+            let in_state = |c: &QueuedCommand, s| states.get(&*c.command.id) == Some(&s);
+            let pending = mine
+                .iter()
+                .filter(|c| in_state(c, CommandState::Pending))
+                .cloned()
+                .collect();
+            let running = mine
+                .iter()
+                .filter(|c| in_state(c, CommandState::Running))
+                .map(|c| RunningCommand {
+                    command_id: c.command.id.to_string(),
+                    action: c.command.action.to_string(),
+                    started_at: Utc::now(),
+                })
+                .collect();
+            Box::pin(async move { Ok((pending, running)) })
+        }
     }
 
     fn start(store: &Arc<FakeStore>, poll_timeout: Duration) -> Addr<ClusterActor> {
@@ -1265,10 +1466,14 @@ mod tests {
 
     /// Stores `id` as pending and enqueues it on `ops`.
     async fn enqueue(addr: &Addr<ClusterActor>, store: &FakeStore, id: &str) {
+        enqueue_on(addr, store, "c1", id).await;
+    }
+
+    async fn enqueue_on(addr: &Addr<ClusterActor>, store: &FakeStore, cluster: &str, id: &str) {
         store.pending(id);
         let command = Command {
             id: id.into(),
-            cluster_id: "c1".into(),
+            cluster_id: cluster.into(),
             action: "restart".into(),
             created_at: GoTime::now(),
             ..Command::default()
@@ -1278,6 +1483,7 @@ mod tests {
             topic: "ops".into(),
             created_at: Utc::now(),
         };
+        store.commands.lock().unwrap().push(queued.clone());
         addr.send(EnqueueCommand {
             queued,
             mirrored: false,
@@ -1519,5 +1725,127 @@ mod tests {
         .unwrap();
         wait_b.await.expect("woken by the prune");
         assert_eq!(counts(&addr).await, (0, 0, 0));
+    }
+
+    /// A fault injected into one actor (tests only).
+    #[derive(Message)]
+    #[rtype(result = "()")]
+    struct Explode;
+
+    impl Handler<Explode> for ClusterActor {
+        type Result = ();
+        fn handle(&mut self, _: Explode, _: &mut Context<Self>) {
+            panic!("injected fault in cluster {}", self.id);
+        }
+    }
+
+    #[actix_rt::test]
+    async fn a_panicking_cluster_actor_is_revived_with_its_state_and_the_others_never_notice() {
+        use crate::registry::{ListClusters, Registry, Resolve};
+        let store = FakeStore::new(true);
+        let cfg = ClusterConfig {
+            heartbeat_timeout: Duration::from_secs(2),
+            poll_timeout: Duration::from_secs(5),
+            result_timeout: Duration::from_secs(60),
+            pending_ttl: Duration::from_secs(60),
+            snapshot_retention: 3,
+            owner: true,
+            relay_down: Arc::default(),
+        };
+        let bus = Bus::default();
+        let status = bus.status.subscribe("test");
+        let dyn_store: Arc<dyn Store> = Arc::clone(&store) as Arc<dyn Store>;
+        let registry = Registry::new(cfg, dyn_store, bus.clone(), Vec::new(), 100);
+        let revived = registry.revived_counter();
+        let registry = registry.start();
+        let resolve = |id: &str| {
+            registry.send(Resolve {
+                cluster_id: id.to_owned(),
+                register: true,
+            })
+        };
+        let mut addrs = Vec::new();
+        for id in ["c1", "c2", "c3"] {
+            let addr = resolve(id).await.unwrap().unwrap().unwrap();
+            let applied = addr
+                .send(ApplySnapshot {
+                    snapshot: Arc::new(crate::model::ClusterSnapshot::default()),
+                    bytes: 1,
+                    received_at: Utc::now(),
+                    memo: None,
+                })
+                .await
+                .unwrap();
+            assert!(applied.applied);
+            addrs.push(addr);
+        }
+        for _ in 0..3 {
+            assert_eq!(status.try_recv().expect("online").status, Liveness::Online);
+        }
+        // c1 holds a pending command and a running one.
+        enqueue_on(&addrs[0], &store, "c1", "run").await;
+        assert_eq!(delivered(poll(&addrs[0]).await.await.unwrap()), "run");
+        enqueue_on(&addrs[0], &store, "c1", "wait").await;
+        assert_eq!(counts(&addrs[0]).await, (1, 1, 0));
+        let parked = poll(&addrs[1]).await;
+
+        // The fault: c1's handler panics, the runtime drops the actor.
+        assert!(
+            addrs[0].send(Explode).await.is_err(),
+            "the panic answers nothing"
+        );
+        assert!(!addrs[0].connected());
+        // The others keep working, their parked poll included.
+        for addr in &addrs[1..] {
+            let v = addr.send(GetStatus).await.unwrap();
+            assert_eq!(v.liveness, Liveness::Online);
+            assert!(v.latest.is_some());
+        }
+        enqueue_on(&addrs[1], &store, "c2", "other").await;
+        assert_eq!(delivered(parked.await.unwrap()), "other");
+
+        // The next lookup gets a new actor with the state the dead one had.
+        let again = resolve("c1").await.unwrap().unwrap().unwrap();
+        assert!(again.connected());
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while counts(&again).await != (1, 1, 0) {
+            assert!(
+                Instant::now() < deadline,
+                "commands not reloaded from the store"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let v = again.send(GetStatus).await.unwrap();
+        assert_eq!(v.liveness, Liveness::Online, "a revival is not an outage");
+        assert!(v.latest.is_some(), "the snapshot survived");
+        assert_eq!(revived.load(std::sync::atomic::Ordering::Relaxed), 1);
+        // The pending command is still handed out exactly once; the running one is not
+        // handed out again.
+        assert_eq!(delivered(poll(&again).await.await.unwrap()), "wait");
+        assert_eq!(store.state("wait"), Some(CommandState::Running));
+        let mut next = poll(&again).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(next.try_recv().is_err(), "nothing else to hand out");
+        // No liveness transition was published for the revival; the agent keeps talking
+        // and the cluster never goes offline.
+        for _ in 0..3 {
+            again.send(Touch).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(700)).await;
+        }
+        while let Some(m) = status.try_recv() {
+            // c2 and c3 went quiet meanwhile (their own, real transitions).
+            assert_ne!(&*m.cluster_id, "c1", "a revival publishes nothing: {m:?}");
+        }
+
+        // Without any lookup, the sweep revives a dead actor within about a second.
+        assert!(addrs[2].send(Explode).await.is_err());
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while revived.load(std::sync::atomic::Ordering::Relaxed) < 2 {
+            assert!(Instant::now() < deadline, "the sweep did not revive c3");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let all = registry.send(ListClusters).await.unwrap();
+        assert_eq!(all.len(), 3);
+        assert!(all.iter().all(|h| h.addr.connected()));
     }
 }

@@ -10,16 +10,26 @@
 //!
 //! **Restart**: the map survives a restart of the registry actor; supervised cluster
 //! actors keep their addresses across their own restarts.
+//!
+//! **A cluster actor that panics** is not restarted by its supervisor: the runtime drops
+//! the task, and the actor with it. The registry notices the closed address (on the next
+//! lookup of that cluster, and by a sweep every second) and starts a new actor in its
+//! place, from the live state the dead one left in its [`Vault`] (snapshot, liveness,
+//! agent) and the cluster's unfinished commands read again from the store. Other clusters
+//! never notice; requests that were waiting on the dead actor get a mailbox error (`503`),
+//! and nothing is published for the revival (no offline alert).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
-use crate::cluster::{ClusterActor, ClusterConfig, Restore};
+use crate::cluster::{ClusterActor, ClusterConfig, Restore, Vault};
 use crate::messages::{Bus, Drain};
 use crate::store::Store;
 
@@ -50,7 +60,11 @@ pub struct ClusterHandle {
 struct Entry {
     info: ClusterInfo,
     addr: Addr<ClusterActor>,
+    vault: Arc<Vault>,
 }
+
+/// How often the registry looks for cluster actors that died.
+const SWEEP: Duration = Duration::from_secs(1);
 
 /// The registry actor. See the module docs.
 pub struct Registry {
@@ -61,6 +75,7 @@ pub struct Registry {
     initial: Vec<(ClusterInfo, Restore)>,
     max_clusters: usize,
     draining: bool,
+    revived: Arc<AtomicU64>,
 }
 
 impl Registry {
@@ -81,27 +96,93 @@ impl Registry {
             initial,
             max_clusters,
             draining: false,
+            revived: Arc::default(),
         }
+    }
+
+    /// Counts the cluster actors revived after they died (for `/metrics`).
+    pub fn revived_counter(&self) -> Arc<AtomicU64> {
+        Arc::clone(&self.revived)
     }
 
     fn start_cluster(&mut self, info: ClusterInfo, restore: Restore) -> Addr<ClusterActor> {
         let id: Arc<str> = Arc::from(info.cluster_id.as_str());
-        let (cfg, store, bus, actor_id) = (
-            self.cfg.clone(),
-            Arc::clone(&self.store),
-            self.bus.clone(),
-            Arc::clone(&id),
-        );
-        let addr =
-            Supervisor::start(move |_| ClusterActor::new(actor_id, cfg, store, bus, restore));
+        let vault = Arc::new(Vault::default());
+        let addr = self.spawn_actor(&id, &vault, restore);
         self.clusters.insert(
             id,
             Entry {
                 info,
                 addr: addr.clone(),
+                vault,
             },
         );
         addr
+    }
+
+    fn spawn_actor(
+        &self,
+        id: &Arc<str>,
+        vault: &Arc<Vault>,
+        restore: Restore,
+    ) -> Addr<ClusterActor> {
+        let (cfg, store, bus, actor_id, vault) = (
+            self.cfg.clone(),
+            Arc::clone(&self.store),
+            self.bus.clone(),
+            Arc::clone(id),
+            Arc::clone(vault),
+        );
+        Supervisor::start(move |_| {
+            ClusterActor::new(actor_id, cfg, store, bus, restore).with_vault(vault)
+        })
+    }
+
+    /// Starts a new actor for a cluster whose actor died, from what it left in its vault.
+    fn revive(&mut self, id: &str) -> Option<Addr<ClusterActor>> {
+        let (key, vault) = {
+            let (k, e) = self.clusters.get_key_value(id)?;
+            if e.addr.connected() {
+                return Some(e.addr.clone());
+            }
+            (Arc::clone(k), Arc::clone(&e.vault))
+        };
+        let saved = vault.take().unwrap_or_default();
+        error!(cluster_id = %id, state = ?saved, "cluster actor died (a panic); starting a new one from its state");
+        self.revived.fetch_add(1, Ordering::Relaxed);
+        let restore = Restore {
+            revived: Some(saved),
+            ..Restore::default()
+        };
+        let addr = self.spawn_actor(&key, &vault, restore);
+        if self.draining {
+            addr.do_send(Drain);
+        }
+        if let Some(e) = self.clusters.get_mut(id) {
+            e.addr = addr.clone();
+        }
+        Some(addr)
+    }
+
+    /// The live actor of a known cluster (revived if it died).
+    fn live(&mut self, id: &str) -> Option<Addr<ClusterActor>> {
+        match self.clusters.get(id) {
+            Some(e) if e.addr.connected() => Some(e.addr.clone()),
+            Some(_) => self.revive(id),
+            None => None,
+        }
+    }
+
+    fn sweep(&mut self) {
+        let dead: Vec<Arc<str>> = self
+            .clusters
+            .iter()
+            .filter(|(_, e)| !e.addr.connected())
+            .map(|(k, _)| Arc::clone(k))
+            .collect();
+        for id in dead {
+            self.revive(&id);
+        }
     }
 }
 
@@ -113,6 +194,7 @@ impl Actor for Registry {
         for (info, restore) in std::mem::take(&mut self.initial) {
             self.start_cluster(info, restore);
         }
+        ctx.run_interval(SWEEP, |act, _| act.sweep());
         info!(clusters = self.clusters.len(), "registry started");
     }
 }
@@ -138,8 +220,8 @@ impl Handler<Resolve> for Registry {
     type Result = Result<Option<Addr<ClusterActor>>, RegistryFull>;
 
     fn handle(&mut self, msg: Resolve, ctx: &mut Context<Self>) -> Self::Result {
-        if let Some(e) = self.clusters.get(msg.cluster_id.as_str()) {
-            return Ok(Some(e.addr.clone()));
+        if let Some(addr) = self.live(&msg.cluster_id) {
+            return Ok(Some(addr));
         }
         if !msg.register {
             return Ok(None);
@@ -182,11 +264,12 @@ impl Handler<GetCluster> for Registry {
     type Result = Option<ClusterHandle>;
 
     fn handle(&mut self, msg: GetCluster, _: &mut Context<Self>) -> Option<ClusterHandle> {
+        let addr = self.live(&msg.cluster_id)?;
         self.clusters
             .get(msg.cluster_id.as_str())
             .map(|e| ClusterHandle {
                 info: e.info.clone(),
-                addr: e.addr.clone(),
+                addr,
             })
     }
 }
@@ -245,6 +328,7 @@ impl Handler<ListClusters> for Registry {
     type Result = MessageResult<ListClusters>;
 
     fn handle(&mut self, _: ListClusters, _: &mut Context<Self>) -> Self::Result {
+        self.sweep();
         let mut all: Vec<ClusterHandle> = self
             .clusters
             .values()
@@ -286,5 +370,27 @@ impl Handler<DrainAll> for Registry {
                 .filter_map(|(id, seen)| seen.map(|s| (id, s)))
                 .collect()
         })
+    }
+}
+
+/// The registry's own counters (`/metrics`).
+#[derive(Message)]
+#[rtype(result = "RegistryStats")]
+pub struct GetRegistryStats;
+
+/// See [`GetRegistryStats`].
+#[derive(Debug, Clone, Copy, Default, MessageResponse)]
+pub struct RegistryStats {
+    /// Cluster actors started again after they died (a panic) since the master started.
+    pub revived: u64,
+}
+
+impl Handler<GetRegistryStats> for Registry {
+    type Result = RegistryStats;
+
+    fn handle(&mut self, _: GetRegistryStats, _: &mut Context<Self>) -> RegistryStats {
+        RegistryStats {
+            revived: self.revived.load(Ordering::Relaxed),
+        }
     }
 }

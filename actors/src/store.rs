@@ -10,6 +10,7 @@ use std::pin::Pin;
 use chrono::{DateTime, Utc};
 
 use crate::command::CommandState;
+use crate::messages::{QueuedCommand, RunningCommand};
 
 /// A storage failure. The message is for the log, never for a client.
 #[derive(Debug, thiserror::Error)]
@@ -37,4 +38,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// Remembers when a cluster was last seen, so that a restart can still show it.
     fn record_last_seen(&self, cluster_id: &str, at: DateTime<Utc>) -> StoreFuture<()>;
+
+    /// The cluster's pending commands (oldest first) and running ones, for an actor the
+    /// registry restarts after it died (a panic).
+    fn unfinished(
+        &self,
+        cluster_id: &str,
+    ) -> StoreFuture<(Vec<QueuedCommand>, Vec<RunningCommand>)>;
 }

@@ -370,6 +370,16 @@ pub fn load_unfinished(conn: &mut DbConn) -> Result<Vec<CommandRow>, DbError> {
         .load(conn)?)
 }
 
+/// [`load_unfinished`] of one cluster.
+pub fn load_unfinished_of(conn: &mut DbConn, cluster_id: &str) -> Result<Vec<CommandRow>, DbError> {
+    Ok(ch::table
+        .filter(ch::cluster_id.eq(cluster_id))
+        .filter(ch::status.eq_any(["pending", "running"]))
+        .select(CommandRow::as_select())
+        .order((ch::created_at.asc(), ch::id.asc()))
+        .load(conn)?)
+}
+
 /// How many stored commands are in each status (`/metrics`): one grouped scan of the
 /// table, which command history retention keeps bounded.
 pub fn count_by_status(conn: &mut DbConn) -> Result<Vec<(String, i64)>, DbError> {
@@ -422,6 +432,12 @@ impl Commands<'_> {
     /// mailboxes from it).
     pub async fn unfinished(&self) -> Result<Vec<CommandRow>, DbError> {
         self.0.read(load_unfinished).await
+    }
+
+    /// Every pending or running command of one cluster, oldest first.
+    pub async fn unfinished_of(&self, cluster_id: &str) -> Result<Vec<CommandRow>, DbError> {
+        let id = cluster_id.to_owned();
+        self.0.read(move |c| load_unfinished_of(c, &id)).await
     }
 
     /// One command.

@@ -66,6 +66,56 @@ impl Store for SqlStore {
                 .map_err(store_err)
         })
     }
+
+    fn unfinished(
+        &self,
+        cluster_id: &str,
+    ) -> StoreFuture<(Vec<QueuedCommand>, Vec<RunningCommand>)> {
+        Box::pin(Self::unfinished_of(self.db.clone(), cluster_id.to_owned()))
+    }
+}
+
+impl SqlStore {
+    /// The store's half of [`Store::unfinished`].
+    async fn unfinished_of(
+        db: Db,
+        cluster_id: String,
+    ) -> Result<(Vec<QueuedCommand>, Vec<RunningCommand>), StoreError> {
+        let rows = db
+            .commands()
+            .unfinished_of(&cluster_id)
+            .await
+            .map_err(store_err)?;
+        let (mut pending, mut running) = (Vec::new(), Vec::new());
+        for row in rows {
+            match row.state().map_err(store_err)? {
+                CommandState::Pending => pending.push(queued_command(&row)),
+                CommandState::Running => running.push(running_command(&row)),
+                _ => {}
+            }
+        }
+        Ok((pending, running))
+    }
+}
+
+/// A stored pending command as a cluster actor queues it.
+pub fn queued_command(row: &CommandRow) -> QueuedCommand {
+    QueuedCommand {
+        command: wire_command(row),
+        topic: row.topic.clone(),
+        created_at: from_db(row.created_at),
+    }
+}
+
+/// A stored running command as a cluster actor holds it.
+fn running_command(row: &CommandRow) -> RunningCommand {
+    RunningCommand {
+        command_id: row.command_id.clone(),
+        action: row.action.clone(),
+        started_at: row
+            .started_at
+            .map_or_else(|| from_db(row.created_at), from_db),
+    }
 }
 
 /// The wire form of a stored command (what an agent receives).
@@ -138,11 +188,7 @@ fn settle_and_load(
                 expired += 1;
             }
             CommandState::Pending => {
-                entry.1.pending.push(QueuedCommand {
-                    command: wire_command(&row),
-                    topic: row.topic.clone(),
-                    created_at: created,
-                });
+                entry.1.pending.push(queued_command(&row));
                 restored += 1;
             }
             CommandState::Running => {
@@ -157,11 +203,7 @@ fn settle_and_load(
                     )?;
                     timed_out += 1;
                 } else {
-                    entry.1.running.push(RunningCommand {
-                        command_id: row.command_id.clone(),
-                        action: row.action.clone(),
-                        started_at: started,
-                    });
+                    entry.1.running.push(running_command(&row));
                     restored += 1;
                 }
             }

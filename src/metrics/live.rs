@@ -8,7 +8,7 @@ use std::future::Future;
 use atlhyper_actors::bus::{Keyed, SubscriptionStats, Topic};
 use atlhyper_actors::command::CommandState;
 use atlhyper_actors::messages::{Bus, GetLiveness, Liveness};
-use atlhyper_actors::registry::ListClusters;
+use atlhyper_actors::registry::{GetRegistryStats, ListClusters};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -39,8 +39,15 @@ pub(super) async fn collect(state: &LiveState<'_>, metrics: &Metrics) -> Registr
         process_stats(metrics),
     );
     let mut reg = Registry::default();
-    if let Some((online, offline)) = clusters {
+    if let Some((online, offline, revived)) = clusters {
         clusters_family(&mut reg, online, offline);
+        counter_family(
+            &mut reg,
+            "atlhyper_cluster_actor_revivals",
+            "Cluster actors that died (a panic: a bug, logged at error level) and were started \
+             again from their saved state",
+            &[(Vec::new(), revived)],
+        );
     }
     plain_gauge(
         &mut reg,
@@ -97,7 +104,8 @@ async fn process_stats(metrics: &Metrics) -> Option<ProcessStats> {
 
 /// (online, offline) over every known cluster; "not heard from since start" is offline,
 /// as in the API.
-async fn cluster_liveness(state: &LiveState<'_>) -> Option<(i64, i64)> {
+async fn cluster_liveness(state: &LiveState<'_>) -> Option<(i64, i64, u64)> {
+    let stats = state.registry.send(GetRegistryStats).await.ok()?;
     let handles = state.registry.send(ListClusters).await.ok()?;
     let replies =
         futures_util::future::join_all(handles.iter().map(|h| h.addr.send(GetLiveness))).await;
@@ -108,7 +116,7 @@ async fn cluster_liveness(state: &LiveState<'_>) -> Option<(i64, i64)> {
             Liveness::Offline | Liveness::Unknown => offline += 1,
         }
     }
-    Some((online, offline))
+    Some((online, offline, stats.revived))
 }
 
 async fn stored_counts(state: &LiveState<'_>) -> Option<Counts> {

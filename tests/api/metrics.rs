@@ -319,6 +319,7 @@ async fn metrics_follow_requests_snapshots_clusters_commands_and_the_bus() {
         after.one("atlhyper_clusters", &[("status", "offline")]),
         0.0
     );
+    assert_eq!(after.one("atlhyper_cluster_actor_revivals_total", &[]), 0.0);
     assert_eq!(after.one("atlhyper_commands", &[("state", "pending")]), 1.0);
     assert_eq!(after.one("atlhyper_commands", &[("state", "success")]), 0.0);
     for persister in ["event_persister", "metrics_persister"] {

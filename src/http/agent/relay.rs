@@ -21,8 +21,7 @@ use tracing::{debug, warn};
 use atlhyper_actors::command::CommandState;
 use atlhyper_actors::messages::{
     AgentMeta, AlertChanged, ApplySnapshot, EnqueueCommand, GetParseBase, GetStatus, Heartbeat,
-    Liveness, MirrorCommand, MirrorStatus, PruneFinished, QueuedCommand, SloEvaluated, SloPushed,
-    Touch,
+    Liveness, MirrorCommand, MirrorStatus, PruneFinished, SloEvaluated, SloPushed, Touch,
 };
 use atlhyper_actors::model::SloPushRequest;
 use atlhyper_actors::registry::{ForgetCluster, ListClusters, UpsertCluster};
@@ -378,11 +377,7 @@ impl Applier {
             };
             match state {
                 CommandState::Pending => addr.do_send(EnqueueCommand {
-                    queued: QueuedCommand {
-                        command: crate::db::store::wire_command(&row),
-                        topic: row.topic.clone(),
-                        created_at: from_db(row.created_at),
-                    },
+                    queued: crate::db::store::queued_command(&row),
                     mirrored: true,
                 }),
                 CommandState::Running => addr.do_send(MirrorCommand {
