@@ -203,6 +203,9 @@ settings! {
     agent_read_timeout: Duration = secs(60) => nonzero_duration,
         "MASTER_AGENT_READ_TIMEOUT" [], "\"60s\"",
         "Deadline for a whole agent request body to arrive";
+    api_read_timeout: Duration = secs(30) => nonzero_duration,
+        "MASTER_API_READ_TIMEOUT" [], "\"30s\"",
+        "Deadline for a whole dashboard request body to arrive (408 past it)";
     max_clusters: usize = 10_000 => positive::<usize>,
         "MASTER_MAX_CLUSTERS" [], "10000",
         "How many clusters first contact may create (bounds a runaway agent)";
@@ -218,6 +221,12 @@ settings! {
     agent_rate_burst: u32 = 60 => positive::<u32>,
         "MASTER_AGENT_RATE_BURST" [], "60",
         "Agent requests a cluster may make at once above the rate (>= 1)";
+    unauth_rate_limit: u32 = 10 => count::<u32>,
+        "MASTER_UNAUTH_RATE_LIMIT" [], "10",
+        "Unauthenticated requests per second per client IP, on either port (0: off)";
+    unauth_rate_burst: u32 = 100 => positive::<u32>,
+        "MASTER_UNAUTH_RATE_BURST" [], "100",
+        "Unauthenticated requests a client IP may make at once above the rate (>= 1)";
     datahub_type: DatahubType = DatahubType::Memory => choice::<DatahubType>,
         "MASTER_DATAHUB_TYPE" [], "\"memory\"",
         "Live state store: \"memory\" or \"redis\" (shared by several masters)";
@@ -1012,6 +1021,9 @@ mod tests {
         assert_eq!(s.api_rate_burst, 100);
         assert_eq!(s.agent_rate_limit, 10);
         assert_eq!(s.agent_rate_burst, 60);
+        assert_eq!(s.unauth_rate_limit, 10);
+        assert_eq!(s.unauth_rate_burst, 100);
+        assert_eq!(s.api_read_timeout, secs(30));
         assert_eq!(s.datahub_type, DatahubType::Memory);
         assert_eq!(s.redis_addr, "redis://127.0.0.1:6379");
         assert_eq!(s.db_type, DbType::Sqlite);
@@ -1157,6 +1169,9 @@ mod tests {
                 ("MASTER_API_RATE_BURST", "30"),
                 ("MASTER_AGENT_RATE_LIMIT", "31"),
                 ("MASTER_AGENT_RATE_BURST", "32"),
+                ("MASTER_UNAUTH_RATE_LIMIT", "48"),
+                ("MASTER_UNAUTH_RATE_BURST", "49"),
+                ("MASTER_API_READ_TIMEOUT", "50s"),
                 ("MASTER_NOTIFY_MAX_ATTEMPTS", "33"),
                 ("MASTER_NOTIFY_BREAKER_FAILURES", "34"),
                 ("MASTER_NOTIFY_BREAKER_COOLDOWN", "35s"),
@@ -1178,9 +1193,9 @@ mod tests {
             command_result_timeout: 2s, command_pending_ttl: 3s, command_max_output: 4, \
             v21_command_wait: 45s, heartbeat_timeout: 5s, snapshot_retention: 6, agent_auth: Open, \
             agent_token: Some(SecretBox<str>([REDACTED])), agent_max_body: 7, \
-            agent_max_snapshot: 8, agent_read_timeout: 9s, max_clusters: 28, \
+            agent_max_snapshot: 8, agent_read_timeout: 9s, api_read_timeout: 50s, max_clusters: 28, \
             api_rate_limit: 29, api_rate_burst: 30, agent_rate_limit: 31, \
-            agent_rate_burst: 32, datahub_type: Redis, \
+            agent_rate_burst: 32, unauth_rate_limit: 48, unauth_rate_burst: 49, datahub_type: Redis, \
             redis_addr: \"redis://r:1\", redis_prefix: \"atlhyper\", lease_ttl: 5s, db_type: Postgres, db_path: \"/tmp/x.db\", \
             db_dsn: Some(SecretBox<str>([REDACTED])), db_max_conns: 11, \
             event_retention_days: 12, event_max_count: 13, event_cleanup_interval: 14s, \

@@ -18,6 +18,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::Hash;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -320,6 +321,8 @@ pub trait SharedLockout: Send + Sync {
 pub struct Limits {
     api: Arc<RateLimiter<i32>>,
     agent: Arc<RateLimiter<String>>,
+    /// Unauthenticated requests per client IP (see `crate::http::middleware::guard_unauthenticated`).
+    unauth: Arc<RateLimiter<IpAddr>>,
     login: Arc<Lockout>,
     /// Replicas: the lockout every replica shares.
     shared: Option<Arc<dyn SharedLockout>>,
@@ -340,9 +343,17 @@ impl Limits {
         Self {
             api: Arc::new(RateLimiter::new(api_rate, api_burst)),
             agent: Arc::new(RateLimiter::new(agent_rate, agent_burst)),
+            unauth: Arc::new(RateLimiter::new(0, 1)),
             login: Arc::new(Lockout::new(LockoutPolicy::default())),
             shared: None,
         }
+    }
+
+    /// The same limits with `rate` unauthenticated requests per second per client IP
+    /// (bursts of `burst`); 0 is unlimited.
+    pub fn with_unauthenticated(mut self, rate: u32, burst: u32) -> Self {
+        self.unauth = Arc::new(RateLimiter::new(rate, burst));
+        self
     }
 
     /// The same limits with the login lockout shared through `shared` (replicas).
@@ -364,6 +375,7 @@ impl Limits {
             s.agent_rate_limit,
             s.agent_rate_burst,
         )
+        .with_unauthenticated(s.unauth_rate_limit, s.unauth_rate_burst)
     }
 
     /// The same limits with other lockout windows (tests).
@@ -375,6 +387,16 @@ impl Limits {
     /// `Err(retry_after)` when this API token is over its limit.
     pub fn check_api(&self, token_id: i32) -> Result<(), Duration> {
         self.api.check(&token_id)
+    }
+
+    /// `Err(retry_after)` when `ip` is over its limit of unauthenticated requests.
+    pub fn check_unauthenticated(&self, ip: IpAddr) -> Result<(), Duration> {
+        self.unauth.check(&ip)
+    }
+
+    /// True when unauthenticated requests are not limited.
+    pub fn unauthenticated_off(&self) -> bool {
+        self.unauth.is_off()
     }
 
     /// `Err(retry_after)` when this cluster's agent is over its limit.

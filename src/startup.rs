@@ -33,6 +33,47 @@ use crate::state::AppState;
 /// Head of a request (line and headers) must arrive within this.
 const REQUEST_HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Descriptors kept for everything but client connections: database files and their
+/// journals, PostgreSQL and Redis sockets, webhooks, SMTP, AI providers, the log.
+const FD_RESERVE: u64 = 1024;
+
+/// Raises the soft limit on open files to the hard limit (the common soft default, 1024,
+/// is far below what a fleet's long polls need) and returns it.
+fn raise_open_files_limit() -> u64 {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read or raise the open files limit; assuming 1024");
+            1024
+        }
+    }
+}
+
+/// Connections the kernel completes and queues for a port before the master accepts them
+/// (std's `bind` asks for 128): a fleet reconnecting at once after a restart, or
+/// connections waiting for a slot under [`connections_per_worker`], queue instead of having
+/// their SYNs dropped. The kernel caps it at `net.core.somaxconn`.
+const LISTEN_BACKLOG: i32 = 4096;
+
+fn listen_backlog(listener: &TcpListener) -> anyhow::Result<()> {
+    socket2::SockRef::from(listener)
+        .listen(LISTEN_BACKLOG)
+        .context("setting the listen backlog")
+}
+
+/// Connections each worker of each of the two servers may hold, so that client
+/// connections never exhaust the process's descriptors (`EMFILE` would also fail database
+/// files and outgoing sockets). A connection costs two descriptors: its socket and the
+/// connection guard's duplicate (`http::conn_guard`). Past the cap, new connections wait
+/// in the kernel's accept queue until one closes.
+pub fn connections_per_worker(open_files: u64, workers: usize) -> usize {
+    let budget = open_files.saturating_sub(FD_RESERVE) / 2;
+    let per_worker = budget / 2 / (workers.max(1) as u64);
+    usize::try_from(per_worker)
+        .unwrap_or(usize::MAX)
+        .clamp(64, 25_000)
+}
+
 /// Triggers a graceful shutdown from code (tests, embedding).
 #[derive(Clone, Default)]
 pub struct Stopper {
@@ -171,6 +212,15 @@ impl Application {
         let assistant = crate::service::ai::Assistant::new()
             .context("building the AI assistant's HTTP client")?;
         let shutdown_secs = settings.shutdown_timeout.as_secs().max(1);
+        let open_files = raise_open_files_limit();
+        let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let max_conns = connections_per_worker(open_files, workers);
+        info!(
+            open_files,
+            workers,
+            connections_per_worker = max_conns,
+            "connection limits"
+        );
 
         let agent_listener =
             TcpListener::bind((settings.bind, settings.agent_port)).with_context(|| {
@@ -179,18 +229,32 @@ impl Application {
                     settings.bind, settings.agent_port
                 )
             })?;
+        listen_backlog(&agent_listener)?;
         let agent_port = agent_listener.local_addr()?.port();
         let agent_state = state.clone();
+        let agent_guard = http::conn_guard::ConnGuard::new();
+        actix_web::rt::spawn(agent_guard.clone().sweep_forever());
+        let agent_conns = agent_guard.clone();
         let agent = HttpServer::new(move || {
             App::new()
                 .configure(|cfg| agent_state.register(cfg))
+                .app_data(web::Data::new(agent_guard.clone()))
                 .wrap(middleware::from_fn(http::middleware::access_log))
+                // Outside the log: a flood refused here costs no log line.
+                .wrap(middleware::from_fn(
+                    http::middleware::guard_unauthenticated_agent,
+                ))
                 .wrap(middleware::from_fn(http::headers::security_headers))
                 // Outermost: counts and times everything, refusals included.
                 .wrap(middleware::from_fn(crate::metrics::track_agent))
+                // Around everything: a request is in progress until its body is sent.
+                .wrap(middleware::from_fn(http::conn_guard::track))
                 .configure(http::agent::routes)
                 .default_service(web::to(http::unknown_path))
         })
+        .on_connect(move |conn, ext| agent_conns.on_connect(conn, ext))
+        .workers(workers)
+        .max_connections(max_conns)
         .disable_signals()
         .shutdown_timeout(shutdown_secs)
         .client_request_timeout(REQUEST_HEAD_TIMEOUT)
@@ -210,11 +274,16 @@ impl Application {
                     settings.bind, settings.http_port
                 )
             })?;
+        listen_backlog(&http_listener)?;
         let http_port = http_listener.local_addr()?.port();
         let api_state = state.clone();
+        let api_guard = http::conn_guard::ConnGuard::new();
+        actix_web::rt::spawn(api_guard.clone().sweep_forever());
+        let api_conns = api_guard.clone();
         let dashboard = HttpServer::new(move || {
             App::new()
                 .configure(|cfg| api_state.register(cfg))
+                .app_data(web::Data::new(api_guard.clone()))
                 .app_data(web::Data::new(assistant.clone()))
                 .app_data(http::api::json_config())
                 .app_data(http::api::path_config())
@@ -224,14 +293,26 @@ impl Application {
                 .wrap(middleware::from_fn(crate::auth::extract::authenticate_mw))
                 // Records writes and refusals with the caller the line above found.
                 .wrap(middleware::from_fn(http::audit_mw::audit))
+                // A body must arrive within MASTER_API_READ_TIMEOUT (outside the audit,
+                // which reads write bodies first).
+                .wrap(middleware::from_fn(http::middleware::body_deadline))
                 .wrap(http::headers::cors(&api_state.settings.cors_origins))
                 .wrap(middleware::from_fn(http::middleware::access_log))
+                // Outside the log and the audit: a flood refused here costs nothing.
+                .wrap(middleware::from_fn(
+                    http::middleware::guard_unauthenticated_api,
+                ))
                 .wrap(middleware::from_fn(http::headers::security_headers))
                 // Outermost: counts and times everything, refusals and preflights included.
                 .wrap(middleware::from_fn(crate::metrics::track_api))
+                // Around everything: a request is in progress until its body is sent.
+                .wrap(middleware::from_fn(http::conn_guard::track))
                 .configure(http::dashboard_routes)
                 .default_service(web::to(http::unknown_path))
         })
+        .on_connect(move |conn, ext| api_conns.on_connect(conn, ext))
+        .workers(workers)
+        .max_connections(max_conns)
         .disable_signals()
         .shutdown_timeout(shutdown_secs)
         .client_request_timeout(REQUEST_HEAD_TIMEOUT);
@@ -551,5 +632,21 @@ async fn wait_for_signal(stopper: &Stopper) {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => info!("SIGINT received"),
         () = stopper.wait() => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::connections_per_worker;
+
+    #[test]
+    fn connections_fit_in_the_open_files_limit() {
+        // 20,000 descriptors, 2 workers per server, 2 servers, 2 descriptors each.
+        let per = connections_per_worker(20_000, 2);
+        assert_eq!(per, 2372);
+        assert!(2 * 2 * 2 * per as u64 + 1024 <= 20_000);
+        // A tiny limit still lets each worker take some; a huge one is capped.
+        assert_eq!(connections_per_worker(1024, 8), 64);
+        assert_eq!(connections_per_worker(1 << 20, 2), 25_000);
     }
 }

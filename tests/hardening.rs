@@ -49,6 +49,9 @@ fn test_settings(db: &db::TestDb) -> Settings {
         agent_token: Some("hardening-agent-token".to_owned().into()),
         admin_password: Some(ADMIN_PASSWORD.to_owned().into()),
         shutdown_timeout: Duration::from_secs(3),
+        // Every test client is 127.0.0.1, and route tables are walked without tokens:
+        // the per-IP limit on unauthenticated requests is tested on its own.
+        unauth_rate_limit: 0,
         ..Settings::default()
     };
     db.apply(&mut s);

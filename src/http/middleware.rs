@@ -1,13 +1,17 @@
 //! Middleware shared by both ports: every request is logged with its status and
-//! duration, and a panicking handler becomes a JSON 500 instead of a dropped connection.
+//! duration, a panicking handler becomes a JSON 500 instead of a dropped connection,
+//! unauthenticated floods are limited per client IP, and dashboard bodies must arrive
+//! within a deadline.
 
 use std::panic::AssertUnwindSafe;
 use std::time::{Duration, Instant};
 
-use actix_web::body::{BoxBody, MessageBody};
+use std::future::Future;
+
+use actix_web::body::{BoxBody, EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
-use actix_web::ResponseError;
+use actix_web::{web, HttpMessage, ResponseError};
 use futures_util::FutureExt;
 use tracing::{debug, error, info};
 
@@ -59,6 +63,167 @@ pub async fn catch_panic(
                 http_req,
                 ApiError::internal("handler panicked").error_response(),
             ))
+        }
+    }
+}
+
+/// Paths a load balancer probes without credentials; never limited.
+fn is_probe(path: &str) -> bool {
+    matches!(path, "/health" | "/ready")
+}
+
+/// The per-IP limit on unauthenticated requests, dashboard port.
+pub async fn guard_unauthenticated_api(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    guard_unauthenticated(req, next, false).await
+}
+
+/// The per-IP limit on unauthenticated requests, agent port (off in `open` mode, where
+/// agents send no token).
+pub async fn guard_unauthenticated_agent(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let open = req
+        .app_data::<web::Data<crate::config::Settings>>()
+        .is_some_and(|s| s.agent_auth == crate::config::AgentAuthMode::Open);
+    guard_unauthenticated(req, next, open).await
+}
+
+/// A flood of requests without valid credentials is refused per client IP before it costs
+/// anything (`MASTER_UNAUTH_RATE_LIMIT`, `MASTER_UNAUTH_RATE_BURST`):
+/// - a request without credentials takes one token from its IP's bucket first, and gets
+///   `429 rate_limited` with `Retry-After` when the bucket is empty;
+/// - a request with credentials is always authenticated (a user behind the same address
+///   as a flooder keeps working); when they are refused (401) it takes a token, and past
+///   the limit the 401 becomes a 429.
+///
+/// Probes (`/health`, `/ready`) are never limited. Refusals are counted in
+/// `atlhyper_http_requests_total{status="429"}`, not written to the audit log one by one
+/// (the point is that a flood costs nothing).
+async fn guard_unauthenticated(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+    off: bool,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let limits = req
+        .app_data::<web::Data<crate::ratelimit::Limits>>()
+        .cloned();
+    let ip = req.peer_addr().map(|a| a.ip());
+    let (Some(limits), Some(ip)) = (limits, ip) else {
+        return next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_left_body);
+    };
+    if off || limits.unauthenticated_off() || is_probe(req.path()) {
+        return next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_left_body);
+    }
+    let refuse = |retry: Duration| {
+        debug!(%ip, "unauthenticated request over the per-IP limit");
+        ApiError::too_many(
+            crate::error::ErrorCode::RateLimited,
+            "too many unauthenticated requests from this address; authenticate or slow down",
+            retry,
+        )
+        .error_response()
+    };
+    if crate::auth::bearer(req.request()).is_none() {
+        if let Err(retry) = limits.check_unauthenticated(ip) {
+            let res = refuse(retry);
+            return Ok(req.into_response(res).map_into_right_body());
+        }
+        return next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_left_body);
+    }
+    let res = next.call(req).await?;
+    if res.status() == actix_web::http::StatusCode::UNAUTHORIZED {
+        if let Err(retry) = limits.check_unauthenticated(ip) {
+            let (req, _) = res.into_parts();
+            return Ok(ServiceResponse::new(req, refuse(retry)).map_into_right_body());
+        }
+    }
+    Ok(res.map_into_left_body())
+}
+
+/// Bounds how long a dashboard request body may take to arrive (`MASTER_API_READ_TIMEOUT`):
+/// past the deadline the body reads as an error, the request is answered `408
+/// body_timeout` and the connection is closed (its body was not read to the end). A client
+/// trickling a body a byte a second holds a connection for that long at most.
+pub async fn body_deadline(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    use actix_web::http::header;
+    let has_body = req.headers().contains_key(header::CONTENT_LENGTH)
+        || req.headers().contains_key(header::TRANSFER_ENCODING);
+    let limit = req
+        .app_data::<web::Data<crate::config::Settings>>()
+        .map(|s| s.api_read_timeout);
+    if let (true, Some(limit)) = (has_body, limit) {
+        let inner = req.take_payload();
+        req.set_payload(actix_web::dev::Payload::Stream {
+            payload: Box::pin(TimedPayload {
+                inner,
+                deadline: Box::pin(tokio::time::sleep(limit)),
+                limit,
+                done: false,
+            }),
+        });
+    }
+    next.call(req).await
+}
+
+/// A request body that fails once its deadline passes.
+struct TimedPayload {
+    inner: actix_web::dev::Payload,
+    deadline: std::pin::Pin<Box<tokio::time::Sleep>>,
+    limit: Duration,
+    done: bool,
+}
+
+/// How a body-reading extractor learns that the body was too slow (see
+/// [`is_body_timeout`]).
+const BODY_TIMEOUT_KIND: std::io::ErrorKind = std::io::ErrorKind::TimedOut;
+
+/// True when a payload error is [`body_deadline`]'s.
+pub fn is_body_timeout(e: &actix_web::error::PayloadError) -> bool {
+    matches!(e, actix_web::error::PayloadError::Io(io) if io.kind() == BODY_TIMEOUT_KIND)
+}
+
+impl futures_util::Stream for TimedPayload {
+    type Item = Result<bytes::Bytes, actix_web::error::PayloadError>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        use std::task::Poll;
+        if self.done {
+            return Poll::Ready(None);
+        }
+        match std::pin::Pin::new(&mut self.inner).poll_next(cx) {
+            Poll::Ready(item) => Poll::Ready(item),
+            Poll::Pending => match self.deadline.as_mut().poll(cx) {
+                Poll::Ready(()) => {
+                    self.done = true;
+                    let secs = self.limit.as_secs();
+                    Poll::Ready(Some(Err(actix_web::error::PayloadError::Io(
+                        std::io::Error::new(
+                            BODY_TIMEOUT_KIND,
+                            format!("the body did not arrive within {secs}s"),
+                        ),
+                    ))))
+                }
+                Poll::Pending => Poll::Pending,
+            },
         }
     }
 }

@@ -4,6 +4,7 @@
 pub mod agent;
 pub mod api;
 pub mod audit_mw;
+pub mod conn_guard;
 pub mod console;
 pub mod headers;
 pub mod middleware;

@@ -818,3 +818,108 @@ async fn rate_limits_answer_429_with_retry_after() {
         .await;
     assert!(ev["total"].as_u64().unwrap() >= 2, "{ev}");
 }
+
+/// Issue 20 §3: a flood of requests without valid credentials is refused per client IP,
+/// on both ports, while authenticated callers and probes from the same address are served.
+#[actix_rt::test]
+async fn unauthenticated_floods_are_limited_per_ip_and_credentials_still_work() {
+    let app = spawn_with(|s| {
+        s.unauth_rate_limit = 1;
+        s.unauth_rate_burst = 5;
+    })
+    .await;
+    let anonymous = || app.api(Method::GET, "/api/v2/clusters", None).send();
+    // The burst is spent on 401s (the admin's login took a token too), then 429.
+    let mut unauthorized = 0;
+    let refused = loop {
+        let r = anonymous().await.unwrap();
+        match r.status().as_u16() {
+            401 => unauthorized += 1,
+            429 => break r,
+            other => panic!("unexpected {other}"),
+        }
+        assert!(unauthorized <= 8, "never limited");
+    };
+    assert!(unauthorized >= 3, "the burst was honoured: {unauthorized}");
+    let retry: u64 = refused.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=2).contains(&retry), "Retry-After {retry}");
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["code"], "rate_limited", "{body}");
+    // A wrong token is refused as 429 too (not a free 401 oracle past the limit)...
+    let r = app
+        .api(
+            Method::GET,
+            "/api/v2/clusters",
+            Some("ats_not-a-real-token"),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 429);
+    // ...so is an agent without a token, on the other port (one budget per address)...
+    let r = app
+        .client
+        .post(format!("{}/agent/heartbeat", app.agent))
+        .header("X-Cluster-ID", "c1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 429);
+    // ...while the admin, an agent with its token and the probes are served.
+    for _ in 0..10 {
+        let r = app
+            .api(Method::GET, "/api/v2/clusters", Some(&app.admin_token))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(app.heartbeat("c1").await.status(), 200);
+        for probe in ["/health", "/ready"] {
+            let r = app.api(Method::GET, probe, None).send().await.unwrap();
+            assert_eq!(r.status(), 200, "{probe}");
+        }
+    }
+    // The bucket refills at the rate.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(anonymous().await.unwrap().status(), 401);
+    assert_eq!(anonymous().await.unwrap().status(), 429);
+}
+
+/// Issue 20 §3: a dashboard body trickled a byte at a time is cut off at
+/// `MASTER_API_READ_TIMEOUT` with 408, and the connection is closed.
+#[actix_rt::test]
+async fn a_trickled_dashboard_body_gets_408_at_the_read_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_with(|s| s.api_read_timeout = Duration::from_secs(1)).await;
+    let addr = app.http.trim_start_matches("http://").to_owned();
+    let conn = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let (mut rd, mut wr) = conn.into_split();
+    let head = "POST /api/v2/auth/login HTTP/1.1\r\nHost: x\r\n\
+                Content-Type: application/json\r\nContent-Length: 60\r\n\r\n{";
+    wr.write_all(head.as_bytes()).await.unwrap();
+    let started = std::time::Instant::now();
+    // A byte every 300 ms: the body would take 18 s.
+    let trickle = tokio::spawn(async move {
+        for _ in 0..60 {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            if wr.write_all(b" ").await.is_err() {
+                break;
+            }
+        }
+    });
+    let mut reply = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), rd.read_to_end(&mut reply)).await;
+    let took = started.elapsed();
+    trickle.abort();
+    let text = String::from_utf8_lossy(&reply);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(text.contains("body_timeout"), "{text}");
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(5),
+        "cut off after {took:?}"
+    );
+}

@@ -49,6 +49,11 @@ pub fn json_config() -> web::JsonConfig {
                     ErrorCode::UnsupportedMediaType,
                     "send Content-Type: application/json",
                 ),
+                E::Payload(p) if crate::http::middleware::is_body_timeout(p) => ApiError::new(
+                    actix_web::http::StatusCode::REQUEST_TIMEOUT,
+                    ErrorCode::BodyTimeout,
+                    p.to_string(),
+                ),
                 E::Deserialize(d) => {
                     ApiError::bad_request(ErrorCode::InvalidJson, format!("invalid JSON body: {d}"))
                 }
