@@ -8,6 +8,7 @@ pub mod bus;
 pub mod cluster;
 pub mod command;
 pub mod messages;
-pub mod model;
+/// The v2.1 wire model, from its own crate (which the fuzz targets build alone).
+pub use atlhyper_model as model;
 pub mod registry;
 pub mod store;

@@ -6,7 +6,7 @@
 use std::io::Read;
 use std::sync::OnceLock;
 
-use atlhyper_actors::model::ClusterSnapshot;
+use atlhyper_model::ClusterSnapshot;
 use atlhyper_query::QueryError;
 use libfuzzer_sys::fuzz_target;
 

@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use atlhyper_actors::model::{
+use atlhyper_model::{
     ClusterSnapshot, Deployment, GoTime, KeyMetrics, Node, Pod, ResourceMeta, VisitItems,
 };
 

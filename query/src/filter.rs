@@ -6,7 +6,7 @@ use std::any::Any;
 
 use chrono::{DateTime, Utc};
 
-use atlhyper_actors::model::{Event, Node, Pod, ResourceMeta, StrMap};
+use atlhyper_model::{Event, Node, Pod, ResourceMeta, StrMap};
 
 /// A label selector: `key=value`, `key!=value` or `key` (exists).
 #[derive(Debug, Clone, PartialEq)]

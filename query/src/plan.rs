@@ -11,7 +11,7 @@ use regex::{Regex, RegexBuilder};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use atlhyper_actors::model::{ClusterSnapshot, Kind, ResourceMeta, VisitItems};
+use atlhyper_model::{ClusterSnapshot, Kind, ResourceMeta, VisitItems};
 
 use crate::ast::{Cond, Method, Op, Path, Query, Span, Spanned, Value};
 use crate::error::QueryError;

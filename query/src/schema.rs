@@ -348,7 +348,7 @@ impl<'de> de::MapAccess<'de> for Entries<'_> {
 mod tests {
     #![allow(clippy::unwrap_used, reason = "tests")]
     use super::*;
-    use atlhyper_actors::model::{Node, Pod};
+    use atlhyper_model::{Node, Pod};
 
     fn seg(p: &str) -> Vec<String> {
         p.split('.').map(str::to_owned).collect()

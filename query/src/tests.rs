@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
-use atlhyper_actors::model::ClusterSnapshot;
+use atlhyper_model::ClusterSnapshot;
 
 use crate::{compile, QueryError};
 
@@ -522,8 +522,7 @@ fn sorted_top_k_equals_a_full_sort() {
                 .iter()
                 .map(|i| i["summary.name"].as_str().unwrap().to_owned())
                 .collect();
-            let mut want: Vec<(usize, &atlhyper_actors::model::Pod)> =
-                s.pods.iter().enumerate().collect();
+            let mut want: Vec<(usize, &atlhyper_model::Pod)> = s.pods.iter().enumerate().collect();
             want.sort_by(|(ia, a), (ib, b)| {
                 let o = if q == "restarts" {
                     a.status.restarts.cmp(&b.status.restarts)

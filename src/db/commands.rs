@@ -168,17 +168,7 @@ fn truncation_marker(kept: usize, total: usize) -> String {
     format!("\n[output truncated by atlhyper-master: kept {kept} of {total} bytes]")
 }
 
-/// Cuts `s` to at most `max` bytes on a character boundary.
-fn cut(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while end > 0 && !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
-}
+use atlhyper_actors::model::wire::cut;
 
 /// Records an agent result: the first one wins. `claimed_cluster` is the cluster the
 /// agent spoke for, when it said.

@@ -1,7 +1,6 @@
 //! `POST /agent/heartbeat`.
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde::Deserialize;
 
 use atlhyper_actors::messages::{AgentMeta, Heartbeat};
 
@@ -12,19 +11,6 @@ use crate::state::AppState;
 
 /// A heartbeat body is optional metadata; anything larger is not a heartbeat.
 const MAX_HEARTBEAT_BODY: u64 = 64 * 1024;
-/// Longest version, host name or IP kept from a heartbeat body.
-const MAX_META_CHARS: usize = 128;
-
-#[derive(Deserialize)]
-struct HeartbeatBody {
-    #[serde(default)]
-    agent_version: Option<String>,
-    #[serde(default)]
-    hostname: Option<String>,
-    #[serde(default)]
-    ip: Option<String>,
-}
-
 /// A sign of life. v2.1 agents send an empty body; newer ones may send metadata.
 #[tracing::instrument(skip_all, fields(cluster_id = header_cluster_id(&req).unwrap_or("")))]
 pub async fn post_heartbeat(
@@ -45,18 +31,14 @@ pub async fn post_heartbeat(
     )
     .await?;
     let raw = body::decode(raw, enc, MAX_HEARTBEAT_BODY)?;
-    let agent = if raw.iter().all(u8::is_ascii_whitespace) {
-        None
-    } else {
-        let b: HeartbeatBody = body::parse_object(&raw)?;
-        let short = |v: Option<String>| v.map(|v| v.chars().take(MAX_META_CHARS).collect());
-        Some(AgentMeta {
-            agent_version: short(b.agent_version),
-            hostname: short(b.hostname),
-            ip: short(b.ip),
+    let agent = atlhyper_actors::model::wire::parse_heartbeat(&raw)
+        .map_err(body::wire_error)?
+        .map(|b| AgentMeta {
+            agent_version: b.agent_version,
+            hostname: b.hostname,
+            ip: b.ip,
             ..AgentMeta::default()
-        })
-    };
+        });
     let addr = state.cluster(&cluster_id, true).await?;
     let contact = super::contact(&req);
     if state.hub.link().is_some() {

@@ -8,9 +8,7 @@ mod result;
 mod slo;
 mod snapshot;
 
-pub use body::{
-    decode, encoding, json_error, parse_object, parse_snapshot, peek_cluster_id, read, Encoding,
-};
+pub use body::{decode, encoding, json_error, parse_object, parse_snapshot, read, Encoding};
 
 use std::future::{ready, Ready};
 

@@ -65,7 +65,7 @@ async fn ingest(
         }
         let json = json?;
         let id = if peek {
-            body::peek_cluster_id(&json)
+            atlhyper_actors::model::wire::peek_cluster_id(&json)
         } else {
             None
         };

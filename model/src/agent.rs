@@ -8,6 +8,19 @@ use serde::{Deserialize, Serialize};
 
 use super::{ClusterSnapshot, GoTime, Text};
 
+/// What a newer agent may say in its heartbeat body (v2.1 agents send none); parsed by
+/// [`super::wire::parse_heartbeat`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct AgentMetaBody {
+    /// The agent's version.
+    pub agent_version: Option<String>,
+    /// Its host name.
+    pub hostname: Option<String>,
+    /// Its IP.
+    pub ip: Option<String>,
+}
+
 /// Liveness of one agent (also `AgentInfo`, which has identical keys).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -59,7 +72,7 @@ pub type AgentInfo = AgentStatus;
 #[allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 mod tests {
     use super::*;
-    use crate::model::test_support::{assert_default, assert_keys};
+    use crate::test_support::{assert_default, assert_keys};
 
     /// Keys written for a default value: exactly the non-omitempty ones.
     #[test]

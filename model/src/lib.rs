@@ -26,6 +26,7 @@ mod strmap;
 mod test_support;
 mod text;
 mod time;
+pub mod wire;
 mod workload;
 
 pub use agent::*;

@@ -668,8 +668,8 @@ impl Deployment {
 #[allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 mod tests {
     use super::*;
-    use crate::model::test_support::{assert_default, assert_keys};
-    use crate::model::ResourceMeta;
+    use crate::test_support::{assert_default, assert_keys};
+    use crate::ResourceMeta;
 
     /// Keys written for a default value: exactly the non-omitempty ones.
     #[test]

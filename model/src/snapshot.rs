@@ -226,7 +226,7 @@ pub fn user_agent_version(ua: &str) -> Option<String> {
 #[allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 mod tests {
     use super::*;
-    use crate::model::test_support::{assert_default, assert_keys};
+    use crate::test_support::{assert_default, assert_keys};
 
     /// Keys written for a default value: exactly the non-omitempty ones.
     #[test]

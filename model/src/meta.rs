@@ -36,40 +36,40 @@ macro_rules! common_meta_struct {
         #[serde(default)]
         pub struct $name {
             /// Kubernetes UID.
-            pub uid: $crate::model::Text,
+            pub uid: $crate::Text,
             /// Object name.
-            pub name: $crate::model::Text,
+            pub name: $crate::Text,
             /// Namespace (empty for cluster-scoped objects).
-            #[serde(skip_serializing_if = "crate::model::Text::is_empty")]
-            pub namespace: $crate::model::Text,
+            #[serde(skip_serializing_if = "crate::Text::is_empty")]
+            pub namespace: $crate::Text,
             /// Kubernetes kind.
-            pub kind: $crate::model::Text,
+            pub kind: $crate::Text,
             /// Node the object is bound to, if any.
-            #[serde(skip_serializing_if = "crate::model::Text::is_empty")]
-            pub node_name: $crate::model::Text,
+            #[serde(skip_serializing_if = "crate::Text::is_empty")]
+            pub node_name: $crate::Text,
             /// Kind of the controlling owner.
-            #[serde(skip_serializing_if = "crate::model::Text::is_empty")]
-            pub owner_kind: $crate::model::Text,
+            #[serde(skip_serializing_if = "crate::Text::is_empty")]
+            pub owner_kind: $crate::Text,
             /// Name of the controlling owner.
-            #[serde(skip_serializing_if = "crate::model::Text::is_empty")]
-            pub owner_name: $crate::model::Text,
+            #[serde(skip_serializing_if = "crate::Text::is_empty")]
+            pub owner_name: $crate::Text,
             /// Labels.
             #[serde(
                 default,
-                deserialize_with = "crate::model::serde_util::null_default",
-                skip_serializing_if = "crate::model::StrMap::is_empty"
+                deserialize_with = "crate::serde_util::null_default",
+                skip_serializing_if = "crate::StrMap::is_empty"
             )]
-            pub labels: $crate::model::StrMap,
+            pub labels: $crate::StrMap,
             /// Creation time.
-            pub created_at: $crate::model::GoTime,
+            pub created_at: $crate::GoTime,
             $(
                 $(#[$field_attr])*
                 pub $field: $ty,
             )*
         }
 
-        impl $crate::model::ResourceMeta for $name {
-            fn kind() -> $crate::model::Kind {
+        impl $crate::ResourceMeta for $name {
+            fn kind() -> $crate::Kind {
                 $kind
             }
             fn namespace(&self) -> &str {
@@ -78,7 +78,7 @@ macro_rules! common_meta_struct {
             fn name(&self) -> &str {
                 &self.name
             }
-            fn labels(&self) -> &$crate::model::StrMap {
+            fn labels(&self) -> &$crate::StrMap {
                 &self.labels
             }
             fn uid(&self) -> &str {
@@ -109,18 +109,18 @@ macro_rules! summary_meta {
         const _: () = assert!(!$kind.is_namespaced(), "cluster_scoped on a namespaced kind");
     };
     ($ty:ty, $kind:path $(, $cluster_scoped:ident)?) => {
-        $crate::model::meta::summary_meta!(@check $kind $(, $cluster_scoped)?);
-        impl $crate::model::ResourceMeta for $ty {
-            fn kind() -> $crate::model::Kind {
+        $crate::meta::summary_meta!(@check $kind $(, $cluster_scoped)?);
+        impl $crate::ResourceMeta for $ty {
+            fn kind() -> $crate::Kind {
                 $kind
             }
             fn namespace(&self) -> &str {
-                $crate::model::meta::summary_meta!(@namespace self $(, $cluster_scoped)?)
+                $crate::meta::summary_meta!(@namespace self $(, $cluster_scoped)?)
             }
             fn name(&self) -> &str {
                 &self.summary.name
             }
-            fn labels(&self) -> &$crate::model::StrMap {
+            fn labels(&self) -> &$crate::StrMap {
                 &self.labels
             }
         }

@@ -3,7 +3,7 @@
 
 use std::io::Read;
 
-use atlhyper_actors::model::{
+use atlhyper_model::{
     parse_snapshot, ClusterSnapshot, Command, CommandResponse, CommandResultBody, Deployment,
     Event, GoTime, Job, Kind, Node, Pod, ResourceMeta, SloPushRequest, VisitItems,
 };

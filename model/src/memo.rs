@@ -470,7 +470,7 @@ fn value_end(b: &[u8], i: usize) -> Option<usize> {
 #[allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 mod tests {
     use super::*;
-    use crate::model::interned;
+    use crate::interned;
 
     fn parse(json: &[u8], base: Option<&Base>) -> (ClusterSnapshot, Memo, Reuse) {
         interned(json.len(), || parse_reusing(json, base)).expect("the fast path takes it")
