@@ -84,6 +84,94 @@ struct Buckets<K> {
     last_sweep: Option<Instant>,
 }
 
+/// The key of a client address for per-IP limits: IPv4 as is, IPv6 by its /64.
+pub fn client_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(std::net::Ipv6Addr::from(
+                u128::from(v6) & !((1u128 << 64) - 1),
+            )),
+        },
+    }
+}
+
+/// How long credentials that authenticated pass the unauthenticated limit unchecked.
+pub const KNOWN_FOR: Duration = Duration::from_secs(5 * 60);
+
+/// Most credentials remembered; past it, the memory starts again (a flood of valid
+/// credentials is not a threat this guards against).
+const MAX_KNOWN: usize = 10_000;
+
+/// The SHA-256 of credentials that recently authenticated (any port). A request carrying
+/// one passes the per-IP limit on unauthenticated traffic without taking from it, so a
+/// user or agent behind the same address as a flooder keeps working, while a made-up
+/// token is charged like no token at all, before any lookup.
+#[derive(Default)]
+pub struct KnownCredentials {
+    map: Mutex<HashMap<[u8; 32], Instant>>,
+}
+
+impl KnownCredentials {
+    /// The digest a credential is remembered by.
+    pub fn digest(credential: &str) -> [u8; 32] {
+        use sha2::{Digest, Sha256};
+        Sha256::digest(credential.as_bytes()).into()
+    }
+
+    /// Whether `digest` authenticated within [`KNOWN_FOR`].
+    pub fn contains(&self, digest: &[u8; 32]) -> bool {
+        lock(&self.map)
+            .get(digest)
+            .is_some_and(|at| at.elapsed() < KNOWN_FOR)
+    }
+
+    /// Remembers that `digest` authenticated now.
+    pub fn insert(&self, digest: [u8; 32]) {
+        let mut m = lock(&self.map);
+        if m.len() >= MAX_KNOWN && !m.contains_key(&digest) {
+            m.retain(|_, at| at.elapsed() < KNOWN_FOR);
+            if m.len() >= MAX_KNOWN {
+                m.clear();
+            }
+        }
+        m.insert(digest, Instant::now());
+    }
+
+    /// Forgets `digest` (it was refused).
+    pub fn remove(&self, digest: &[u8; 32]) {
+        lock(&self.map).remove(digest);
+    }
+}
+
+/// Credentials the per-IP limit charged before they were checked: the place that accepts
+/// them calls [`confirm_credentials`], which gives the token back and remembers them.
+pub struct Unconfirmed {
+    digest: [u8; 32],
+    ip: IpAddr,
+    limits: Limits,
+}
+
+impl Unconfirmed {
+    /// Charged to `ip` for credentials with this digest.
+    pub fn new(digest: [u8; 32], ip: IpAddr, limits: Limits) -> Self {
+        Self { digest, ip, limits }
+    }
+}
+
+/// The request's credentials were accepted (agent token, session or API key): what the
+/// per-IP limit took for them is given back, and they pass it freely for a while. Called
+/// as soon as authentication succeeds, so a long poll counts from its first moment.
+pub fn confirm_credentials(req: &actix_web::HttpRequest) {
+    use actix_web::HttpMessage;
+    let Some(u) = req.extensions_mut().remove::<Unconfirmed>() else {
+        return;
+    };
+    u.limits.refund_unauthenticated(u.ip);
+    u.limits.known.insert(u.digest);
+}
+
 /// A token bucket per key.
 pub struct RateLimiter<K> {
     /// Requests per second; 0 = unlimited.
@@ -136,6 +224,17 @@ impl<K: Hash + Eq + Clone> RateLimiter<K> {
             Ok(())
         } else {
             Err(Duration::from_secs_f64((1.0 - b.tokens) / self.rate))
+        }
+    }
+
+    /// Gives back one request taken from `key`'s bucket (never above the burst).
+    pub fn refund(&self, key: &K) {
+        if self.is_off() {
+            return;
+        }
+        let mut st = lock(&self.state);
+        if let Some(b) = st.map.get_mut(key) {
+            b.tokens = (b.tokens + 1.0).min(self.burst);
         }
     }
 
@@ -323,6 +422,8 @@ pub struct Limits {
     agent: Arc<RateLimiter<String>>,
     /// Unauthenticated requests per client IP (see `crate::http::middleware::guard_unauthenticated`).
     unauth: Arc<RateLimiter<IpAddr>>,
+    /// Credentials that recently authenticated: let through the unauthenticated limit.
+    known: Arc<KnownCredentials>,
     login: Arc<Lockout>,
     /// Replicas: the lockout every replica shares.
     shared: Option<Arc<dyn SharedLockout>>,
@@ -344,6 +445,7 @@ impl Limits {
             api: Arc::new(RateLimiter::new(api_rate, api_burst)),
             agent: Arc::new(RateLimiter::new(agent_rate, agent_burst)),
             unauth: Arc::new(RateLimiter::new(0, 1)),
+            known: Arc::default(),
             login: Arc::new(Lockout::new(LockoutPolicy::default())),
             shared: None,
         }
@@ -389,9 +491,20 @@ impl Limits {
         self.api.check(&token_id)
     }
 
-    /// `Err(retry_after)` when `ip` is over its limit of unauthenticated requests.
+    /// `Err(retry_after)` when `ip` is over its limit of unauthenticated requests. IPv6
+    /// addresses count per /64 (one host usually holds a whole /64).
     pub fn check_unauthenticated(&self, ip: IpAddr) -> Result<(), Duration> {
-        self.unauth.check(&ip)
+        self.unauth.check(&client_key(ip))
+    }
+
+    /// Gives back what [`Limits::check_unauthenticated`] took (the credentials were good).
+    pub fn refund_unauthenticated(&self, ip: IpAddr) {
+        self.unauth.refund(&client_key(ip));
+    }
+
+    /// The credentials' memory of recent successes.
+    pub fn known_credentials(&self) -> &KnownCredentials {
+        &self.known
     }
 
     /// True when unauthenticated requests are not limited.

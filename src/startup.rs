@@ -69,9 +69,16 @@ fn listen_backlog(listener: &TcpListener) -> anyhow::Result<()> {
 pub fn connections_per_worker(open_files: u64, workers: usize) -> usize {
     let budget = open_files.saturating_sub(FD_RESERVE) / 2;
     let per_worker = budget / 2 / (workers.max(1) as u64);
+    if per_worker < 64 {
+        tracing::warn!(
+            open_files,
+            workers,
+            "the open files limit leaves fewer than 64 connections per worker; raise it (ulimit -n / LimitNOFILE)"
+        );
+    }
     usize::try_from(per_worker)
         .unwrap_or(usize::MAX)
-        .clamp(64, 25_000)
+        .clamp(1, 25_000)
 }
 
 /// Triggers a graceful shutdown from code (tests, embedding).
@@ -296,12 +303,14 @@ impl Application {
                 // A body must arrive within MASTER_API_READ_TIMEOUT (outside the audit,
                 // which reads write bodies first).
                 .wrap(middleware::from_fn(http::middleware::body_deadline))
-                .wrap(http::headers::cors(&api_state.settings.cors_origins))
                 .wrap(middleware::from_fn(http::middleware::access_log))
                 // Outside the log and the audit: a flood refused here costs nothing.
                 .wrap(middleware::from_fn(
                     http::middleware::guard_unauthenticated_api,
                 ))
+                // Outside the limit: preflights are answered before it (they never carry
+                // credentials), and a 429 carries CORS headers a browser can read.
+                .wrap(http::headers::cors(&api_state.settings.cors_origins))
                 .wrap(middleware::from_fn(http::headers::security_headers))
                 // Outermost: counts and times everything, refusals and preflights included.
                 .wrap(middleware::from_fn(crate::metrics::track_api))
@@ -646,7 +655,8 @@ mod tests {
         assert_eq!(per, 2372);
         assert!(2 * 2 * 2 * per as u64 + 1024 <= 20_000);
         // A tiny limit still lets each worker take some; a huge one is capped.
-        assert_eq!(connections_per_worker(1024, 8), 64);
+        assert_eq!(connections_per_worker(1024, 8), 1);
+        assert_eq!(connections_per_worker(4096, 2), 384);
         assert_eq!(connections_per_worker(1 << 20, 2), 25_000);
     }
 }

@@ -88,8 +88,20 @@ pub struct Saved {
     contact: Option<AgentContact>,
     image_version: Option<String>,
     agent_published: AgentMeta,
-    owner: bool,
     finished: (HashSet<String>, VecDeque<String>),
+}
+
+impl Saved {
+    /// Drops the parsed state (snapshot, memo, records, SLO push), keeping liveness and the
+    /// agent's metadata: for an actor that died again soon after a revival, in case what
+    /// it held is what made it panic. The next push brings the snapshot back.
+    pub fn without_parsed_state(mut self) -> Self {
+        self.latest = None;
+        self.memo = None;
+        self.recent.clear();
+        self.slo = None;
+        self
+    }
 }
 
 impl std::fmt::Debug for Saved {
@@ -203,7 +215,6 @@ impl Drop for ClusterActor {
             contact: self.contact.take(),
             image_version: self.image_version.take(),
             agent_published: std::mem::take(&mut self.agent_published),
-            owner: self.owner,
             finished: std::mem::take(&mut self.finished),
         });
     }
@@ -263,7 +274,6 @@ impl ClusterActor {
         let saved = restore.revived.unwrap_or(Saved {
             liveness: None,
             last_seen: restore.last_seen,
-            owner: cfg_owner,
             ..Saved::default()
         });
         Self {
@@ -291,7 +301,10 @@ impl ClusterActor {
             waiters: HashMap::new(),
             next_poll_id: 0,
             draining: false,
-            owner: saved.owner,
+            // Always from the configuration, never from a dead actor's vault: with replicas
+            // the lease loop hands ownership again at its next pass, so a release that the
+            // dead actor never received cannot leave two owners.
+            owner: cfg_owner,
             finished: saved.finished,
             vault: None,
             reload_commands,
@@ -328,6 +341,10 @@ impl ClusterActor {
         running: Vec<RunningCommand>,
         ctx: &mut Context<Self>,
     ) {
+        if self.draining {
+            // Stored already; the next master run delivers and times them.
+            return;
+        }
         let mut topics = HashSet::new();
         for cmd in pending {
             let id = cmd.command.id.to_string();
@@ -757,12 +774,16 @@ impl ClusterActor {
                 }
             }
             Ok(false) => {
-                // No longer pending in the store (cancelled or removed elsewhere): drop it.
+                // No longer pending in the store (cancelled, expired, or handed out by an
+                // actor that died meanwhile or by another replica): drop it here, and read
+                // the store again shortly so that one that is running gets its result
+                // deadline (the reload takes only what this actor does not hold).
                 warn!(command_id = %id, "queued command was not pending in the store; dropped");
                 self.parked
                     .entry(topic.to_owned())
                     .or_default()
                     .push_front(poll);
+                ctx.run_later(Duration::from_secs(1), |act, ctx| act.reload_commands(ctx));
             }
             Err(e) => {
                 warn!(command_id = %id, error = %e, "could not mark command running; it stays queued");
@@ -1847,5 +1868,19 @@ mod tests {
         let all = registry.send(ListClusters).await.unwrap();
         assert_eq!(all.len(), 3);
         assert!(all.iter().all(|h| h.addr.connected()));
+
+        // c1 dies again within the minute: revived without the snapshot it held (in case
+        // that is what makes it panic), still online, commands still there.
+        assert!(again.send(Explode).await.is_err());
+        let third = resolve("c1").await.unwrap().unwrap().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while counts(&third).await != (0, 2, 0) {
+            assert!(Instant::now() < deadline, "commands not reloaded again");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let v = third.send(GetStatus).await.unwrap();
+        assert!(v.latest.is_none(), "the snapshot was dropped");
+        assert_eq!(v.liveness, Liveness::Online);
+        assert_eq!(revived.load(std::sync::atomic::Ordering::Relaxed), 3);
     }
 }

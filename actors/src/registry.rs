@@ -61,7 +61,13 @@ struct Entry {
     info: ClusterInfo,
     addr: Addr<ClusterActor>,
     vault: Arc<Vault>,
+    /// When its actor was last revived.
+    revived_at: Option<std::time::Instant>,
 }
+
+/// An actor that dies again within this long of its revival is revived without the
+/// snapshot it held (see [`crate::cluster::Saved::without_parsed_state`]).
+const REVIVAL_WINDOW: Duration = Duration::from_secs(60);
 
 /// How often the registry looks for cluster actors that died.
 const SWEEP: Duration = Duration::from_secs(1);
@@ -115,6 +121,7 @@ impl Registry {
                 info,
                 addr: addr.clone(),
                 vault,
+                revived_at: None,
             },
         );
         addr
@@ -140,15 +147,22 @@ impl Registry {
 
     /// Starts a new actor for a cluster whose actor died, from what it left in its vault.
     fn revive(&mut self, id: &str) -> Option<Addr<ClusterActor>> {
-        let (key, vault) = {
+        let (key, vault, again) = {
             let (k, e) = self.clusters.get_key_value(id)?;
             if e.addr.connected() {
                 return Some(e.addr.clone());
             }
-            (Arc::clone(k), Arc::clone(&e.vault))
+            let again = e.revived_at.is_some_and(|t| t.elapsed() < REVIVAL_WINDOW);
+            (Arc::clone(k), Arc::clone(&e.vault), again)
         };
-        let saved = vault.take().unwrap_or_default();
-        error!(cluster_id = %id, state = ?saved, "cluster actor died (a panic); starting a new one from its state");
+        let mut saved = vault.take().unwrap_or_default();
+        if again {
+            // Died again soon after its revival: perhaps what it holds makes it panic.
+            saved = saved.without_parsed_state();
+            error!(cluster_id = %id, "cluster actor died again within a minute of its revival; starting it without its snapshot");
+        } else {
+            error!(cluster_id = %id, state = ?saved, "cluster actor died (a panic); starting a new one from its state");
+        }
         self.revived.fetch_add(1, Ordering::Relaxed);
         let restore = Restore {
             revived: Some(saved),
@@ -160,6 +174,7 @@ impl Registry {
         }
         if let Some(e) = self.clusters.get_mut(id) {
             e.addr = addr.clone();
+            e.revived_at = Some(std::time::Instant::now());
         }
         Some(addr)
     }
@@ -352,6 +367,8 @@ impl Handler<DrainAll> for Registry {
     type Result = ResponseFuture<Vec<(String, DateTime<Utc>)>>;
 
     fn handle(&mut self, _: DrainAll, _: &mut Context<Self>) -> Self::Result {
+        // A dead actor is revived first, so its last sign of life is saved too.
+        self.sweep();
         self.draining = true;
         let addrs: Vec<(String, Addr<ClusterActor>)> = self
             .clusters

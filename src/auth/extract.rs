@@ -134,6 +134,7 @@ pub async fn authenticate_mw(
         if let (Some(db), Some(audit)) = (db, audit) {
             let outcome = match authenticate(&db, &audit, req.request()).await {
                 Ok(p) => {
+                    crate::ratelimit::confirm_credentials(req.request());
                     req.extensions_mut().insert(p.clone());
                     Authn::Ok(p)
                 }

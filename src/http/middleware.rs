@@ -94,11 +94,14 @@ pub async fn guard_unauthenticated_agent(
 
 /// A flood of requests without valid credentials is refused per client IP before it costs
 /// anything (`MASTER_UNAUTH_RATE_LIMIT`, `MASTER_UNAUTH_RATE_BURST`):
-/// - a request without credentials takes one token from its IP's bucket first, and gets
-///   `429 rate_limited` with `Retry-After` when the bucket is empty;
-/// - a request with credentials is always authenticated (a user behind the same address
-///   as a flooder keeps working); when they are refused (401) it takes a token, and past
-///   the limit the 401 becomes a 429.
+/// - a request without credentials, or with credentials that did not authenticate
+///   lately, takes one token from its IP's bucket first (IPv6: its /64), and gets `429
+///   rate_limited` with `Retry-After` when the bucket is empty, before any lookup;
+/// - when authentication accepts the credentials ([`crate::ratelimit::confirm_credentials`],
+///   at once, so a long poll counts from its first moment), the token is given back and
+///   they are remembered for [`KNOWN_FOR`](crate::ratelimit::KNOWN_FOR): a request
+///   carrying them then passes without taking a token, so a user or agent behind the same
+///   address as a flooder keeps working; a 401 forgets them.
 ///
 /// Probes (`/health`, `/ready`) are never limited. Refusals are counted in
 /// `atlhyper_http_requests_total{status="429"}`, not written to the audit log one by one
@@ -108,46 +111,42 @@ async fn guard_unauthenticated(
     next: Next<impl MessageBody + 'static>,
     off: bool,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
-    let limits = req
-        .app_data::<web::Data<crate::ratelimit::Limits>>()
-        .cloned();
+    let limits = req.app_data::<web::Data<crate::ratelimit::Limits>>().cloned();
     let ip = req.peer_addr().map(|a| a.ip());
     let (Some(limits), Some(ip)) = (limits, ip) else {
-        return next
-            .call(req)
-            .await
-            .map(ServiceResponse::map_into_left_body);
+        return next.call(req).await.map(ServiceResponse::map_into_left_body);
     };
     if off || limits.unauthenticated_off() || is_probe(req.path()) {
-        return next
-            .call(req)
-            .await
-            .map(ServiceResponse::map_into_left_body);
+        return next.call(req).await.map(ServiceResponse::map_into_left_body);
     }
-    let refuse = |retry: Duration| {
-        debug!(%ip, "unauthenticated request over the per-IP limit");
-        ApiError::too_many(
-            crate::error::ErrorCode::RateLimited,
-            "too many unauthenticated requests from this address; authenticate or slow down",
-            retry,
-        )
-        .error_response()
-    };
-    if crate::auth::bearer(req.request()).is_none() {
+    let known = limits.known_credentials();
+    let digest =
+        crate::auth::bearer(req.request()).map(crate::ratelimit::KnownCredentials::digest);
+    let trusted = digest.as_ref().is_some_and(|d| known.contains(d));
+    if !trusted {
         if let Err(retry) = limits.check_unauthenticated(ip) {
-            let res = refuse(retry);
+            debug!(%ip, "unauthenticated request over the per-IP limit");
+            let res = ApiError::too_many(
+                crate::error::ErrorCode::RateLimited,
+                "too many unauthenticated requests from this address; authenticate or slow down",
+                retry,
+            )
+            .error_response();
             return Ok(req.into_response(res).map_into_right_body());
         }
-        return next
-            .call(req)
-            .await
-            .map(ServiceResponse::map_into_left_body);
+        if let Some(d) = digest {
+            // Given back by `confirm_credentials` if authentication accepts them.
+            req.extensions_mut().insert(crate::ratelimit::Unconfirmed::new(
+                d,
+                ip,
+                (*limits).clone(),
+            ));
+        }
     }
     let res = next.call(req).await?;
-    if res.status() == actix_web::http::StatusCode::UNAUTHORIZED {
-        if let Err(retry) = limits.check_unauthenticated(ip) {
-            let (req, _) = res.into_parts();
-            return Ok(ServiceResponse::new(req, refuse(retry)).map_into_right_body());
+    if let Some(d) = digest {
+        if res.status() == actix_web::http::StatusCode::UNAUTHORIZED {
+            known.remove(&d);
         }
     }
     Ok(res.map_into_left_body())
@@ -161,14 +160,14 @@ pub async fn body_deadline(
     mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    use actix_web::http::header;
-    let has_body = req.headers().contains_key(header::CONTENT_LENGTH)
-        || req.headers().contains_key(header::TRANSFER_ENCODING);
     let limit = req
         .app_data::<web::Data<crate::config::Settings>>()
         .map(|s| s.api_read_timeout);
-    if let (true, Some(limit)) = (has_body, limit) {
+    if let Some(limit) = limit {
         let inner = req.take_payload();
+        if matches!(inner, actix_web::dev::Payload::None) {
+            return next.call(req).await;
+        }
         req.set_payload(actix_web::dev::Payload::Stream {
             payload: Box::pin(TimedPayload {
                 inner,

@@ -13,10 +13,12 @@
 //! Nothing here does I/O, holds a lock or clones a snapshot: the notifier owns an
 //! [`Evaluator`] and calls it on its own thread.
 
-pub mod condition;
+/// From `atlhyper-text` (the fuzz targets build it alone).
+pub use atlhyper_text::condition;
 pub mod enrich;
 pub mod eval;
-pub mod scope;
+/// From `atlhyper-text`.
+pub use atlhyper_text::scope;
 pub mod slo;
 
 pub use condition::{format_duration, Condition, Metric, Op, MAX_FOR, RESOURCE_TYPES};
@@ -25,4 +27,4 @@ pub use eval::{Evaluator, Observation, EVENT_ACTIVE_WINDOW, RECENT_RESTARTS_WIND
 pub use scope::Scope;
 
 /// The duration parser shared with the configuration (Go syntax: `30s`, `5m`, `1h30m`).
-pub use crate::config::parse_duration;
+pub use atlhyper_text::units::parse_duration;

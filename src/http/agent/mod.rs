@@ -116,6 +116,7 @@ fn authenticate(req: &HttpRequest) -> Result<AgentIdentity, ApiError> {
             return Err(refuse("unknown token", "invalid agent token"));
         }
     };
+    crate::ratelimit::confirm_credentials(req);
     // A runaway agent is slowed per cluster, whatever its token.
     let q = crate::http::QueryParams::of(req);
     let cluster = identity

@@ -19,10 +19,8 @@ use super::scope::Scope;
 use crate::notify::message::ResourceId;
 use atlhyper_actors::model::KeyMetrics;
 
-/// The window of `pod.recent_restarts`: long enough to span a CrashLoopBackOff's growing
-/// back-off (capped at 5 minutes by the kubelet) several times, short enough that a pod
-/// that recovered stops alerting within a quarter of an hour.
-pub const RECENT_RESTARTS_WINDOW: Duration = Duration::from_secs(15 * 60);
+/// The window of `pod.recent_restarts` (defined with the conditions).
+pub use super::condition::RECENT_RESTARTS_WINDOW;
 
 /// How recently a Warning event must have been seen to count for `event.count`: the
 /// kubelet repeats the events of an ongoing problem (BackOff, Unhealthy) every few

@@ -6,7 +6,13 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use crate::config::parse_duration;
+use crate::units::parse_duration;
+pub use crate::units::format_duration;
+
+/// The window of `pod.recent_restarts`: long enough to span a CrashLoopBackOff's growing
+/// back-off (capped at 5 minutes by the kubelet) several times, short enough that a pod
+/// that recovered stops alerting within a quarter of an hour.
+pub const RECENT_RESTARTS_WINDOW: Duration = Duration::from_secs(15 * 60);
 
 /// The `resource_type`s a rule can have, in the order the API lists them.
 pub const RESOURCE_TYPES: [&str; 7] = [
@@ -47,7 +53,7 @@ pub enum Metric {
     /// `pod.restarts`: the pod's total container restarts.
     PodRestarts,
     /// `pod.recent_restarts`: restarts within the last
-    /// [`RECENT_RESTARTS_WINDOW`](super::RECENT_RESTARTS_WINDOW), tracked across snapshots.
+    /// [`RECENT_RESTARTS_WINDOW`], tracked across snapshots.
     PodRecentRestarts,
     /// `pod.not_ready`: 1 when the pod is neither Succeeded nor Running with every container
     /// ready, else 0.
@@ -140,7 +146,7 @@ impl Metric {
         }
     }
 
-    /// True when [`Evaluator::matches`](super::Evaluator::matches) evaluates it from a
+    /// True when the evaluator (`notify::rules::Evaluator::matches` in the master) evaluates it from a
     /// snapshot; `cluster.offline`, `cluster.agent_outdated` and `command.failed` are
     /// driven by the engine instead.
     pub fn from_snapshot(self) -> bool {
@@ -427,7 +433,7 @@ impl Condition {
         );
         if self.metric == Metric::PodRecentRestarts {
             s.push_str(" in the last ");
-            s.push_str(&format_duration(super::RECENT_RESTARTS_WINDOW));
+            s.push_str(&format_duration(RECENT_RESTARTS_WINDOW));
         }
         if !self.for_.is_zero() {
             s.push_str(" for ");
@@ -476,33 +482,6 @@ fn number(x: f64) -> Value {
 fn round1(x: f64) -> f64 {
     // `+ 0.0` turns -0.0 into 0.0 so that it does not print as "-0".
     (x * 10.0).round() / 10.0 + 0.0
-}
-
-/// Formats a duration compactly in Go syntax, parseable by
-/// [`parse_duration`](crate::config::parse_duration()): `0s`, `45s`, `1m30s`, `5m`, `1h30m`,
-/// `24h`; sub-second parts as `ms`, `us`, `ns`.
-pub fn format_duration(d: Duration) -> String {
-    if d.is_zero() {
-        return "0s".to_owned();
-    }
-    let secs = d.as_secs();
-    let nanos = d.subsec_nanos();
-    let parts = [
-        (secs / 3600, "h"),
-        (secs / 60 % 60, "m"),
-        (secs % 60, "s"),
-        (u64::from(nanos / 1_000_000), "ms"),
-        (u64::from(nanos / 1_000 % 1_000), "us"),
-        (u64::from(nanos % 1_000), "ns"),
-    ];
-    let mut out = String::new();
-    for (n, unit) in parts {
-        if n != 0 {
-            out.push_str(&n.to_string());
-            out.push_str(unit);
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use atlhyper_actors::model::StrMap;
+use atlhyper_model::StrMap;
 use serde_json::Value;
 
 /// A rule's scope. An empty scope covers every resource of every cluster.
