@@ -28,7 +28,7 @@ const DEFAULT_FILE: &str = "config.toml";
 /// The environment variable naming an explicit configuration file.
 const CONFIG_ENV: &str = "MASTER_CONFIG";
 
-use atlhyper_text::units::{KIB, MIB};
+use atlhyper_text::units::MIB;
 /// The duration and size parsers of settings (and of alert rules: one syntax).
 pub use atlhyper_text::units::{parse_duration, parse_size};
 

@@ -111,17 +111,24 @@ async fn guard_unauthenticated(
     next: Next<impl MessageBody + 'static>,
     off: bool,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
-    let limits = req.app_data::<web::Data<crate::ratelimit::Limits>>().cloned();
+    let limits = req
+        .app_data::<web::Data<crate::ratelimit::Limits>>()
+        .cloned();
     let ip = req.peer_addr().map(|a| a.ip());
     let (Some(limits), Some(ip)) = (limits, ip) else {
-        return next.call(req).await.map(ServiceResponse::map_into_left_body);
+        return next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_left_body);
     };
     if off || limits.unauthenticated_off() || is_probe(req.path()) {
-        return next.call(req).await.map(ServiceResponse::map_into_left_body);
+        return next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_left_body);
     }
     let known = limits.known_credentials();
-    let digest =
-        crate::auth::bearer(req.request()).map(crate::ratelimit::KnownCredentials::digest);
+    let digest = crate::auth::bearer(req.request()).map(crate::ratelimit::KnownCredentials::digest);
     let trusted = digest.as_ref().is_some_and(|d| known.contains(d));
     if !trusted {
         if let Err(retry) = limits.check_unauthenticated(ip) {
@@ -136,11 +143,12 @@ async fn guard_unauthenticated(
         }
         if let Some(d) = digest {
             // Given back by `confirm_credentials` if authentication accepts them.
-            req.extensions_mut().insert(crate::ratelimit::Unconfirmed::new(
-                d,
-                ip,
-                (*limits).clone(),
-            ));
+            req.extensions_mut()
+                .insert(crate::ratelimit::Unconfirmed::new(
+                    d,
+                    ip,
+                    crate::ratelimit::Limits::clone(&limits),
+                ));
         }
     }
     let res = next.call(req).await?;

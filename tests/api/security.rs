@@ -826,6 +826,7 @@ async fn unauthenticated_floods_are_limited_per_ip_and_credentials_still_work() 
     let app = spawn_with(|s| {
         s.unauth_rate_limit = 1;
         s.unauth_rate_burst = 5;
+        s.cors_origins = vec!["http://elsewhere.example".to_owned()];
     })
     .await;
     // The admin and an agent were served before the flood: their credentials are known.
@@ -900,7 +901,20 @@ async fn unauthenticated_floods_are_limited_per_ip_and_credentials_still_work() 
         .send()
         .await
         .unwrap();
-    assert_ne!(r.status(), 429, "preflights are not limited");
+    assert_eq!(r.status(), 200, "preflights are not limited");
+    assert_eq!(
+        r.headers()["access-control-allow-origin"],
+        "http://elsewhere.example"
+    );
+    // A refusal carries CORS headers, so a browser can read it.
+    let r = app
+        .api(Method::GET, "/api/v2/clusters", None)
+        .header("Origin", "http://elsewhere.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 429);
+    assert!(r.headers().contains_key("access-control-allow-origin"));
     // The bucket refills at the rate; the fresh token, once accepted, gives its token
     // back and is known from then on.
     tokio::time::sleep(Duration::from_millis(1100)).await;

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use crate::units::parse_duration;
 pub use crate::units::format_duration;
+use crate::units::parse_duration;
 
 /// The window of `pod.recent_restarts`: long enough to span a CrashLoopBackOff's growing
 /// back-off (capped at 5 minutes by the kubelet) several times, short enough that a pod
