@@ -114,6 +114,20 @@ fn pg_dump_text(dsn: &str) -> String {
     out
 }
 
+/// A session token of the first-start admin.
+async fn admin_token(client: &reqwest::Client, m: &Master) -> String {
+    let reply: serde_json::Value = client
+        .post(format!("{}/api/v2/auth/login", m.http))
+        .json(&serde_json::json!({"username": "admin", "password": ADMIN_PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    reply["token"].as_str().unwrap().to_owned()
+}
+
 fn peak_rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     status
@@ -131,16 +145,7 @@ async fn sigterm_answers_parked_polls_and_exits_zero_within_10s() {
         "the default SQLite file is created"
     );
     let client = reqwest::Client::new();
-    let admin: serde_json::Value = client
-        .post(format!("{}/api/v2/auth/login", m.http))
-        .json(&serde_json::json!({"username": "admin", "password": ADMIN_PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let admin = admin["token"].as_str().unwrap().to_owned();
+    let admin = admin_token(&client, &m).await;
     let poll = tokio::spawn({
         let (client, url) = (
             client.clone(),
@@ -586,16 +591,7 @@ async fn greedy_and_slow_clients_are_cut_off_while_a_normal_client_is_served() {
     let http_addr = m.http.trim_start_matches("http://").to_owned();
     let agent_addr = m.agent.trim_start_matches("http://").to_owned();
     let client = reqwest::Client::new();
-    let admin: serde_json::Value = client
-        .post(format!("{}/api/v2/auth/login", m.http))
-        .json(&serde_json::json!({"username": "admin", "password": ADMIN_PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let admin = admin["token"].as_str().unwrap().to_owned();
+    let admin = admin_token(&client, &m).await;
     let rss_before = rss_kib(pid);
 
     // The normal client: a dashboard read every 100 ms on one kept-alive connection, on

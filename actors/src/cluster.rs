@@ -333,6 +333,26 @@ impl ClusterActor {
         }));
     }
 
+    /// Appends a stored pending command to its topic's queue, with its pending-TTL
+    /// deadline (armed when this actor owns the cluster). Returns the topic.
+    fn queue(&mut self, cmd: QueuedCommand, ctx: &mut Context<Self>) -> String {
+        let id = cmd.command.id.to_string();
+        let topic = cmd.topic.clone();
+        let expires = instant_at(after(self.cfg.pending_ttl, cmd.created_at));
+        let timer = self
+            .owner
+            .then(|| self.arm_expiry(&topic, &id, expires, ctx));
+        self.queues
+            .entry(topic.clone())
+            .or_default()
+            .push_back(Queued {
+                cmd,
+                expires,
+                timer,
+            });
+        topic
+    }
+
     /// Takes stored unfinished commands this actor does not hold yet (nothing is
     /// published: they were announced when they were created or handed out).
     fn adopt(
@@ -351,20 +371,7 @@ impl ClusterActor {
             if self.known(&id) || self.finished.0.contains(&id) {
                 continue;
             }
-            let topic = cmd.topic.clone();
-            let expires = instant_at(after(self.cfg.pending_ttl, cmd.created_at));
-            let timer = self
-                .owner
-                .then(|| self.arm_expiry(&topic, &id, expires, ctx));
-            self.queues
-                .entry(topic.clone())
-                .or_default()
-                .push_back(Queued {
-                    cmd,
-                    expires,
-                    timer,
-                });
-            topics.insert(topic);
+            topics.insert(self.queue(cmd, ctx));
         }
         for cmd in running {
             if self.known(&cmd.command_id) || self.finished.0.contains(&cmd.command_id) {
@@ -1048,25 +1055,13 @@ impl Handler<EnqueueCommand> for ClusterActor {
             }
             return;
         }
-        let topic = cmd.topic.clone();
-        let expires = instant_at(after(self.cfg.pending_ttl, cmd.created_at));
-        let timer = self
-            .owner
-            .then(|| self.arm_expiry(&topic, &id, expires, ctx));
         self.publish_command_as(
             &id,
             &cmd.command.action,
             CommandState::Pending,
             msg.mirrored,
         );
-        self.queues
-            .entry(topic.clone())
-            .or_default()
-            .push_back(Queued {
-                cmd,
-                expires,
-                timer,
-            });
+        let topic = self.queue(cmd, ctx);
         self.dispatch(&topic, ctx);
     }
 }
