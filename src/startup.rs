@@ -239,13 +239,17 @@ impl Application {
         listen_backlog(&agent_listener)?;
         let agent_port = agent_listener.local_addr()?.port();
         let agent_state = state.clone();
-        let agent_guard = http::conn_guard::ConnGuard::new();
-        actix_web::rt::spawn(agent_guard.clone().sweep_forever());
+        let agent_guard = http::conn_guard::ConnGuard::start();
         let agent_conns = agent_guard.clone();
         let agent = HttpServer::new(move || {
             App::new()
                 .configure(|cfg| agent_state.register(cfg))
                 .app_data(web::Data::new(agent_guard.clone()))
+                .app_data(web::Data::new(http::middleware::BodyDeadline(
+                    agent_state.settings.agent_read_timeout,
+                )))
+                // A body must arrive within MASTER_AGENT_READ_TIMEOUT.
+                .wrap(middleware::from_fn(http::middleware::body_deadline))
                 .wrap(middleware::from_fn(http::middleware::access_log))
                 // Outside the log: a flood refused here costs no log line.
                 .wrap(middleware::from_fn(
@@ -284,13 +288,15 @@ impl Application {
         listen_backlog(&http_listener)?;
         let http_port = http_listener.local_addr()?.port();
         let api_state = state.clone();
-        let api_guard = http::conn_guard::ConnGuard::new();
-        actix_web::rt::spawn(api_guard.clone().sweep_forever());
+        let api_guard = http::conn_guard::ConnGuard::start();
         let api_conns = api_guard.clone();
         let dashboard = HttpServer::new(move || {
             App::new()
                 .configure(|cfg| api_state.register(cfg))
                 .app_data(web::Data::new(api_guard.clone()))
+                .app_data(web::Data::new(http::middleware::BodyDeadline(
+                    api_state.settings.api_read_timeout,
+                )))
                 .app_data(web::Data::new(assistant.clone()))
                 .app_data(http::api::json_config())
                 .app_data(http::api::path_config())

@@ -317,17 +317,18 @@ impl ClusterActor {
         self
     }
 
-    /// A revived actor: reads the cluster's unfinished commands from the store (retrying
+    /// Reads the cluster's unfinished commands from the store (a revived actor, or one that
+    /// found a command no longer pending; retrying
     /// every second while the store fails) and adopts those it does not hold.
     fn reload_commands(&mut self, ctx: &mut Context<Self>) {
         let fut = self.store.unfinished(&self.id);
         ctx.spawn(fut.into_actor(self).map(|res, act, ctx| match res {
             Ok((pending, running)) => {
-                info!(cluster_id = %act.id, pending = pending.len(), running = running.len(), "revived cluster actor reloaded its commands");
+                info!(cluster_id = %act.id, pending = pending.len(), running = running.len(), "cluster actor reloaded its commands from the store");
                 act.adopt(pending, running, ctx);
             }
             Err(e) => {
-                warn!(cluster_id = %act.id, error = %e, "revived cluster actor cannot read its commands yet; retrying");
+                warn!(cluster_id = %act.id, error = %e, "cluster actor cannot read its commands yet; retrying");
                 ctx.run_later(Duration::from_secs(1), |act, ctx| act.reload_commands(ctx));
             }
         }));
@@ -351,6 +352,22 @@ impl ClusterActor {
                 timer,
             });
         topic
+    }
+
+    /// Holds a command handed out to the agent, with its result deadline (armed when this
+    /// actor owns the cluster).
+    fn track_running(&mut self, cmd: RunningCommand, ctx: &mut Context<Self>) {
+        let id = cmd.command_id.clone();
+        let deadline = instant_at(after(self.cfg.result_timeout, cmd.started_at));
+        let timer = self.owner.then(|| self.arm_timeout(&id, deadline, ctx));
+        self.running.insert(
+            id,
+            Running {
+                cmd,
+                deadline,
+                timer,
+            },
+        );
     }
 
     /// Takes stored unfinished commands this actor does not hold yet (nothing is
@@ -377,17 +394,7 @@ impl ClusterActor {
             if self.known(&cmd.command_id) || self.finished.0.contains(&cmd.command_id) {
                 continue;
             }
-            let id = cmd.command_id.clone();
-            let deadline = instant_at(after(self.cfg.result_timeout, cmd.started_at));
-            let timer = self.owner.then(|| self.arm_timeout(&id, deadline, ctx));
-            self.running.insert(
-                id,
-                Running {
-                    cmd,
-                    deadline,
-                    timer,
-                },
-            );
+            self.track_running(cmd, ctx);
         }
         for topic in topics {
             self.dispatch(&topic, ctx);
@@ -738,20 +745,13 @@ impl ClusterActor {
                 {
                     Ok(()) => {
                         info!(cluster_id = %self.id, command_id = %id, %action, "command delivered");
-                        let deadline = instant_at(after(self.cfg.result_timeout, started_at));
-                        let timer = self.owner.then(|| self.arm_timeout(&id, deadline, ctx));
-                        let cmd = RunningCommand {
-                            command_id: id.clone(),
-                            action: action.clone(),
-                            started_at,
-                        };
-                        self.running.insert(
-                            id.clone(),
-                            Running {
-                                cmd,
-                                deadline,
-                                timer,
+                        self.track_running(
+                            RunningCommand {
+                                command_id: id.clone(),
+                                action: action.clone(),
+                                started_at,
                             },
+                            ctx,
                         );
                         self.publish_command(&id, &action, CommandState::Running);
                     }
@@ -1309,20 +1309,13 @@ impl Handler<MirrorCommand> for ClusterActor {
             {
                 return;
             }
-            let deadline = instant_at(after(self.cfg.result_timeout, msg.at));
-            let timer = self.owner.then(|| self.arm_timeout(id, deadline, ctx));
-            let cmd = RunningCommand {
-                command_id: msg.command_id.clone(),
-                action: msg.action.clone(),
-                started_at: msg.at,
-            };
-            self.running.insert(
-                msg.command_id.clone(),
-                Running {
-                    cmd,
-                    deadline,
-                    timer,
+            self.track_running(
+                RunningCommand {
+                    command_id: msg.command_id.clone(),
+                    action: msg.action.clone(),
+                    started_at: msg.at,
                 },
+                ctx,
             );
         } else if msg.status.is_final() {
             if let Some(run) = self.running.remove(id) {

@@ -351,21 +351,19 @@ pub fn list(
     Ok((rows, total))
 }
 
-/// Pending and running commands, oldest first (startup).
-pub fn load_unfinished(conn: &mut DbConn) -> Result<Vec<CommandRow>, DbError> {
-    Ok(ch::table
+/// Pending and running commands, oldest first: every cluster's (startup, replicas'
+/// resync) or one cluster's (a revived cluster actor).
+pub fn load_unfinished(
+    conn: &mut DbConn,
+    cluster_id: Option<&str>,
+) -> Result<Vec<CommandRow>, DbError> {
+    let mut q = ch::table
         .filter(ch::status.eq_any(["pending", "running"]))
-        .select(CommandRow::as_select())
-        .order((ch::created_at.asc(), ch::id.asc()))
-        .load(conn)?)
-}
-
-/// [`load_unfinished`] of one cluster.
-pub fn load_unfinished_of(conn: &mut DbConn, cluster_id: &str) -> Result<Vec<CommandRow>, DbError> {
-    Ok(ch::table
-        .filter(ch::cluster_id.eq(cluster_id))
-        .filter(ch::status.eq_any(["pending", "running"]))
-        .select(CommandRow::as_select())
+        .into_boxed();
+    if let Some(c) = cluster_id {
+        q = q.filter(ch::cluster_id.eq(c));
+    }
+    Ok(q.select(CommandRow::as_select())
         .order((ch::created_at.asc(), ch::id.asc()))
         .load(conn)?)
 }
@@ -421,13 +419,13 @@ impl Commands<'_> {
     /// Every pending or running command, oldest first (replicas resynchronise their
     /// mailboxes from it).
     pub async fn unfinished(&self) -> Result<Vec<CommandRow>, DbError> {
-        self.0.read(load_unfinished).await
+        self.0.read(|c| load_unfinished(c, None)).await
     }
 
     /// Every pending or running command of one cluster, oldest first.
     pub async fn unfinished_of(&self, cluster_id: &str) -> Result<Vec<CommandRow>, DbError> {
         let id = cluster_id.to_owned();
-        self.0.read(move |c| load_unfinished_of(c, &id)).await
+        self.0.read(move |c| load_unfinished(c, Some(&id))).await
     }
 
     /// One command.

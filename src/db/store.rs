@@ -29,6 +29,27 @@ impl SqlStore {
     pub fn new(db: Db) -> Self {
         Self { db }
     }
+
+    /// The store's half of [`Store::unfinished`].
+    async fn unfinished_of(
+        db: Db,
+        cluster_id: String,
+    ) -> Result<(Vec<QueuedCommand>, Vec<RunningCommand>), StoreError> {
+        let rows = db
+            .commands()
+            .unfinished_of(&cluster_id)
+            .await
+            .map_err(store_err)?;
+        let (mut pending, mut running) = (Vec::new(), Vec::new());
+        for row in rows {
+            match row.state().map_err(store_err)? {
+                CommandState::Pending => pending.push(queued_command(&row)),
+                CommandState::Running => running.push(running_command(&row)),
+                _ => {}
+            }
+        }
+        Ok((pending, running))
+    }
 }
 
 fn store_err(e: DbError) -> StoreError {
@@ -72,29 +93,6 @@ impl Store for SqlStore {
         cluster_id: &str,
     ) -> StoreFuture<(Vec<QueuedCommand>, Vec<RunningCommand>)> {
         Box::pin(Self::unfinished_of(self.db.clone(), cluster_id.to_owned()))
-    }
-}
-
-impl SqlStore {
-    /// The store's half of [`Store::unfinished`].
-    async fn unfinished_of(
-        db: Db,
-        cluster_id: String,
-    ) -> Result<(Vec<QueuedCommand>, Vec<RunningCommand>), StoreError> {
-        let rows = db
-            .commands()
-            .unfinished_of(&cluster_id)
-            .await
-            .map_err(store_err)?;
-        let (mut pending, mut running) = (Vec::new(), Vec::new());
-        for row in rows {
-            match row.state().map_err(store_err)? {
-                CommandState::Pending => pending.push(queued_command(&row)),
-                CommandState::Running => running.push(running_command(&row)),
-                _ => {}
-            }
-        }
-        Ok((pending, running))
     }
 }
 
@@ -165,7 +163,7 @@ fn settle_and_load(
     let ttl = chrono::Duration::from_std(pending_ttl).unwrap_or(chrono::Duration::MAX);
     let result_to = chrono::Duration::from_std(result_timeout).unwrap_or(chrono::Duration::MAX);
     let (mut expired, mut timed_out, mut restored) = (0, 0, 0);
-    for row in commands::load_unfinished(conn)? {
+    for row in commands::load_unfinished(conn, None)? {
         let state = row.state()?;
         let entry = out.entry(row.cluster_id.clone()).or_insert_with(|| {
             let info = ClusterInfo {

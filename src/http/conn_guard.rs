@@ -86,6 +86,13 @@ impl ConnGuard {
         }
     }
 
+    /// A guard whose sweep runs on the current actix runtime until the guard is dropped.
+    pub fn start() -> Self {
+        let guard = Self::new();
+        actix_web::rt::spawn(guard.clone().sweep_forever());
+        guard
+    }
+
     fn now_ms(&self) -> u64 {
         u64::try_from(self.inner.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
     }

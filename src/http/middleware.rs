@@ -113,20 +113,14 @@ async fn guard_unauthenticated(
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
     let limits = req
         .app_data::<web::Data<crate::ratelimit::Limits>>()
-        .cloned();
-    let ip = req.peer_addr().map(|a| a.ip());
-    let (Some(limits), Some(ip)) = (limits, ip) else {
+        .cloned()
+        .filter(|l| !off && !l.unauthenticated_off() && !is_probe(req.path()));
+    let (Some(limits), Some(ip)) = (limits, req.peer_addr().map(|a| a.ip())) else {
         return next
             .call(req)
             .await
             .map(ServiceResponse::map_into_left_body);
     };
-    if off || limits.unauthenticated_off() || is_probe(req.path()) {
-        return next
-            .call(req)
-            .await
-            .map(ServiceResponse::map_into_left_body);
-    }
     let known = limits.known_credentials();
     let digest = crate::auth::bearer(req.request()).map(crate::ratelimit::KnownCredentials::digest);
     let trusted = digest.as_ref().is_some_and(|d| known.contains(d));
@@ -160,17 +154,22 @@ async fn guard_unauthenticated(
     Ok(res.map_into_left_body())
 }
 
-/// Bounds how long a dashboard request body may take to arrive (`MASTER_API_READ_TIMEOUT`):
-/// past the deadline the body reads as an error, the request is answered `408
-/// body_timeout` and the connection is closed (its body was not read to the end). A client
-/// trickling a body a byte a second holds a connection for that long at most.
+/// How long a whole request body may take to arrive on a port (app data of each server:
+/// `MASTER_API_READ_TIMEOUT` on the dashboard port, `MASTER_AGENT_READ_TIMEOUT` on the
+/// agent port).
+#[derive(Debug, Clone, Copy)]
+pub struct BodyDeadline(pub Duration);
+
+/// Bounds how long a request body may take to arrive ([`BodyDeadline`], counted from the
+/// request head): past the deadline the body reads as an error, which the readers answer
+/// `408 body_timeout` ([`body_timeout_error`]), and the connection is closed (its body was
+/// not read to the end). A client trickling a body a byte a second holds a connection for
+/// that long at most.
 pub async fn body_deadline(
     mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let limit = req
-        .app_data::<web::Data<crate::config::Settings>>()
-        .map(|s| s.api_read_timeout);
+    let limit = req.app_data::<web::Data<BodyDeadline>>().map(|d| d.0);
     if let Some(limit) = limit {
         let inner = req.take_payload();
         if matches!(inner, actix_web::dev::Payload::None) {
@@ -200,9 +199,19 @@ struct TimedPayload {
 /// [`is_body_timeout`]).
 const BODY_TIMEOUT_KIND: std::io::ErrorKind = std::io::ErrorKind::TimedOut;
 
-/// True when a payload error is [`body_deadline`]'s.
-pub fn is_body_timeout(e: &actix_web::error::PayloadError) -> bool {
-    matches!(e, actix_web::error::PayloadError::Io(io) if io.kind() == BODY_TIMEOUT_KIND)
+/// The `408 body_timeout` for a payload error that is [`body_deadline`]'s; `None` for any
+/// other payload error.
+pub fn body_timeout_error(e: &actix_web::error::PayloadError) -> Option<ApiError> {
+    match e {
+        actix_web::error::PayloadError::Io(io) if io.kind() == BODY_TIMEOUT_KIND => {
+            Some(ApiError::new(
+                actix_web::http::StatusCode::REQUEST_TIMEOUT,
+                crate::error::ErrorCode::BodyTimeout,
+                io.to_string(),
+            ))
+        }
+        _ => None,
+    }
 }
 
 impl futures_util::Stream for TimedPayload {

@@ -2,14 +2,13 @@
 //!
 //! actix-web's own decompression inflates each network chunk in full before any limit is
 //! checked, so it is off (no `compress-*` features) and bodies are handled here:
-//! 1. the compressed body is read within a deadline and a size cap (`413` past the cap,
-//!    `408` past the deadline, so a trickling client cannot hold a connection forever);
+//! 1. the compressed body is read within a size cap (`413` past it) and within the port's
+//!    body deadline (`crate::http::middleware::body_deadline`: `408` past it, so a
+//!    trickling client cannot hold a connection forever);
 //! 2. gzip is inflated as a stream into a buffer that stops at the decompressed cap (`413`),
 //!    so a gzip bomb costs at most the cap, never its full expansion;
 //! 3. the parse is `atlhyper_actors::model::wire`'s (the fuzz targets call it too), its
 //!    errors answered here as JSON 400s and 413s.
-
-use std::time::Duration;
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest};
@@ -19,6 +18,7 @@ use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 
 use crate::error::{ApiError, ErrorCode};
+use crate::http::middleware::body_timeout_error;
 
 /// How a body is encoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,12 +48,12 @@ pub fn encoding(req: &HttpRequest) -> Result<Encoding, ApiError> {
     }
 }
 
-/// Reads the whole (still encoded) body: at most `max` bytes, within `deadline`.
+/// Reads the whole (still encoded) body: at most `max` bytes (the port's body deadline
+/// applies: `crate::http::middleware::body_deadline`).
 pub async fn read(
     req: &HttpRequest,
     mut payload: web::Payload,
     max: u64,
-    deadline: Duration,
 ) -> Result<Bytes, ApiError> {
     let declared = req
         .headers()
@@ -67,32 +67,21 @@ pub async fn read(
     }
     let cap = usize::try_from(max).unwrap_or(usize::MAX);
     let mut buf = BytesMut::with_capacity(declared.map_or(8 * 1024, |n| n as usize).min(cap));
-    let collect = async {
-        while let Some(chunk) = payload.next().await {
-            let chunk = chunk.map_err(|e| {
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| {
+            body_timeout_error(&e).unwrap_or_else(|| {
                 ApiError::bad_request(
                     ErrorCode::BodyReadFailed,
                     format!("could not read the body: {e}"),
                 )
-            })?;
-            if buf.len() + chunk.len() > cap {
-                return Err(ApiError::too_large(format!(
-                    "request body exceeds {max} bytes"
-                )));
-            }
-            buf.extend_from_slice(&chunk);
+            })
+        })?;
+        if buf.len() + chunk.len() > cap {
+            return Err(ApiError::too_large(format!(
+                "request body exceeds {max} bytes"
+            )));
         }
-        Ok(())
-    };
-    match tokio::time::timeout(deadline, collect).await {
-        Ok(r) => r?,
-        Err(_) => {
-            return Err(ApiError::new(
-                StatusCode::REQUEST_TIMEOUT,
-                ErrorCode::BodyTimeout,
-                format!("the body did not arrive within {}s", deadline.as_secs()),
-            ))
-        }
+        buf.extend_from_slice(&chunk);
     }
     Ok(buf.freeze())
 }

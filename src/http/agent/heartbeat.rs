@@ -23,13 +23,7 @@ pub async fn post_heartbeat(
     let cluster_id = pick_cluster_id(header_cluster_id(&req), fallback.as_deref())?;
     ident.check_cluster(&cluster_id)?;
     let enc = body::encoding(&req)?;
-    let raw = body::read(
-        &req,
-        payload,
-        MAX_HEARTBEAT_BODY,
-        state.settings.agent_read_timeout,
-    )
-    .await?;
+    let raw = body::read(&req, payload, MAX_HEARTBEAT_BODY).await?;
     let raw = body::decode(raw, enc, MAX_HEARTBEAT_BODY)?;
     let agent = atlhyper_actors::model::wire::parse_heartbeat(&raw)
         .map_err(body::wire_error)?

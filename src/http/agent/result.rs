@@ -30,7 +30,7 @@ pub async fn post_result(
 ) -> Result<HttpResponse, ApiError> {
     let s = &state.settings;
     let enc = body::encoding(&req)?;
-    let raw = body::read(&req, payload, s.agent_max_body, s.agent_read_timeout).await?;
+    let raw = body::read(&req, payload, s.agent_max_body).await?;
     let max = s.agent_max_snapshot;
     let (result, body_cluster) = web::block(move || {
         let json = body::decode(raw, enc, max)?;

@@ -23,7 +23,7 @@ pub async fn post_slo(
 ) -> Result<HttpResponse, ApiError> {
     let s = &state.settings;
     let enc = body::encoding(&req)?;
-    let raw = body::read(&req, payload, s.agent_max_body, s.agent_read_timeout).await?;
+    let raw = body::read(&req, payload, s.agent_max_body).await?;
     let relayed = state.hub.link().is_some().then(|| raw.clone());
     let max = s.agent_max_snapshot;
     let mut push = web::block(move || {

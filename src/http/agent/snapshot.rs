@@ -42,7 +42,7 @@ async fn ingest(
         ident.check_cluster(h)?;
     }
     let s = &state.settings;
-    let raw = body::read(req, payload, s.agent_max_body, s.agent_read_timeout).await?;
+    let raw = body::read(req, payload, s.agent_max_body).await?;
     // Replicas: the body as sent, for the others (a cheap reference-counted clone).
     let relayed = state.hub.link().is_some().then(|| raw.clone());
     state.metrics.snapshot_bytes("wire", raw.len());

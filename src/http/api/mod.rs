@@ -40,6 +40,12 @@ pub fn json_config() -> web::JsonConfig {
         .limit(MAX_JSON_BODY)
         .error_handler(|err, _| {
             use actix_web::error::JsonPayloadError as E;
+            if let Some(timed_out) = match &err {
+                E::Payload(p) => crate::http::middleware::body_timeout_error(p),
+                _ => None,
+            } {
+                return timed_out.into();
+            }
             let e = match &err {
                 E::OverflowKnownLength { .. } | E::Overflow { .. } => {
                     ApiError::too_large(format!("JSON body exceeds {MAX_JSON_BODY} bytes"))
@@ -48,11 +54,6 @@ pub fn json_config() -> web::JsonConfig {
                     actix_web::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
                     ErrorCode::UnsupportedMediaType,
                     "send Content-Type: application/json",
-                ),
-                E::Payload(p) if crate::http::middleware::is_body_timeout(p) => ApiError::new(
-                    actix_web::http::StatusCode::REQUEST_TIMEOUT,
-                    ErrorCode::BodyTimeout,
-                    p.to_string(),
                 ),
                 E::Deserialize(d) => {
                     ApiError::bad_request(ErrorCode::InvalidJson, format!("invalid JSON body: {d}"))
