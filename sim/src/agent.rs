@@ -21,7 +21,7 @@ use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 
 use crate::rng::Rng;
-use crate::stats::{Stats, Summary};
+use crate::stats::{Journal, Stats, Summary};
 use crate::world::{SloBurst, World};
 use crate::{Config, SimError};
 
@@ -239,9 +239,16 @@ pub fn cluster_id(prefix: &str, i: usize) -> String {
 }
 
 /// Ticks the world, serializes it into the reused buffer and gzips it.
-fn encode_snapshot(world: &Mutex<World>, json: &mut Vec<u8>) -> Result<Vec<u8>, SimError> {
+fn encode_snapshot(
+    world: &Mutex<World>,
+    json: &mut Vec<u8>,
+    journal: Option<&Journal>,
+) -> Result<Vec<u8>, SimError> {
     let mut w = world.lock().map_err(|_| SimError::Poisoned)?;
     w.tick(Utc::now());
+    if let Some(j) = journal {
+        j.events(w.snap.events.iter().map(|e| (&*e.uid, e.count)));
+    }
     json.clear();
     serde_json::to_writer(&mut *json, &w.snap)?;
     drop(w);
@@ -292,9 +299,10 @@ async fn snapshot_loop(ctx: Arc<Ctx>, cluster: Arc<Cluster>, offset: Duration, i
             return;
         };
         let c = Arc::clone(&cluster);
+        let stats = Arc::clone(&ctx.stats);
         let mut buf = std::mem::take(&mut json);
         let job = tokio::task::spawn_blocking(move || {
-            let r = encode_snapshot(&c.world, &mut buf);
+            let r = encode_snapshot(&c.world, &mut buf, stats.journal.as_ref());
             (buf, r)
         })
         .await;
@@ -526,6 +534,9 @@ async fn poll_loop(ctx: Arc<Ctx>, cluster: Arc<Cluster>, topic: String, offset: 
                         ctx.alive(&cluster);
                         if let Some(cmd) = resp.command.filter(|_| resp.has_command) {
                             ctx.stats.commands.fetch_add(1, Relaxed);
+                            if let Some(j) = &ctx.stats.journal {
+                                j.handed(&cluster.id, &cmd.id);
+                            }
                             if let Some(created) = cmd.created_at.to_utc() {
                                 let d = (received - created).to_std().unwrap_or_default();
                                 ctx.stats.cmd_delivery.record(d);
@@ -607,6 +618,9 @@ async fn execute(ctx: Arc<Ctx>, cluster: Arc<Cluster>, cmd: Command, arrived: In
         Ok(r) if r.status().as_u16() == 200 => {
             let _ = r.bytes().await;
             ctx.stats.results.fetch_add(1, Relaxed);
+            if let Some(j) = &ctx.stats.journal {
+                j.result(&cluster.id, &body.command_id, body.success);
+            }
             ctx.stats.cmd_ack.record(arrived.elapsed());
             ctx.alive(&cluster);
         }
@@ -700,7 +714,7 @@ mod tests {
         let mut buf = Vec::new();
         let mut prev = None;
         for _ in 0..3 {
-            let gz = encode_snapshot(&world, &mut buf).unwrap();
+            let gz = encode_snapshot(&world, &mut buf, None).unwrap();
             let mut json = Vec::new();
             flate2::read::GzDecoder::new(&gz[..])
                 .read_to_end(&mut json)
@@ -720,7 +734,7 @@ mod tests {
     fn corrupt_bodies_do_not_decode() {
         let world = Mutex::new(World::new("sim-0001", 0, 30, 1, Utc::now()));
         let mut buf = Vec::new();
-        let good = encode_snapshot(&world, &mut buf).unwrap();
+        let good = encode_snapshot(&world, &mut buf, None).unwrap();
         let mut rng = Rng::new(5);
         for _ in 0..12 {
             let mut bad = good.clone();

@@ -30,7 +30,7 @@ use std::time::Duration;
 use chrono::Utc;
 
 pub use agent::{cluster_id, run, run_with};
-pub use stats::{Stats, Summary};
+pub use stats::{Journal, Stats, Summary};
 
 /// Why the simulator could not run.
 #[derive(Debug, thiserror::Error)]

@@ -1,6 +1,7 @@
 //! Counters and latency histograms shared by every cluster task, the live status line and
 //! the closing summary.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
@@ -97,10 +98,65 @@ pub struct Stats {
     pub cmd_delivery: Histogram,
     /// A command's arrival to the master's 200 for its result (execution included).
     pub cmd_ack: Histogram,
+    /// What happened, item by item, for a history checker (`None` unless asked for with
+    /// [`Stats::journaled`]).
+    pub journal: Option<Journal>,
     last_error: Mutex<String>,
 }
 
+/// The agents' side of a run's history, for a checker that compares it with what the master
+/// stored (the kill -9 soak test): which commands each long poll handed out, which results
+/// the master acknowledged, and the highest count each event was ever sent with.
+#[derive(Default)]
+pub struct Journal {
+    /// Every command a long poll delivered: (cluster, command id), in arrival order.
+    pub handed: Mutex<Vec<(String, String)>>,
+    /// Every result the master answered 200 to: (cluster, command id, success).
+    pub results: Mutex<Vec<(String, String, bool)>>,
+    /// The highest `count` any snapshot carried for each event uid.
+    pub event_counts: Mutex<HashMap<String, i32>>,
+}
+
+impl Journal {
+    fn push<T>(list: &Mutex<Vec<T>>, item: T) {
+        if let Ok(mut l) = list.lock() {
+            l.push(item);
+        }
+    }
+
+    /// Records a command a poll delivered.
+    pub fn handed(&self, cluster: &str, command: &str) {
+        Self::push(&self.handed, (cluster.to_owned(), command.to_owned()));
+    }
+
+    /// Records a result the master acknowledged.
+    pub fn result(&self, cluster: &str, command: &str, success: bool) {
+        Self::push(
+            &self.results,
+            (cluster.to_owned(), command.to_owned(), success),
+        );
+    }
+
+    /// Records the counts a snapshot is about to carry.
+    pub fn events<'a>(&self, events: impl Iterator<Item = (&'a str, i32)>) {
+        if let Ok(mut m) = self.event_counts.lock() {
+            for (uid, count) in events {
+                let max = m.entry(uid.to_owned()).or_insert(count);
+                *max = (*max).max(count);
+            }
+        }
+    }
+}
+
 impl Stats {
+    /// Counters plus a [`Journal`].
+    pub fn journaled() -> Stats {
+        Stats {
+            journal: Some(Journal::default()),
+            ..Stats::default()
+        }
+    }
+
     /// Counts an unexpected failure; the first few are printed in full.
     pub fn error(&self, what: impl fmt::Display) {
         let n = self.errors.fetch_add(1, Relaxed) + 1;
