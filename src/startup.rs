@@ -12,7 +12,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix::Supervisor;
 use actix_web::{middleware, web, App, HttpServer};
 use anyhow::Context as _;
 use chrono::Utc;
@@ -169,7 +168,7 @@ impl Application {
             let bus = bus.clone();
             let mut initial = Some(initial);
             let max_clusters = settings.max_clusters;
-            Supervisor::start(move |_| {
+            atlhyper_actors::supervise::start("registry", move |_| {
                 Registry::new(
                     cfg,
                     store,

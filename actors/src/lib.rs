@@ -12,3 +12,4 @@ pub mod messages;
 pub use atlhyper_model as model;
 pub mod registry;
 pub mod store;
+pub mod supervise;

@@ -24,6 +24,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use actix::prelude::*;
+use atlhyper_actors::supervise::StartSupervised as _;
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 
 use atlhyper_actors::bus::Subscription;
@@ -315,6 +316,10 @@ impl Actor for ChangePersister {
     }
 }
 
+/// Restarted in place after a panic ([`atlhyper_actors::supervise`]); `started` rebuilds
+/// what it keeps in memory from the database.
+impl Supervised for ChangePersister {}
+
 impl StreamHandler<SnapshotReceived> for ChangePersister {
     /// The bus closed (shutdown): stay alive for the final `Flush`.
     fn finished(&mut self, _: &mut Context<Self>) {}
@@ -353,7 +358,7 @@ pub fn start(db: &Db, bus: &Bus, metrics: &Metrics) -> Handle {
         clusters: HashMap::new(),
         metrics: metrics.clone(),
     }
-    .start();
+    .start_supervised("change_persister");
     Handle::new(addr)
 }
 

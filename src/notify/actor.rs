@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
+use atlhyper_actors::supervise::StartSupervised as _;
 use chrono::Utc;
 use tokio::sync::oneshot;
 
@@ -529,6 +530,10 @@ impl Actor for Notifier {
     }
 }
 
+/// Restarted in place after a panic ([`atlhyper_actors::supervise`]); `started` rebuilds
+/// what it keeps in memory from the database.
+impl Supervised for Notifier {}
+
 impl StreamHandler<SnapshotReceived> for Notifier {
     fn handle(&mut self, msg: SnapshotReceived, ctx: &mut Context<Self>) {
         let fx = self.on_snapshot(msg);
@@ -708,7 +713,7 @@ pub fn start(
             repeat_interval: settings.alert_repeat_interval,
         },
     };
-    notifier.start()
+    notifier.start_supervised("notifier")
 }
 /// Most recent changes added to one alert line.
 const RECENT_CHANGES_PER_ALERT: usize = 5;

@@ -23,6 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
+use atlhyper_actors::supervise::StartSupervised as _;
 use chrono::{DateTime, Utc};
 
 use super::channel::{ChannelKind, SendError, Sender};
@@ -493,6 +494,10 @@ impl Actor for Dispatcher {
     }
 }
 
+/// Restarted in place after a panic ([`atlhyper_actors::supervise`]); `started` rebuilds
+/// what it keeps in memory from the database.
+impl Supervised for Dispatcher {}
+
 impl Handler<Reload> for Dispatcher {
     type Result = ();
     fn handle(&mut self, _: Reload, ctx: &mut Context<Self>) {
@@ -569,7 +574,7 @@ pub fn start(
         wake_at: None,
         epoch: 0,
     }
-    .start()
+    .start_supervised("dispatcher")
 }
 
 #[cfg(test)]

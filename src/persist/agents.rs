@@ -17,6 +17,7 @@
 use std::sync::Arc;
 
 use actix::prelude::*;
+use atlhyper_actors::supervise::StartSupervised as _;
 use chrono::Utc;
 
 use atlhyper_actors::bus::Subscription;
@@ -191,6 +192,10 @@ impl Actor for AgentPersister {
     }
 }
 
+/// Restarted in place after a panic ([`atlhyper_actors::supervise`]); `started` rebuilds
+/// what it keeps in memory from the database.
+impl Supervised for AgentPersister {}
+
 impl StreamHandler<Seen> for AgentPersister {
     /// A bus topic closed (shutdown): stay alive for the final `Flush`.
     fn finished(&mut self, _: &mut Context<Self>) {}
@@ -235,6 +240,6 @@ pub fn start(db: &Db, bus: &Bus, audit: &Audit) -> Handle {
         agents: Arc::new(bus.agents.subscribe(NAME)),
         status: Arc::new(bus.status.subscribe(NAME)),
     }
-    .start();
+    .start_supervised("agent_persister");
     Handle::new(addr)
 }

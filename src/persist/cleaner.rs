@@ -20,6 +20,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
+use atlhyper_actors::supervise::StartSupervised as _;
 use chrono::Utc;
 
 use crate::config::Settings;
@@ -144,6 +145,10 @@ impl Actor for Cleaner {
         });
     }
 }
+
+/// Restarted in place after a panic ([`atlhyper_actors::supervise`]); `started` rebuilds
+/// what it keeps in memory from the database.
+impl Supervised for Cleaner {}
 
 impl Handler<RunCleanup> for Cleaner {
     type Result = AtomicResponse<Self, Result<CleanupReport, DbError>>;
@@ -412,7 +417,7 @@ pub fn start(
         leader,
     };
     Handle {
-        addr: Some(cleaner.start()),
+        addr: Some(cleaner.start_supervised("cleaner")),
         backup_running: Arc::default(),
     }
 }

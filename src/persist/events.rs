@@ -18,6 +18,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use actix::prelude::*;
+use atlhyper_actors::supervise::StartSupervised as _;
 use chrono::{DateTime, NaiveDateTime, Utc};
 
 use atlhyper_actors::bus::Subscription;
@@ -274,6 +275,10 @@ impl Actor for EventPersister {
     }
 }
 
+/// Restarted in place after a panic ([`atlhyper_actors::supervise`]); `started` rebuilds
+/// what it keeps in memory from the database.
+impl Supervised for EventPersister {}
+
 impl StreamHandler<SnapshotReceived> for EventPersister {
     /// The bus closed (shutdown): stay alive, so the final `Flush` is answered after the
     /// last write instead of finding the actor gone. It stops with the System.
@@ -321,7 +326,7 @@ pub fn start_measured(db: &Db, bus: &Bus, _settings: &Arc<Settings>, metrics: &M
         without_uid: 0,
         metrics: metrics.clone(),
     }
-    .start();
+    .start_supervised("event_persister");
     Handle::new(addr)
 }
 
@@ -398,5 +403,55 @@ mod tests {
         let last = Written::default().plan("c1", &s, Utc::now()).rows[0].last_timestamp;
         let w = Written::from_rows(vec![("c1".into(), "a".into(), 3, last)]);
         assert!(w.plan("c1", &s, Utc::now()).rows.is_empty());
+    }
+
+    /// A bug in a handler, injected.
+    #[derive(Message)]
+    #[rtype(result = "()")]
+    struct Explode;
+
+    impl Handler<Explode> for EventPersister {
+        type Result = ();
+        fn handle(&mut self, _: Explode, _: &mut Context<Self>) {
+            // Half-done work first: memory the restart must not trust.
+            self.written = Written::default();
+            panic!("injected panic");
+        }
+    }
+
+    #[actix_web::test]
+    async fn a_panic_in_the_persister_is_survived_and_events_keep_being_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("m.db"), 2).unwrap();
+        let bus = Bus::default();
+        let handle = start(&db, &bus, &Arc::new(Settings::default()));
+        let publish = |events: serde_json::Value| {
+            bus.snapshots.publish(SnapshotReceived {
+                cluster_id: Arc::from("c1"),
+                snapshot: Arc::new(snap(events)),
+                received_at: Utc::now(),
+                bytes: 1,
+                epoch: 0,
+            });
+        };
+        let a = ev("a", 1, "2026-01-01T00:01:00Z", "Warning");
+        publish(serde_json::json!([a.clone()]));
+        handle.flush().await;
+        assert_eq!(db.events().written_state().await.unwrap().len(), 1);
+        let addr = handle.addr().unwrap().clone();
+        assert!(
+            addr.send(Explode).await.is_err(),
+            "the panicking message is lost"
+        );
+        // The same address serves on; memory was rebuilt from the database, so `a` is not
+        // written again, and `b` is.
+        publish(serde_json::json!([
+            a,
+            ev("b", 4, "2026-01-01T00:02:00Z", "Warning")
+        ]));
+        handle.flush().await;
+        let rows = db.events().written_state().await.unwrap();
+        assert_eq!(rows.len(), 2, "{rows:?}");
+        assert!(atlhyper_actors::supervise::panics().contains(&("event_persister", 1)));
     }
 }

@@ -72,6 +72,12 @@ where
         Self { addr: Some(addr) }
     }
 
+    /// The actor's address (tests that send it messages of their own).
+    #[cfg(test)]
+    pub(crate) fn addr(&self) -> Option<&Addr<A>> {
+        self.addr.as_ref()
+    }
+
     /// Waits until everything received so far is written (tests, shutdown).
     pub async fn flush(&self) {
         let Some(addr) = &self.addr else { return };

@@ -20,6 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
+use atlhyper_actors::supervise::StartSupervised as _;
 use chrono::{DateTime, Utc};
 
 use atlhyper_actors::bus::Subscription;
@@ -62,7 +63,7 @@ pub fn start(db: &Db, bus: &Bus, settings: &Arc<Settings>, metrics: &Metrics) ->
         last_sample: HashMap::new(),
         metrics: metrics.clone(),
     }
-    .start();
+    .start_supervised("metrics_persister");
     Handle { addr: Some(addr) }
 }
 
@@ -107,6 +108,10 @@ impl Actor for MetricsPersister {
         ctx.add_stream(stream);
     }
 }
+
+/// Restarted in place after a panic ([`atlhyper_actors::supervise`]); `started` rebuilds
+/// what it keeps in memory from the database.
+impl Supervised for MetricsPersister {}
 
 /// One snapshot's rows, ready for the writer.
 struct Batch {

@@ -29,6 +29,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use actix::prelude::*;
+use atlhyper_actors::supervise::StartSupervised as _;
 use chrono::{DateTime, TimeDelta, Utc};
 
 use atlhyper_actors::bus::Subscription;
@@ -212,7 +213,7 @@ pub fn start(db: &Db, bus: &Bus, settings: &Arc<Settings>, metrics: &MasterMetri
         clusters: HashMap::new(),
         snapshots: HashMap::new(),
     }
-    .start();
+    .start_supervised("slo_persister");
     Handle { addr: Some(addr) }
 }
 
@@ -238,6 +239,10 @@ impl Actor for SloPersister {
         });
     }
 }
+
+/// Restarted in place after a panic ([`atlhyper_actors::supervise`]); `started` rebuilds
+/// what it keeps in memory from the database.
+impl Supervised for SloPersister {}
 
 impl SloPersister {
     /// The work of one push: the cluster's memory is taken out, handed to the async work
