@@ -183,6 +183,12 @@ error_codes! {
     Internal = "internal",
     /// 503: the database or an actor is unavailable; try again.
     Unavailable = "unavailable",
+    /// 503: the database's disk is full; writes are refused until space is freed.
+    StorageFull = "storage_full",
+    /// 503: the database (file, directory or filesystem) is read-only.
+    StorageReadOnly = "storage_read_only",
+    /// 503: the database's storage failed an I/O (or its WAL was lost and is being rebuilt).
+    StorageIoError = "storage_io_error",
     /// 503 from `GET /ready`: a readiness check failed (`checks` names it).
     NotReady = "not_ready",
 }
@@ -330,13 +336,21 @@ impl ResponseError for ApiError {
 
 impl From<DbError> for ApiError {
     fn from(e: DbError) -> Self {
-        match e {
-            DbError::Gone | DbError::Pool(_) => {
-                tracing::error!(error = %e, "database unavailable");
-                ApiError::unavailable("database unavailable")
-            }
-            other => ApiError::internal(other),
-        }
+        use crate::db::health::{classify, StorageFault};
+        let code = match classify(&e) {
+            None => return ApiError::internal(e),
+            Some(StorageFault::Unreachable) => ErrorCode::Unavailable,
+            Some(StorageFault::Full) => ErrorCode::StorageFull,
+            Some(StorageFault::ReadOnly) => ErrorCode::StorageReadOnly,
+            Some(StorageFault::Io) => ErrorCode::StorageIoError,
+        };
+        let fault = classify(&e).unwrap_or(StorageFault::Unreachable);
+        tracing::error!(error = %e, fault = fault.describe(), "storage fault");
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            code,
+            fault.client_message(),
+        )
     }
 }
 
@@ -368,6 +382,10 @@ mod tests {
         (ErrorCode::PayloadTooLarge, "ApiError::too_large("),
         (ErrorCode::Unavailable, "ApiError::unavailable("),
         (ErrorCode::Internal, "ApiError::internal("),
+        // `From<DbError>` sends these when `db::health` classifies a failure so.
+        (ErrorCode::StorageFull, "StorageFault::Full"),
+        (ErrorCode::StorageReadOnly, "StorageFault::ReadOnly"),
+        (ErrorCode::StorageIoError, "StorageFault::Io"),
     ];
 
     fn variant_name(code: ErrorCode) -> String {

@@ -28,6 +28,7 @@ pub mod commands;
 mod conn;
 pub mod copy;
 pub mod events;
+pub mod health;
 pub mod metrics;
 pub mod notify;
 pub mod retention;
@@ -41,7 +42,7 @@ pub use conn::{sql, DbConn, Engine, MultiBackend};
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use actix::prelude::*;
@@ -113,6 +114,10 @@ pub enum DbError {
     /// The writer thread or blocking pool is gone (shutdown).
     #[error("database worker unavailable")]
     Gone,
+    /// A storage fault the engine reported in other words (an I/O error found to be a
+    /// read-only file, see [`health::diagnose`]).
+    #[error("{1}")]
+    Storage(health::StorageFault, String),
 }
 
 impl From<diesel::r2d2::PoolError> for DbError {
@@ -219,7 +224,10 @@ impl ManageConnection for Manager {
     }
 }
 
-type JobFn = Box<dyn FnOnce(Result<&mut DbConn, DbError>) + Send>;
+/// One write on the writer's connection; it returns true when the connection must be
+/// dropped (after a read-only or I/O fault, or once the WAL watchdog checkpointed a lost
+/// WAL), so the next write opens a fresh one.
+type JobFn = Box<dyn FnOnce(Result<&mut DbConn, DbError>) -> bool + Send>;
 
 /// One unit of work for the SQLite writer thread.
 struct Job(JobFn);
@@ -228,9 +236,11 @@ impl Message for Job {
     type Result = ();
 }
 
-/// SQLite's single writer. Owns a one-connection pool (so a broken connection is replaced).
+/// SQLite's single writer. Owns a one-connection pool (so a broken connection is replaced),
+/// whose connection is never reaped while it works: it keeps the WAL open for the watchdog.
 struct DbWriter {
     pool: DbPool,
+    target: Location,
 }
 
 impl Actor for DbWriter {
@@ -240,9 +250,12 @@ impl Actor for DbWriter {
 impl Handler<Job> for DbWriter {
     type Result = ();
     fn handle(&mut self, job: Job, _: &mut SyncContext<Self>) {
-        match self.pool.get() {
+        let drop_connection = match self.pool.get() {
             Ok(mut conn) => (job.0)(Ok(&mut conn)),
             Err(e) => (job.0)(Err(e.into())),
+        };
+        if drop_connection {
+            self.pool = writer_pool(&self.target);
         }
     }
 }
@@ -259,7 +272,11 @@ enum Writer {
 /// Handle to the database. Cheap to clone.
 #[derive(Clone)]
 pub struct Db {
-    pool: DbPool,
+    /// The readers (SQLite) or every connection (PostgreSQL); replaced when the WAL
+    /// watchdog rebuilds a lost WAL.
+    pool: Arc<RwLock<DbPool>>,
+    /// Storage faults seen by the writes ([`health`]).
+    health: Arc<health::Health>,
     writer: Writer,
     /// Writes submitted and not finished yet (the writer's backlog, for `/metrics`).
     writer_queue: Arc<AtomicU64>,
@@ -281,6 +298,10 @@ pub struct PoolUsage {
     pub writer_queue: u64,
     /// Connection checkouts that failed since start.
     pub checkout_errors: u64,
+    /// Storage faults (disk full, read-only, I/O, unreachable) seen by writes since start.
+    pub storage_faults: u64,
+    /// Lost WAL files rebuilt by the watchdog since start.
+    pub wal_rebuilds: u64,
 }
 
 /// One write counted in the writer queue until it is finished or dropped unrun.
@@ -305,6 +326,61 @@ fn pool(target: &Location, size: u32) -> DbPool {
         .min_idle(Some(0))
         .connection_timeout(CHECKOUT_TIMEOUT)
         .build_unchecked(Manager::new(target.clone()))
+}
+
+/// SQLite's writer: one connection, kept open (not reaped when idle nor recycled by age) so
+/// the WAL it opened stays the one on disk while the master runs.
+fn writer_pool(target: &Location) -> DbPool {
+    Pool::builder()
+        .max_size(1)
+        .min_idle(Some(0))
+        .idle_timeout(None)
+        .max_lifetime(None)
+        .connection_timeout(CHECKOUT_TIMEOUT)
+        .build_unchecked(Manager::new(target.clone()))
+}
+
+/// How often the WAL watchdog looks at the `-wal` file.
+const WAL_WATCH_EVERY: Duration = Duration::from_secs(1);
+
+/// The SQLite file of `target`, for log lines.
+fn path_display(target: &Location) -> String {
+    match target {
+        Location::Sqlite(p) => format!("{}-wal", p.display()),
+        Location::Postgres(_) => String::new(),
+    }
+}
+
+/// `PRAGMA wal_checkpoint(TRUNCATE)`'s reply.
+#[derive(diesel::QueryableByName)]
+struct CheckpointReply {
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    busy: i32,
+}
+
+/// Copies every frame of the writer's (lost) WAL into the main file through the writer's
+/// open connection, then drops that connection. False when the checkpoint could not finish
+/// (a reader held it back): the connection is kept, and the watchdog tries again.
+fn rebuild_wal(writer: &Addr<DbWriter>) -> bool {
+    use diesel::RunQueryDsl;
+    let (tx, rx) = std::sync::mpsc::channel();
+    writer.do_send(Job(Box::new(move |conn| {
+        let done = conn.and_then(|c| {
+            let DbConn::Sqlite(c) = c else {
+                return Ok(false);
+            };
+            let reply: Vec<CheckpointReply> =
+                diesel::sql_query("PRAGMA wal_checkpoint(TRUNCATE)").load(c)?;
+            Ok(reply.first().is_some_and(|r| r.busy == 0))
+        });
+        let ok = matches!(done, Ok(true));
+        if let Err(e) = &done {
+            tracing::error!(error = %e, "checkpoint of the lost WAL failed; retrying");
+        }
+        let _ = tx.send(ok);
+        ok
+    })));
+    rx.recv_timeout(Duration::from_secs(30)).unwrap_or(false)
 }
 
 /// The PostgreSQL advisory lock held while migrating.
@@ -355,19 +431,25 @@ impl Db {
                 if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                     std::fs::create_dir_all(dir)?;
                 }
-                let writer_pool = pool(&target, 1);
-                migrate(&mut *writer_pool.get()?)?;
-                let readers = pool(&target, max_conns);
+                let first = writer_pool(&target);
+                migrate(&mut *first.get()?)?;
+                let readers = Arc::new(RwLock::new(pool(&target, max_conns)));
+                let writer_target = target.clone();
                 let writer = SyncArbiter::start(1, move || DbWriter {
-                    pool: writer_pool.clone(),
+                    pool: first.clone(),
+                    target: writer_target.clone(),
                 });
-                Ok(Db {
+                let path = path.clone();
+                let db = Db {
                     pool: readers,
+                    health: Arc::default(),
                     writer: Writer::Single(writer),
                     writer_queue,
                     target,
                     checkout_errors,
-                })
+                };
+                db.watch_wal(&path, max_conns);
+                Ok(db)
             }
             Location::Postgres(_) => {
                 let pool = pool(&target, max_conns);
@@ -385,7 +467,8 @@ impl Db {
                 migrate(&mut conn)?;
                 drop(conn);
                 Ok(Db {
-                    pool,
+                    pool: Arc::new(RwLock::new(pool)),
+                    health: Arc::default(),
                     writer: Writer::Pooled,
                     writer_queue,
                     target,
@@ -410,7 +493,7 @@ impl Db {
 
     /// A pooled connection, waiting at most `wait`; a failure is counted for `/metrics`.
     fn checkout(&self, wait: Duration) -> Result<diesel::r2d2::PooledConnection<Manager>, DbError> {
-        self.pool.get_timeout(wait).map_err(|e| {
+        self.current_pool().get_timeout(wait).map_err(|e| {
             self.checkout_errors.fetch_add(1, Ordering::Relaxed);
             DbError::from(e)
         })
@@ -428,26 +511,108 @@ impl Db {
         F: FnOnce(&mut DbConn) -> Result<R, DbError> + Send + 'static,
     {
         let queued = Queued::new(&self.writer_queue);
+        let health = Arc::clone(&self.health);
         match &self.writer {
             Writer::Single(writer) => {
                 let (tx, rx) = oneshot::channel();
+                let file = self.path().map(Path::to_path_buf);
                 writer.do_send(Job(Box::new(move |conn| {
-                    let _ = tx.send(conn.and_then(f));
+                    let r = conn.and_then(f).map_err(|e| match &file {
+                        Some(file) => health::diagnose(e, file),
+                        None => e,
+                    });
+                    health.observe(&r);
+                    let suspect = matches!(
+                        r.as_ref().err().and_then(health::classify),
+                        Some(health::StorageFault::ReadOnly | health::StorageFault::Io)
+                    );
+                    let _ = tx.send(r);
                     drop(queued);
+                    suspect
                 })));
                 rx.await.map_err(|_| DbError::Gone)?
             }
             Writer::Pooled => {
                 let db = self.clone();
                 tokio::task::spawn_blocking(move || {
-                    let mut conn = db.checkout(CHECKOUT_TIMEOUT)?;
-                    let r = f(&mut conn);
+                    let r = db
+                        .checkout(CHECKOUT_TIMEOUT)
+                        .and_then(|mut conn| f(&mut conn));
+                    health.observe(&r);
                     drop(queued);
                     r
                 })
                 .await
                 .map_err(|_| DbError::Gone)?
             }
+        }
+    }
+
+    /// The pool reads (and, on PostgreSQL, writes) check out from.
+    fn current_pool(&self) -> DbPool {
+        match self.pool.read() {
+            Ok(p) => p.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// The storage fault in force, if any (see [`health`]).
+    pub fn storage_fault(&self) -> Option<health::Fault> {
+        self.health.current()
+    }
+
+    /// Starts the WAL watchdog of the SQLite file at `path` (see [`health`]): a thread that
+    /// ends when the last handle to this database is dropped.
+    fn watch_wal(&self, path: &Path, max_readers: u32) {
+        let Writer::Single(writer) = &self.writer else {
+            return;
+        };
+        let (writer, health, target) = (
+            writer.clone(),
+            Arc::clone(&self.health),
+            self.target.clone(),
+        );
+        let readers = Arc::downgrade(&self.pool);
+        let mut watch = health::WalWatch::new(path);
+        watch.learn();
+        let spawned = std::thread::Builder::new()
+            .name("wal-watchdog".into())
+            .spawn(move || loop {
+                std::thread::sleep(WAL_WATCH_EVERY);
+                let Some(readers) = readers.upgrade() else {
+                    return;
+                };
+                if !watch.lost() {
+                    // The first look after start (or a rebuild) finds the WAL the writer opened.
+                    watch.learn();
+                    continue;
+                }
+                tracing::error!(wal = %path_display(&target), "the SQLite WAL file was deleted or replaced under the running master; checkpointing it through the writer's open connection and reopening every connection");
+                health.set(
+                    health::StorageFault::Io,
+                    "the WAL file was deleted or replaced; rebuilding it".into(),
+                );
+                if rebuild_wal(&writer) {
+                    if let Ok(mut p) = readers.write() {
+                        *p = pool(&target, max_readers);
+                    }
+                    // A write on the writer's new connection creates the new WAL.
+                    let (tx, rx) = std::sync::mpsc::channel();
+                    writer.do_send(Job(Box::new(move |conn| {
+                        let ok = conn.and_then(|c| Ok(c.batch_execute("SELECT 1")?)).is_ok();
+                        let _ = tx.send(ok);
+                        false
+                    })));
+                    if rx.recv_timeout(Duration::from_secs(10)) == Ok(true) {
+                        watch.learn();
+                        health.count_wal_rebuild();
+                        health.clear();
+                        tracing::warn!("SQLite WAL rebuilt: every acknowledged write is in the main file");
+                    }
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "WAL watchdog not started");
         }
     }
 
@@ -529,13 +694,16 @@ impl Db {
 
     /// The pool's connections and the writer's backlog (cheap: one short lock).
     pub fn pool_usage(&self) -> PoolUsage {
-        let state = self.pool.state();
+        let pool = self.current_pool();
+        let state = pool.state();
         PoolUsage {
             connections: state.connections,
             idle: state.idle_connections,
-            max: self.pool.max_size(),
+            max: pool.max_size(),
             writer_queue: self.writer_queue.load(Ordering::Relaxed),
             checkout_errors: self.checkout_errors.load(Ordering::Relaxed),
+            storage_faults: self.health.faults_seen(),
+            wal_rebuilds: self.health.wal_rebuilds(),
         }
     }
 
@@ -550,6 +718,32 @@ impl Db {
         })
         .await
         .map_err(|_| DbError::Gone)?
+    }
+
+    /// `/ready`'s database check: the database answers, and no storage fault is in force.
+    /// While one is, a one-row write (`storage_probe` in `settings`) tests whether it has
+    /// cleared, so readiness returns without waiting for a client's write. The error text
+    /// names the fault and when it began.
+    pub async fn readiness(&self) -> Result<(), String> {
+        self.ping().await.map_err(|e| e.to_string())?;
+        if self.health.current().is_none() {
+            return Ok(());
+        }
+        let probe = self
+            .write(|c| {
+                c.batch_execute(
+                    "INSERT INTO settings (key, value, description, updated_at) \
+                     VALUES ('storage_probe', 'ok', 'written by /ready while a storage fault lasts', CURRENT_TIMESTAMP) \
+                     ON CONFLICT (key) DO UPDATE SET updated_at = CURRENT_TIMESTAMP",
+                )?;
+                Ok(())
+            })
+            .await;
+        match (probe, self.health.current()) {
+            (Ok(()), _) => Ok(()),
+            (Err(_), Some(fault)) => Err(fault.readiness()),
+            (Err(e), None) => Err(e.to_string()),
+        }
     }
 
     /// Flushes what the engine buffers (SQLite: checkpoints the WAL into the main file) at

@@ -49,6 +49,17 @@ pub(super) async fn collect(state: &LiveState<'_>, metrics: &Metrics) -> Registr
             &[(Vec::new(), revived)],
         );
     }
+    let panics: Vec<(Labels, u64)> = atlhyper_actors::supervise::panics()
+        .into_iter()
+        .map(|(actor, n)| (vec![("actor", actor.to_owned())], n))
+        .collect();
+    counter_family(
+        &mut reg,
+        "atlhyper_actor_panics",
+        "Panics caught in the singleton actors (registry, persisters, notifier, dispatcher, \
+         cleaner), each restarted in place on the same mailbox (a bug: logged at error level)",
+        &panics,
+    );
     plain_gauge(
         &mut reg,
         "atlhyper_db_up",
@@ -381,6 +392,18 @@ fn pool_families(reg: &mut Registry, p: PoolUsage) {
         "atlhyper_db_checkout_errors",
         "Database connections that could not be had (PostgreSQL down or the pool exhausted)",
         &[(Vec::new(), p.checkout_errors)],
+    );
+    counter_family(
+        reg,
+        "atlhyper_db_storage_faults",
+        "Storage faults seen by writes (disk full, read-only, I/O error, unreachable); /ready names the one in force",
+        &[(Vec::new(), p.storage_faults)],
+    );
+    counter_family(
+        reg,
+        "atlhyper_db_wal_rebuilds",
+        "SQLite WAL files found deleted or replaced under the running master and rebuilt",
+        &[(Vec::new(), p.wal_rebuilds)],
     );
 }
 

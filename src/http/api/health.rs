@@ -20,7 +20,7 @@ pub async fn get_health() -> HttpResponse {
 
 /// 200 when the database and the actors answer; 503 naming the failing check.
 pub async fn get_ready(state: web::Data<AppState>) -> HttpResponse {
-    let db = match tokio::time::timeout(READY_CHECK_TIMEOUT, state.db.ping()).await {
+    let db = match tokio::time::timeout(READY_CHECK_TIMEOUT, state.db.readiness()).await {
         Ok(Ok(())) => "ok".to_owned(),
         Ok(Err(e)) => format!("failed: {e}"),
         Err(_) => "failed: timed out".to_owned(),

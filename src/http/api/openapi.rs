@@ -1875,6 +1875,10 @@ fn access_failures(access: Access) -> Vec<Failure> {
             }
             out.push(f(429, ErrorCode::RateLimited));
             out.push(f(503, ErrorCode::Unavailable));
+            // A write the storage refuses (README "Storage faults").
+            out.push(f(503, ErrorCode::StorageFull));
+            out.push(f(503, ErrorCode::StorageReadOnly));
+            out.push(f(503, ErrorCode::StorageIoError));
         }
     }
     out
