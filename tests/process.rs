@@ -1,4 +1,6 @@
-//! The real binary as a process: graceful SIGTERM and a gzip bomb with bounded memory.
+//! The real binary as a process: graceful SIGTERM, a gzip bomb with bounded memory, secrets
+//! never stored, slow and greedy clients, the kill -9 soak (`kill_soak`) and storage faults
+//! (`storage_faults`).
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
 use std::io::{BufRead, BufReader, Write};
@@ -7,6 +9,12 @@ use std::time::{Duration, Instant};
 
 #[path = "support/db.rs"]
 mod db;
+#[path = "process/kill_soak.rs"]
+mod kill_soak;
+#[path = "support/sinks.rs"]
+mod sinks;
+#[path = "process/storage_faults.rs"]
+mod storage_faults;
 
 const TOKEN: &str = "process-test-token";
 const ADMIN_PASSWORD: &str = "process-admin-password";
@@ -37,9 +45,38 @@ fn start(extra_env: &[(&str, &str)]) -> Master {
     )
 }
 
-fn start_cmd(mut cmd: Command, extra_env: &[(&str, &str)]) -> Master {
+fn start_cmd(cmd: Command, extra_env: &[(&str, &str)]) -> Master {
     let dir = tempfile::tempdir().unwrap();
-    cmd.current_dir(dir.path())
+    let db = db::TestDb::new();
+    let run = launch(cmd, dir.path(), &db, extra_env);
+    Master {
+        child: run.child,
+        http: run.http,
+        agent: run.agent,
+        log: run.log,
+        _dir: dir,
+        db,
+    }
+}
+
+/// One run of the binary: the process, its two base URLs and its log lines so far.
+struct Launched {
+    child: Child,
+    http: String,
+    agent: String,
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+/// Starts `cmd` in `dir` on `db` (SQLite: `dir/data/master.db`; PostgreSQL: the test's
+/// schema), ports 0 unless `extra_env` names them, and waits for its "listening" line.
+/// Starting it again on the same `dir` and `db` is a restart on the same data.
+fn launch(
+    mut cmd: Command,
+    dir: &std::path::Path,
+    db: &db::TestDb,
+    extra_env: &[(&str, &str)],
+) -> Launched {
+    cmd.current_dir(dir)
         .env_clear()
         .env("MASTER_HTTP_PORT", "0")
         .env("MASTER_AGENT_PORT", "0")
@@ -49,7 +86,6 @@ fn start_cmd(mut cmd: Command, extra_env: &[(&str, &str)]) -> Master {
         .env("MASTER_ADMIN_PASSWORD", ADMIN_PASSWORD)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
-    let db = db::TestDb::new();
     if db.is_postgres() {
         for (k, v) in db.env() {
             if k != "MASTER_DB_PATH" {
@@ -81,13 +117,11 @@ fn start_cmd(mut cmd: Command, extra_env: &[(&str, &str)]) -> Master {
     let (http, agent) = rx
         .recv_timeout(Duration::from_secs(30))
         .expect("master starts and logs its ports");
-    Master {
+    Launched {
         child,
         http: format!("http://127.0.0.1:{http}"),
         agent: format!("http://127.0.0.1:{agent}"),
         log,
-        _dir: dir,
-        db,
     }
 }
 
@@ -115,9 +149,9 @@ fn pg_dump_text(dsn: &str) -> String {
 }
 
 /// A session token of the first-start admin.
-async fn admin_token(client: &reqwest::Client, m: &Master) -> String {
+async fn admin_token(client: &reqwest::Client, http: &str) -> String {
     let reply: serde_json::Value = client
-        .post(format!("{}/api/v2/auth/login", m.http))
+        .post(format!("{http}/api/v2/auth/login"))
         .json(&serde_json::json!({"username": "admin", "password": ADMIN_PASSWORD}))
         .send()
         .await
@@ -145,7 +179,7 @@ async fn sigterm_answers_parked_polls_and_exits_zero_within_10s() {
         "the default SQLite file is created"
     );
     let client = reqwest::Client::new();
-    let admin = admin_token(&client, &m).await;
+    let admin = admin_token(&client, &m.http).await;
     let poll = tokio::spawn({
         let (client, url) = (
             client.clone(),
@@ -591,7 +625,7 @@ async fn greedy_and_slow_clients_are_cut_off_while_a_normal_client_is_served() {
     let http_addr = m.http.trim_start_matches("http://").to_owned();
     let agent_addr = m.agent.trim_start_matches("http://").to_owned();
     let client = reqwest::Client::new();
-    let admin = admin_token(&client, &m).await;
+    let admin = admin_token(&client, &m.http).await;
     let rss_before = rss_kib(pid);
 
     // The normal client: a dashboard read every 100 ms on one kept-alive connection, on
