@@ -130,13 +130,13 @@ pub fn diagnose(e: DbError, db: &Path) -> DbError {
     }
     let mut wal = db.as_os_str().to_owned();
     wal.push("-wal");
+    // `access(W_OK)`, not an open: closing a descriptor of the database file would drop
+    // every POSIX lock this process holds on it (SQLite's own locks included).
     let refused = [db.to_path_buf(), PathBuf::from(wal)]
         .iter()
         .filter(|p| p.exists())
         .find_map(|p| {
-            std::fs::OpenOptions::new()
-                .append(true)
-                .open(p)
+            writable(p)
                 .err()
                 .filter(|err| matches!(err.raw_os_error(), Some(EROFS | EPERM | EACCES)))
                 .map(|err| format!("{}: {err}", p.display()))
@@ -144,6 +144,21 @@ pub fn diagnose(e: DbError, db: &Path) -> DbError {
     match refused {
         Some(why) => DbError::Storage(StorageFault::ReadOnly, format!("{e} ({why})")),
         None => e,
+    }
+}
+
+/// Whether this process may write `p` (the kernel's answer: an immutable file, a read-only
+/// mount and, for others than root, permissions).
+#[cfg(unix)]
+fn writable(p: &Path) -> std::io::Result<()> {
+    rustix::fs::access(p, rustix::fs::Access::WRITE_OK).map_err(std::io::Error::from)
+}
+
+#[cfg(not(unix))]
+fn writable(p: &Path) -> std::io::Result<()> {
+    match std::fs::metadata(p)?.permissions().readonly() {
+        true => Err(std::io::Error::from(std::io::ErrorKind::PermissionDenied)),
+        false => Ok(()),
     }
 }
 
@@ -260,7 +275,7 @@ fn identity(path: &Path) -> Option<(u64, u64)> {
 
 /// Watches one SQLite file's WAL: [`WalWatch::lost`] is true when the WAL the connections
 /// opened is no longer the file on disk.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct WalWatch {
     wal: PathBuf,
     known: Option<(u64, u64)>,
@@ -275,6 +290,11 @@ impl WalWatch {
             wal: PathBuf::from(wal),
             known: None,
         }
+    }
+
+    /// The `-wal` file's path.
+    pub fn path(&self) -> &Path {
+        &self.wal
     }
 
     /// Learns the WAL on disk now (after the connections opened it, or after a rebuild).

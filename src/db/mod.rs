@@ -224,10 +224,10 @@ impl ManageConnection for Manager {
     }
 }
 
-/// One write on the writer's connection; it returns true when the connection must be
-/// dropped (after a read-only or I/O fault, or once the WAL watchdog checkpointed a lost
-/// WAL), so the next write opens a fresh one.
-type JobFn = Box<dyn FnOnce(Result<&mut DbConn, DbError>) -> bool + Send>;
+/// One write on the writer's connection, given the writer's [`WalGuard`] to make the write
+/// durable before it is acknowledged; it returns true when the connection must be dropped
+/// (after a read-only or I/O fault), so a later write opens a fresh one.
+type JobFn = Box<dyn FnOnce(Result<&mut DbConn, DbError>, &mut WalGuard) -> bool + Send>;
 
 /// One unit of work for the SQLite writer thread.
 struct Job(JobFn);
@@ -236,26 +236,102 @@ impl Message for Job {
     type Result = ();
 }
 
+/// The writer's check that its WAL is still the file on disk (see [`health`]).
+#[derive(Clone)]
+struct WalGuard {
+    watch: health::WalWatch,
+    /// Set once a lost WAL was checkpointed: the writer reopens every connection.
+    rebuild: bool,
+}
+
+/// How long a lost WAL's checkpoint waits for readers to let go of it.
+const WAL_CHECKPOINT_TRIES: u32 = 50;
+
+impl WalGuard {
+    /// After a write on `conn`: when the WAL that `conn` writes to is no longer the file on
+    /// disk (deleted or replaced), copies it into the main file now, through `conn`, which
+    /// still holds it open, so the write is durable before it is acknowledged. An error
+    /// when readers held the checkpoint back for five seconds: the write is then not known
+    /// to survive a crash, and is not acknowledged.
+    fn secure(&mut self, conn: &mut DbConn) -> Result<(), DbError> {
+        use diesel::RunQueryDsl;
+        if self.rebuild || !self.watch.lost() {
+            return Ok(());
+        }
+        let DbConn::Sqlite(c) = conn else {
+            return Ok(());
+        };
+        tracing::error!(wal = %self.watch.path().display(), "the SQLite WAL file was deleted or replaced under the running master; checkpointing it through the writer's open connection, then reopening every connection");
+        for _ in 0..WAL_CHECKPOINT_TRIES {
+            let reply: Vec<CheckpointReply> =
+                diesel::sql_query("PRAGMA wal_checkpoint(TRUNCATE)").load(c)?;
+            if reply.first().is_some_and(|r| r.busy == 0) {
+                self.rebuild = true;
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Err(DbError::Storage(
+            health::StorageFault::Io,
+            "the WAL file was deleted or replaced and readers held its checkpoint back".into(),
+        ))
+    }
+}
+
 /// SQLite's single writer. Owns a one-connection pool (so a broken connection is replaced),
-/// whose connection is never reaped while it works: it keeps the WAL open for the watchdog.
+/// whose connection is never reaped while it works: it keeps the WAL open.
 struct DbWriter {
     pool: DbPool,
     target: Location,
+    wal: WalGuard,
+    /// The readers' pool, replaced after a WAL rebuild.
+    readers: std::sync::Weak<RwLock<DbPool>>,
+    max_readers: u32,
+    health: Arc<health::Health>,
+    /// When the connection was last reopened after a fault (at most once a second).
+    reopened: Option<std::time::Instant>,
 }
 
 impl Actor for DbWriter {
     type Context = SyncContext<Self>;
 }
 
+impl DbWriter {
+    /// A fresh connection (the old one closed first), and the WAL it opened learnt.
+    fn reopen(&mut self) {
+        self.pool = writer_pool(&self.target);
+        self.reopened = Some(std::time::Instant::now());
+        if self.pool.get().is_ok() {
+            self.wal.watch.learn();
+        }
+    }
+}
+
 impl Handler<Job> for DbWriter {
     type Result = ();
     fn handle(&mut self, job: Job, _: &mut SyncContext<Self>) {
         let drop_connection = match self.pool.get() {
-            Ok(mut conn) => (job.0)(Ok(&mut conn)),
-            Err(e) => (job.0)(Err(e.into())),
+            Ok(mut conn) => (job.0)(Ok(&mut conn), &mut self.wal),
+            Err(e) => (job.0)(Err(e.into()), &mut self.wal),
         };
-        if drop_connection {
-            self.pool = writer_pool(&self.target);
+        if self.wal.rebuild {
+            // Everything the lost WAL held is in the main file: every connection starts
+            // over, which starts a new WAL.
+            if let Some(readers) = self.readers.upgrade() {
+                if let Ok(mut p) = readers.write() {
+                    *p = pool(&self.target, self.max_readers);
+                }
+            }
+            self.reopen();
+            self.wal.rebuild = false;
+            self.health.count_wal_rebuild();
+            tracing::warn!("SQLite WAL rebuilt: every acknowledged write is in the main file");
+        } else if drop_connection
+            && self
+                .reopened
+                .is_none_or(|t| t.elapsed() >= Duration::from_secs(1))
+        {
+            self.reopen();
         }
     }
 }
@@ -340,47 +416,14 @@ fn writer_pool(target: &Location) -> DbPool {
         .build_unchecked(Manager::new(target.clone()))
 }
 
-/// How often the WAL watchdog looks at the `-wal` file.
+/// How often the WAL watchdog has the writer look at the `-wal` file when no write does.
 const WAL_WATCH_EVERY: Duration = Duration::from_secs(1);
-
-/// The SQLite file of `target`, for log lines.
-fn path_display(target: &Location) -> String {
-    match target {
-        Location::Sqlite(p) => format!("{}-wal", p.display()),
-        Location::Postgres(_) => String::new(),
-    }
-}
 
 /// `PRAGMA wal_checkpoint(TRUNCATE)`'s reply.
 #[derive(diesel::QueryableByName)]
 struct CheckpointReply {
     #[diesel(sql_type = diesel::sql_types::Integer)]
     busy: i32,
-}
-
-/// Copies every frame of the writer's (lost) WAL into the main file through the writer's
-/// open connection, then drops that connection. False when the checkpoint could not finish
-/// (a reader held it back): the connection is kept, and the watchdog tries again.
-fn rebuild_wal(writer: &Addr<DbWriter>) -> bool {
-    use diesel::RunQueryDsl;
-    let (tx, rx) = std::sync::mpsc::channel();
-    writer.do_send(Job(Box::new(move |conn| {
-        let done = conn.and_then(|c| {
-            let DbConn::Sqlite(c) = c else {
-                return Ok(false);
-            };
-            let reply: Vec<CheckpointReply> =
-                diesel::sql_query("PRAGMA wal_checkpoint(TRUNCATE)").load(c)?;
-            Ok(reply.first().is_some_and(|r| r.busy == 0))
-        });
-        let ok = matches!(done, Ok(true));
-        if let Err(e) = &done {
-            tracing::error!(error = %e, "checkpoint of the lost WAL failed; retrying");
-        }
-        let _ = tx.send(ok);
-        ok
-    })));
-    rx.recv_timeout(Duration::from_secs(30)).unwrap_or(false)
 }
 
 /// The PostgreSQL advisory lock held while migrating.
@@ -434,21 +477,38 @@ impl Db {
                 let first = writer_pool(&target);
                 migrate(&mut *first.get()?)?;
                 let readers = Arc::new(RwLock::new(pool(&target, max_conns)));
-                let writer_target = target.clone();
-                let writer = SyncArbiter::start(1, move || DbWriter {
-                    pool: first.clone(),
-                    target: writer_target.clone(),
-                });
-                let path = path.clone();
+                let health = Arc::new(health::Health::default());
+                let mut watch = health::WalWatch::new(path);
+                // The WAL the writer's connection (open since the migrations) uses.
+                watch.learn();
+                let writer = {
+                    let (target, readers, health) = (
+                        target.clone(),
+                        Arc::downgrade(&readers),
+                        Arc::clone(&health),
+                    );
+                    SyncArbiter::start(1, move || DbWriter {
+                        pool: first.clone(),
+                        target: target.clone(),
+                        wal: WalGuard {
+                            watch: watch.clone(),
+                            rebuild: false,
+                        },
+                        readers: readers.clone(),
+                        max_readers: max_conns,
+                        health: Arc::clone(&health),
+                        reopened: None,
+                    })
+                };
                 let db = Db {
                     pool: readers,
-                    health: Arc::default(),
+                    health,
                     writer: Writer::Single(writer),
                     writer_queue,
                     target,
                     checkout_errors,
                 };
-                db.watch_wal(&path, max_conns);
+                db.watch_wal();
                 Ok(db)
             }
             Location::Postgres(_) => {
@@ -516,11 +576,17 @@ impl Db {
             Writer::Single(writer) => {
                 let (tx, rx) = oneshot::channel();
                 let file = self.path().map(Path::to_path_buf);
-                writer.do_send(Job(Box::new(move |conn| {
-                    let r = conn.and_then(f).map_err(|e| match &file {
-                        Some(file) => health::diagnose(e, file),
-                        None => e,
-                    });
+                writer.do_send(Job(Box::new(move |conn, wal| {
+                    let r = conn
+                        .and_then(|c| {
+                            let r = f(c);
+                            wal.secure(c)?;
+                            r
+                        })
+                        .map_err(|e| match &file {
+                            Some(file) => health::diagnose(e, file),
+                            None => e,
+                        });
                     health.observe(&r);
                     let suspect = matches!(
                         r.as_ref().err().and_then(health::classify),
@@ -561,55 +627,34 @@ impl Db {
         self.health.current()
     }
 
-    /// Starts the WAL watchdog of the SQLite file at `path` (see [`health`]): a thread that
-    /// ends when the last handle to this database is dropped.
-    fn watch_wal(&self, path: &Path, max_readers: u32) {
+    /// Starts the WAL watchdog (SQLite): a thread that, every second, has the writer check
+    /// its WAL as every write does ([`WalGuard::secure`]), so a WAL deleted while nothing
+    /// is written is rebuilt too. It ends when the last handle to this database is dropped.
+    fn watch_wal(&self) {
         let Writer::Single(writer) = &self.writer else {
             return;
         };
-        let (writer, health, target) = (
-            writer.clone(),
-            Arc::clone(&self.health),
-            self.target.clone(),
-        );
-        let readers = Arc::downgrade(&self.pool);
-        let mut watch = health::WalWatch::new(path);
-        watch.learn();
+        let (writer, health) = (writer.clone(), Arc::clone(&self.health));
+        let alive = Arc::downgrade(&self.pool);
         let spawned = std::thread::Builder::new()
             .name("wal-watchdog".into())
             .spawn(move || loop {
                 std::thread::sleep(WAL_WATCH_EVERY);
-                let Some(readers) = readers.upgrade() else {
+                if alive.strong_count() == 0 {
                     return;
-                };
-                if !watch.lost() {
-                    // The first look after start (or a rebuild) finds the WAL the writer opened.
-                    watch.learn();
-                    continue;
                 }
-                tracing::error!(wal = %path_display(&target), "the SQLite WAL file was deleted or replaced under the running master; checkpointing it through the writer's open connection and reopening every connection");
-                health.set(
-                    health::StorageFault::Io,
-                    "the WAL file was deleted or replaced; rebuilding it".into(),
-                );
-                if rebuild_wal(&writer) {
-                    if let Ok(mut p) = readers.write() {
-                        *p = pool(&target, max_readers);
+                let health = Arc::clone(&health);
+                writer.do_send(Job(Box::new(move |conn, wal| {
+                    if let Ok(c) = conn {
+                        // Only a failure is news: a success here proves nothing about
+                        // another fault in force.
+                        let r = wal.secure(c);
+                        if r.is_err() {
+                            health.observe(&r);
+                        }
                     }
-                    // A write on the writer's new connection creates the new WAL.
-                    let (tx, rx) = std::sync::mpsc::channel();
-                    writer.do_send(Job(Box::new(move |conn| {
-                        let ok = conn.and_then(|c| Ok(c.batch_execute("SELECT 1")?)).is_ok();
-                        let _ = tx.send(ok);
-                        false
-                    })));
-                    if rx.recv_timeout(Duration::from_secs(10)) == Ok(true) {
-                        watch.learn();
-                        health.count_wal_rebuild();
-                        health.clear();
-                        tracing::warn!("SQLite WAL rebuilt: every acknowledged write is in the main file");
-                    }
-                }
+                    false
+                })));
             });
         if let Err(e) = spawned {
             tracing::error!(error = %e, "WAL watchdog not started");
