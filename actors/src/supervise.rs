@@ -22,6 +22,13 @@ use std::sync::Mutex;
 use actix::prelude::*;
 use futures_util::FutureExt as _;
 
+/// The first wait before restarting after a panic.
+const MIN_BACKOFF: std::time::Duration = std::time::Duration::from_millis(10);
+/// The longest wait between restarts of an actor that keeps panicking.
+const MAX_BACKOFF: std::time::Duration = std::time::Duration::from_secs(10);
+/// A run this long without a panic resets the wait.
+const QUIET: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Panics caught, per actor name.
 static PANICS: Mutex<BTreeMap<&'static str, u64>> = Mutex::new(BTreeMap::new());
 
@@ -61,7 +68,9 @@ where
     let addr = ctx.address();
     let mut fut = ctx.into_future(act);
     actix::spawn(async move {
+        let mut backoff = MIN_BACKOFF;
         loop {
+            let ran = std::time::Instant::now();
             match AssertUnwindSafe(&mut fut).catch_unwind().await {
                 Ok(()) => {}
                 Err(payload) => {
@@ -71,6 +80,13 @@ where
                         panic = message(&*payload),
                         "actor panicked; restarting it on the same mailbox (the message it was handling is lost)"
                     );
+                    // An actor that panics again at once (in `started`, say) must not spin:
+                    // wait longer each time, back to the minimum after a quiet minute.
+                    if ran.elapsed() > QUIET {
+                        backoff = MIN_BACKOFF;
+                    }
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
                 }
             }
             // Stopped or panicked: restart unless nobody can send to it any more.

@@ -318,7 +318,12 @@ impl Actor for ChangePersister {
 
 /// Restarted in place after a panic ([`atlhyper_actors::supervise`]); `started` rebuilds
 /// what it keeps in memory from the database.
-impl Supervised for ChangePersister {}
+impl Supervised for ChangePersister {
+    /// Forget what the panic may have left half-updated; `started` reloads it.
+    fn restarting(&mut self, _: &mut Context<Self>) {
+        self.clusters.clear();
+    }
+}
 
 impl StreamHandler<SnapshotReceived> for ChangePersister {
     /// The bus closed (shutdown): stay alive for the final `Flush`.

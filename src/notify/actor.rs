@@ -532,7 +532,16 @@ impl Actor for Notifier {
 
 /// Restarted in place after a panic ([`atlhyper_actors::supervise`]); `started` rebuilds
 /// what it keeps in memory from the database.
-impl Supervised for Notifier {}
+impl Supervised for Notifier {
+    /// As on a new leadership: a fresh engine, rebuilt by `started` from the firing alerts
+    /// stored (so none fires twice), nothing half-applied kept.
+    fn restarting(&mut self, _: &mut Context<Self>) {
+        self.engine = Engine::new(self.timing);
+        self.eval = Evaluator::default();
+        self.agent_versions.clear();
+        self.ready = false;
+    }
+}
 
 impl StreamHandler<SnapshotReceived> for Notifier {
     fn handle(&mut self, msg: SnapshotReceived, ctx: &mut Context<Self>) {

@@ -496,7 +496,20 @@ impl Actor for Dispatcher {
 
 /// Restarted in place after a panic ([`atlhyper_actors::supervise`]); `started` rebuilds
 /// what it keeps in memory from the database.
-impl Supervised for Dispatcher {}
+impl Supervised for Dispatcher {
+    /// The futures that would clear `passing` and each channel's `busy` were dropped with
+    /// the panic: clear them here, and ignore outbox reads from before (the epoch). A send
+    /// that was in flight stays pending in the outbox and goes again (at least once).
+    fn restarting(&mut self, _: &mut Context<Self>) {
+        self.passing = false;
+        self.again = false;
+        for ch in self.channels.values_mut() {
+            ch.busy = false;
+        }
+        self.epoch += 1;
+        self.wake_at = Some(Utc::now());
+    }
+}
 
 impl Handler<Reload> for Dispatcher {
     type Result = ();

@@ -111,7 +111,12 @@ impl Actor for MetricsPersister {
 
 /// Restarted in place after a panic ([`atlhyper_actors::supervise`]); `started` rebuilds
 /// what it keeps in memory from the database.
-impl Supervised for MetricsPersister {}
+impl Supervised for MetricsPersister {
+    /// Forget what the panic may have left half-updated; `started` reloads it.
+    fn restarting(&mut self, _: &mut Context<Self>) {
+        self.last_sample.clear();
+    }
+}
 
 /// One snapshot's rows, ready for the writer.
 struct Batch {
