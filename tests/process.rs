@@ -20,20 +20,24 @@ const TOKEN: &str = "process-test-token";
 const ADMIN_PASSWORD: &str = "process-admin-password";
 
 struct Master {
-    child: Child,
-    http: String,
-    agent: String,
-    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    /// The process (killed first when this is dropped, before its data goes).
+    run: Launched,
     _dir: tempfile::TempDir,
     /// The test's PostgreSQL schema when the suite runs there (the SQLite default is the
     /// binary's own `data/master.db` under `_dir`).
     db: db::TestDb,
 }
 
-impl Drop for Master {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+impl std::ops::Deref for Master {
+    type Target = Launched;
+    fn deref(&self) -> &Launched {
+        &self.run
+    }
+}
+
+impl std::ops::DerefMut for Master {
+    fn deref_mut(&mut self) -> &mut Launched {
+        &mut self.run
     }
 }
 
@@ -49,22 +53,23 @@ fn start_cmd(cmd: Command, extra_env: &[(&str, &str)]) -> Master {
     let dir = tempfile::tempdir().unwrap();
     let db = db::TestDb::new();
     let run = launch(cmd, dir.path(), &db, extra_env);
-    Master {
-        child: run.child,
-        http: run.http,
-        agent: run.agent,
-        log: run.log,
-        _dir: dir,
-        db,
-    }
+    Master { run, _dir: dir, db }
 }
 
-/// One run of the binary: the process, its two base URLs and its log lines so far.
+/// One run of the binary: the process, its two base URLs and its log lines so far. The
+/// process is killed when this is dropped (a failing test leaves no master behind).
 struct Launched {
     child: Child,
     http: String,
     agent: String,
     log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Drop for Launched {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 /// Starts `cmd` in `dir` on `db` (SQLite: `dir/data/master.db`; PostgreSQL: the test's

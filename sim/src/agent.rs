@@ -594,6 +594,9 @@ async fn execute(ctx: Arc<Ctx>, cluster: Arc<Cluster>, cmd: Command, arrived: In
     if outcome.is_err() {
         ctx.stats.commands_failed.fetch_add(1, Relaxed);
     }
+    if !ctx.cfg.exec_delay.is_zero() && !ctx.sleep(ctx.cfg.exec_delay).await {
+        return;
+    }
     let (success, output, error) = match outcome {
         Ok(out) => (true, out, String::new()),
         Err(e) => (false, String::new(), e),

@@ -113,6 +113,9 @@ pub struct Config {
     /// Name Traefik services by the Service port's name (`ns-svc-http@kubernetes`) when it
     /// has one, as Traefik does; the route info keeps the number (`ns-svc-80@kubernetes`).
     pub traefik_port_names: bool,
+    /// How long an agent takes to run a command before it posts the result (0: at once).
+    /// A history checker sets it so that commands are still running when the master dies.
+    pub exec_delay: Duration,
 }
 
 impl Default for Config {
@@ -140,6 +143,7 @@ impl Default for Config {
             slo_burst_after: Duration::from_secs(60),
             slo_burst_duration: Duration::from_secs(600),
             traefik_port_names: false,
+            exec_delay: Duration::ZERO,
         }
     }
 }

@@ -32,8 +32,9 @@ use super::*;
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(5);
 /// A second notification of one alert episode is allowed when the master was killed this
 /// soon after the first was received: the send was in flight, and the outbox repeats what
-/// it could not mark delivered (at least once, README "Notifications").
-const IN_FLIGHT_WINDOW: Duration = Duration::from_secs(3);
+/// it could not mark delivered (at least once, README "Notifications"). (One command row
+/// per command id needs no check: `command_history.command_id` is UNIQUE.)
+const IN_FLIGHT_WINDOW: Duration = Duration::from_secs(1);
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)
@@ -298,6 +299,8 @@ async fn kill_soak_loses_nothing_acknowledged_and_does_nothing_twice() {
             heartbeat: Duration::from_secs(1),
             slo_interval: Duration::from_secs(2),
             poll_pause: Duration::from_millis(50),
+            // Commands stay running for a while, so kills land between hand-out and result.
+            exec_delay: Duration::from_millis(800),
             seed,
             status: false,
             ..SimConfig::default()
@@ -433,11 +436,6 @@ async fn kill_soak_loses_nothing_acknowledged_and_does_nothing_twice() {
         "SELECT command_id AS key, COUNT(*) AS n FROM command_history GROUP BY command_id",
     );
     let stored: HashMap<String, i64> = rows.into_iter().map(|r| (r.key, r.n)).collect();
-    for (id, n) in &stored {
-        if *n > 1 {
-            bad.twice.push(format!("command {id} stored {n} times"));
-        }
-    }
     for (_, id) in &handed {
         if !stored.contains_key(id) {
             bad.wrong
