@@ -337,14 +337,15 @@ impl ResponseError for ApiError {
 impl From<DbError> for ApiError {
     fn from(e: DbError) -> Self {
         use crate::db::health::{classify, StorageFault};
-        let code = match classify(&e) {
-            None => return ApiError::internal(e),
-            Some(StorageFault::Unreachable) => ErrorCode::Unavailable,
-            Some(StorageFault::Full) => ErrorCode::StorageFull,
-            Some(StorageFault::ReadOnly) => ErrorCode::StorageReadOnly,
-            Some(StorageFault::Io) => ErrorCode::StorageIoError,
+        let Some(fault) = classify(&e) else {
+            return ApiError::internal(e);
         };
-        let fault = classify(&e).unwrap_or(StorageFault::Unreachable);
+        let code = match fault {
+            StorageFault::Unreachable => ErrorCode::Unavailable,
+            StorageFault::Full => ErrorCode::StorageFull,
+            StorageFault::ReadOnly => ErrorCode::StorageReadOnly,
+            StorageFault::Io => ErrorCode::StorageIoError,
+        };
         tracing::error!(error = %e, fault = fault.describe(), "storage fault");
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -9,15 +9,17 @@
 //! - Clients get 503 with a code naming the fault (`storage_full`, `storage_read_only`,
 //!   `storage_io_error`, or `unavailable` for a database that cannot be reached), never a
 //!   500; nothing is acknowledged that was not stored.
-//! - The SQLite writer drops its connection after a read-only or I/O fault, so the fault's
-//!   end is seen by a fresh connection (one opened while the file was read-only stays
-//!   read-only for its lifetime).
-//! - The WAL watchdog (SQLite): every second it checks that the `-wal` file the writer
-//!   uses is still the one on disk. A deleted (or replaced) WAL would make every write after
-//!   it live only in an unlinked file, lost at the next crash, and would let new
-//!   connections read the main file without it. On finding that, the writer checkpoints
-//!   the old WAL into the main file through the connection that still holds it, and every
-//!   connection is reopened, which starts a new WAL.
+//! - The SQLite writer reopens its connection after a read-only or I/O fault (at most once
+//!   a second), so the fault's end is seen by a fresh connection (one opened while the file
+//!   was read-only stays read-only for its lifetime).
+//! - The WAL check (SQLite, [`WalWatch`]): after every write, before it is acknowledged,
+//!   the writer checks that the `-wal` file it uses is still the one on disk, and a
+//!   watchdog thread has it check once a second when nothing is written. A deleted (or
+//!   replaced) WAL would leave every write since the last checkpoint only in an unlinked
+//!   file, lost at the next crash, and would let new connections read the main file without
+//!   it. On finding that, the writer checkpoints the old WAL into the main file through the
+//!   connection that still holds it, and every connection is reopened, which starts a new
+//!   WAL.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -217,7 +219,7 @@ impl Health {
     }
 
     /// Records a fault (keeping the first time it was seen).
-    pub fn set(&self, kind: StorageFault, detail: String) {
+    fn set(&self, kind: StorageFault, detail: String) {
         let Ok(mut f) = self.fault.lock() else {
             return;
         };
@@ -233,7 +235,7 @@ impl Health {
     }
 
     /// Ends the fault in force, if any.
-    pub fn clear(&self) {
+    fn clear(&self) {
         if let Ok(mut f) = self.fault.lock() {
             if let Some(old) = f.take() {
                 tracing::warn!(fault = old.kind.describe(), since = %old.since, "storage fault cleared: writes accepted again");

@@ -622,11 +622,6 @@ impl Db {
         }
     }
 
-    /// The storage fault in force, if any (see [`health`]).
-    pub fn storage_fault(&self) -> Option<health::Fault> {
-        self.health.current()
-    }
-
     /// Starts the WAL watchdog (SQLite): a thread that, every second, has the writer check
     /// its WAL as every write does ([`WalGuard::secure`]), so a WAL deleted while nothing
     /// is written is rebuilt too. It ends when the last handle to this database is dropped.

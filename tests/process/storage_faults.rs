@@ -237,16 +237,14 @@ async fn a_full_disk_refuses_writes_with_503_storage_full_and_recovers_by_itself
     all_present_after_kill_9(run, dir.path(), &db, &env, &acked).await;
 }
 
-/// Sets or clears the immutable flag on `paths`; false when it cannot.
-fn immutable(paths: &[PathBuf], on: bool) -> bool {
-    paths.iter().all(|p| {
-        Command::new("chattr")
-            .arg(if on { "+i" } else { "-i" })
-            .arg(p)
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    })
+/// Sets (`+i`) or clears (`-i`) the immutable flag on `path`; false when it cannot.
+fn chattr(path: &Path, flag: &str) -> bool {
+    Command::new("chattr")
+        .arg(flag)
+        .arg(path)
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 /// Files made immutable for one test, made writable again when dropped (even when the test
@@ -254,16 +252,17 @@ fn immutable(paths: &[PathBuf], on: bool) -> bool {
 struct Immutable(Vec<PathBuf>);
 
 impl Immutable {
+    /// `None` (with every flag cleared again) when any file cannot be made immutable.
     fn set(paths: Vec<PathBuf>) -> Option<Immutable> {
         let guard = Immutable(paths);
-        immutable(&guard.0, true).then_some(guard)
+        guard.0.iter().all(|p| chattr(p, "+i")).then_some(guard)
     }
 }
 
 impl Drop for Immutable {
     fn drop(&mut self) {
         for p in &self.0 {
-            immutable(std::slice::from_ref(p), false);
+            chattr(p, "-i");
         }
     }
 }
@@ -418,11 +417,11 @@ impl CutProxy {
     }
 }
 
-/// `postgres://user@host:port/db?…` with `host:port` replaced.
-fn via(dsn: &str, addr: &str) -> String {
+/// Where `host:port` stands in `postgres://user@host:port/db?…`.
+fn host_span(dsn: &str) -> std::ops::Range<usize> {
     let at = dsn.find('@').map_or("postgres://".len(), |i| i + 1);
     let end = dsn[at..].find('/').map_or(dsn.len(), |i| at + i);
-    format!("{}{addr}{}", &dsn[..at], &dsn[end..])
+    at..end
 }
 
 // Multi-threaded: the proxy's tasks must run while `launch` blocks this thread waiting for
@@ -433,11 +432,10 @@ async fn postgres_going_away_gets_503_and_the_master_reconnects_by_itself() {
     let Some(dsn) = db.dsn() else {
         return; // The PostgreSQL pass runs it.
     };
-    let at = dsn.find('@').map_or("postgres://".len(), |i| i + 1);
-    let end = dsn[at..].find('/').map_or(dsn.len(), |i| at + i);
-    let upstream = dsn[at..end].to_owned();
-    let mut proxy = CutProxy::start(&upstream).await;
-    let proxied = via(&dsn, &format!("127.0.0.1:{}", proxy.port));
+    let host = host_span(&dsn);
+    let mut proxy = CutProxy::start(&dsn[host.clone()]).await;
+    let mut proxied = dsn.clone();
+    proxied.replace_range(host, &format!("127.0.0.1:{}", proxy.port));
     let env: Vec<(&str, &str)> = vec![("MASTER_API_RATE_LIMIT", "0"), ("MASTER_DB_DSN", &proxied)];
     let dir = tempfile::tempdir().unwrap();
     let (run, api, mut acked) = started_with_commands(dir.path(), &db, &env, 10).await;
