@@ -772,9 +772,13 @@ async fn greedy_and_slow_clients_are_cut_off_while_a_normal_client_is_served() {
         Box::pin(slowloris(http_addr.clone(), true)),
     ]));
 
-    // Bodies trickled a byte every 300 ms on both ports (2 s read timeouts).
+    // Bodies trickled a byte every 300 ms on both ports (2 s read timeouts). They come from
+    // 127.0.0.2: the flood below exhausts 127.0.0.1's unauthenticated budget, and a trickle
+    // whose head arrived after it would get 429 instead of reaching its body deadline.
     let trickle = |addr: String, head: String| async move {
-        let c = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+        let c = socket.connect(addr.parse().unwrap()).await.unwrap();
         let (mut rd, mut wr) = c.into_split();
         wr.write_all(head.as_bytes()).await.unwrap();
         let started = Instant::now();
